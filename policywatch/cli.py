@@ -1,0 +1,302 @@
+"""The command line: a thin click layer over the library (see DESIGN.md for the contract)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from policywatch import __version__
+from policywatch.errors import ConfigError, PolicywatchError, UsageError
+
+DEFAULT_DB = "data/policywatch.db"
+DEFAULT_WATCHLIST = "watchlist.yaml"
+
+
+class Context:
+    def __init__(self, db: str, watchlist: str, quiet: bool, verbose: bool):
+        self.db_path = Path(db)
+        self.watchlist_path = Path(watchlist)
+        self.quiet = quiet
+        self.verbose = verbose
+
+    def watchlist(self):
+        from policywatch.watchlist import load_watchlist
+
+        path = self.watchlist_path
+        if not path.exists() and str(path) == DEFAULT_WATCHLIST:
+            # Outside a project folder, fall back to the watchlist shipped with policywatch.
+            packaged = Path(__file__).parent / "defaults" / "watchlist.yaml"
+            if packaged.exists():
+                if self.verbose:
+                    click.echo(f"policywatch: no ./watchlist.yaml; using {packaged}", err=True)
+                path = packaged
+        return load_watchlist(path)
+
+    def store(self, create: bool = True):
+        from policywatch.store import Store
+
+        return Store.open(self.db_path, create=create)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"policywatch: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func):
+    """Turn library errors into one-line messages and DESIGN.md's exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            sys.exit(2)
+        except PolicywatchError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted; everything stored so far is kept", 130)
+        except BrokenPipeError:
+            sys.exit(0)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="POLICYWATCH_DB", default=DEFAULT_DB, show_default=True,
+              help="SQLite database (env POLICYWATCH_DB).")
+@click.option("--watchlist", envvar="POLICYWATCH_WATCHLIST", default=DEFAULT_WATCHLIST, show_default=True,
+              help="Watchlist YAML (env POLICYWATCH_WATCHLIST).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only what changed or failed (cron).")
+@click.option("-v", "--verbose", is_flag=True, help="Say more.")
+@click.version_option(__version__, prog_name="policywatch")
+@click.pass_context
+def cli(ctx: click.Context, db: str, watchlist: str, quiet: bool, verbose: bool) -> None:
+    """Watch privacy policies; store every version; tell people when they change in a way that matters."""
+    ctx.obj = Context(db, watchlist, quiet, verbose)
+
+
+# -- validate / list ---------------------------------------------------------------------------
+
+@cli.command()
+@click.pass_obj
+@handle_errors
+def validate(obj: Context) -> None:
+    """Check the watchlist; exit 2 with file:line errors if anything is wrong."""
+    watchlist = obj.watchlist()
+    if not obj.quiet:
+        targets = f", {len(watchlist.targets)} notify target(s)" if watchlist.targets else ""
+        click.echo(f"{watchlist.path}: OK — {len(watchlist)} policies{targets}")
+
+
+@cli.command(name="list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def list_(obj: Context, fmt: str) -> None:
+    """The watched policies with their last check and current version."""
+    from policywatch.report import to_json
+
+    watchlist = obj.watchlist()
+    rows = {}
+    if obj.db_path.exists():
+        with obj.store() as store:
+            rows = store.policy_rows()
+    entries = []
+    for policy in watchlist:
+        row = rows.get(policy.id, {})
+        entries.append({"id": policy.id, "name": policy.name, "url": policy.url, "tags": list(policy.tags),
+                        "notify": list(policy.notify), "enabled": policy.enabled,
+                        "versions": row.get("versions") or 0, "current_version": row.get("current_number"),
+                        "last_checked_at": row.get("last_checked_at"), "last_outcome": row.get("last_outcome")})
+    if fmt == "json":
+        click.echo(to_json({"schema": "policywatch.list/1", "policies": entries}))
+        return
+    width = max((len(e["id"]) for e in entries), default=2)
+    for e in entries:
+        state = f"v{e['current_version']} ({e['versions']} versions)" if e["current_version"] else "not checked"
+        last = f"{e['last_outcome']} {e['last_checked_at'][:16].replace('T', ' ')}" if e["last_checked_at"] else ""
+        tags = f"  [{', '.join(e['tags'])}]" if e["tags"] else ""
+        off = "  (disabled)" if not e["enabled"] else ""
+        click.echo(f"{e['id']:<{width}}  {state:<18} {last:<26} {e['url']}{tags}{off}")
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-notify", is_flag=True, help="Store and judge, but send nothing.")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Parallel fetches (never more than one per host).")
+@click.pass_obj
+@handle_errors
+def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, no_notify: bool,
+          workers: int) -> None:
+    """Fetch the policies, store new versions, and report what changed.
+
+    Exit 0 when every policy was checked, 3 when some failed.
+    """
+    from policywatch.monitor import check as run_check
+    from policywatch.report import counts_line, summary_lines, to_json
+
+    watchlist = obj.watchlist()
+    watchlist.select(ids, tags)  # fail on an unknown id before touching the database
+    interactive = sys.stderr.isatty() and not obj.quiet and fmt == "text"
+    cron = obj.quiet or not sys.stdout.isatty()
+    with obj.store() as store:
+        if interactive:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            console = Console(stderr=True)
+            with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TextColumn("{task.fields[last]}"), console=console, transient=True) as progress:
+                task = progress.add_task("check", total=None, last="")
+                report = run_check(
+                    watchlist, store, ids=ids, tags=tags, workers=workers,
+                    on_start=lambda n: progress.update(task, total=n),
+                    on_result=lambda r: progress.update(task, advance=1, last=f"{r.policy_id}: {r.outcome}"))
+        else:
+            report = run_check(watchlist, store, ids=ids, tags=tags, workers=workers)
+    if fmt == "json":
+        click.echo(to_json(report.to_json()))
+    else:
+        for line in summary_lines(report, quiet=cron):
+            click.echo(line)
+        if not cron:
+            click.echo(counts_line(report))
+    sys.exit(report.exit_code)
+
+
+# -- history / show ------------------------------------------------------------------------------
+
+def parse_when(text: str, end: bool = True) -> str:
+    """'2019', '2019-06', '2019-06-01', an ISO time or 'now' → an ISO UTC bound for comparisons."""
+    from datetime import datetime, timezone
+
+    text = text.strip()
+    if text.lower() in ("now", "today", "latest"):
+        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.999999Z")
+    if re.fullmatch(r"\d{4}", text):
+        return f"{text}-12-31T23:59:59.999999Z" if end else f"{text}-01-01T00:00:00Z"
+    if re.fullmatch(r"\d{4}-\d{2}", text):
+        import calendar
+
+        year, month = map(int, text.split("-"))
+        last = calendar.monthrange(year, month)[1]
+        return f"{text}-{last:02d}T23:59:59.999999Z" if end else f"{text}-01T00:00:00Z"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"{text}T23:59:59.999999Z" if end else f"{text}T00:00:00Z"
+    from dateutil import parser as dateparser
+
+    try:
+        when = dateparser.isoparse(text)
+    except ValueError:
+        raise UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO time)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _stored_policy(store, policy_id: str) -> dict:
+    rows = store.policy_rows()
+    if policy_id not in rows:
+        import difflib
+
+        hint = difflib.get_close_matches(policy_id, rows, n=1)
+        more = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise UsageError(f"no stored policy '{policy_id}'{more}")
+    return rows[policy_id]
+
+
+@cli.command()
+@click.argument("policy_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def history(obj: Context, policy_id: str, fmt: str) -> None:
+    """The texts in effect over time, oldest first."""
+    from policywatch.report import history_entries, history_text, to_json
+
+    with obj.store(create=False) as store:
+        policy = _stored_policy(store, policy_id)
+        entries = history_entries(store.timeline(policy_id))
+    if fmt == "json":
+        click.echo(to_json({"schema": "policywatch.history/1", "policy": {"id": policy["id"], "name": policy["name"],
+                            "url": policy["url"]}, "entries": entries}))
+    else:
+        click.echo(history_text(policy_id, entries))
+
+
+@cli.command()
+@click.argument("policy_id", metavar="ID")
+@click.option("--version", "number", type=int, help="Version number (see history).")
+@click.option("--at", "at", help="The text in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
+    """One stored version of a policy (the current one by default)."""
+    from policywatch.report import to_json, version_json, version_markdown, version_text
+
+    if number is not None and at:
+        raise UsageError("give --version or --at, not both")
+    with obj.store(create=False) as store:
+        policy = _stored_policy(store, policy_id)
+        if number is not None:
+            version = store.version(policy_id, number)
+            if version is None:
+                raise UsageError(f"{policy_id} has no version {number}")
+        elif at:
+            version = store.in_effect_at(policy_id, parse_when(at))
+            if version is None:
+                raise UsageError(f"{policy_id} has no version stored on or before {at}")
+        else:
+            if not policy["current_version_id"]:
+                raise UsageError(f"{policy_id} has no version stored yet")
+            version = store.version_by_id(policy["current_version_id"])
+    if fmt == "json":
+        click.echo(to_json(version_json(policy, version)))
+    elif fmt == "markdown":
+        click.echo(version_markdown(policy, version), nl=False)
+    else:
+        click.echo(version_text(policy, version), nl=False)
+
+
+# -- renormalize ------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.pass_obj
+@handle_errors
+def renormalize(obj: Context, ids: tuple[str, ...]) -> None:
+    """Re-derive versions from stored raw snapshots after the normalizer improved (never alerted)."""
+    from policywatch.rederive import renormalize as run_renormalize
+
+    watchlist = obj.watchlist()
+    with obj.store(create=False) as store:
+        results = run_renormalize(store, watchlist, ids=ids)
+    for r in results:
+        if r.changed or not obj.quiet:
+            click.echo(r.line())
+
+
+def main() -> None:
+    # Under cron a broken pipe or a closed stdout must not print a traceback.
+    try:
+        cli(prog_name="policywatch")
+    except BrokenPipeError:
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The check run: fetch every selected policy, normalize, weed out suspect pages, store versions.
+
+``check(watchlist, store)`` is the library form of ``policywatch check``. Pages are fetched and
+normalized on a worker pool (one request at a time per host); results are written by the
+calling thread, one transaction per policy, in the order they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from policywatch.fetch import Fetcher, FetchResult
+from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
+from policywatch.store import Store
+from policywatch.suspect import detect_language, judge_page
+from policywatch.watchlist import Policy, Watchlist
+
+OUTCOMES = ("new", "changed", "reverted", "unchanged", "suspect", "failed")
+
+
+@dataclass
+class PolicyResult:
+    """What one policy's check found; ``outcome`` is one of OUTCOMES."""
+
+    policy_id: str
+    name: str
+    url: str
+    outcome: str
+    reason: str | None = None  # not_modified, same_raw, bot_wall, timeout, …
+    message: str | None = None
+    version: int | None = None
+    previous_version: int | None = None
+    returns_to: int | None = None
+    status: int | None = None
+    final_url: str | None = None
+    fetched_at: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunReport:
+    run_id: int | None
+    results: list[PolicyResult] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counter = Counter(r.outcome for r in self.results)
+        return {outcome: counter.get(outcome, 0) for outcome in OUTCOMES}
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if any(r.outcome == "failed" for r in self.results) else 0
+
+    def to_json(self) -> dict:
+        return {"schema": "policywatch.check/1", "run_id": self.run_id, "counts": self.counts,
+                "results": [r.to_json() for r in self.results]}
+
+
+@dataclass
+class _Fetched:
+    policy: Policy
+    profile: str
+    result: FetchResult
+    normalized: Normalized | None
+    same_raw: bool
+    raw_sha256: str | None
+
+
+def profile_of(policy: Policy) -> str:
+    """Fingerprint of everything besides the page that shapes the text (see the fast path)."""
+    return json.dumps({"normalizer": NORMALIZER_VERSION, **policy.profile}, sort_keys=True)
+
+
+def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state) -> _Fetched:
+    from hashlib import sha256
+
+    conditional = state is not None and state.current_version_id is not None and state.last_profile == profile
+    result = fetcher.fetch(
+        policy.url, timeout=policy.timeout, retries=policy.retries, backoff=policy.backoff,
+        max_bytes=policy.max_bytes, headers=policy.headers, user_agent=policy.user_agent,
+        encoding=policy.encoding, etag=state.etag if conditional else None,
+        last_modified=state.last_modified if conditional else None,
+    )
+    if not result.ok or result.not_modified or result.content is None:
+        return _Fetched(policy, profile, result, None, False, None)
+    raw_sha256 = sha256(result.content).hexdigest()
+    if conditional and raw_sha256 == state.last_raw_sha256:
+        return _Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
+    normalized = normalize_text(result.text or "", content_type=result.content_type, select=policy.select,
+                                remove=policy.remove, ignore=policy.ignore)
+    return _Fetched(policy, profile, result, normalized, False, raw_sha256)
+
+
+def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: Iterable[str] = (),
+          fetcher: Fetcher | None = None, on_result: Callable[[PolicyResult], None] | None = None,
+          on_start: Callable[[int], None] | None = None, workers: int = 8) -> RunReport:
+    """Check the selected policies once and store what changed. Holds the database's write lock."""
+    policies = watchlist.select(ids, tags)
+    own_fetcher = fetcher is None
+    fetcher = fetcher or Fetcher(workers=workers)
+    with store.writer():
+        run_id = store.start_run("check")
+        report = RunReport(run_id)
+        states = {}
+        with store.transaction():
+            for policy in policies:
+                store.ensure_policy(policy.id, policy.name, policy.url)
+        for policy in policies:
+            states[policy.id] = store.state(policy.id)
+        if on_start:
+            on_start(len(policies))
+        jobs = []
+        for policy in policies:
+            profile = profile_of(policy)
+            jobs.append((policy.host, lambda p=policy, pr=profile: _fetch_and_normalize(fetcher, p, pr, states[p.id])))
+        try:
+            for fetched in fetcher.run(jobs):
+                result = record(store, fetched, states[fetched.policy.id], run_id)
+                report.results.append(result)
+                if on_result:
+                    on_result(result)
+        finally:
+            store.finish_run(run_id, report.counts, report.exit_code)
+            if own_fetcher:
+                fetcher.close()
+    order = {p.id: i for i, p in enumerate(policies)}
+    report.results.sort(key=lambda r: order[r.policy_id])
+    return report
+
+
+def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: str = "live") -> PolicyResult:
+    """Write one policy's result in one transaction and say what it was."""
+    policy, result = fetched.policy, fetched.result
+    base = PolicyResult(policy_id=policy.id, name=policy.name, url=policy.url, outcome="failed",
+                        status=result.status, final_url=result.final_url, fetched_at=result.fetched_at,
+                        version=state.current_number if state else None)
+    observation = {
+        "run_id": run_id, "policy_id": policy.id, "fetched_at": result.fetched_at, "source": source,
+        "url": policy.url, "final_url": result.final_url, "status": result.status, "etag": result.etag,
+        "last_modified": result.last_modified, "raw_sha256": fetched.raw_sha256, "attempts": result.attempts,
+        "elapsed_ms": round(result.elapsed * 1000),
+    }
+    streak = state.failure_streak if state else 0
+    with store.transaction():
+        if not result.ok:
+            base.reason, base.message = result.error_class, result.error
+            store.add_observation(**observation, outcome="failed", reason=result.error_class, error=result.error)
+            store.update_policy(policy.id, last_checked_at=result.fetched_at, last_outcome="failed",
+                                failure_streak=streak + 1)
+            return base
+        accepted = {"last_checked_at": result.fetched_at, "failure_streak": 0, "last_profile": fetched.profile,
+                    "etag": result.etag, "last_modified": result.last_modified}
+        if result.not_modified or fetched.same_raw:
+            base.outcome, base.reason = "unchanged", "not_modified" if result.not_modified else "same_raw"
+            store.add_observation(**observation, outcome="unchanged", reason=base.reason,
+                                  text_sha256=state.current_sha256, version_id=state.current_version_id)
+            store.update_policy(policy.id, last_outcome="unchanged", **accepted)
+            return base
+
+        normalized = fetched.normalized
+        assert normalized is not None
+        verdict = judge_page(normalized, requested_url=policy.url, final_url=result.final_url,
+                             previous_words=state.current_words if state else None,
+                             previous_language=state.current_language if state else None)
+        if verdict.suspect:
+            snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
+            base.outcome, base.reason, base.message = "suspect", verdict.reason, verdict.detail
+            store.add_observation(**observation, outcome="suspect", reason=verdict.reason, error=verdict.detail,
+                                  snapshot_sha256=snapshot)
+            store.update_policy(policy.id, last_checked_at=result.fetched_at, last_outcome="suspect",
+                                failure_streak=streak + 1)
+            return base
+
+        text = normalized.markdown
+        text_sha = normalized.document.sha256
+        accepted["last_raw_sha256"] = fetched.raw_sha256
+        if state and text_sha == state.current_sha256:
+            base.outcome = "unchanged"
+            store.add_observation(**observation, outcome="unchanged", text_sha256=text_sha,
+                                  version_id=state.current_version_id)
+            store.update_policy(policy.id, last_outcome="unchanged", **accepted)
+            return base
+
+        snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
+        earlier = store.find_version(policy.id, text_sha)
+        if earlier is not None:
+            version, outcome = earlier, "reverted"
+            base.returns_to = earlier["number"]
+        else:
+            version = store.add_version(
+                policy.id, text=text, text_sha256=text_sha, words=normalized.document.word_count,
+                language=detect_language(normalized.document.plain_text), title=normalized.title,
+                captured_at=result.fetched_at, source=source, snapshot_sha256=snapshot,
+                normalizer=NORMALIZER_VERSION)
+            outcome = "changed" if state and state.current_version_id else "new"
+        observation_id = store.add_observation(**observation, outcome=outcome, snapshot_sha256=snapshot,
+                                               text_sha256=text_sha, version_id=version["id"])
+        store.add_change(policy_id=policy.id, version_id=version["id"],
+                         previous_version_id=state.current_version_id if state else None,
+                         observation_id=observation_id, captured_at=result.fetched_at, source=source,
+                         returns_to=base.returns_to)
+        store.update_policy(policy.id, current_version_id=version["id"], last_outcome=outcome, **accepted)
+        base.outcome, base.version = outcome, version["number"]
+        base.previous_version = state.current_number if state else None
+        return base

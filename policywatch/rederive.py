@@ -1,0 +1,112 @@
+"""Re-derive stored versions from raw snapshots when the normalizer (or a policy's settings) improves.
+
+Raw responses are immutable, so a better normalizer can be applied to the whole history. The
+re-derived texts become new versions marked as technical updates: they are never judged as
+changes of the policy and never alerted. Old versions stay in the database for the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from policywatch.fetch import FetchError, decode_body
+from policywatch.normalize import NORMALIZER_VERSION, normalize_text
+from policywatch.store import Store
+from policywatch.suspect import detect_language
+from policywatch.watchlist import Policy, Watchlist
+
+
+@dataclass
+class RederiveResult:
+    policy_id: str
+    entries: int
+    rederived: int = 0
+    merged: int = 0
+    missing: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rederived or self.merged)
+
+    def line(self) -> str:
+        if not self.changed:
+            extra = f", {self.missing} without a raw snapshot" if self.missing else ""
+            return f"{self.policy_id}: {self.entries} version(s) already current{extra}"
+        return (f"{self.policy_id}: {self.rederived} of {self.entries} version(s) re-derived as technical updates"
+                + (f", {self.merged} change(s) folded into their predecessor" if self.merged else ""))
+
+
+def renormalize(store: Store, watchlist: Watchlist | None = None, ids: Iterable[str] = ()) -> list[RederiveResult]:
+    ids = list(ids)
+    stored = store.policy_rows()
+    for policy_id in ids:
+        if policy_id not in stored:
+            from policywatch.errors import UsageError
+
+            raise UsageError(f"no stored policy '{policy_id}'")
+    policies = {p.id: p for p in watchlist} if watchlist else {}
+    results = []
+    with store.writer():
+        for policy_id in ids or sorted(stored):
+            row = stored[policy_id]
+            policy = policies.get(policy_id) or Policy(id=policy_id, name=row["name"], url=row["url"])
+            with store.transaction():
+                results.append(_rederive_policy(store, policy))
+    return results
+
+
+def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
+    timeline = list(store.db.query(
+        "SELECT c.id, c.captured_at, c.source, v.id AS version_id, v.text_sha256, v.snapshot_sha256,"
+        " o.snapshot_sha256 AS observed_snapshot FROM changes c JOIN versions v ON v.id = c.version_id"
+        " LEFT JOIN observations o ON o.id = c.observation_id WHERE c.policy_id = ? ORDER BY c.captured_at, c.id",
+        [policy.id]))
+    result = RederiveResult(policy.id, len(timeline))
+    previous_version_id = None
+    for entry in timeline:
+        snapshot = entry["observed_snapshot"] or entry["snapshot_sha256"]
+        version_id = entry["version_id"]
+        if snapshot is None:
+            result.missing += 1
+        else:
+            content, content_type, encoding = store.snapshot(snapshot)
+            try:
+                text, _ = decode_body(content, content_type, policy.encoding or encoding)
+            except FetchError:
+                text = None
+            if text is not None:
+                normalized = normalize_text(text, content_type=content_type, select=policy.select,
+                                            remove=policy.remove, ignore=policy.ignore)
+                sha = normalized.document.sha256
+                if sha != entry["text_sha256"] and normalized.document.word_count:
+                    version = store.find_version(policy.id, sha) or store.add_version(
+                        policy.id, text=normalized.markdown, text_sha256=sha,
+                        words=normalized.document.word_count,
+                        language=detect_language(normalized.document.plain_text), title=normalized.title,
+                        captured_at=entry["captured_at"], source=entry["source"], snapshot_sha256=snapshot,
+                        normalizer=NORMALIZER_VERSION)
+                    version_id = version["id"]
+                    result.rederived += 1
+        if version_id == previous_version_id:
+            # Two texts the old normalizer told apart are now one: that was never a change.
+            store.db.execute("DELETE FROM changes WHERE id = ?", [entry["id"]])
+            result.merged += 1
+            continue
+        if version_id != entry["version_id"] or result.changed:
+            number = store.version_by_id(version_id)["number"]
+            seen_before = store.db.execute(
+                "SELECT 1 FROM changes WHERE policy_id = ? AND version_id = ? AND (captured_at < ? OR"
+                " (captured_at = ? AND id < ?))",
+                [policy.id, version_id, entry["captured_at"], entry["captured_at"], entry["id"]]).fetchone()
+            store.db["changes"].update(entry["id"], {
+                "version_id": version_id, "previous_version_id": previous_version_id,
+                "returns_to": number if seen_before else None,
+                "technical": 1 if version_id != entry["version_id"] else 0,
+            })
+        previous_version_id = version_id
+    if result.changed and previous_version_id is not None:
+        # The next check must normalize afresh instead of taking the same-bytes fast path.
+        store.update_policy(policy.id, current_version_id=previous_version_id, last_profile=None,
+                            last_raw_sha256=None)
+    return result

@@ -1,0 +1,350 @@
+"""Stage 4: store — every observation, raw snapshot, distinct version and change, in SQLite.
+
+Tables (open the file in Datasette or ``sqlite-utils`` to browse them):
+
+- ``policies``: one row per watched policy, with the state a check needs (current version,
+  validators for conditional requests, the last raw hash for the fast path, failure streak).
+- ``runs``: one row per ``check`` / ``backfill`` / ``renormalize`` run.
+- ``observations``: every fetch — time, status, final URL, ETag/Last-Modified, outcome, error.
+- ``snapshots``: raw responses, zlib-compressed and de-duplicated by sha256.
+- ``versions``: distinct normalized texts per policy, numbered 1, 2, …; full-text searchable.
+- ``changes``: the timeline — one row each time the text in effect changed (a return to an
+  earlier text points at that earlier version and sets ``returns_to``).
+
+Writes happen in one transaction per policy result, in WAL mode; a file lock keeps two
+overlapping runs from writing at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from filelock import FileLock, Timeout
+
+from policywatch.errors import LockedError, PolicywatchError
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE policies (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        current_version_id INTEGER REFERENCES versions(id),
+        last_raw_sha256 TEXT,
+        last_profile TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        last_checked_at TEXT,
+        last_outcome TEXT,
+        failure_streak INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        pid INTEGER,
+        counts TEXT,
+        exit_code INTEGER
+    );
+    CREATE TABLE snapshots (
+        sha256 TEXT PRIMARY KEY,
+        content BLOB NOT NULL,
+        compression TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        stored_size INTEGER NOT NULL,
+        content_type TEXT,
+        encoding TEXT,
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY,
+        policy_id TEXT NOT NULL REFERENCES policies(id),
+        number INTEGER NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        text TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        language TEXT,
+        title TEXT,
+        captured_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        snapshot_sha256 TEXT REFERENCES snapshots(sha256),
+        normalizer INTEGER NOT NULL,
+        UNIQUE (policy_id, number),
+        UNIQUE (policy_id, text_sha256)
+    );
+    CREATE TABLE observations (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        policy_id TEXT NOT NULL REFERENCES policies(id),
+        fetched_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        url TEXT NOT NULL,
+        final_url TEXT,
+        status INTEGER,
+        etag TEXT,
+        last_modified TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        error TEXT,
+        raw_sha256 TEXT,
+        snapshot_sha256 TEXT REFERENCES snapshots(sha256),
+        text_sha256 TEXT,
+        version_id INTEGER REFERENCES versions(id),
+        attempts INTEGER,
+        elapsed_ms INTEGER
+    );
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY,
+        policy_id TEXT NOT NULL REFERENCES policies(id),
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        previous_version_id INTEGER REFERENCES versions(id),
+        observation_id INTEGER REFERENCES observations(id),
+        captured_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        returns_to INTEGER,
+        technical INTEGER NOT NULL DEFAULT 0,
+        severity TEXT,
+        material INTEGER,
+        categories TEXT,
+        summary TEXT,
+        diff TEXT
+    );
+    CREATE INDEX observations_policy ON observations (policy_id, fetched_at);
+    CREATE INDEX observations_run ON observations (run_id);
+    CREATE INDEX changes_policy ON changes (policy_id, captured_at);
+    CREATE INDEX versions_snapshot ON versions (snapshot_sha256);
+    """,
+]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class PolicyState:
+    """What a check needs to know about a policy before fetching it."""
+
+    id: str
+    current_version_id: int | None
+    current_number: int | None
+    current_sha256: str | None
+    current_words: int | None
+    current_language: str | None
+    last_raw_sha256: str | None
+    last_profile: str | None
+    etag: str | None
+    last_modified: str | None
+    failure_streak: int
+
+
+class Store:
+    """The policywatch database. ``Store.open(path)``; use ``with store.writer(): …`` to write."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None):
+        self.db = db
+        self.path = path
+        self._lock: FileLock | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, create: bool = True) -> Store:
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise PolicywatchError(f"{path}: no database yet (run `policywatch check` first)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise PolicywatchError(f"{path}: not a policywatch database ({exc})") from None
+        store = cls(db, path)
+        store._migrate()
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        store = cls(sqlite_utils.Database(memory=True), None)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.release()
+        self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        try:
+            current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise PolicywatchError(f"{self.path}: not a policywatch database ({exc})") from None
+        if current > len(MIGRATIONS):
+            raise PolicywatchError(f"{self.path}: made by a newer policywatch (schema {current}); upgrade first")
+        for number in range(current, len(MIGRATIONS)):
+            with self.db.conn:
+                self.db.conn.executescript("BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1};")
+            if number == 0:
+                self.db["versions"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+    # -- locking and transactions ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Store]:
+        """Hold the database's write lock: a second run fails at once instead of interleaving."""
+        if self.path is None:
+            yield self
+            return
+        lock = FileLock(str(self.path) + ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise LockedError(f"{self.path}: another policywatch run is writing to this database; "
+                              "try again when it has finished") from None
+        self._lock = lock
+        try:
+            yield self
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.conn:
+            yield
+
+    # -- runs -----------------------------------------------------------------------------------
+    def start_run(self, command: str) -> int:
+        with self.transaction():
+            return self.db["runs"].insert({"command": command, "started_at": now(), "pid": os.getpid()}).last_pk
+
+    def finish_run(self, run_id: int, counts: dict[str, int], exit_code: int) -> None:
+        with self.transaction():
+            self.db["runs"].update(run_id, {"finished_at": now(), "counts": json.dumps(counts),
+                                            "exit_code": exit_code})
+
+    # -- policies -------------------------------------------------------------------------------
+    def ensure_policy(self, policy_id: str, name: str, url: str) -> None:
+        self.db.execute(
+            "INSERT INTO policies (id, name, url, first_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET name = excluded.name, url = excluded.url",
+            [policy_id, name, url, now()],
+        )
+
+    def state(self, policy_id: str) -> PolicyState | None:
+        row = self.db.execute(
+            "SELECT p.id, p.current_version_id, v.number, v.text_sha256, v.words, v.language, p.last_raw_sha256,"
+            " p.last_profile, p.etag, p.last_modified, p.failure_streak FROM policies p"
+            " LEFT JOIN versions v ON v.id = p.current_version_id WHERE p.id = ?", [policy_id]).fetchone()
+        return PolicyState(*row) if row else None
+
+    def update_policy(self, policy_id: str, **values: Any) -> None:
+        self.db["policies"].update(policy_id, values)
+
+    def policy_rows(self) -> dict[str, dict]:
+        """Every stored policy with its current version number and version count."""
+        rows = self.db.query(
+            "SELECT p.*, v.number AS current_number, v.captured_at AS current_since,"
+            " (SELECT COUNT(*) FROM versions WHERE policy_id = p.id) AS versions"
+            " FROM policies p LEFT JOIN versions v ON v.id = p.current_version_id")
+        return {row["id"]: row for row in rows}
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def put_snapshot(self, content: bytes, content_type: str | None = None, encoding: str | None = None) -> str:
+        digest = sha256(content).hexdigest()
+        if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is None:
+            packed = zlib.compress(content, 6)
+            self.db["snapshots"].insert({
+                "sha256": digest, "content": packed, "compression": "zlib", "size": len(content),
+                "stored_size": len(packed), "content_type": content_type, "encoding": encoding,
+                "first_seen": now(),
+            })
+        return digest
+
+    def snapshot(self, digest: str) -> tuple[bytes, str | None, str | None]:
+        row = self.db.execute("SELECT content, compression, content_type, encoding FROM snapshots WHERE sha256 = ?",
+                              [digest]).fetchone()
+        if row is None:
+            raise KeyError(digest)
+        content = zlib.decompress(row[0]) if row[1] == "zlib" else row[0]
+        return content, row[2], row[3]
+
+    # -- versions and changes -------------------------------------------------------------------
+    def find_version(self, policy_id: str, text_sha256: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM versions WHERE policy_id = ? AND text_sha256 = ?",
+                                  [policy_id, text_sha256]))
+        return rows[0] if rows else None
+
+    def add_version(self, policy_id: str, *, text: str, text_sha256: str, words: int, language: str | None,
+                    title: str | None, captured_at: str, source: str, snapshot_sha256: str | None,
+                    normalizer: int) -> dict:
+        number = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE policy_id = ?",
+                                 [policy_id]).fetchone()[0]
+        row = {"policy_id": policy_id, "number": number, "text_sha256": text_sha256, "text": text,
+               "words": words, "language": language, "title": title, "captured_at": captured_at,
+               "source": source, "snapshot_sha256": snapshot_sha256, "normalizer": normalizer}
+        row["id"] = self.db["versions"].insert(row).last_pk
+        return row
+
+    def add_change(self, **values: Any) -> int:
+        if isinstance(values.get("categories"), list):
+            values["categories"] = json.dumps(values["categories"])
+        return self.db["changes"].insert(values).last_pk
+
+    def add_observation(self, **values: Any) -> int:
+        return self.db["observations"].insert(values).last_pk
+
+    def version(self, policy_id: str, number: int) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM versions WHERE policy_id = ? AND number = ?", [policy_id, number]))
+        return rows[0] if rows else None
+
+    def version_by_id(self, version_id: int) -> dict:
+        return next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id]))
+
+    def timeline(self, policy_id: str) -> list[dict]:
+        """The texts in effect over time, oldest first (see DESIGN.md's ``history``)."""
+        return list(self.db.query(
+            "SELECT c.*, v.number AS version, v.text_sha256, v.words, pv.number AS previous_version"
+            " FROM changes c JOIN versions v ON v.id = c.version_id"
+            " LEFT JOIN versions pv ON pv.id = c.previous_version_id"
+            " WHERE c.policy_id = ? ORDER BY c.captured_at, c.id", [policy_id]))
+
+    def in_effect_at(self, policy_id: str, when: str) -> dict | None:
+        rows = list(self.db.query(
+            "SELECT v.* FROM changes c JOIN versions v ON v.id = c.version_id"
+            " WHERE c.policy_id = ? AND c.captured_at <= ? ORDER BY c.captured_at DESC, c.id DESC LIMIT 1",
+            [policy_id, when]))
+        return rows[0] if rows else None
+
+    def observations(self, policy_id: str, limit: int = 20) -> list[dict]:
+        return list(self.db.query("SELECT * FROM observations WHERE policy_id = ? ORDER BY id DESC LIMIT ?",
+                                  [policy_id, limit]))
+
+    def search(self, query: str, limit: int = 20) -> list[dict]:
+        return list(self.db["versions"].search(query, limit=limit,
+                                               columns=["policy_id", "number", "captured_at"]))

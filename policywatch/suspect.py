@@ -1,0 +1,103 @@
+"""Is this page really the policy? Bot walls, logins, error pages, redirects, empty or shrunk pages.
+
+A suspect page is recorded as an observation and never becomes a version: storing a captcha
+page as "the new policy" would alert everyone twice (once for the captcha, once on recovery).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from policywatch.normalize import Normalized
+
+MIN_WORDS = 40  # fewer words than this is not a policy
+SHRINK_RATIO = 0.5  # a new text under half of the last version's length
+
+BOT_WALL = re.compile(
+    r"captcha|are you (a )?(human|robot)|verify (that )?you are (a )?human|checking (if the site connection "
+    r"is secure|your browser)|just a moment\.\.\.|attention required|access denied|request blocked|"
+    r"unusual traffic|enable (javascript|cookies) (and cookies )?to continue|ddos protection|"
+    r"pardon our interruption|press (&|and) hold|bot (detection|protection)|you have been blocked|"
+    r"security check|cf-chl|please wait while we verify",
+    re.IGNORECASE,
+)
+LOGIN = re.compile(r"\b(sign in|log in|login|sign-in|log-in|anmelden|connexion|iniciar sesi[oó]n)\b", re.I)
+LOGIN_PATH = re.compile(r"/(login|log-in|signin|sign-in|sso|auth|oauth|account/login|session)(/|$|\?)", re.I)
+ERROR_PAGE = re.compile(
+    r"\b(404|403|410|500|502|503)\b.{0,40}\b(not found|forbidden|gone|error|unavailable)\b|"
+    r"\bpage (was )?not (be )?found\b|\bpage (you requested |you are looking for )?(does not|doesn't|could not|"
+    r"can't|cannot) (exist|be found)\b|\bsomething went wrong\b|\bservice unavailable\b|\binternal server error\b",
+    re.IGNORECASE,
+)
+
+# A few function words per language: enough to notice an English policy served in German.
+STOPWORDS = {
+    "en": {"the", "and", "of", "to", "you", "we", "your", "is", "for", "with", "that", "or", "our", "this"},
+    "de": {"der", "die", "und", "das", "ist", "wir", "sie", "ihre", "mit", "von", "zu", "den", "nicht", "oder"},
+    "fr": {"le", "la", "les", "et", "des", "vous", "nous", "est", "pour", "une", "que", "vos", "sur", "dans"},
+    "es": {"el", "la", "los", "las", "y", "de", "que", "en", "para", "sus", "su", "con", "por", "una"},
+    "it": {"il", "di", "che", "e", "la", "per", "un", "una", "sono", "con", "dei", "delle", "vostri", "gli"},
+    "pt": {"o", "os", "as", "e", "do", "da", "que", "para", "com", "uma", "seus", "sua", "não", "dos"},
+    "nl": {"de", "het", "een", "en", "van", "we", "uw", "is", "voor", "met", "dat", "op", "niet", "zijn"},
+    "sv": {"och", "att", "det", "som", "en", "på", "är", "för", "med", "vi", "du", "dina", "inte", "av"},
+    "pl": {"i", "w", "na", "z", "do", "się", "że", "nie", "jest", "dla", "lub", "oraz", "przez", "są"},
+    "ja": set(),
+}
+
+
+def detect_language(text: str) -> str | None:
+    words = re.findall(r"[^\W\d_]+", text[:20000].lower())
+    if len(words) < 30:
+        return None
+    counts = {lang: sum(1 for w in words if w in stop) for lang, stop in STOPWORDS.items() if stop}
+    best = max(counts, key=counts.get)
+    if counts[best] < len(words) * 0.05:
+        cjk = sum(1 for c in text[:5000] if "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff")
+        return "cjk" if cjk > 200 else None
+    return best
+
+
+@dataclass
+class Verdict:
+    suspect: bool
+    reason: str | None = None  # bot_wall, login, error_page, redirected, empty, shrunk, language, selector
+    detail: str | None = None
+
+
+def _site_root(path: str) -> bool:
+    """'/', '/en', '/en-us/' and the like: a home page, not a policy."""
+    return re.fullmatch(r"/?([a-z]{2}([-_][a-z]{2})?/?)?(index\.html?)?", path.lower()) is not None
+
+
+def judge_page(normalized: Normalized, *, requested_url: str, final_url: str | None,
+               previous_words: int | None = None, previous_language: str | None = None) -> Verdict:
+    """Decide whether a fetched page is the policy or something standing in its way."""
+    document = normalized.document
+    words = document.word_count
+    if normalized.selector_missing:
+        return Verdict(True, "selector", "the 'select' CSS selector matched nothing on the page")
+    short = words < 400
+    sample = " ".join(filter(None, [normalized.title, normalized.raw_text_sample[:1500]]))
+    if short and BOT_WALL.search(sample):
+        return Verdict(True, "bot_wall", f"bot wall or captcha ({normalized.title or 'untitled'}, {words} words)")
+    requested = urlsplit(requested_url)
+    final = urlsplit(final_url or requested_url)
+    if final.path != requested.path and LOGIN_PATH.search(final.path) and not LOGIN_PATH.search(requested.path):
+        return Verdict(True, "login", f"redirected to a login page {final_url}")
+    if short and normalized.has_password_field and LOGIN.search(sample):
+        return Verdict(True, "login", "a login form stands where the policy was")
+    if short and ERROR_PAGE.search(" ".join(filter(None, [normalized.title, document.plain_text[:600]]))):
+        return Verdict(True, "error_page", f"error page served with status 200 ({normalized.title or 'untitled'})")
+    if final_url and final.scheme in ("http", "https") and _site_root(final.path) and not _site_root(requested.path):
+        return Verdict(True, "redirected", f"redirected away from the policy to {final_url}")
+    if words < MIN_WORDS:
+        return Verdict(True, "empty", f"page has only {words} words of text")
+    if previous_words and words < previous_words * SHRINK_RATIO:
+        return Verdict(True, "shrunk", f"text shrank from {previous_words} to {words} words")
+    if previous_language:
+        language = detect_language(document.plain_text)
+        if language and language != previous_language:
+            return Verdict(True, "language", f"language changed from {previous_language} to {language}")
+    return Verdict(False)

@@ -1,0 +1,464 @@
+"""Stage 1: the watchlist — which pages to watch, how to clean them, whom to tell.
+
+``load_watchlist`` reads ``watchlist.yaml`` (see DESIGN.md for the contract), applies the
+``defaults`` block to every policy and validates everything it can before anything runs.
+Every problem is reported as ``file:line: message`` and all problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from policywatch.errors import ConfigError
+
+SEVERITIES = ("none", "low", "medium", "high")
+CATEGORIES = (
+    "data_collected",
+    "purposes",
+    "sharing",
+    "choices",
+    "user_rights",
+    "retention",
+    "security",
+    "international_transfers",
+    "children",
+    "tracking",
+    "policy_changes",
+    "controller_contact",
+)
+NOTIFY_MODES = ("immediate", "digest")
+DEFAULT_USER_AGENT = "policywatch/{version} (+https://github.com/policywatch/policywatch; privacy-policy monitor)"
+
+# Keys a policy may set; every one except id/name/url may also stand in `defaults`.
+POLICY_ONLY_KEYS = {"id", "name", "url"}
+SETTING_KEYS = {
+    "select",  # CSS selector of the policy text (optional)
+    "remove",  # CSS selectors to drop (lists from defaults and policy add up)
+    "ignore",  # regexes whose matches are dropped from the text (add up)
+    "tags",  # free labels for --tag (add up)
+    "notify",  # notification target names (a policy's list replaces the default)
+    "min_severity",  # lowest severity that notifies
+    "timeout",  # seconds per request
+    "retries",  # extra attempts on connection errors, 5xx and 429
+    "backoff",  # first backoff delay in seconds, doubled each retry
+    "max_bytes",  # largest body read
+    "headers",  # extra request headers
+    "user_agent",
+    "encoding",  # force a charset for a site that declares a wrong one
+    "enabled",
+}
+POLICY_KEYS = POLICY_ONLY_KEYS | SETTING_KEYS
+TOP_KEYS = {"defaults", "notify", "policies"}
+TARGET_KEYS = {"urls", "min_severity", "categories", "mode"}
+ADDITIVE_KEYS = ("remove", "ignore", "tags")
+
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "select": None,
+    "remove": (),
+    "ignore": (),
+    "tags": (),
+    "notify": (),
+    "min_severity": "medium",
+    "timeout": 30.0,
+    "retries": 2,
+    "backoff": 2.0,
+    "max_bytes": 10 * 1024 * 1024,
+    "headers": {},
+    "user_agent": None,
+    "encoding": None,
+    "enabled": True,
+}
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One watched page, with the defaults already applied."""
+
+    id: str
+    name: str
+    url: str
+    select: str | None = None
+    remove: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    min_severity: str = "medium"
+    timeout: float = 30.0
+    retries: int = 2
+    backoff: float = 2.0
+    max_bytes: int = 10 * 1024 * 1024
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
+    user_agent: str | None = None
+    encoding: str | None = None
+    enabled: bool = True
+    line: int = 0
+
+    @property
+    def host(self) -> str:
+        """The key the fetcher uses to allow one request at a time per host."""
+        parts = urlsplit(self.url)
+        return parts.netloc.lower() if parts.scheme in ("http", "https") else "local-files"
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """What, besides the page itself, decides the normalized text."""
+        return {
+            "select": self.select,
+            "remove": list(self.remove),
+            "ignore": list(self.ignore),
+            "encoding": self.encoding,
+        }
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """A named group of apprise URLs (secrets may be ``${ENV_VAR}`` references)."""
+
+    name: str
+    urls: tuple[str, ...]
+    min_severity: str | None = None
+    categories: tuple[str, ...] = ()
+    mode: str = "immediate"
+    line: int = 0
+
+
+@dataclass
+class Watchlist:
+    path: Path
+    policies: list[Policy]
+    targets: dict[str, NotifyTarget]
+    apprise_config: Path | None = None
+
+    def __iter__(self):
+        return iter(self.policies)
+
+    def __len__(self) -> int:
+        return len(self.policies)
+
+    def get(self, policy_id: str) -> Policy:
+        for policy in self.policies:
+            if policy.id == policy_id:
+                return policy
+        raise KeyError(policy_id)
+
+    def select(self, ids: Iterable[str] = (), tags: Iterable[str] = ()) -> list[Policy]:
+        """Policies named by id and/or carrying one of ``tags``; all enabled ones if neither is given.
+
+        An unknown id is a usage error that names it (and the closest known id).
+        """
+        ids, tags = list(ids), set(tags)
+        known = {p.id for p in self.policies}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], known, n=1)
+            more = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"{self.path}: no policy with id '{unknown[0]}'{more}")
+        chosen = [p for p in self.policies if (not ids or p.id in ids) and (not tags or tags & set(p.tags))]
+        if not ids:
+            chosen = [p for p in chosen if p.enabled]
+        return chosen
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:80] or "policy"
+
+
+def _line(node: Any, key: Any = None) -> int:
+    """1-based line of a mapping key (or of the node itself) in the YAML source."""
+    try:
+        if key is not None and isinstance(node, CommentedMap):
+            return node.lc.key(key)[0] + 1
+        if key is not None and isinstance(node, CommentedSeq):
+            return node.lc.item(key)[0] + 1
+        return node.lc.line + 1
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return 0
+
+
+class _Checker:
+    """Collects problems as ``file:line: message`` while the watchlist is read."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.problems: list[str] = []
+
+    def error(self, line: int, message: str) -> None:
+        self.problems.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+    def unknown_keys(self, mapping: CommentedMap, allowed: set[str], where: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                more = f" (did you mean '{hint[0]}'?)" if hint else ""
+                self.error(_line(mapping, key), f"unknown key '{key}' in {where}{more}")
+
+
+def _string_list(check: _Checker, node: CommentedMap, key: str, where: str) -> tuple[str, ...]:
+    value = node.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        check.error(_line(node, key), f"'{key}' in {where} must be a string or a list of strings")
+        return ()
+    return tuple(value)
+
+
+def _check_url(url: Any) -> str | None:
+    """Return a problem with ``url`` or None. Plain paths and file:// URLs are allowed."""
+    if not isinstance(url, str) or not url.strip():
+        return "'url' must be a non-empty string"
+    if url != url.strip() or any(c.isspace() for c in url):
+        return f"bad URL '{url}': contains whitespace"
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            return f"bad URL '{url}': no host"
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            return f"bad URL '{url}': bad port"
+        return None
+    if parts.scheme == "file" or not parts.scheme or re.match(r"^[A-Za-z]$", parts.scheme):
+        return None  # local file: a legal team's own draft (Windows drive letters parse as schemes)
+    return f"bad URL '{url}': scheme must be http, https or file"
+
+
+def _check_selector(selector: str) -> str | None:
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(selector)
+    except SelectorError as exc:
+        return f"bad CSS selector '{selector}': {exc}"
+    return None
+
+
+def _check_settings(check: _Checker, node: CommentedMap, where: str, targets: set[str] | None) -> dict:
+    """Validate the setting keys present in ``node``; return the ones that are valid."""
+    out: dict[str, Any] = {}
+    if "select" in node:
+        value = node["select"]
+        if value is not None and not isinstance(value, str):
+            check.error(_line(node, "select"), f"'select' in {where} must be a CSS selector string")
+        elif value and (problem := _check_selector(value)):
+            check.error(_line(node, "select"), problem)
+        else:
+            out["select"] = value or None
+    for key in ADDITIVE_KEYS:
+        if key in node:
+            out[key] = _string_list(check, node, key, where)
+    for selector in out.get("remove", ()):
+        if problem := _check_selector(selector):
+            check.error(_line(node, "remove"), problem)
+    for pattern in out.get("ignore", ()):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            check.error(_line(node, "ignore"), f"bad regex '{pattern}' in 'ignore': {exc}")
+    if "notify" in node:
+        names = _string_list(check, node, "notify", where)
+        for name in names:
+            if targets is not None and name not in targets:
+                check.error(_line(node, "notify"), f"notify target '{name}' is not defined under 'notify:'")
+        out["notify"] = names
+    if "min_severity" in node:
+        value = node["min_severity"]
+        if value not in SEVERITIES:
+            check.error(_line(node, "min_severity"), f"'min_severity' must be one of {', '.join(SEVERITIES)}")
+        else:
+            out["min_severity"] = value
+    for key, kind, low in (("timeout", float, 0.1), ("backoff", float, 0.0), ("retries", int, 0),
+                           ("max_bytes", int, 1024)):
+        if key in node:
+            value = node[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
+                    or (kind is int and not float(value).is_integer()):
+                check.error(_line(node, key), f"'{key}' in {where} must be a number ≥ {low}")
+            else:
+                out[key] = kind(value)
+    if "headers" in node:
+        value = node["headers"]
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in value.items()):
+            check.error(_line(node, "headers"), f"'headers' in {where} must map header names to strings")
+        else:
+            out["headers"] = dict(value)
+    for key in ("user_agent", "encoding"):
+        if key in node:
+            value = node[key]
+            if value is not None and not isinstance(value, str):
+                check.error(_line(node, key), f"'{key}' in {where} must be a string")
+            else:
+                out[key] = value
+    if out.get("encoding"):
+        import codecs
+
+        try:
+            codecs.lookup(out["encoding"])
+        except LookupError:
+            check.error(_line(node, "encoding"), f"unknown encoding '{out['encoding']}'")
+    if "enabled" in node:
+        if not isinstance(node["enabled"], bool):
+            check.error(_line(node, "enabled"), f"'enabled' in {where} must be true or false")
+        else:
+            out["enabled"] = node["enabled"]
+    return out
+
+
+def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], Path | None]:
+    targets: dict[str, NotifyTarget] = {}
+    apprise_config = None
+    if node is None:
+        return targets, None
+    if not isinstance(node, CommentedMap):
+        check.error(_line(node), "'notify' must map target names to apprise URLs")
+        return targets, None
+    for name, value in node.items():
+        line = _line(node, name)
+        if name == "apprise_config":
+            if not isinstance(value, str):
+                check.error(line, "'apprise_config' must be a file path")
+            else:
+                apprise_config = (check.path.parent / os.path.expandvars(value)).resolve()
+                if not apprise_config.exists():
+                    check.error(line, f"apprise_config file not found: {apprise_config}")
+            continue
+        if not isinstance(name, str) or not SLUG_RE.match(name):
+            check.error(line, f"notify target name '{name}' must be a lowercase slug")
+            continue
+        settings: dict[str, Any] = {}
+        if isinstance(value, (str, list)):
+            urls = [value] if isinstance(value, str) else value
+        elif isinstance(value, CommentedMap):
+            check.unknown_keys(value, TARGET_KEYS, f"notify target '{name}'")
+            urls = value.get("urls", [])
+            urls = [urls] if isinstance(urls, str) else urls
+            if "min_severity" in value:
+                if value["min_severity"] not in SEVERITIES:
+                    check.error(_line(value, "min_severity"),
+                                f"'min_severity' must be one of {', '.join(SEVERITIES)}")
+                else:
+                    settings["min_severity"] = value["min_severity"]
+            cats = _string_list(check, value, "categories", f"notify target '{name}'")
+            for cat in cats:
+                if cat not in CATEGORIES:
+                    check.error(_line(value, "categories"), f"unknown category '{cat}' (known: "
+                                f"{', '.join(CATEGORIES)})")
+            settings["categories"] = cats
+            if "mode" in value:
+                if value["mode"] not in NOTIFY_MODES:
+                    check.error(_line(value, "mode"), "'mode' must be immediate or digest")
+                else:
+                    settings["mode"] = value["mode"]
+        else:
+            check.error(line, f"notify target '{name}' must be an apprise URL, a list of them, or a mapping")
+            continue
+        if not isinstance(urls, list) or not all(isinstance(u, str) and "://" in u for u in urls):
+            check.error(line, f"notify target '{name}' needs apprise URLs of the form scheme://…")
+            continue
+        targets[name] = NotifyTarget(name=name, urls=tuple(urls), line=line, **settings)
+    return targets, apprise_config
+
+
+def parse_watchlist(text: str, path: Path | str = "watchlist.yaml") -> Watchlist:
+    """Parse and validate watchlist YAML; raise ConfigError listing every problem."""
+    path = Path(path)
+    check = _Checker(path)
+    try:
+        root = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    if root is None:
+        raise ConfigError(f"{path}: the watchlist is empty (it needs a 'policies:' list)")
+    if not isinstance(root, CommentedMap):
+        raise ConfigError(f"{path}:1: the watchlist must be a mapping with a 'policies:' list")
+    check.unknown_keys(root, TOP_KEYS, "the watchlist")
+
+    targets, apprise_config = _read_targets(check, root.get("notify"))
+    target_names = set(targets) if apprise_config is None else None  # config-file tags are checked later
+
+    defaults_node = root.get("defaults") or CommentedMap()
+    defaults = dict(BUILTIN_DEFAULTS)
+    if not isinstance(defaults_node, CommentedMap):
+        check.error(_line(root, "defaults"), "'defaults' must be a mapping")
+    else:
+        check.unknown_keys(defaults_node, SETTING_KEYS, "defaults")
+        defaults.update(_check_settings(check, defaults_node, "defaults", target_names))
+
+    policies: list[Policy] = []
+    seen: dict[str, int] = {}
+    nodes = root.get("policies")
+    if not isinstance(nodes, CommentedSeq) or not nodes:
+        check.error(_line(root, "policies") if "policies" in root else 0,
+                    "'policies' must be a non-empty list")
+        nodes = []
+    for index, node in enumerate(nodes):
+        line = _line(nodes, index)
+        if not isinstance(node, CommentedMap):
+            check.error(line, "each policy must be a mapping with at least 'url'")
+            continue
+        label = f"policy '{node.get('id') or node.get('name') or index + 1}'"
+        check.unknown_keys(node, POLICY_KEYS, label)
+        url = node.get("url")
+        if problem := _check_url(url):
+            check.error(_line(node, "url") if "url" in node else line, f"{problem} in {label}")
+            continue
+        name = node.get("name") or url
+        if not isinstance(name, str):
+            check.error(_line(node, "name"), f"'name' in {label} must be a string")
+            continue
+        policy_id = node.get("id") or slugify(name)
+        if not isinstance(policy_id, str) or not SLUG_RE.match(policy_id):
+            check.error(_line(node, "id"), f"id '{policy_id}' must be a slug: lowercase letters, digits, "
+                        "'.', '_' or '-'")
+            continue
+        if policy_id in seen:
+            check.error(_line(node, "id") if "id" in node else line,
+                        f"duplicate id '{policy_id}' (first defined on line {seen[policy_id]})")
+            continue
+        seen[policy_id] = line
+        settings = dict(defaults)
+        own = _check_settings(check, node, label, target_names)
+        for key in ADDITIVE_KEYS:
+            if key in own:
+                own[key] = tuple(dict.fromkeys(defaults[key] + own[key]))
+        settings.update(own)
+        if settings["user_agent"] is None:
+            from policywatch import __version__
+
+            settings["user_agent"] = DEFAULT_USER_AGENT.format(version=__version__)
+        policies.append(Policy(id=policy_id, name=name, url=url, line=line, **settings))
+
+    if check.problems:
+        raise ConfigError(check.problems)
+    return Watchlist(path=path, policies=policies, targets=targets, apprise_config=apprise_config)
+
+
+def load_watchlist(path: str | os.PathLike) -> Watchlist:
+    """Read and validate a watchlist file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: watchlist not found (use --watchlist PATH or POLICYWATCH_WATCHLIST)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read watchlist: {exc}") from None
+    return parse_watchlist(text, path)
