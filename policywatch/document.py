@@ -337,6 +337,9 @@ def _plain_heading(line: str, previous_blank: bool, following: str) -> int | Non
         if not _NUMBERED.match(text):
             return None
     level = heading_level(text)
+    if level is None and previous_blank and not following.strip() and len(text.split()) <= 8 \
+            and text[-1:] not in ".;,:!" and _title_like(text) and not _ITEM.match(line):
+        level = PSEUDO_LEVEL  # a short title standing alone between blank lines
     if level is None:
         return None
     if _ITEM.match(line) and not text.endswith("?") and not _title_like(strip_list_marker(text)):

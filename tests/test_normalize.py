@@ -1,0 +1,178 @@
+"""Normalizer: HTML/Markdown/text → sectioned Document → canonical Markdown."""
+
+from pathlib import Path
+
+import pytest
+
+from policywatch.document import Document, clean_text, parse_text
+from policywatch.normalize import decode_cloudflare_email, looks_like_html, normalize_html, normalize_text
+from policywatch.suspect import detect_language, judge_page
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+BODY = """
+<h1>Privacy Policy</h1>
+<p>Last updated: March 1, 2024</p>
+<h2>1. Information We Collect</h2>
+<p>We collect your name, email address and payment details when you register.</p>
+<ul><li>Account data</li><li>Usage data</li></ul>
+<h3>1.1 Cookies</h3>
+<p>We use cookies to remember your preferences.</p>
+<h2>2. How We Share Information</h2>
+<p>We do not sell your personal information.</p>
+<table><tr><th>Recipient</th><th>Purpose</th></tr><tr><td>Stripe</td><td>Payments</td></tr></table>
+"""
+
+
+def page(body: str = BODY, head: str = "", chrome: str = "") -> str:
+    return (f"<!doctype html><html lang='en'><head><title>Privacy | ACME</title>{head}</head><body>"
+            f"<header class='site'><nav><a href='/'>Home</a><a href='/blog'>Blog</a></nav></header>{chrome}"
+            f"<main>{body}</main><footer><p>© 2024 ACME · <a href='/terms'>Terms</a></p></footer></body></html>")
+
+
+def md(html: str, **kw) -> str:
+    return normalize_html(html, **kw).markdown
+
+
+def test_sections_headings_and_blocks():
+    doc = normalize_html(page()).document
+    assert [s.heading for s in doc.sections] == ["Privacy Policy", "1. Information We Collect", "1.1 Cookies",
+                                                 "2. How We Share Information"]
+    assert doc.sections[2].path == ("Privacy Policy", "1. Information We Collect", "1.1 Cookies")
+    assert [b.kind for b in doc.sections[1].blocks] == ["p", "li", "li"]
+    assert doc.sections[3].blocks[-1].text == "Stripe | Payments"
+    text = md(page())
+    assert "Home" not in text and "Terms" not in text and "Privacy | ACME" not in text
+    assert text.startswith("# Privacy Policy\n\nLast updated: March 1, 2024\n")
+
+
+def test_canonical_markdown_round_trips():
+    text = md(page())
+    assert Document.from_markdown(text).markdown() == text
+
+
+NOISE = {
+    "scripts and styles": "<script>var t = 123;</script><style>.a{color:red}</style><noscript>JS!</noscript>",
+    "hidden elements": "<div hidden>secret</div><p style='display: none'>x</p><span aria-hidden='true'>y</span>",
+    "aside menu": "<aside><ul><li><a href='/a'>Related</a></li></ul></aside>",
+    "onetrust banner": "<div id='onetrust-consent-sdk'><p>We use cookies. <a href='/c'>Policy</a></p>"
+                       "<button>Accept</button></div>",
+    "generic cookie banner": "<div class='cookie-banner'><p>This site uses cookies to improve things.</p></div>",
+    "consent dialog": "<div role='dialog' aria-label='Consent'><p>Do you accept tracking?</p></div>",
+    "back to top": "<a href='#top' class='btn'>Back to top</a>",
+    "skip link": "<a href='#main'>Skip to content</a>",
+    "breadcrumbs": "<div class='breadcrumb'><a href='/'>Home</a> › Legal</div>",
+    "toc": "<ol><li><a href='#a'>Information</a></li><li><a href='#b'>Sharing</a></li><li><a href='#c'>Rights</a>"
+           "</li></ol>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOISE))
+def test_chrome_noise_disappears(kind):
+    assert md(page(chrome=NOISE[kind])) == md(page())
+
+
+def test_inline_noise_folds_to_the_same_text():
+    base = md(page("<h2>Contact</h2><p>Write to \"privacy\" at privacy@acme.example - we answer.</p>"))
+    variants = [
+        "<h2>Contact</h2><p>Write to \u201cprivacy\u201d at <a class='__cf_email__' data-cfemail='{}'>[email protected]"
+        "</a> \u2014 we answer.</p>".format(bytes([0x42] + [b ^ 0x42 for b in b"privacy@acme.example"]).hex()),
+        "<h2 class='x1 y2' id='c'>Contact</h2><p data-v='9'>Write\u00a0to \u201cprivacy\u201d at "
+        "privacy@acme.example\u200b \u2013 we  answer.</p>",
+        "<h2>Contact</h2><p>Write to <a href='https://acme.example/?utm_source=x&gclid=1'>\"privacy\"</a> at "
+        "privacy@acme.example - we answer. Updated 3 days ago</p>",
+    ]
+    for variant in variants:
+        assert md(page(variant)) == base
+
+
+def test_list_numbering_and_bullets_do_not_matter():
+    ol = md(page("<h2>Rights</h2><ol><li>Access</li><li>Deletion</li></ol>"))
+    ul = md(page("<h2>Rights</h2><ul><li>\u2022 Access</li><li>\u2022 Deletion</li></ul>"))
+    manual = md(page("<h2>Rights</h2><ul><li>1. Access</li><li>2. Deletion</li></ul>"))
+    assert ol == ul == manual
+
+
+def test_template_swap_keeps_the_text():
+    h2 = md(page("<h2>Sharing</h2><p>We share data.</p><h3>Partners</h3><p>Stripe.</p>"))
+    h3 = md(page("<h3>Sharing</h3><p>We share data.</p><h4>Partners</h4><p>Stripe.</p>"))
+    assert h2 == h3
+
+
+def test_headings_without_heading_markup():
+    html = page("<p><strong>Information we collect</strong></p><p>Your name.</p>"
+                "<p>3. Sharing Your Information</p><p>With partners.</p>"
+                "<p>Do we sell your data?</p><p>No.</p>"
+                "<dl><dt>Retention</dt><dd>Thirty days.</dd></dl>"
+                "<details><summary>Children</summary><p>Not for kids.</p></details>")
+    headings = [s.heading for s in normalize_html(html).document.sections]
+    assert headings == ["Information we collect", "3. Sharing Your Information", "Do we sell your data?",
+                        "Retention", "Children"]
+
+
+def test_select_remove_and_ignore():
+    html = page("<div id='policy'><h2>Data</h2><p>We collect data. Build 1234.</p><div class='promo'>Buy!</div></div>"
+                "<p>Unrelated text outside.</p>")
+    text = md(html, select="#policy", remove=[".promo"], ignore=[r"Build \d+\."])
+    assert text == "# Data\n\nWe collect data.\n"
+    assert normalize_html(html, select="#missing").selector_missing
+
+
+def test_policy_section_about_cookies_is_kept():
+    html = page("<section id='cookie-notice' class='cookie-section'><h3>Cookies</h3>"
+                "<p>We use cookies for analytics.</p></section>")
+    assert "We use cookies for analytics." in md(html)
+
+
+def test_cloudflare_decoding():
+    encoded = bytes([0x17] + [b ^ 0x17 for b in b"dpo@example.com"]).hex()
+    assert decode_cloudflare_email(encoded) == "dpo@example.com"
+    assert decode_cloudflare_email("zz") is None
+
+
+def test_clean_text():
+    assert clean_text("  \u201cHi\u201d \u2014 it\u2019s\u00a0here\u2026 posted 2 hours ago ") == '"Hi" - it\'s here...'
+    assert clean_text("co\u00adop\u200beration") == "cooperation"
+
+
+def test_markdown_and_text_detection():
+    assert looks_like_html(page())
+    assert not looks_like_html("# Title\n\nSome text with a <br> inside.\n\n- item\n")
+    doc = normalize_text("# Title\n\n## Sharing\n\nWe **share** [data](https://x).\n\n- one\n- two\n").document
+    assert [s.heading for s in doc.sections] == ["Title", "Sharing"]
+    assert doc.sections[1].blocks[0].text == "We share data."
+
+
+def test_plain_text_headings():
+    text = ("Privacy Notice\n\n1. What information do we collect?\nWe collect your name.\n\n"
+            "2. How do we use it?\nTo run the service.\n\nYOUR RIGHTS\n\nYou may ask for a copy.\n")
+    doc = parse_text(text)
+    assert [s.heading for s in doc.sections] == ["Privacy Notice", "1. What information do we collect?",
+                                                 "2. How do we use it?", "YOUR RIGHTS"]
+
+
+@pytest.mark.skipif(not SAMPLES.exists(), reason="../shared/samples not present")
+@pytest.mark.parametrize("name, minimum", [("000_9cf480a6864671e0.txt", 3), ("001_e2513381f95221e1.txt", 3),
+                                           ("002_75376a1d54c4a577.txt", 3), ("004_b777b8f6f8736356.txt", 3)])
+def test_real_policy_texts_get_sections(name, minimum):
+    doc = normalize_text((SAMPLES / name).read_text()).document
+    assert len([s for s in doc.sections if s.heading]) >= minimum
+    assert doc.word_count > 200
+
+
+def test_suspect_pages():
+    words = " ".join(["We collect and use your information for the service."] * 30)
+    good = normalize_html(page(f"<h2>Data</h2><p>{words}</p>"))
+    assert not judge_page(good, requested_url="https://a.example/privacy", final_url=None).suspect
+    wall = normalize_html("<html><head><title>Just a moment...</title></head><body><p>Checking your browser "
+                          "before accessing a.example.</p></body></html>")
+    assert judge_page(wall, requested_url="https://a.example/privacy", final_url=None).reason == "bot_wall"
+    home = judge_page(good, requested_url="https://a.example/privacy", final_url="https://a.example/en-us/")
+    assert home.reason == "redirected"
+    shrunk = judge_page(good, requested_url="https://a.example/p", final_url=None, previous_words=good.document.word_count * 3)
+    assert shrunk.reason == "shrunk"
+    german = " ".join(["Wir verarbeiten die Daten und sie sind nicht mit den Diensten von uns verbunden."] * 30)
+    flipped = normalize_html(page(f"<h2>Daten</h2><p>{german}</p>"))
+    assert judge_page(flipped, requested_url="https://a.example/p", final_url=None,
+                      previous_language="en").reason == "language"
+    assert detect_language(good.document.plain_text) == "en"

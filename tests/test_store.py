@@ -1,0 +1,121 @@
+"""Store: schema, snapshots, versions, timeline, full-text search, lock, re-normalization."""
+
+import sqlite3
+
+import pytest
+
+from policywatch.errors import LockedError, PolicywatchError
+from policywatch.rederive import renormalize
+from policywatch.store import MIGRATIONS, Store
+from policywatch.watchlist import parse_watchlist
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "pw.db") as s:
+        yield s
+
+
+def test_schema_is_current_and_in_wal_mode(store):
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"policies", "runs", "observations", "snapshots", "versions", "changes", "versions_fts"} <= set(
+        store.db.table_names())
+
+
+def test_reopening_does_not_migrate_twice(tmp_path):
+    Store.open(tmp_path / "a.db").close()
+    with Store.open(tmp_path / "a.db") as again:
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "bogus.db"
+    bogus.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(PolicywatchError, match="not a policywatch database"):
+        Store.open(bogus)
+    assert bogus.read_bytes().startswith(b"this is not sqlite")  # never overwritten
+
+
+def test_snapshots_are_compressed_and_deduplicated(store):
+    body = b"<html>" + b"privacy " * 5000 + b"</html>"
+    with store.transaction():
+        a = store.put_snapshot(body, "text/html", "utf-8")
+        b = store.put_snapshot(body, "text/html", "utf-8")
+    assert a == b
+    assert store.db.execute("SELECT COUNT(*), MAX(stored_size) FROM snapshots").fetchone()[0] == 1
+    size, stored = store.db.execute("SELECT size, stored_size FROM snapshots").fetchone()
+    assert stored < size / 20
+    assert store.snapshot(a)[0] == body
+
+
+def _version(store, policy, text, when, number_expected):
+    from policywatch.document import text_sha256
+
+    with store.transaction():
+        store.ensure_policy(policy, policy.title(), f"https://{policy}.example")
+        v = store.add_version(policy, text=text, text_sha256=text_sha256(text), words=len(text.split()),
+                              language="en", title=None, captured_at=when, source="live", snapshot_sha256=None,
+                              normalizer=1)
+        store.add_change(policy_id=policy, version_id=v["id"], captured_at=when, source="live")
+    assert v["number"] == number_expected
+    return v
+
+
+def test_versions_timeline_in_effect_and_search(store):
+    _version(store, "acme", "# Data\n\nWe collect your email.\n", "2019-03-01T00:00:00Z", 1)
+    _version(store, "acme", "# Data\n\nWe collect biometric identifiers.\n", "2023-05-01T00:00:00Z", 2)
+    _version(store, "other", "# Data\n\nNothing.\n", "2020-01-01T00:00:00Z", 1)
+    assert [e["version"] for e in store.timeline("acme")] == [1, 2]
+    assert store.in_effect_at("acme", "2020-12-31T23:59:59Z")["number"] == 1
+    assert store.in_effect_at("acme", "2024-01-01T00:00:00Z")["number"] == 2
+    assert store.in_effect_at("acme", "2018-01-01T00:00:00Z") is None
+    hits = store.search("biometric")
+    assert [(h["policy_id"], h["number"]) for h in hits] == [("acme", 2)]
+
+
+def test_same_text_cannot_be_stored_twice(store):
+    _version(store, "acme", "# A\n\ntext\n", "2020-01-01T00:00:00Z", 1)
+    with pytest.raises(sqlite3.IntegrityError):
+        _version(store, "acme", "# A\n\ntext\n", "2021-01-01T00:00:00Z", 2)
+
+
+def test_writer_lock_excludes_a_second_writer(tmp_path):
+    first = Store.open(tmp_path / "pw.db")
+    second = Store.open(tmp_path / "pw.db")
+    with first.writer():
+        with pytest.raises(LockedError, match="another policywatch run"), second.writer():
+            pass
+    with second.writer():  # released
+        pass
+    first.close()
+    second.close()
+
+
+def test_renormalize_rederives_from_snapshots(store):
+    from policywatch.normalize import NORMALIZER_VERSION, normalize_html
+
+    html_v1 = "<html><body><h1>P</h1><p>We collect your email address for login.</p><p>Build 41</p></body></html>"
+    html_v2 = "<html><body><h1>P</h1><p>We collect your email address for login.</p><p>Build 42</p></body></html>"
+    for when, html in (("2024-01-01T00:00:00Z", html_v1), ("2024-02-01T00:00:00Z", html_v2)):
+        normalized = normalize_html(html)
+        with store.transaction():
+            store.ensure_policy("acme", "ACME", "https://acme.example")
+            snap = store.put_snapshot(html.encode(), "text/html; charset=utf-8", "utf-8")
+            v = store.add_version("acme", text=normalized.markdown, text_sha256=normalized.document.sha256,
+                                  words=9, language="en", title=None, captured_at=when, source="live",
+                                  snapshot_sha256=snap, normalizer=NORMALIZER_VERSION)
+            obs = store.add_observation(policy_id="acme", fetched_at=when, source="live", url="https://acme.example",
+                                        outcome="changed", snapshot_sha256=snap, version_id=v["id"])
+            store.add_change(policy_id="acme", version_id=v["id"], observation_id=obs, captured_at=when, source="live")
+            store.update_policy("acme", current_version_id=v["id"])
+    # The user now ignores the build number: both snapshots give one text, so there was never a change.
+    wl = parse_watchlist("policies:\n  - {id: acme, url: 'https://acme.example', ignore: ['Build \\d+']}\n")
+    [result] = renormalize(store, wl)
+    assert result.rederived == 2 and result.merged == 1
+    timeline = store.timeline("acme")
+    assert len(timeline) == 1 and timeline[0]["technical"] == 1
+    assert "Build" not in store.version_by_id(timeline[0]["version_id"])["text"]
+    assert store.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 3  # old versions kept
+    [again] = renormalize(store, wl)
+    assert not again.changed

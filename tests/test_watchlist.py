@@ -1,0 +1,112 @@
+"""Watchlist loading: defaults inheritance and file:line validation."""
+
+from pathlib import Path
+
+import pytest
+
+from policywatch.errors import ConfigError
+from policywatch.watchlist import load_watchlist, parse_watchlist
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_watchlist(text, "wl.yaml")
+    return info.value.problems
+
+
+def test_defaults_are_inherited_and_lists_add_up():
+    wl = parse_watchlist(
+        """
+defaults: {timeout: 12, remove: [".cookie"], tags: [vendor], notify: [team], min_severity: high}
+notify:
+  team: ["json://localhost/x"]
+  risk: {urls: ["mailto://a@b.c"], min_severity: low, categories: [sharing], mode: digest}
+policies:
+  - name: ACME Privacy Policy
+    url: https://acme.example/privacy
+    remove: [".promo"]
+    tags: [saas]
+  - id: other
+    url: https://other.example/p
+    notify: [risk]
+    timeout: 3
+""",
+        "wl.yaml",
+    )
+    acme, other = wl.policies
+    assert acme.id == "acme-privacy-policy"
+    assert acme.timeout == 12.0 and other.timeout == 3.0
+    assert acme.remove == (".cookie", ".promo")
+    assert acme.tags == ("vendor", "saas") and other.tags == ("vendor",)
+    assert acme.notify == ("team",) and other.notify == ("risk",)
+    assert acme.min_severity == "high"
+    assert wl.targets["risk"].mode == "digest" and wl.targets["risk"].categories == ("sharing",)
+    assert other.name == "https://other.example/p"
+    assert [p.id for p in wl.select(tags=["saas"])] == ["acme-privacy-policy"]
+
+
+@pytest.mark.parametrize(
+    "snippet, line, fragment",
+    [
+        ("  - url: https://a.example/p\n    slect: main\n", 3, "unknown key 'slect' in policy '1' (did you mean 'select'?)"),
+        ("  - url: ftp://a.example/p\n", 2, "scheme must be http, https or file"),
+        ("  - url: https:///nohost\n", 2, "no host"),
+        ("  - url: https://a.example/p\n    ignore: ['(unclosed']\n", 3, "bad regex '(unclosed'"),
+        ("  - url: https://a.example/p\n    select: 'div[['\n", 3, "bad CSS selector 'div[['"),
+        ("  - url: https://a.example/p\n    remove: ['##x']\n", 3, "bad CSS selector '##x'"),
+        ("  - url: https://a.example/p\n    notify: [nobody]\n", 3, "notify target 'nobody' is not defined"),
+        ("  - url: https://a.example/p\n    timeout: fast\n", 3, "'timeout' in policy '1' must be a number"),
+        ("  - url: https://a.example/p\n    id: Bad Id\n", 3, "must be a slug"),
+    ],
+)
+def test_each_problem_names_file_and_line(snippet, line, fragment):
+    found = problems("policies:\n" + snippet)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"wl.yaml:{line}: "), found
+    assert fragment in found[0]
+
+
+def test_duplicate_ids_point_at_both_lines():
+    found = problems("policies:\n  - {id: a, url: 'https://x.example/1'}\n  - {id: a, url: 'https://x.example/2'}\n")
+    assert found == ["wl.yaml:3: duplicate id 'a' (first defined on line 2)"]
+
+
+def test_all_problems_are_reported_at_once():
+    found = problems("colour: red\npolicies:\n  - url: nope://x\n  - {url: 'https://a.example', bogus: 1}\n")
+    assert len(found) == 3
+    assert found[0].startswith("wl.yaml:1: unknown key 'colour'")
+
+
+def test_yaml_syntax_error_has_a_line():
+    found = problems("policies:\n  - url: https://a.example\n   bad: [\n")
+    assert found[0].startswith("wl.yaml:") and "invalid YAML" in found[0]
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="watchlist not found"):
+        load_watchlist(tmp_path / "nope.yaml")
+
+
+def test_unknown_id_suggests_the_closest():
+    wl = parse_watchlist("policies:\n  - {id: google, url: 'https://g.example'}\n")
+    with pytest.raises(ConfigError, match="did you mean 'google'"):
+        wl.select(["gogle"])
+
+
+def test_local_paths_and_file_urls_are_allowed():
+    wl = parse_watchlist("policies:\n  - {id: a, url: drafts/privacy.md}\n  - {id: b, url: 'file:///tmp/p.html'}\n")
+    assert [p.host for p in wl.policies] == ["local-files", "local-files"]
+
+
+def test_shipped_watchlist_is_valid_and_real():
+    wl = load_watchlist(ROOT / "watchlist.yaml")
+    assert 10 <= len(wl) <= 20
+    assert all(p.url.startswith("https://") for p in wl)
+    assert len({p.host for p in wl}) == len(wl)  # distinct vendors
+
+
+def test_packaged_default_is_the_shipped_watchlist():
+    packaged = ROOT / "policywatch" / "defaults" / "watchlist.yaml"
+    assert packaged.read_text() == (ROOT / "watchlist.yaml").read_text()
