@@ -133,9 +133,10 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     return report
 
 
-def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: str = "live") -> PolicyResult:
+def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: str | None = None) -> PolicyResult:
     """Write one policy's result in one transaction and say what it was."""
     policy, result = fetched.policy, fetched.result
+    source = source or ("file" if policy.host == "local-files" else "live")
     base = PolicyResult(policy_id=policy.id, name=policy.name, url=policy.url, outcome="failed",
                         status=result.status, final_url=result.final_url, fetched_at=result.fetched_at,
                         version=state.current_number if state else None)

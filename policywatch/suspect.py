@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from policywatch.normalize import Normalized
 
-MIN_WORDS = 40  # fewer words than this is not a policy
+MIN_WORDS = 25  # fewer words than this is not a policy (a "Loading…" shell, a stub)
 SHRINK_RATIO = 0.5  # a new text under half of the last version's length
 
 BOT_WALL = re.compile(

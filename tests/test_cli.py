@@ -1,0 +1,119 @@
+"""End-to-end: the real `policywatch` console script in a subprocess, on local files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("policywatch")
+
+POLICY = """<!doctype html><html lang="en"><head><title>Privacy</title></head><body>
+<nav><a href="/">Home</a></nav><main><h1>Example Privacy Policy</h1>
+<h2>Information we collect</h2><p>{collect}</p>
+<h2>How we share it</h2><p>We share information with service providers who process it for us under contract.
+They may not use it for their own purposes. We require them to protect it and to delete it when done.</p>
+<h2>Your rights</h2><p>You can access, correct and delete your information at any time by writing to us.
+We answer within thirty days and never charge for a request.</p></main></body></html>"""
+
+
+def run(tmp_path, *args, check_rc=None):
+    env = {**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"), "POLICYWATCH_WATCHLIST": str(tmp_path / "wl.yaml")}
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
+    proc = subprocess.run(command + list(args), capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, (proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "acme.html").write_text(POLICY.format(collect="We collect your name and email address when you sign up."))
+    (tmp_path / "draft.md").write_text("# Draft\n\n## Data\n\nWe collect as little as we can, and we say so "
+                                       "in plain words that anyone can read and understand quickly. We keep it for thirty days,\n"
+                                       "then we delete it for good.\n")
+    (tmp_path / "wl.yaml").write_text(
+        f"defaults: {{tags: [vendor]}}\npolicies:\n"
+        f"  - {{id: acme, name: ACME Privacy Policy, url: 'file://{tmp_path}/acme.html', tags: [saas]}}\n"
+        f"  - {{id: draft, name: Our draft, url: draft.md}}\n")
+    return tmp_path
+
+
+def test_validate_ok_and_errors(project):
+    assert "2 policies" in run(project, "validate", check_rc=0).stdout
+    (project / "wl.yaml").write_text("policies:\n  - url: https://a.example\n    colour: red\n")
+    proc = run(project, "validate", check_rc=2)
+    assert proc.stderr.strip().splitlines() == [
+        f"{project / 'wl.yaml'}:3: unknown key 'colour' in policy '1'"]
+    run(project, "check", check_rc=2)  # nothing runs on a bad watchlist
+    assert not (project / "pw.db").exists()
+
+
+def test_check_history_show_cycle(project):
+    first = run(project, "check", check_rc=0)
+    assert "NEW       acme: first version stored (v1)" in first.stdout
+    assert "NEW       draft" in first.stdout
+    again = run(project, "-q", "check", check_rc=0)
+    assert again.stdout == ""  # cron: nothing changed, nothing printed
+    (project / "acme.html").write_text(POLICY.format(collect="We collect your name, email address and precise "
+                                                            "location when you sign up."))
+    changed = run(project, "check", "acme", "--format", "json", check_rc=0)
+    report = json.loads(changed.stdout)
+    assert report["counts"]["changed"] == 1
+    assert report["results"][0]["version"] == 2 and report["results"][0]["previous_version"] == 1
+
+    history = json.loads(run(project, "history", "acme", "--format", "json", check_rc=0).stdout)
+    entries = history["entries"]
+    assert [e["version"] for e in entries] == [1, 2]
+    assert set(entries[0]) >= {"version", "captured_at", "source", "text_sha256", "severity", "material",
+                               "categories", "returns_to"}
+    assert entries[0]["source"] == "file"  # a file:// URL: a legal team's own draft
+
+    shown = json.loads(run(project, "show", "acme", "--version", "1", "--format", "json", check_rc=0).stdout)
+    assert shown["version"] == 1 and "precise location" not in shown["text"]
+    assert [s["heading"] for s in shown["sections"]][:2] == ["Example Privacy Policy", "Information we collect"]
+    current = run(project, "show", "acme", "--at", "now", "--format", "markdown", check_rc=0).stdout
+    assert "precise location" in current and "## Information we collect" in current
+    assert "no version stored on or before 1999" in run(project, "show", "acme", "--at", "1999", check_rc=2).stderr
+
+    listing = run(project, "list", "--format", "json", check_rc=0)
+    acme = json.loads(listing.stdout)["policies"][0]
+    assert acme["current_version"] == 2 and acme["tags"] == ["vendor", "saas"]
+
+
+def test_flip_flop_is_reported_as_reverted(project):
+    original = (project / "acme.html").read_text()
+    run(project, "check", "acme", check_rc=0)
+    (project / "acme.html").write_text(original.replace("name and email", "name, phone and email"))
+    run(project, "check", "acme", check_rc=0)
+    (project / "acme.html").write_text(original)
+    out = run(project, "check", "acme", check_rc=0).stdout
+    assert "REVERTED  acme: back to v1 (flip-flop, was v2)" in out
+    entries = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"]
+    assert [(e["version"], e["returns_to"]) for e in entries] == [(1, None), (2, None), (1, 1)]
+
+
+def test_failures_exit_3_with_one_line_per_policy(project):
+    (project / "wl.yaml").write_text(
+        "defaults: {retries: 0}\npolicies:\n  - {id: gone, url: 'http://127.0.0.1:9/privacy'}\n"
+        "  - {id: missing, url: nowhere.html}\n")
+    proc = run(project, "check", check_rc=3)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("FAILED    gone: connection: cannot reach 127.0.0.1")
+    assert lines[1].startswith("FAILED    missing: not_found: file not found")
+
+
+def test_usage_errors_exit_2(project):
+    run(project, "check", check_rc=0)
+    assert "did you mean 'acme'" in run(project, "check", "acm", check_rc=2).stderr
+    assert "no stored policy 'nope'" in run(project, "history", "nope", check_rc=2).stderr
+    assert "has no version 9" in run(project, "show", "acme", "--version", "9", check_rc=2).stderr
+    assert "cannot read the date" in run(project, "show", "acme", "--at", "yesterday-ish", check_rc=2).stderr
+
+
+def test_renormalize_command(project):
+    run(project, "check", check_rc=0)
+    out = run(project, "renormalize", check_rc=0).stdout
+    assert "acme: 1 version(s) already current" in out
