@@ -170,7 +170,7 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
     if fmt == "json":
         click.echo(to_json(report.to_json()))
     else:
-        for line in summary_lines(report, quiet=cron):
+        for line in summary_lines(report, quiet=cron, limit=None if cron else 20):
             click.echo(line)
         if not cron:
             click.echo(counts_line(report))

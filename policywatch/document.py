@@ -332,10 +332,9 @@ def parse_text(text: str, title: str | None = None) -> Document:
 def _plain_heading(line: str, previous_blank: bool, following: str) -> int | None:
     """A plain-text line that stands alone and reads like a heading."""
     text = clean_text(_inline_markdown(line))
-    if not previous_blank and not following.strip() == "":
+    if not previous_blank and following.strip() and not _NUMBERED.match(text):
         # Inside a run of lines only numbered titles count (e.g. "1. What information do we collect?").
-        if not _NUMBERED.match(text):
-            return None
+        return None
     level = heading_level(text)
     if level is None and previous_blank and not following.strip() and len(text.split()) <= 8 \
             and text[-1:] not in ".;,:!" and _title_like(text) and not _ITEM.match(line):

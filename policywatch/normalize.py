@@ -196,9 +196,8 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
                 element.text = decoded
             continue
         tokens = _tokens(element)
-        if _is_chrome(element, tag, tokens) or _is_consent_banner(element, tokens):
-            doomed.append(element)
-        elif tag in ("ul", "ol") and _is_toc_list(element):
+        if _is_chrome(element, tag, tokens) or _is_consent_banner(element, tokens) \
+                or (tag in ("ul", "ol") and _is_toc_list(element)):
             doomed.append(element)
         elif tag in ("a", "div", "p", "span") and len(element) <= 2:
             text = element.text_content()

@@ -91,11 +91,16 @@ def version_text(policy: dict, version: dict) -> str:
     return head + "\n" + version["text"]
 
 
-def summary_lines(report: RunReport, quiet: bool) -> list[str]:
-    """One line per policy that matters; all of them unless ``quiet`` (cron: only changes and failures)."""
+def summary_lines(report: RunReport, quiet: bool, limit: int | None = None) -> list[str]:
+    """One line per policy worth reading: never the unchanged ones.
+
+    ``quiet`` (cron) also leaves out flip-flops back to an earlier text, which are not news;
+    ``limit`` keeps a terminal summary to one screen.
+    """
+    skip = {"unchanged", "reverted"} if quiet else {"unchanged"}
     lines = []
     for r in report.results:
-        if quiet and r.outcome in ("unchanged",):
+        if r.outcome in skip:
             continue
         if r.outcome in ("new",):
             detail = f"first version stored (v{r.version})"
@@ -108,6 +113,9 @@ def summary_lines(report: RunReport, quiet: bool) -> list[str]:
         else:
             detail = f"{r.reason}: {r.message}"
         lines.append(f"{r.outcome.upper():<9} {r.policy_id}: {detail}")
+    if limit is not None and len(lines) > limit:
+        hidden = len(lines) - (limit - 1)
+        lines = lines[: limit - 1] + [f"… and {hidden} more (policywatch check --format json shows all)"]
     return lines
 
 

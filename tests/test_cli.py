@@ -30,9 +30,11 @@ def run(tmp_path, *args, check_rc=None):
 
 @pytest.fixture
 def project(tmp_path):
-    (tmp_path / "acme.html").write_text(POLICY.format(collect="We collect your name and email address when you sign up."))
+    first = POLICY.format(collect="We collect your name and email address when you sign up.")
+    (tmp_path / "acme.html").write_text(first)
     (tmp_path / "draft.md").write_text("# Draft\n\n## Data\n\nWe collect as little as we can, and we say so "
-                                       "in plain words that anyone can read and understand quickly. We keep it for thirty days,\n"
+                                       "in plain words that anyone can read and understand quickly. "
+                                       "We keep it for thirty days,\n"
                                        "then we delete it for good.\n")
     (tmp_path / "wl.yaml").write_text(
         f"defaults: {{tags: [vendor]}}\npolicies:\n"
@@ -89,10 +91,12 @@ def test_flip_flop_is_reported_as_reverted(project):
     (project / "acme.html").write_text(original.replace("name and email", "name, phone and email"))
     run(project, "check", "acme", check_rc=0)
     (project / "acme.html").write_text(original)
-    out = run(project, "check", "acme", check_rc=0).stdout
-    assert "REVERTED  acme: back to v1 (flip-flop, was v2)" in out
+    report = json.loads(run(project, "check", "acme", "--format", "json", check_rc=0).stdout)
+    assert report["results"][0]["outcome"] == "reverted" and report["results"][0]["returns_to"] == 1
+    (project / "acme.html").write_text(original.replace("name and email", "name, phone and email"))
+    assert run(project, "-q", "check", "acme", check_rc=0).stdout == ""  # cron: a flip-flop is not news
     entries = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"]
-    assert [(e["version"], e["returns_to"]) for e in entries] == [(1, None), (2, None), (1, 1)]
+    assert [(e["version"], e["returns_to"]) for e in entries] == [(1, None), (2, None), (1, 1), (2, 2)]
 
 
 def test_failures_exit_3_with_one_line_per_policy(project):

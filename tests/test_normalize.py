@@ -169,7 +169,8 @@ def test_suspect_pages():
     assert judge_page(wall, requested_url="https://a.example/privacy", final_url=None).reason == "bot_wall"
     home = judge_page(good, requested_url="https://a.example/privacy", final_url="https://a.example/en-us/")
     assert home.reason == "redirected"
-    shrunk = judge_page(good, requested_url="https://a.example/p", final_url=None, previous_words=good.document.word_count * 3)
+    shrunk = judge_page(good, requested_url="https://a.example/p", final_url=None,
+                        previous_words=good.document.word_count * 3)
     assert shrunk.reason == "shrunk"
     german = " ".join(["Wir verarbeiten die Daten und sie sind nicht mit den Diensten von uns verbunden."] * 30)
     flipped = normalize_html(page(f"<h2>Daten</h2><p>{german}</p>"))

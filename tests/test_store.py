@@ -83,9 +83,8 @@ def test_same_text_cannot_be_stored_twice(store):
 def test_writer_lock_excludes_a_second_writer(tmp_path):
     first = Store.open(tmp_path / "pw.db")
     second = Store.open(tmp_path / "pw.db")
-    with first.writer():
-        with pytest.raises(LockedError, match="another policywatch run"), second.writer():
-            pass
+    with first.writer(), pytest.raises(LockedError, match="another policywatch run"), second.writer():
+        pass
     with second.writer():  # released
         pass
     first.close()

@@ -50,7 +50,8 @@ policies:
 @pytest.mark.parametrize(
     "snippet, line, fragment",
     [
-        ("  - url: https://a.example/p\n    slect: main\n", 3, "unknown key 'slect' in policy '1' (did you mean 'select'?)"),
+        ("  - url: https://a.example/p\n    slect: main\n", 3,
+         "unknown key 'slect' in policy '1' (did you mean 'select'?)"),
         ("  - url: ftp://a.example/p\n", 2, "scheme must be http, https or file"),
         ("  - url: https:///nohost\n", 2, "no host"),
         ("  - url: https://a.example/p\n    ignore: ['(unclosed']\n", 3, "bad regex '(unclosed'"),
