@@ -165,7 +165,8 @@ class Document:
             previous = None
             for block in section.blocks:
                 if block.kind == "li":
-                    line = "  " * block.depth + "- " + block.text
+                    # Nesting depth is presentation: a list re-indented by a new template is the same text.
+                    line = "- " + block.text
                 elif block.kind == "row":
                     line = "| " + block.text + " |"
                 else:

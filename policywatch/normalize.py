@@ -41,6 +41,9 @@ BLOCK_TAGS = {
 }
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 BOLD_TAGS = {"b", "strong"}
+BULLETS = "-*\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u2013"
+LINE_BREAK = "\x00"  # stands for <br> until a block is flushed
+_BULLET_LINE = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u2013]|\(?\d{1,3}[.)]|\([a-z]\))\s")
 
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
 # Consent-management vendors: their containers are never policy text.
@@ -235,12 +238,22 @@ class _Walker:
     def flush(self) -> None:
         if not self.parts:
             return
-        text = clean_text("".join(self.parts))
+        raw = "".join(self.parts)
         bold_only = self.bold_chars > 0 and self.plain_chars == 0
         self.parts, self.bold_chars, self.plain_chars = [], 0, 0
+        kind, level = self.context[-1] if self.context else ("p", 0)
+        if kind == "p" and not bold_only:
+            # "• one<br>• two" and a lone "• item" paragraph are lists written without list markup.
+            lines = [line for line in raw.split(LINE_BREAK) if line.strip()]
+            if lines and all(_BULLET_LINE.match(line) for line in lines) and (len(lines) > 1 or
+                                                                              raw.lstrip()[:1] in BULLETS):
+                for line in lines:
+                    if item := strip_list_marker(clean_text(line)):
+                        self.items.append(("li", item, 0))
+                return
+        text = clean_text(raw.replace(LINE_BREAK, " "))
         if not text:
             return
-        kind, level = self.context[-1] if self.context else ("p", 0)
         if kind == "li":
             text = strip_list_marker(text)
             if text:
@@ -256,7 +269,7 @@ class _Walker:
             if pseudo is not None:
                 self.items.append(("h", text, pseudo))
             else:
-                self.items.append(("p", strip_list_marker(text) if text[:1] in "-\u2022" else text, 0))
+                self.items.append(("p", text, 0))
 
     def walk(self, element: etree._Element, bold: bool = False, list_depth: int = 0) -> None:
         tag = element.tag.lower() if isinstance(element.tag, str) else ""
@@ -269,7 +282,7 @@ class _Walker:
                 self.items.append(("row", " | ".join(cells), 0))
             return
         if tag == "br":
-            self.parts.append(" ")
+            self.parts.append(LINE_BREAK)
             return
         block = tag in BLOCK_TAGS
         if block:

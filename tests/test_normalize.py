@@ -90,7 +90,11 @@ def test_list_numbering_and_bullets_do_not_matter():
     ol = md(page("<h2>Rights</h2><ol><li>Access</li><li>Deletion</li></ol>"))
     ul = md(page("<h2>Rights</h2><ul><li>\u2022 Access</li><li>\u2022 Deletion</li></ul>"))
     manual = md(page("<h2>Rights</h2><ul><li>1. Access</li><li>2. Deletion</li></ul>"))
-    assert ol == ul == manual
+    lines = md(page("<h2>Rights</h2><p class='list'>\u2022 Access<br>\u2022 Deletion</p>"))
+    paragraphs = md(page("<h2>Rights</h2><p>\u25e6 Access</p><p>\u25e6 Deletion</p>"))
+    nested = md(page("<h2>Rights</h2><ul><li>Access<ul><li>Deletion</li></ul></li></ul>"))
+    assert ol == ul == manual == lines == paragraphs == nested
+    assert "- Access\n- Deletion" in ol
 
 
 def test_template_swap_keeps_the_text():
