@@ -272,6 +272,48 @@ def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: 
         click.echo(version_text(policy, version), nl=False)
 
 
+# -- diff-files --------------------------------------------------------------------------------------
+
+def _load_document(source: str):
+    """A local file (HTML, Markdown or text, told apart by content) or a URL → Document."""
+    from policywatch.fetch import Fetcher
+    from policywatch.normalize import normalize_text
+
+    with Fetcher(workers=1) as fetcher:
+        result = fetcher.fetch(source, retries=1, backoff=1.0)
+    if not result.ok:
+        raise UsageError(f"{source}: {result.error}")
+    return normalize_text(result.text or "", content_type=result.content_type).document
+
+
+def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str) -> None:
+    from policywatch.report import diff_json, to_json
+
+    if fmt == "json":
+        click.echo(to_json(diff_json(diff, judgement, old_label, new_label)))
+        return
+    from policywatch.render import render_diff
+
+    click.echo(render_diff(diff, judgement, old_label, new_label, fmt,
+                           color=fmt == "text" and sys.stdout.isatty()), nl=False)
+
+
+@cli.command(name="diff-files")
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
+              show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the change is material (like git diff).")
+@handle_errors
+def diff_files(old: str, new: str, fmt: str, exit_code: bool) -> None:
+    """Compare two local files (HTML, Markdown or text) or URLs."""
+    from policywatch.judge import compare
+
+    diff, judgement = compare(_load_document(old), _load_document(new))
+    _emit_diff(diff, judgement, old, new, fmt)
+    sys.exit(1 if exit_code and judgement.material else 0)
+
+
 # -- renormalize ------------------------------------------------------------------------------------
 
 @cli.command()

@@ -1,0 +1,556 @@
+"""Stage 6: judge — is a change material? Explainable rules over lexicons kept in YAML.
+
+Every rule that fires yields a Signal carrying the old and new evidence sentences. The
+lexicons live in ``policywatch/rules/*.yaml`` (and in folders named by ``POLICYWATCH_RULES``):
+data types, purposes, recipients, rights, opt-outs, retention, children, transfers, tracking,
+security, change notifications, controller identity, and the words that turn meaning around
+(negations, modal verbs, synonyms, date-stamp lines).
+
+How a sentence counts:
+- an added sentence asserts what it says; a removed sentence counts as much, the other way round;
+- in an *expanding* category (collection, purposes, sharing, transfers, tracking, retention,
+  children) asserting more is "expand" (less protective); in a *protective* one (rights,
+  choices, security, change notifications) asserting more is "restrict" (more protective);
+- a negation ("we do not sell") turns the direction around, so a flip of negation is caught
+  as the most severe change of all;
+- numbers are compared: retention periods in days, ages, notice periods.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
+
+SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+# When a sentence touches several categories, the first of these with a specific term names it.
+PRIORITY = ["children", "international_transfers", "retention", "user_rights", "choices", "security",
+            "policy_changes", "controller_contact", "sharing", "purposes", "tracking", "data_collected"]
+RULES_DIR = Path(__file__).parent / "rules"
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])")
+_DURATION = re.compile(r"\b(\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+                       r"fourteen|fifteen|eighteen|twenty|thirty|forty|forty-five|sixty|ninety|a|an)\s*"
+                       r"(?:\(\d+\)\s*)?(?:calendar |business |full )?"
+                       r"(hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE)
+_AGE = re.compile(r"\b(?:under(?: the age of)?|younger than|below(?: the age of)?|over(?: the age of)?|"
+                  r"at least|aged?(?: of)?|older than)\s+(\d{1,2})\b|\b(\d{1,2})\s*(?:years? (?:old|of age)|\+)",
+                  re.IGNORECASE)
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+                 "fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40, "forty-five": 45,
+                 "sixty": 60, "ninety": 90}
+_UNIT_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
+_STOPWORDS = {"the", "a", "an", "of", "to", "and", "or", "in", "on", "for", "with", "by", "at", "as", "is", "are",
+              "be", "this", "that", "these", "those", "it", "its", "our", "your", "we", "you", "us", "which", "who"}
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Term:
+    category: str
+    name: str
+    regex: re.Pattern
+    sensitive: bool = False
+    verb: bool = False  # generic verbs only place a sentence in the category
+    named: bool = False  # a named company or country
+
+
+@dataclass
+class CategoryRules:
+    name: str
+    protective: bool
+    high_when_expanded: bool
+    label: str
+    terms: list[Term] = field(default_factory=list)
+
+
+@dataclass
+class Rules:
+    categories: dict[str, CategoryRules]
+    negation: re.Pattern
+    strong_modal: re.Pattern
+    weak_modal: re.Pattern
+    date_stamp: re.Pattern
+    synonyms: dict[str, int]
+
+    @property
+    def terms(self) -> list[Term]:
+        return [t for c in self.categories.values() for t in c.terms]
+
+
+def _rule_files(extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    folders = [RULES_DIR] + [Path(p) for p in extra]
+    folders += [Path(p) for p in os.environ.get("POLICYWATCH_RULES", "").split(os.pathsep) if p]
+    files: list[Path] = []
+    for folder in folders:
+        files.extend(sorted(folder.glob("*.yaml")) if folder.is_dir() else [folder])
+    return files
+
+
+@functools.lru_cache(maxsize=4)
+def load_rules(extra: tuple[str, ...] = ()) -> Rules:
+    """Read every lexicon; a broken file is a ConfigError naming the file and line."""
+    from ruamel.yaml.error import YAMLError
+
+    from policywatch.errors import ConfigError
+    from policywatch.watchlist import CATEGORIES
+
+    yaml = YAML(typ="safe")
+    categories: dict[str, CategoryRules] = {}
+    language: dict = {}
+    for path in _rule_files(extra):
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read rules: {' '.join(str(exc).split())[:200]}") from None
+        if "category" not in data:
+            language.update(data)
+            continue
+        name = data["category"]
+        if name not in CATEGORIES:
+            raise ConfigError(f"{path}: unknown category '{name}'")
+        rules = categories.setdefault(name, CategoryRules(
+            name, bool(data.get("protective")), bool(data.get("high_when_expanded", True)),
+            data.get("label", name.replace("_", " "))))
+        for index, term in enumerate(data.get("terms") or []):
+            flags = 0 if term.get("case_sensitive") else re.IGNORECASE
+            try:
+                regex = re.compile(term["pattern"], flags)
+            except (re.error, KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): bad pattern: {exc}") from None
+            rules.terms.append(Term(name, term.get("name", term["pattern"]), regex, bool(term.get("sensitive")),
+                                    bool(term.get("verb")), bool(term.get("named"))))
+    synonyms: dict[str, int] = {}
+    for group_id, group in enumerate(language.get("synonyms", [])):
+        for word in group:
+            synonyms[word.lower()] = group_id
+    flags = re.IGNORECASE
+    return Rules(categories=categories, negation=re.compile(language["negations"], flags),
+                 strong_modal=re.compile(language["strong_modals"], flags),
+                 weak_modal=re.compile(language["weak_modals"], flags),
+                 date_stamp=re.compile(language["date_stamp"], flags | re.MULTILINE), synonyms=synonyms)
+
+
+# --- facts about one sentence -------------------------------------------------------------------
+
+@dataclass
+class Facts:
+    text: str
+    terms: dict[str, set[str]]  # category → specific term names
+    verbs: set[str]  # categories present only through generic verbs
+    sensitive: set[str]
+    named: set[str]  # named companies / countries (lowercase)
+    negated: bool
+    strong: bool
+    weak: bool
+    durations: list[tuple[float, str]]  # (days, as written)
+    ages: list[int]
+    entities: set[str]
+
+    def categories(self) -> list[str]:
+        specific = [c for c in PRIORITY if c in self.terms]
+        return specific or [c for c in PRIORITY if c in self.verbs]
+
+
+def analyse(text: str, rules: Rules) -> Facts:
+    terms: dict[str, set[str]] = {}
+    verbs: set[str] = set()
+    sensitive: set[str] = set()
+    named: set[str] = set()
+    entities: set[str] = set()
+    for term in rules.terms:
+        found = term.regex.findall(text)
+        if not found:
+            continue
+        if term.verb:
+            verbs.add(term.category)
+            continue
+        terms.setdefault(term.category, set()).add(term.name)
+        if term.sensitive:
+            sensitive.add(term.name)
+        if term.named:
+            named.update(str(f).lower() if isinstance(f, str) else str(f[0]).lower() for f in found)
+        if term.category == "controller_contact" and term.name == "legal entity":
+            entities.update(" ".join(str(f).split()).rstrip(".,") for f in found)
+    durations = []
+    for match in _DURATION.finditer(text):
+        number, unit = match.group(1), match.group(2)
+        value = float(number) if number.isdigit() else _NUMBER_WORDS.get(number.lower(), 0)
+        durations.append((value * _UNIT_DAYS[unit.lower().rstrip("s")], " ".join(match.group(0).split())))
+    ages = [int(a or b) for a, b in _AGE.findall(text)]
+    return Facts(text, terms, verbs, sensitive, named, bool(rules.negation.search(text)),
+                 bool(rules.strong_modal.search(text)), bool(rules.weak_modal.search(text)),
+                 durations, ages, entities)
+
+
+def sentences(text: str) -> list[str]:
+    out = []
+    for line in text.split("\n"):
+        out.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+    return out
+
+
+# --- signals --------------------------------------------------------------------------------------
+
+@dataclass
+class Signal:
+    rule: str
+    category: str
+    severity: str
+    direction: str  # expand, restrict, clarify
+    message: str  # a phrase for the one-line summary
+    old: str | None = None
+    new: str | None = None
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "category": self.category, "severity": self.severity,
+                "direction": self.direction, "message": self.message,
+                "evidence": {"old": self.old, "new": self.new}}
+
+
+def _direction(category: CategoryRules, asserted: bool) -> str:
+    """Asserting text in an expanding category expands; in a protective one it restricts."""
+    return "restrict" if asserted == category.protective else "expand"
+
+
+def _severity(category: CategoryRules, direction: str, sensitive: bool = False) -> str:
+    if direction == "expand" and (category.high_when_expanded or sensitive):
+        return "high"
+    return "medium"
+
+
+class _Judge:
+    def __init__(self, rules: Rules):
+        self.rules = rules
+
+    def cat(self, name: str) -> CategoryRules:
+        return self.rules.categories[name]
+
+    # -- one sentence added or removed ---------------------------------------------------------
+    def single(self, facts: Facts, added: bool, heading_category: str | None) -> list[Signal]:
+        old, new = (None, facts.text) if added else (facts.text, None)
+        categories = facts.categories() or ([heading_category] if heading_category else [])
+        if not categories:
+            return [Signal("substantive_text", "data_collected", "medium", "clarify",
+                           "adds new text" if added else "removes text", old, new)]
+        signals = []
+        for name in categories[:2]:
+            category = self.cat(name)
+            asserted = added != facts.negated  # an added negation or a removed assertion denies
+            direction = _direction(category, asserted)
+            sensitive = bool(facts.sensitive & _names(category, facts))
+            terms = sorted(facts.terms.get(name, set())) or [category.label]
+            if name == "retention" and facts.durations and added:
+                message = f"states {category.label} of {max(facts.durations)[1]}"
+            elif category.protective:
+                message = (f"adds {', '.join(terms)}" if asserted else f"removes {', '.join(terms)}")
+            else:
+                verb = "adds" if asserted else ("rules out" if added else "drops")
+                message = f"{verb} {category.label}: {', '.join(terms)}"
+            rule = f"{name}_{'added' if added else 'removed'}{'_negated' if facts.negated else ''}"
+            signals.append(Signal(rule, name, _severity(category, direction, sensitive), direction, message,
+                                  old, new))
+        return signals
+
+    # -- one sentence reworded -----------------------------------------------------------------
+    def pair(self, old: Facts, new: Facts, heading_category: str | None) -> list[Signal]:
+        signals: list[Signal] = []
+        categories = list(dict.fromkeys(new.categories() + old.categories())) or (
+            [heading_category] if heading_category else [])
+        main = categories[0] if categories else None
+        evidence = (old.text, new.text)
+        if old.negated != new.negated and main:
+            category = self.cat(main)
+            asserted_now = not new.negated
+            direction = _direction(category, asserted_now)
+            what = ", ".join(sorted(new.terms.get(main) or old.terms.get(main) or {category.label}))
+            message = (f"no longer rules out {what}" if asserted_now else f"now rules out {what}") \
+                if not category.protective else (f"restores {what}" if asserted_now else f"takes away {what}")
+            signals.append(Signal("negation_flip", main, "high" if direction == "expand" else "medium", direction,
+                                  message, *evidence))
+        if old.strong and not new.strong and new.weak and main and self.cat(main).protective:
+            signals.append(Signal("promise_weakened", main, "high", "expand",
+                                  f"weakens a promise on {self.cat(main).label} ('will' becomes 'may')", *evidence))
+        if old.durations and new.durations and max(old.durations)[0] != max(new.durations)[0]:
+            (before, before_text), (after, after_text) = max(old.durations), max(new.durations)
+            if "policy_changes" in categories:
+                direction = "expand" if after < before else "restrict"
+                signals.append(Signal("notice_period_changed", "policy_changes",
+                                      "high" if direction == "expand" else "medium", direction,
+                                      f"notice period {'shortened' if after < before else 'lengthened'} from "
+                                      f"{before_text} to {after_text}", *evidence))
+            else:
+                direction = "expand" if after > before else "restrict"
+                signals.append(Signal("retention_changed", "retention", "high" if direction == "expand" else "medium",
+                                      direction, f"retention {'lengthened' if after > before else 'shortened'} from "
+                                      f"{before_text} to {after_text}", *evidence))
+        if old.ages and new.ages and min(old.ages) != min(new.ages) and (
+                "children" in categories or "children" in old.terms or "children" in new.terms):
+            before, after = min(old.ages), min(new.ages)
+            direction = "expand" if after < before else "restrict"
+            signals.append(Signal("age_threshold_changed", "children", "high" if direction == "expand" else "medium",
+                                  direction, f"age threshold {'lowered' if after < before else 'raised'} from "
+                                  f"{before} to {after}", *evidence))
+        if old.entities != new.entities and new.entities and old.entities:
+            signals.append(Signal("controller_changed", "controller_contact", "high", "clarify",
+                                  f"names a different company: {', '.join(sorted(new.entities))} "
+                                  f"instead of {', '.join(sorted(old.entities))}", *evidence))
+        if not any(s.rule in ("negation_flip",) for s in signals):
+            signals += self._term_changes(old, new, evidence)
+        return signals
+
+    def _term_changes(self, old: Facts, new: Facts, evidence: tuple[str, str]) -> list[Signal]:
+        signals = []
+        for name in PRIORITY:
+            added = new.terms.get(name, set()) - old.terms.get(name, set())
+            removed = old.terms.get(name, set()) - new.terms.get(name, set())
+            if name == "controller_contact":
+                continue  # entities compared above
+            category = self.cat(name)
+            named_added = new.named - old.named if name in ("sharing", "international_transfers") else set()
+            if added or named_added:
+                direction = _direction(category, not new.negated)
+                what = [w.title() for w in sorted(named_added)] if named_added else sorted(added)
+                sensitive = bool(added & new.sensitive)
+                signals.append(Signal(f"{name}_term_added", name, _severity(category, direction, sensitive),
+                                      direction, f"adds {category.label}: {', '.join(what)}", *evidence))
+            if removed:
+                direction = _direction(category, old.negated)
+                signals.append(Signal(f"{name}_term_removed", name, _severity(category, direction), direction,
+                                      f"drops {category.label}: {', '.join(sorted(removed))}", *evidence))
+        return signals
+
+    # -- is a reworded sentence only editorial? ------------------------------------------------
+    def editorial(self, old: str, new: str) -> bool:
+        a, b = words(old), words(new)
+        if a == b:
+            return True
+        from difflib import SequenceMatcher
+
+        matcher = SequenceMatcher(None, a, b, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            before, after = a[i1:i2], b[j1:j2]
+            if any(w.isdigit() for w in before + after):
+                return False
+            if tag == "replace" and len(before) == len(after) and all(
+                    self._same_word(x, y) for x, y in zip(before, after, strict=True)):
+                continue
+            phrase_a, phrase_b = " ".join(before), " ".join(after)
+            group_a, group_b = self.rules.synonyms.get(phrase_a), self.rules.synonyms.get(phrase_b)
+            if group_a is not None and group_a == group_b:
+                continue
+            if all(w in _STOPWORDS for w in before + after) and not self.rules.negation.search(
+                    phrase_a + " " + phrase_b):
+                continue
+            return False
+        return True
+
+    def _same_word(self, x: str, y: str) -> bool:
+        if x == y:
+            return True
+        group = self.rules.synonyms.get(x)
+        if group is not None and group == self.rules.synonyms.get(y):
+            return True
+        if min(len(x), len(y)) < 4:
+            return False
+        from difflib import SequenceMatcher
+
+        return SequenceMatcher(None, x, y).ratio() >= 0.75  # a typo fixed, a spelling variant
+
+
+# --- sections and documents -----------------------------------------------------------------------
+
+def _names(category: CategoryRules, facts: Facts) -> set[str]:
+    return facts.terms.get(category.name, set())
+
+
+def _heading_category(section: SectionDiff, rules: Rules) -> str | None:
+    heading = " ".join(filter(None, [section.new_heading, section.old_heading]))
+    facts = analyse(heading, rules)
+    categories = facts.categories()
+    return categories[0] if categories else None
+
+
+def is_date_stamp(text: str, rules: Rules) -> bool:
+    return bool(rules.date_stamp.search(text.strip())) and bool(re.search(r"\d", text))
+
+
+def stated_date(text: str, rules: Rules) -> str | None:
+    """The date a policy says it was last updated or took effect, as YYYY-MM-DD."""
+    from dateutil import parser as dateparser
+
+    for line in text.splitlines()[:80] + text.splitlines()[-20:]:
+        line = line.strip().lstrip("#").strip()
+        if len(line) < 120 and is_date_stamp(line, rules):
+            try:
+                when = dateparser.parse(line, fuzzy=True, default=None)
+            except (ValueError, OverflowError, TypeError):
+                continue
+            if when and 1990 < when.year < 2100:
+                return when.date().isoformat()
+    return None
+
+
+@dataclass
+class Judgement:
+    severity: str
+    material: bool
+    categories: list[str]
+    summary: str
+    old_date: str | None = None
+    new_date: str | None = None
+
+
+def _split_changes(section: SectionDiff) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Sentence-level (pairs, removed, added) of one section."""
+    removed: list[str] = [s for block in section.removed_blocks for s in sentences(block)]
+    added: list[str] = [s for block in section.added_blocks for s in sentences(block)]
+    for old_block, new_block in section.changed_blocks:
+        old_s, new_s = sentences(old_block), sentences(new_block)
+        old_f, new_f = {fold(s) for s in old_s}, {fold(s) for s in new_s}
+        removed += [s for s in old_s if fold(s) not in new_f]
+        added += [s for s in new_s if fold(s) not in old_f]
+    pairs: list[tuple[str, str]] = []
+    bags_added = [set(words(s)) for s in added]
+    used: set[int] = set()
+    still_removed = []
+    for sentence in removed:
+        bag = set(words(sentence))
+        best, best_score = None, 0.4
+        for k, other in enumerate(bags_added):
+            if k not in used and (score := similarity(bag, other)) >= best_score:
+                best, best_score = k, score
+        if best is None:
+            still_removed.append(sentence)
+        else:
+            used.add(best)
+            pairs.append((sentence, added[best]))
+    return pairs, still_removed, [s for k, s in enumerate(added) if k not in used]
+
+
+def judge(diff: DocumentDiff, rules: Rules | None = None) -> Judgement:
+    """Fill kinds, categories, direction, severity and signals of every changed section."""
+    rules = rules or load_rules()
+    judge_ = _Judge(rules)
+    changed = diff.changed_sections
+    per_section = {id(s): _split_changes(s) for s in changed}
+    # Text that moved from one section to another is not a change of meaning.
+    added_anywhere = {fold(s) for p, r, a in per_section.values() for s in a}
+    removed_anywhere = {fold(s) for p, r, a in per_section.values() for s in r}
+    moved_text = added_anywhere & removed_anywhere
+    for section in changed:
+        pairs, removed, added = per_section[id(section)]
+        removed = [s for s in removed if fold(s) not in moved_text]
+        added = [s for s in added if fold(s) not in moved_text]
+        _judge_section(section, pairs, removed, added, judge_, rules)
+    worst = max((s.severity for s in changed), key=SEVERITY_RANK.get, default="none")
+    signals = sorted((sig for s in changed for sig in s.signals), key=lambda g: -SEVERITY_RANK[g.severity])
+    top = [g for g in signals if g.severity == worst]
+    categories = list(dict.fromkeys(g.category for g in top))[:3]
+    if worst in ("medium", "high") and not categories:
+        categories = list(dict.fromkeys(c for s in changed if s.severity == worst for c in s.categories))[:3]
+    old_date, new_date = stated_date(diff.old.markdown(), rules), stated_date(diff.new.markdown(), rules)
+    return Judgement(worst, worst in ("medium", "high"), categories,
+                     summarize(diff, signals, worst, old_date, new_date), old_date, new_date)
+
+
+def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: list[str], added: list[str],
+                   judge_: _Judge, rules: Rules) -> None:
+    kinds: list[str] = []
+    signals: list[Signal] = []
+    heading_category = _heading_category(section, rules)
+    if section.status in ("moved", "renamed") and not (pairs or removed or added):
+        kinds.append("formatting")
+    changed_texts = [s for p in pairs for s in p] + removed + added
+    if not changed_texts and section.status == "modified":
+        kinds.append("formatting")
+    elif changed_texts and all(is_date_stamp(t, rules) for t in changed_texts):
+        kinds.append("date_stamp")
+    else:
+        substantive = False
+        for old, new in pairs:
+            if is_date_stamp(old, rules) and is_date_stamp(new, rules):
+                kinds.append("date_stamp")
+                continue
+            if judge_.editorial(old, new):
+                kinds.append("editorial")
+                continue
+            found = judge_.pair(analyse(old, rules), analyse(new, rules), heading_category)
+            if not found:
+                found = [Signal("reworded", heading_category or _first_category(old + " " + new, rules),
+                                "medium", "clarify", "rewords text", old, new)]
+            signals += found
+            substantive = True
+        for sentence in removed:
+            if not is_date_stamp(sentence, rules) and len(words(sentence)) >= 3:
+                signals += judge_.single(analyse(sentence, rules), False, heading_category)
+                substantive = True
+        for sentence in added:
+            if not is_date_stamp(sentence, rules) and len(words(sentence)) >= 3:
+                signals += judge_.single(analyse(sentence, rules), True, heading_category)
+                substantive = True
+        if substantive:
+            kinds.append("substantive")
+        elif not kinds and section.status in ("added", "removed"):
+            kinds.append("formatting")
+    section.kinds = list(dict.fromkeys(kinds))
+    section.signals = sorted(signals, key=lambda g: -SEVERITY_RANK[g.severity])
+    if signals:
+        section.severity = section.signals[0].severity
+        section.direction = section.signals[0].direction
+        section.categories = list(dict.fromkeys(g.category for g in section.signals))[:3]
+    elif "editorial" in section.kinds:
+        section.severity = "low"
+    else:
+        section.severity = "none"
+    if section.status in ("added", "removed") and "substantive" in section.kinds:
+        section.severity = max(section.severity, "medium", key=SEVERITY_RANK.get)
+
+
+def _first_category(text: str, rules: Rules) -> str:
+    categories = analyse(text, rules).categories()
+    return categories[0] if categories else "data_collected"
+
+
+def summarize(diff: DocumentDiff, signals: list[Signal], severity: str, old_date: str | None,
+              new_date: str | None) -> str:
+    """One line a lawyer can read: the most severe findings first."""
+    if diff.identical:
+        return "No change."
+    if severity in ("none", "low"):
+        parts = []
+        stats = diff.stats
+        if stats["sections_moved"]:
+            parts.append(f"{stats['sections_moved']} section(s) moved")
+        if stats["sections_renamed"]:
+            parts.append(f"{stats['sections_renamed']} heading(s) renamed")
+        if old_date != new_date and new_date:
+            parts.append(f"date stamp now {new_date}" + (f" (was {old_date})" if old_date else ""))
+        if severity == "low":
+            parts.append("editorial rewording")
+        return ("No material change: " + "; ".join(parts)) if parts else "No material change: formatting only."
+    phrases = list(dict.fromkeys(g.message for g in signals if SEVERITY_RANK[g.severity] >= 2))
+    text = "; ".join(phrases[:4])
+    if len(phrases) > 4:
+        text += f"; and {len(phrases) - 4} more"
+    return text[:1].upper() + text[1:] + "."
+
+
+
+def compare(old, new, rules: Rules | None = None):
+    """Diff two Documents and judge the result: ``(DocumentDiff, Judgement)``."""
+    from policywatch.diff import diff_documents
+
+    diff = diff_documents(old, new)
+    return diff, judge(diff, rules)
