@@ -137,13 +137,15 @@ def list_(obj: Context, fmt: str) -> None:
 @click.option("--no-notify", is_flag=True, help="Store and judge, but send nothing.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Parallel fetches (never more than one per host).")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when a material change was found (like git diff).")
 @click.pass_obj
 @handle_errors
 def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, no_notify: bool,
-          workers: int) -> None:
-    """Fetch the policies, store new versions, and report what changed.
+          workers: int, exit_code: bool) -> None:
+    """Fetch the policies, store new versions, judge changes, and report what changed.
 
-    Exit 0 when every policy was checked, 3 when some failed.
+    Exit 0 when every policy was checked, 3 when some failed, 1 with --exit-code when a
+    change was material.
     """
     from policywatch.monitor import check as run_check
     from policywatch.report import counts_line, summary_lines, to_json
@@ -174,7 +176,7 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
             click.echo(line)
         if not cron:
             click.echo(counts_line(report))
-    sys.exit(report.exit_code)
+    sys.exit(report.exit_code_for(exit_code))
 
 
 # -- history / show ------------------------------------------------------------------------------
@@ -287,7 +289,8 @@ def _load_document(source: str):
 
 
 def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str) -> None:
-    from policywatch.report import diff_json, to_json
+    from policywatch.judge import diff_json
+    from policywatch.report import to_json
 
     if fmt == "json":
         click.echo(to_json(diff_json(diff, judgement, old_label, new_label)))
@@ -312,6 +315,61 @@ def diff_files(old: str, new: str, fmt: str, exit_code: bool) -> None:
     diff, judgement = compare(_load_document(old), _load_document(new))
     _emit_diff(diff, judgement, old, new, fmt)
     sys.exit(1 if exit_code and judgement.material else 0)
+
+
+@cli.command()
+@click.argument("policy_id", metavar="ID")
+@click.option("--from", "from_", help="Version number or DATE (default: the version before --to).")
+@click.option("--to", "to", help="Version number or DATE (default: the current version).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
+              show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the change is material.")
+@click.pass_obj
+@handle_errors
+def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: str, exit_code: bool) -> None:
+    """Compare two stored versions of a policy (by number or date; default: the last two)."""
+    from policywatch.document import Document
+    from policywatch.judge import compare
+
+    with obj.store(create=False) as store:
+        policy = _stored_policy(store, policy_id)
+        timeline = store.timeline(policy_id)
+        if not timeline:
+            raise UsageError(f"{policy_id} has no version stored yet")
+        new = _resolve_version(store, policy_id, to, end=True) if to else store.version_by_id(
+            policy["current_version_id"])
+        if from_:
+            old = _resolve_version(store, policy_id, from_, end=False)
+        else:
+            # the text in effect just before `new` took effect
+            entries = [e for e in timeline if e["version_id"] == new["id"]]
+            previous = entries[-1]["previous_version_id"] if entries else None
+            if previous is None:
+                raise UsageError(f"{policy_id} v{new['number']} is the first version; nothing to compare with")
+            old = store.version_by_id(previous)
+    diff_, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]))
+    label = lambda v: f"{policy_id} v{v['number']} ({v['captured_at'][:10]})"  # noqa: E731
+    _emit_diff(diff_, judgement, label(old), label(new), fmt)
+    sys.exit(1 if exit_code and judgement.material else 0)
+
+
+def _resolve_version(store, policy_id: str, spec: str, end: bool) -> dict:
+    """'3' → version 3; '2019', '2019-06-01', 'now' → the version in effect then."""
+    if spec.isdigit() and len(spec) < 4:
+        version = store.version(policy_id, int(spec))
+        if version is None:
+            raise UsageError(f"{policy_id} has no version {spec}")
+        return version
+    version = store.in_effect_at(policy_id, parse_when(spec, end=end))
+    if version is None and not end:
+        # "--from 2019" when history starts mid-2019: the first version of that period
+        first = store.timeline(policy_id)[0]
+        if first["captured_at"] <= parse_when(spec, end=True):
+            version = store.version_by_id(first["version_id"])
+    if version is None:
+        first = store.timeline(policy_id)[0]["captured_at"][:10]
+        raise UsageError(f"{policy_id} has no version in effect at {spec} (history starts {first})")
+    return version
 
 
 # -- renormalize ------------------------------------------------------------------------------------

@@ -554,3 +554,36 @@ def compare(old, new, rules: Rules | None = None):
 
     diff = diff_documents(old, new)
     return diff, judge(diff, rules)
+
+
+# -- the JSON contract -------------------------------------------------------------------------------------------
+
+def diff_json(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> dict:
+    """DESIGN.md's ``policywatch.diff/1`` contract; keys in a stable order."""
+    return {
+        "schema": "policywatch.diff/1",
+        "old": {"label": old_label, "text_sha256": diff.old.sha256, "stated_date": judgement.old_date},
+        "new": {"label": new_label, "text_sha256": diff.new.sha256, "stated_date": judgement.new_date},
+        "identical": diff.identical,
+        "material": judgement.material,
+        "severity": judgement.severity,
+        "categories": judgement.categories,
+        "summary": judgement.summary,
+        "stats": diff.stats,
+        "sections": [{
+            "status": s.status,
+            "old_heading": s.old_heading,
+            "new_heading": s.new_heading,
+            "old_index": s.old_index,
+            "new_index": s.new_index,
+            "moved": s.moved,
+            "renamed": s.renamed,
+            "severity": s.severity,
+            "kinds": s.kinds,
+            "categories": s.categories,
+            "direction": s.direction,
+            "signals": [{"rule": g.rule, "category": g.category, "severity": g.severity, "direction": g.direction,
+                         "message": g.message, "evidence": {"old": g.old, "new": g.new}} for g in s.signals],
+            "edits": [e.to_json() for e in s.edits],
+        } for s in diff.sections if s.changed],
+    }

@@ -37,6 +37,10 @@ class PolicyResult:
     status: int | None = None
     final_url: str | None = None
     fetched_at: str | None = None
+    severity: str | None = None  # of a new version against the previous one
+    material: bool | None = None
+    categories: list[str] = field(default_factory=list)
+    summary: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -53,8 +57,18 @@ class RunReport:
         return {outcome: counter.get(outcome, 0) for outcome in OUTCOMES}
 
     @property
+    def material(self) -> bool:
+        return any(r.material for r in self.results)
+
+    def exit_code_for(self, exit_code_on_material: bool = False) -> int:
+        """DESIGN.md: 3 if some policy failed, else 1 with --exit-code when a change was material."""
+        if any(r.outcome == "failed" for r in self.results):
+            return 3
+        return 1 if exit_code_on_material and self.material else 0
+
+    @property
     def exit_code(self) -> int:
-        return 3 if any(r.outcome == "failed" for r in self.results) else 0
+        return self.exit_code_for(False)
 
     def to_json(self) -> dict:
         return {"schema": "policywatch.check/1", "run_id": self.run_id, "counts": self.counts,
@@ -69,6 +83,19 @@ class _Fetched:
     normalized: Normalized | None
     same_raw: bool
     raw_sha256: str | None
+
+
+def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:
+    """Diff a new version against a baseline version and return the columns ``changes`` stores."""
+    from policywatch.document import Document
+    from policywatch.judge import compare, diff_json
+
+    baseline = store.version_by_id(baseline_version_id)
+    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]))
+    payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
+    return {"severity": judgement.severity, "material": int(judgement.material),
+            "categories": json.dumps(judgement.categories), "summary": judgement.summary,
+            "diff": json.dumps(payload, ensure_ascii=False)}
 
 
 def profile_of(policy: Policy) -> str:
@@ -201,10 +228,18 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
             outcome = "changed" if state and state.current_version_id else "new"
         observation_id = store.add_observation(**observation, outcome=outcome, snapshot_sha256=snapshot,
                                                text_sha256=text_sha, version_id=version["id"])
+        verdict = {}
+        if state and state.current_version_id:
+            # A flip-flop is judged against the last text people were told about, so that a page
+            # wobbling between two texts is not announced again on every wobble.
+            baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
+            verdict = judge_change(store, policy.id, baseline or state.current_version_id, version)
+            base.severity, base.material = verdict["severity"], bool(verdict["material"])
+            base.categories, base.summary = json.loads(verdict["categories"]), verdict["summary"]
         store.add_change(policy_id=policy.id, version_id=version["id"],
                          previous_version_id=state.current_version_id if state else None,
                          observation_id=observation_id, captured_at=result.fetched_at, source=source,
-                         returns_to=base.returns_to)
+                         returns_to=base.returns_to, **verdict)
         store.update_policy(policy.id, current_version_id=version["id"], last_outcome=outcome, **accepted)
         base.outcome, base.version = outcome, version["number"]
         base.previous_version = state.current_number if state else None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policywatch.monitor import RunReport
+if TYPE_CHECKING:
+    from policywatch.monitor import RunReport
 
 OUTCOME_STYLE = {"new": "cyan", "changed": "bold yellow", "reverted": "magenta", "unchanged": "dim",
                  "suspect": "bold red", "failed": "bold red"}
@@ -106,6 +107,10 @@ def summary_lines(report: RunReport, quiet: bool, limit: int | None = None) -> l
             detail = f"first version stored (v{r.version})"
         elif r.outcome == "changed":
             detail = f"new version v{r.version} (was v{r.previous_version})"
+            if r.severity:
+                flag = "material" if r.material else "not material"
+                cats = f", {', '.join(r.categories)}" if r.categories else ""
+                detail += f" — {r.severity} ({flag}{cats}): {r.summary}"
         elif r.outcome == "reverted":
             detail = f"back to v{r.returns_to} (flip-flop, was v{r.previous_version})"
         elif r.outcome == "unchanged":
@@ -124,35 +129,3 @@ def counts_line(report: RunReport) -> str:
     return " · ".join(f"{n} {k}" for k, n in counts.items() if n or k in ("changed", "failed")) + \
         f"  ({len(report.results)} checked, run {report.run_id})"
 
-
-# -- diffs -------------------------------------------------------------------------------------------
-
-def diff_json(diff, judgement, old_label: str, new_label: str) -> dict:
-    """DESIGN.md's ``policywatch.diff/1`` contract; keys in a stable order."""
-    return {
-        "schema": "policywatch.diff/1",
-        "old": {"label": old_label, "text_sha256": diff.old.sha256, "stated_date": judgement.old_date},
-        "new": {"label": new_label, "text_sha256": diff.new.sha256, "stated_date": judgement.new_date},
-        "identical": diff.identical,
-        "material": judgement.material,
-        "severity": judgement.severity,
-        "categories": judgement.categories,
-        "summary": judgement.summary,
-        "stats": diff.stats,
-        "sections": [{
-            "status": s.status,
-            "old_heading": s.old_heading,
-            "new_heading": s.new_heading,
-            "old_index": s.old_index,
-            "new_index": s.new_index,
-            "moved": s.moved,
-            "renamed": s.renamed,
-            "severity": s.severity,
-            "kinds": s.kinds,
-            "categories": s.categories,
-            "direction": s.direction,
-            "signals": [{"rule": g.rule, "category": g.category, "severity": g.severity, "direction": g.direction,
-                         "message": g.message, "evidence": {"old": g.old, "new": g.new}} for g in s.signals],
-            "edits": [e.to_json() for e in s.edits],
-        } for s in diff.sections if s.changed],
-    }

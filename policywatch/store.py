@@ -341,6 +341,14 @@ class Store:
             [policy_id, when]))
         return rows[0] if rows else None
 
+    def last_alerted_version_id(self, policy_id: str) -> int | None:
+        """The version of the latest material change (or the first version): what people last heard of."""
+        row = self.db.execute(
+            "SELECT version_id FROM changes WHERE policy_id = ? AND technical = 0 AND"
+            " (material = 1 OR previous_version_id IS NULL) ORDER BY captured_at DESC, id DESC LIMIT 1",
+            [policy_id]).fetchone()
+        return row[0] if row else None
+
     def observations(self, policy_id: str, limit: int = 20) -> list[dict]:
         return list(self.db.query("SELECT * FROM observations WHERE policy_id = ? ORDER BY id DESC LIMIT ?",
                                   [policy_id, limit]))
