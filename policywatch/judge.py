@@ -487,6 +487,9 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
                 kinds.append("editorial")
                 continue
             found = judge_.pair(analyse(old, rules), analyse(new, rules), heading_category)
+            if not found and _small_rewording(old, new):
+                kinds.append("editorial")  # a few words changed and no rule saw a change of meaning
+                continue
             if not found:
                 found = [Signal("reworded", heading_category or _first_category(old + " " + new, rules),
                                 "medium", "clarify", "rewords text", old, new)]
@@ -516,6 +519,18 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
         section.severity = "none"
     if section.status in ("added", "removed") and "substantive" in section.kinds:
         section.severity = max(section.severity, "medium", key=SEVERITY_RANK.get)
+
+
+def _small_rewording(old: str, new: str) -> bool:
+    from difflib import SequenceMatcher
+
+    a, b = words(old), words(new)
+    changed_a = changed_b = 0
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            changed_a += i2 - i1
+            changed_b += j2 - j1
+    return max(changed_a, changed_b) <= 3 and similarity(set(a), set(b)) >= 0.75
 
 
 def _first_category(text: str, rules: Rules) -> str:

@@ -1,0 +1,167 @@
+"""Judgement: materiality, categories and direction on phrasings written for these tests."""
+
+import pytest
+
+from policywatch.document import parse_text
+from policywatch.judge import compare, load_rules, stated_date
+
+BASE = """# Acme Privacy Notice
+
+Last updated: 2 February 2023
+
+## What We Collect
+
+We collect your name, email address and billing details when you create an account.
+
+We also record which features you use so that we can fix bugs.
+
+## How We Use Data
+
+We use your information to provide and secure the service and to answer support requests.
+
+## Who We Share It With
+
+We share data with hosting and payment providers who act on our instructions.
+
+We do not sell your personal information to anyone.
+
+## How Long We Keep It
+
+Account records are deleted 90 days after you close your account.
+
+## Your Choices and Rights
+
+You can opt out of product newsletters at any time from your settings.
+
+You may ask us for a copy of your data or ask us to erase it.
+
+## Children
+
+The service is not directed to children under 16 and we do not knowingly collect their data.
+
+## Security
+
+We encrypt data in transit and at rest.
+
+## Changes
+
+We will email you at least 30 days before any material change takes effect.
+
+## Contact
+
+Acme Widgets Ltd, 1 Harbour Road, Dublin, is the controller of your data.
+"""
+
+
+def judged(old: str, new: str):
+    return compare(parse_text(old), parse_text(new))
+
+
+def edit(find: str, replace: str):
+    assert find in BASE, find
+    return judged(BASE, BASE.replace(find, replace))
+
+
+MATERIAL = [
+    # (find, replace, category, direction)
+    ("We do not sell your personal information to anyone.",
+     "We may sell your personal information to selected partners.", "sharing", "expand"),
+    ("We share data with hosting and payment providers who act on our instructions.",
+     "We share data with hosting and payment providers, and with Criteo and other ad networks.", "sharing",
+     "expand"),
+    ("so that we can fix bugs.", "so that we can fix bugs and to train our machine learning models.", "purposes",
+     "expand"),
+    ("We collect your name, email address and billing details",
+     "We collect your name, email address, billing details and your voiceprint", "data_collected", "expand"),
+    ("deleted 90 days after", "deleted 7 years after", "retention", "expand"),
+    ("deleted 90 days after", "deleted 14 days after", "retention", "restrict"),
+    ("You can opt out of product newsletters at any time from your settings.\n", "", "choices", "expand"),
+    ("You may ask us for a copy of your data or ask us to erase it.\n", "", "user_rights", "expand"),
+    ("children under 16", "children under 13", "children", "expand"),
+    ("We encrypt data in transit and at rest.", "We store data as we see fit.", "security", "expand"),
+    ("We will email you at least 30 days before any material change takes effect.",
+     "Changes take effect when we post them here.", "policy_changes", "expand"),
+    ("Acme Widgets Ltd, 1 Harbour Road, Dublin,", "Globex Holdings Inc, 5 Market Street, Wilmington,",
+     "controller_contact", None),
+    ("We use your information to provide and secure the service and to answer support requests.",
+     "We use your information to provide and secure the service, to answer support requests, and to show you "
+     "personalised ads on other websites.", "purposes", "expand"),
+    ("We share data with hosting and payment providers who act on our instructions.",
+     "We share data with hosting and payment providers who act on our instructions. Your data may be "
+     "transferred to and stored in India.", "international_transfers", "expand"),
+    ("We also record which features you use so that we can fix bugs.",
+     "We also record which features you use so that we can fix bugs. We use tracking pixels and device "
+     "fingerprinting to follow you across websites.", "tracking", "expand"),
+]
+
+
+@pytest.mark.parametrize("find, replace, category, direction", MATERIAL,
+                         ids=[f"{m[2]}-{m[3]}-{i}" for i, m in enumerate(MATERIAL)])
+def test_material_changes_are_caught_with_their_category(find, replace, category, direction):
+    diff, verdict = edit(find, replace)
+    assert verdict.material, verdict.summary
+    assert category in verdict.categories, (verdict.categories, verdict.summary)
+    if direction:
+        assert any(s.direction == direction for s in diff.changed_sections), [
+            (s.direction, [g.rule for g in s.signals]) for s in diff.changed_sections]
+    assert verdict.summary and verdict.summary[0].isupper()
+    # every signal carries its evidence sentence
+    assert all(g.old or g.new for s in diff.changed_sections for g in s.signals)
+
+
+def test_a_removed_promise_counts_as_much_as_an_added_one():
+    _, added = edit("We do not sell your personal information to anyone.",
+                    "We do not sell your personal information to anyone. We sell aggregated usage statistics.")
+    _, flipped = edit("We do not sell", "We may sell")
+    assert added.material and flipped.severity == "high"
+
+
+NOISE = [
+    ("Last updated: 2 February 2023", "Last updated: 9 October 2024"),
+    ("so that we can fix bugs.", "so that we can fix bugs ."),
+    ("We collect your name", "We colect your name"),
+    ("at any time from your settings", "at any time from your settngs"),
+    ("to answer support requests", "to respond to support requests"),
+    ("## Who We Share It With", "## Who We Share Information With"),
+    ("We encrypt data in transit and at rest.", "We encrypt data in transit and at rest!"),
+]
+
+
+@pytest.mark.parametrize("find, replace", NOISE)
+def test_noise_is_not_material(find, replace):
+    diff, verdict = edit(find, replace)
+    assert not verdict.material, (verdict.severity, verdict.summary, [
+        [g.rule for g in s.signals] for s in diff.changed_sections])
+
+
+def test_moved_and_renamed_sections():
+    moved = BASE.replace("## Security\n\nWe encrypt data in transit and at rest.\n\n", "")
+    moved = moved.replace("## Children", "## Security\n\nWe encrypt data in transit and at rest.\n\n## Children")
+    diff, verdict = judged(BASE, moved)
+    assert not verdict.material
+    assert [s.status for s in diff.changed_sections] == ["moved"]
+    diff, verdict = edit("## How Long We Keep It", "## Data Retention")
+    assert [s.status for s in diff.changed_sections] == ["renamed"] and not verdict.material
+
+
+def test_added_and_removed_sections_are_material():
+    diff, verdict = judged(BASE, BASE + "\n## Voice Features\n\nWe keep recordings of your voice commands "
+                                        "to improve speech recognition.\n")
+    assert diff.changed_sections[-1].status == "added" and verdict.material
+    without = BASE.replace("## Children\n\nThe service is not directed to children under 16 and we do not "
+                           "knowingly collect their data.\n\n", "")
+    diff, verdict = judged(BASE, without)
+    assert [s.status for s in diff.changed_sections] == ["removed"] and verdict.material
+    assert "children" in verdict.categories
+
+
+def test_stated_dates_are_parsed():
+    rules = load_rules()
+    assert stated_date(BASE, rules) == "2023-02-02"
+    assert stated_date("# P\n\nEffective as of March 3, 2021\n\nText.", rules) == "2021-03-03"
+    assert stated_date("# P\n\nNo date here.", rules) is None
+
+
+def test_identical_documents():
+    diff, verdict = judged(BASE, BASE)
+    assert diff.identical and verdict.severity == "none" and verdict.summary == "No change."
