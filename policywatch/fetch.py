@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 120.0  # a server asking for longer than this is treated as a refusal for this run
@@ -277,9 +278,13 @@ class Fetcher:
                     if len(body) > max_bytes:
                         raise FetchError("too_large", f"page exceeds the {max_bytes}-byte cap")
             except requests.exceptions.ChunkedEncodingError as exc:
-                raise FetchError("truncated", f"body from {host} cut off after {len(body)} bytes "
+                raise FetchError("truncated", f"body from {host} cut off before its end "
                                  f"({_root_cause(exc)})", retry=True) from None
             except requests.exceptions.ConnectionError as exc:
+                # requests reports a read timeout inside the body as a ConnectionError.
+                if exc.args and isinstance(exc.args[0], ReadTimeoutError):
+                    raise FetchError("timeout", f"{host} stopped sending within {timeout:g}s",
+                                     retry=True) from None
                 raise FetchError("connection", f"connection to {host} lost: {_root_cause(exc)}",
                                  retry=True) from None
             except requests.Timeout:

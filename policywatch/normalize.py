@@ -177,6 +177,7 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
         for element in root.cssselect(selector):
             _drop(element)
     doomed: list[etree._Element] = []
+    obfuscated: list[etree._Element] = []
     for element in root.iter():
         tag = element.tag
         if not isinstance(tag, str):  # comments and processing instructions
@@ -191,12 +192,7 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
             continue
         classes = element.get("class") or ""
         if "__cf_email__" in classes or (element.get("href") or "").find("/cdn-cgi/l/email-protection#") >= 0:
-            encoded = element.get("data-cfemail") or (element.get("href") or "").rpartition("#")[2]
-            decoded = decode_cloudflare_email(encoded)
-            if decoded:
-                for child in list(element):
-                    element.remove(child)
-                element.text = decoded
+            obfuscated.append(element)  # decoded after the walk: changing the tree now would end it
             continue
         tokens = _tokens(element)
         if _is_chrome(element, tag, tokens) or _is_consent_banner(element, tokens) \
@@ -206,6 +202,16 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
             text = element.text_content()
             if len(text) < 40 and BACK_TO_TOP.match(text.strip() or "-"):
                 doomed.append(element)
+    for element in obfuscated:
+        encoded = element.get("data-cfemail") or (element.get("href") or "").rpartition("#")[2]
+        decoded = decode_cloudflare_email(encoded)
+        if decoded is None:
+            inner = next((e for e in element.iter() if e.get("data-cfemail")), None)
+            decoded = decode_cloudflare_email(inner.get("data-cfemail")) if inner is not None else None
+        if decoded and element.getparent() is not None:
+            for child in list(element):
+                element.remove(child)
+            element.text = decoded
     removed: set[int] = set()
     for element in doomed:
         # Skip elements inside something already removed.

@@ -235,7 +235,8 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.conn:
+        """All writes inside commit together or not at all (nested blocks become savepoints)."""
+        with self.db.atomic():
             yield
 
     # -- runs -----------------------------------------------------------------------------------

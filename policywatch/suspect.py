@@ -76,24 +76,29 @@ def judge_page(normalized: Normalized, *, requested_url: str, final_url: str | N
     """Decide whether a fetched page is the policy or something standing in its way."""
     document = normalized.document
     words = document.word_count
-    if normalized.selector_missing:
-        return Verdict(True, "selector", "the 'select' CSS selector matched nothing on the page")
-    short = words < 400
+    # A bot wall, login or error page also lacks the policy's 'select' element: name the cause, not
+    # the symptom. With nothing selected, the page's own visible text says what it is.
+    missing = normalized.selector_missing
+    page_words = len(normalized.raw_text_sample.split()) if missing else words
+    short = page_words < 400
+    visible = normalized.raw_text_sample if missing else document.plain_text
     sample = " ".join(filter(None, [normalized.title, normalized.raw_text_sample[:1500]]))
     if short and BOT_WALL.search(sample):
-        return Verdict(True, "bot_wall", f"bot wall or captcha ({normalized.title or 'untitled'}, {words} words)")
+        return Verdict(True, "bot_wall", f"bot wall or captcha ({normalized.title or 'untitled'}, {page_words} words)")
     requested = urlsplit(requested_url)
     final = urlsplit(final_url or requested_url)
     if final.path != requested.path and LOGIN_PATH.search(final.path) and not LOGIN_PATH.search(requested.path):
         return Verdict(True, "login", f"redirected to a login page {final_url}")
     if short and normalized.has_password_field and LOGIN.search(sample):
         return Verdict(True, "login", "a login form stands where the policy was")
-    if short and ERROR_PAGE.search(" ".join(filter(None, [normalized.title, document.plain_text[:600]]))):
+    if short and ERROR_PAGE.search(" ".join(filter(None, [normalized.title, visible[:600]]))):
         return Verdict(True, "error_page", f"error page served with status 200 ({normalized.title or 'untitled'})")
     if final_url and final.scheme in ("http", "https") and _site_root(final.path) and not _site_root(requested.path):
         return Verdict(True, "redirected", f"redirected away from the policy to {final_url}")
-    if words < MIN_WORDS:
-        return Verdict(True, "empty", f"page has only {words} words of text")
+    if page_words < MIN_WORDS:
+        return Verdict(True, "empty", f"page has only {page_words} words of text")
+    if missing:
+        return Verdict(True, "selector", "the 'select' CSS selector matched nothing on the page")
     if previous_words and words < previous_words * SHRINK_RATIO:
         return Verdict(True, "shrunk", f"text shrank from {previous_words} to {words} words")
     if previous_language:

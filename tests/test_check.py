@@ -1,0 +1,690 @@
+"""The check stage end to end: policywatch.monitor.check against a real loopback HTTP server.
+
+Each test drives the pages a server returns between checks and asserts on what the store
+recorded: versions, the timeline (changes), and one observation per fetch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pages
+import pytest
+
+from policywatch.fetch import Fetcher
+from policywatch.monitor import check
+
+SCRIPT = Path(sys.executable).with_name("policywatch")
+PAGE = pages.policy_page()
+RETENTION = "for up to ninety days after it is closed"
+SUBSTANTIVE = {RETENTION: "for up to five years after it is closed"}
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+def versions(store, policy_id: str = "p1") -> list[dict]:
+    return list(store.db.query("SELECT * FROM versions WHERE policy_id = ? ORDER BY number", [policy_id]))
+
+
+def observations(store, policy_id: str = "p1") -> list[dict]:
+    return list(store.db.query("SELECT * FROM observations WHERE policy_id = ? ORDER BY id", [policy_id]))
+
+
+def policy_row(store, policy_id: str = "p1") -> dict:
+    return next(store.db.query("SELECT * FROM policies WHERE id = ?", [policy_id]))
+
+
+def result_of(report, policy_id: str = "p1"):
+    (result,) = [r for r in report.results if r.policy_id == policy_id]
+    return result
+
+
+def check_one(watchlist, store, policy_id: str = "p1"):
+    return result_of(check(watchlist, store), policy_id)
+
+
+# -- 1. a substantive change ---------------------------------------------------------------------------------
+
+def test_substantive_change_creates_a_new_version(http_server, make_watchlist, store):
+    http_server.route("/privacy", PAGE)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+
+    first = check_one(watchlist, store)
+    assert (first.outcome, first.version, first.previous_version) == ("new", 1, None)
+    assert first.status == 200 and first.final_url == http_server.url("/privacy")
+
+    http_server.route("/privacy", pages.policy_page(edits=SUBSTANTIVE))
+    second = check_one(watchlist, store)
+    assert (second.outcome, second.version, second.previous_version) == ("changed", 2, 1)
+
+    stored = versions(store)
+    assert [v["number"] for v in stored] == [1, 2]
+    assert RETENTION in stored[0]["text"] and "five years" in stored[1]["text"]
+    assert all(v["source"] == "live" and v["snapshot_sha256"] for v in stored)
+    timeline = store.timeline("p1")
+    assert [(e["version"], e["previous_version"], e["returns_to"]) for e in timeline] == [(1, None, None),
+                                                                                        (2, 1, None)]
+    assert [o["outcome"] for o in observations(store)] == ["new", "changed"]
+    assert policy_row(store)["current_version_id"] == stored[1]["id"]
+
+
+def test_stored_text_is_the_policy_without_the_site_around_it(http_server, make_watchlist, store):
+    http_server.route("/privacy", pages.policy_page(banner="onetrust", back_to_top=True, hidden=True))
+    check_one(make_watchlist([http_server.url("/privacy")]), store)
+    (version,) = versions(store)
+    text = version["text"]
+    assert text.startswith("# Acme Privacy Policy\n")
+    assert "## Your rights and choices" in text and "privacy@acme.example" in text
+    assert "- Contact details such as your name, email address and phone number." in text
+    for chrome in CHROME_MARKERS:
+        assert chrome not in text
+
+
+# -- 2. noise alone never makes a version --------------------------------------------------------------------
+
+# Text that must never reach a stored version (site chrome, banners, scripts, obfuscation).
+CHROME_MARKERS = ("All rights reserved", "Related documents", "Customers", "__INITIAL_STATE__", "dataLayer",
+                  "font-family", "cookies", "Accept", "Back to top", "[email", "Tracking fallback",
+                  "Decorative icon", "Experimental paragraph", "utm_", "subprocessors?")
+
+B1, B2 = pages.BANNER_TEXTS
+
+NOISE = {
+    # id: (options of the first page, options of the second page)
+    "scripts-and-styles": ({}, {"script": "window.__BUILD__ = 'ff09e1'; gtag('config', 'G-TEST');",
+                                "style": ".hero{color:#111} main{max-width:70ch}", "extra_scripts": True}),
+    "hidden-elements-added": ({}, {"hidden": True}),
+    "nav-menu-changed": ({}, {"nav": ("Solutions", "Enterprise", "Resources", "Contact sales", "Log in")}),
+    "header-promo-added": ({}, {"header_promo": "New: Acme AI is here. Try it free for 30 days!"}),
+    "footer-changed": ({}, {"footer_links": ("Terms", "Imprint", "Accessibility", "Do Not Sell My Info"),
+                            "copyright_year": 2025}),
+    "aside-menu-changed": ({}, {"aside": ("Security overview", "Trust center", "Subprocessor list")}),
+    "cookie-banner-onetrust": ({"banner": "onetrust", "banner_text": B1}, {"banner": "onetrust", "banner_text": B2}),
+    "cookie-banner-div-class": ({"banner": "cookie-banner", "banner_text": B1},
+                                {"banner": "cookie-banner", "banner_text": B2}),
+    "consent-role-dialog": ({"banner": "dialog", "banner_text": B1}, {"banner": "dialog", "banner_text": B2}),
+    "cookie-banner-cookiebot": ({"banner": "cookiebot", "banner_text": B1},
+                                {"banner": "cookiebot", "banner_text": B2}),
+    "cookie-notice-appears": ({}, {"banner": "cookie-notice"}),
+    "back-to-top-buttons": ({}, {"back_to_top": True}),
+    "link-target-changed": ({}, {"link_href": "https://www.acme.example/en-us/trust/subprocessor-list"}),
+    "tracking-params-rotated": ({}, {"link_href": "https://acme.example/legal/subprocessors?utm_source=footer"
+                                                  "&utm_campaign=q3&gclid=EAIaIQobChMI&fbclid=IwAR0x"}),
+    "cloudflare-email-key": ({"cf_key": 0x3A}, {"cf_key": 0x7F}),
+    "cloudflare-email-href-form": ({"cf_key": 0x3A, "cf_form": "href"}, {"cf_key": 0x11, "cf_form": "href"}),
+    "relative-date": ({"relative": "3 days ago"}, {"relative": "5 days ago"}),
+    "relative-date-words": ({"relative": "2 hours ago"}, {"relative": "a few minutes ago"}),
+    "whitespace-and-indentation": ({}, {"spacing": "messy"}),
+    "nbsp-and-zero-width": ({}, {"nbsp": True, "invisible": True}),
+    "typographic-quotes-and-dashes": ({}, {"typography": "curly"}),
+    "list-ol-instead-of-ul": ({}, {"list_style": "ol"}),
+    "list-manual-numbers-in-items": ({}, {"list_style": "numbered-li"}),
+    "list-numbered-lines": ({"list_style": "ol"}, {"list_style": "numbered-lines"}),
+    "list-bullet-lines": ({}, {"list_style": "bullet-lines"}),
+    "attribute-and-class-churn": ({"churn": 1}, {"churn": 2}),
+}
+
+
+@pytest.mark.parametrize("first, second", [pytest.param(*case, id=name) for name, case in NOISE.items()])
+def test_noise_alone_makes_no_new_version(http_server, make_watchlist, store, first, second):
+    before, after = pages.policy_page(**first), pages.policy_page(**second)
+    assert before != after  # the bytes differ: the fast path cannot answer
+    http_server.route("/privacy", before)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    assert check_one(watchlist, store).outcome == "new"
+
+    http_server.route("/privacy", after)
+    result = check_one(watchlist, store)
+    assert (result.outcome, result.reason, result.version) == ("unchanged", None, 1)
+    (version,) = versions(store)
+    last = observations(store)[-1]
+    assert last["outcome"] == "unchanged" and last["text_sha256"] == version["text_sha256"]
+    assert last["raw_sha256"] != observations(store)[0]["raw_sha256"]
+    # The text stored is the policy alone, so noise could not hide in it either.
+    assert "## How we share information" in version["text"]
+    for chrome in CHROME_MARKERS:
+        assert chrome not in version["text"], chrome
+
+
+def test_all_noise_at_once_still_no_new_version(http_server, make_watchlist, store):
+    http_server.route("/privacy", pages.policy_page(banner="onetrust", churn=1))
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    assert check_one(watchlist, store).outcome == "new"
+    noisy = {key: value for _, (_, second) in NOISE.items()
+             for key, value in second.items() if key not in ("list_style", "banner")}
+    http_server.route("/privacy", pages.policy_page(**noisy, banner="onetrust", list_style="ol"))
+    assert check_one(watchlist, store).outcome == "unchanged"
+    assert len(versions(store)) == 1
+
+
+def test_substantive_change_amid_noise_is_still_a_change(http_server, make_watchlist, store):
+    http_server.route("/privacy", PAGE)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    check_one(watchlist, store)
+    http_server.route("/privacy", pages.policy_page(edits={"We don{apos}t sell": "We may sell"}, spacing="messy",
+                                                    banner="cookie-banner", churn=5, relative="9 days ago"))
+    result = check_one(watchlist, store)
+    assert (result.outcome, result.version) == ("changed", 2)
+    assert "We may sell your personal information." in versions(store)[1]["text"]
+
+
+# -- 3. flip-flops -------------------------------------------------------------------------------------------
+
+def test_flip_flop_is_a_return_not_a_new_version(http_server, make_watchlist, store):
+    a, b = PAGE, pages.policy_page(edits=SUBSTANTIVE)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    http_server.route("/privacy", a)
+    assert check_one(watchlist, store).outcome == "new"
+    http_server.route("/privacy", b)
+    assert check_one(watchlist, store).outcome == "changed"
+    http_server.route("/privacy", pages.policy_page(churn=3))  # A again, in new markup
+    third = check_one(watchlist, store)
+    assert (third.outcome, third.returns_to, third.version, third.previous_version) == ("reverted", 1, 1, 2)
+
+    assert [v["number"] for v in versions(store)] == [1, 2]  # no third version row
+    timeline = store.timeline("p1")
+    assert [(e["version"], e["returns_to"]) for e in timeline] == [(1, None), (2, None), (1, 1)]
+    assert policy_row(store)["current_version_id"] == versions(store)[0]["id"]
+    assert observations(store)[-1]["outcome"] == "reverted"
+
+    fourth = check_one(watchlist, store)  # and A stays A
+    assert fourth.outcome == "unchanged" and len(store.timeline("p1")) == 3
+
+
+# -- 4. fast paths -------------------------------------------------------------------------------------------
+
+def test_etag_route_answers_304_to_the_second_check(http_server, make_watchlist, store):
+    http_server.route("/privacy", body=PAGE, etag="auto")
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    assert check_one(watchlist, store).outcome == "new"
+    etag = policy_row(store)["etag"]
+    assert etag and etag.startswith('"')
+
+    second = check_one(watchlist, store)
+    assert (second.outcome, second.reason, second.status) == ("unchanged", "not_modified", 304)
+    first_request, second_request = http_server.requests_to("/privacy")
+    assert first_request.header("If-None-Match") is None
+    assert second_request.header("If-None-Match") == etag
+    last = observations(store)[-1]
+    assert (last["outcome"], last["reason"], last["status"]) == ("unchanged", "not_modified", 304)
+    assert last["version_id"] == versions(store)[0]["id"]
+
+    http_server.route("/privacy", body=pages.policy_page(edits=SUBSTANTIVE), etag="auto")
+    third = check_one(watchlist, store)
+    assert third.outcome == "changed" and http_server.requests_to("/privacy")[2].header("If-None-Match") == etag
+    assert policy_row(store)["etag"] != etag
+
+
+def test_last_modified_route_answers_304(http_server, make_watchlist, store):
+    stamp = "Wed, 01 May 2024 10:00:00 GMT"
+    http_server.route("/privacy", body=PAGE, last_modified=stamp)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    check_one(watchlist, store)
+    second = check_one(watchlist, store)
+    assert (second.outcome, second.reason) == ("unchanged", "not_modified")
+    assert http_server.requests_to("/privacy")[1].header("If-Modified-Since") == stamp
+
+
+def test_same_bytes_without_validators_is_same_raw(http_server, make_watchlist, store):
+    http_server.route("/privacy", PAGE)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    check_one(watchlist, store)
+    second = check_one(watchlist, store)
+    assert (second.outcome, second.reason) == ("unchanged", "same_raw")
+    request = http_server.requests_to("/privacy")[1]
+    assert request.header("If-None-Match") is None and request.header("If-Modified-Since") is None
+    assert observations(store)[-1]["reason"] == "same_raw"
+
+
+def test_changed_watchlist_settings_bypass_the_fast_paths(http_server, make_watchlist, store):
+    http_server.route("/privacy", body=PAGE, etag="auto")
+    check_one(make_watchlist([http_server.url("/privacy")]), store)
+    # A new `remove` changes what the text is: the page must be fetched in full and re-normalized.
+    watchlist = make_watchlist([{"url": http_server.url("/privacy"), "remove": ["section#s5"]}])
+    result = check_one(watchlist, store)
+    assert http_server.requests_to("/privacy")[1].header("If-None-Match") is None
+    assert (result.outcome, result.version) == ("changed", 2)
+    assert "How long we keep information" not in versions(store)[1]["text"]
+    assert check_one(watchlist, store).reason == "not_modified"
+
+
+# -- 5. faults -----------------------------------------------------------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _timeout(server):
+    server.route("/privacy", body=PAGE, delay=1.0)
+
+
+def _timeout_mid_body(server):
+    server.route("/privacy", body=PAGE, body_delay=1.0)
+
+
+def _reset(server):
+    server.route("/privacy", body=PAGE, cut_after=2500, reset=True)
+
+
+def _http_500(server):
+    server.route("/privacy", status=500, body="<h1>Internal Server Error</h1>")
+
+
+def _truncated(server):
+    size = len(PAGE.encode())
+    server.route("/privacy", body=PAGE, content_length=size + 4096, cut_after=size)
+
+
+def _too_large(server):
+    server.route("/privacy", body=b"<html><body><p>" + b"word " * (4 * 1024 * 1024) + b"</p></body></html>")
+
+
+def _too_large_streamed(server):
+    server.route("/privacy", stream=lambda: (b"<p>" + b"x" * 65530 + b"</p>" for _ in range(320)),
+                 content_length=None)
+
+
+def _bad_encoding(server):
+    server.route("/privacy", body=PAGE.encode("utf-8").replace(b"Springfield", b"Springf\xe9ld \xff\xfe"),
+                 content_type="text/html; charset=utf-8")
+
+
+def _redirect_loop(server):
+    server.route("/privacy", status=302, location="/privacy/")
+    server.route("/privacy/", status=301, location="/privacy")
+
+
+def _bot_wall(server):
+    server.route("/privacy", pages.bot_wall_page())
+
+
+def _login_redirect(server):
+    server.route("/privacy", status=302, location="/login?next=/privacy")
+    server.route("/login", pages.login_page())
+
+
+def _login_form(server):
+    server.route("/privacy", pages.login_page())
+
+
+def _empty(server):
+    server.route("/privacy", body=b"")
+
+
+def _blank_shell(server):
+    server.route("/privacy", '<!DOCTYPE html><html><head><title>Acme</title><script src="/app.js"></script>'
+                             '</head><body><div id="root"></div><noscript>You need to enable JavaScript to run '
+                             "this app.</noscript></body></html>")
+
+
+def _selector_missing(server):
+    server.route("/privacy", pages.policy_page(policy_id="content"))
+
+
+def _shrunk(server):
+    server.route("/privacy", pages.policy_page(drop_sections=5))
+
+
+def _redirected_home(server):
+    server.route("/privacy", status=301, location="/")
+    server.route("/", pages.home_page())
+
+
+def _error_page(server):
+    server.route("/privacy", pages.error_page())
+
+
+def _http_404(server):
+    server.route("/privacy", status=404, body=pages.error_page())
+
+
+FAULTS = {
+    # id: (set up the fault, outcome, reason, attempts or None)
+    "timeout": (_timeout, "failed", "timeout", 3),
+    "timeout-mid-body": (_timeout_mid_body, "failed", "timeout", 3),
+    "connection-reset-mid-body": (_reset, "failed", "truncated", 3),
+    "http-500-retried": (_http_500, "failed", "http_error", 3),
+    "http-404": (_http_404, "failed", "http_error", 1),
+    "truncated-body": (_truncated, "failed", "truncated", 3),
+    "too-large-20mb": (_too_large, "failed", "too_large", 1),
+    "too-large-20mb-streamed": (_too_large_streamed, "failed", "too_large", 1),
+    "bad-encoding": (_bad_encoding, "failed", "bad_encoding", 1),
+    "redirect-loop": (_redirect_loop, "failed", "redirect_loop", 1),
+    "bot-wall-200": (_bot_wall, "suspect", "bot_wall", 1),
+    "login-redirect": (_login_redirect, "suspect", "login", 1),
+    "login-form": (_login_form, "suspect", "login", 1),
+    "empty-body": (_empty, "suspect", "empty", 1),
+    "javascript-shell": (_blank_shell, "suspect", "empty", 1),
+    "selector-not-found": (_selector_missing, "suspect", "selector", 1),
+    "shrunk-under-half": (_shrunk, "suspect", "shrunk", 1),
+    "redirect-to-home-page": (_redirected_home, "suspect", "redirected", 1),
+    "error-page-200": (_error_page, "suspect", "error_page", 1),
+}
+
+
+@pytest.mark.parametrize("fault, select", [
+    pytest.param(fault, select, id=f"{fault}-{label}")
+    for fault in FAULTS for select, label in ((None, "whole-page"), ("#policy", "with-select"))
+    if select or FAULTS[fault][2] != "selector"])  # only a policy with a 'select' can miss it
+def test_fault_is_an_observation_not_a_version(http_server, make_watchlist, store, fault, select):
+    setup, outcome, reason, attempts = FAULTS[fault]
+    other = pages.policy_page(company="Globex")
+    http_server.route("/privacy", PAGE)
+    http_server.route("/other", other)
+    # A policy with `select` (as in DESIGN.md's example) must get the same diagnosis: the page that
+    # stands in the policy's way lacks the selected element too, but that is not the cause.
+    victim = {"id": "p1", "url": http_server.url("/privacy"), "select": select}
+    if fault.startswith("timeout"):
+        victim["timeout"] = 0.3
+    watchlist = make_watchlist([victim, {"id": "p2", "url": http_server.url("/other")}])
+    assert [r.outcome for r in check(watchlist, store).results] == ["new", "new"]
+    (good,) = versions(store)
+    requests_before = len(http_server.requests_to("/privacy"))
+
+    setup(http_server)
+    http_server.route("/other", pages.policy_page(company="Globex", edits=SUBSTANTIVE))
+    report = check(watchlist, store)
+    result = result_of(report, "p1")
+    assert (result.outcome, result.reason) == (outcome, reason), result.message
+    assert result.message and result.version == 1
+    # The run went on to the next policy (same host, fetched after this one) and stored its change.
+    assert result_of(report, "p2").outcome == "changed"
+    assert report.exit_code == (3 if outcome == "failed" else 0)
+
+    assert versions(store) == [good]  # no new version
+    assert policy_row(store)["current_version_id"] == good["id"]
+    assert policy_row(store)["failure_streak"] == 1 and policy_row(store)["last_outcome"] == outcome
+    assert len(store.timeline("p1")) == 1
+    last = observations(store)[-1]
+    assert (last["outcome"], last["reason"], last["version_id"]) == (outcome, reason, None)
+    assert last["error"] and last["run_id"] == report.run_id
+    if outcome == "suspect":
+        assert last["snapshot_sha256"]  # the page is kept for inspection
+        assert last["status"] == 200
+    if attempts is not None:
+        assert last["attempts"] == attempts
+        if fault != "redirect-loop":
+            assert len(http_server.requests_to("/privacy")) - requests_before == attempts
+
+    # Recovery: the policy's page is back, and that is no change either.
+    http_server.route("/privacy", PAGE)
+    again = check_one(watchlist, store)
+    assert again.outcome == "unchanged" and len(versions(store)) == 1
+    assert policy_row(store)["failure_streak"] == 0
+
+
+def test_retry_after_then_success(http_server, make_watchlist, store):
+    http_server.route("/privacy", [{"status": 429, "headers": {"Retry-After": "1"}, "body": "Too Many Requests"},
+                                   {"body": PAGE}])
+    result = check_one(make_watchlist([http_server.url("/privacy")]), store)
+    assert (result.outcome, result.version) == ("new", 1)
+    first, second = http_server.requests_to("/privacy")
+    assert second.started - first.finished >= 0.9  # it waited as asked
+    assert observations(store)[-1]["attempts"] == 2
+
+
+def test_unreachable_host_fails_and_run_continues(http_server, make_watchlist, store):
+    http_server.route("/privacy", PAGE)
+    watchlist = make_watchlist([f"http://127.0.0.1:{_closed_port()}/privacy", http_server.url("/privacy")])
+    report = check(watchlist, store)
+    assert [(r.outcome, r.reason) for r in report.results] == [("failed", "connection"), ("new", None)]
+    assert report.exit_code == 3
+    assert observations(store, "p1")[-1]["error"].endswith("connection refused")
+
+
+def test_failure_streak_counts_consecutive_failures(http_server, make_watchlist, store):
+    http_server.route("/privacy", PAGE)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    check_one(watchlist, store)
+    http_server.route("/privacy", status=503, body="down")
+    for expected in (1, 2, 3):
+        assert check_one(watchlist, store).reason == "http_error"
+        assert policy_row(store)["failure_streak"] == expected
+
+
+# -- 6. politeness: one request at a time per host -----------------------------------------------------------
+
+def test_one_request_at_a_time_per_host(http_server, make_watchlist, store):
+    for n in range(1, 5):
+        http_server.route(f"/p{n}", body=pages.policy_page(company=f"Vendor{n}"), delay=0.15)
+    watchlist = make_watchlist([http_server.url(f"/p{n}") for n in range(1, 5)])
+    report = check(watchlist, store, workers=8)
+    assert [r.outcome for r in report.results] == ["new"] * 4
+    assert len(http_server.requests) == 4
+    assert http_server.max_concurrency() == 1
+    spans = sorted((r.started, r.finished) for r in http_server.requests)
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_different_hosts_are_fetched_concurrently(make_server, make_watchlist, store, rendezvous):
+    a, b = make_server(), make_server()
+    met = rendezvous(a, b, "/privacy", PAGE)
+    a.route("/terms", body=pages.policy_page(company="Initech"), delay=0.1)
+    watchlist = make_watchlist([a.url("/privacy"), a.url("/terms"), b.url("/privacy")])
+    report = check(watchlist, store, workers=4)
+    assert [r.outcome for r in report.results] == ["new", "new", "new"]
+    assert met == {a.host: True, b.host: True}  # the two hosts were in flight together
+    assert a.max_concurrency() == 1 and b.max_concurrency() == 1
+
+
+def test_shared_fetcher_is_left_open(http_server, make_watchlist, store):
+    http_server.route("/privacy", PAGE)
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    with Fetcher(workers=2) as fetcher:
+        assert check(watchlist, store, fetcher=fetcher).results[0].outcome == "new"
+        assert check(watchlist, store, fetcher=fetcher).results[0].reason == "same_raw"
+
+
+# -- 7. local files ------------------------------------------------------------------------------------------
+
+def test_file_url_and_plain_path_policies(tmp_path, make_watchlist, store):
+    html_file = tmp_path / "acme.html"
+    html_file.write_text(PAGE, encoding="utf-8")
+    md_file = tmp_path / "draft.md"
+    md_file.write_text(pages.policy_markdown(), encoding="utf-8")
+    watchlist = make_watchlist([html_file.as_uri(), str(md_file)])
+
+    first = check(watchlist, store)
+    assert [(r.outcome, r.version) for r in first.results] == [("new", 1), ("new", 1)]
+    html_version, md_version = versions(store, "p1")[0], versions(store, "p2")[0]
+    assert html_version["source"] == md_version["source"] == "file"
+    assert "## Your rights and choices" in html_version["text"]
+    assert "## Your rights and choices" in md_version["text"]
+    assert "privacy@acme.example" in md_version["text"]
+
+    assert [r.outcome for r in check(watchlist, store).results] == ["unchanged", "unchanged"]
+
+    html_file.write_text(pages.policy_page(edits=SUBSTANTIVE), encoding="utf-8")
+    md_file.write_text(pages.policy_markdown(extra="We now use your content to train our AI models."),
+                       encoding="utf-8")
+    third = check(watchlist, store)
+    assert [(r.outcome, r.version) for r in third.results] == [("changed", 2), ("changed", 2)]
+    assert "train our AI models" in versions(store, "p2")[1]["text"]
+    assert [e["source"] for e in store.timeline("p1")] == ["file", "file"]
+
+    md_file.unlink()
+    gone = check(watchlist, store)
+    assert (gone.results[1].outcome, gone.results[1].reason) == ("failed", "not_found")
+
+
+# -- 8 and 9. real processes: a crash, and two overlapping runs ----------------------------------------------
+
+def policywatch(*args: str) -> list[str]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
+    return command + list(args)
+
+
+def run_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("POLICYWATCH_")}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def assert_consistent(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        orphans = conn.execute("SELECT v.id FROM versions v LEFT JOIN changes c ON c.version_id = v.id"
+                               " WHERE c.id IS NULL").fetchall()
+        assert orphans == [], "versions without a changes row"
+        dangling = conn.execute("SELECT o.id FROM observations o LEFT JOIN versions v ON v.id = o.version_id"
+                                " WHERE o.version_id IS NOT NULL AND v.id IS NULL").fetchall()
+        assert dangling == [], "observations pointing at a missing version"
+        unobserved = conn.execute("SELECT c.id FROM changes c LEFT JOIN observations o ON o.id = c.observation_id"
+                                  " WHERE c.observation_id IS NOT NULL AND o.id IS NULL").fetchall()
+        assert unobserved == []
+        current = conn.execute("SELECT p.id FROM policies p LEFT JOIN versions v ON v.id = p.current_version_id"
+                               " WHERE p.current_version_id IS NOT NULL AND v.id IS NULL").fetchall()
+        assert current == []
+        # The policy's current version is the one its timeline ends with.
+        stale = conn.execute(
+            "SELECT p.id FROM policies p WHERE p.current_version_id IS NOT (SELECT c.version_id FROM changes c"
+            " WHERE c.policy_id = p.id ORDER BY c.captured_at DESC, c.id DESC LIMIT 1)").fetchall()
+        assert stale == [], "policies whose current version is not the last change's"
+        missing_snapshots = conn.execute(
+            "SELECT v.id FROM versions v LEFT JOIN snapshots s ON s.sha256 = v.snapshot_sha256"
+            " WHERE v.snapshot_sha256 IS NOT NULL AND s.sha256 IS NULL").fetchall()
+        assert missing_snapshots == []
+    finally:
+        conn.close()
+
+
+def count(db_path: Path, sql: str) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_sigkill_mid_run_leaves_a_consistent_database(http_server, make_watchlist, db_path, tmp_path):
+    fast_ids = [f"v{n:02d}" for n in range(1, 7)]
+    for n, policy_id in enumerate(fast_ids):
+        http_server.route(f"/{policy_id}", body=pages.policy_page(company=f"Vendor{n}"))
+    http_server.route("/slow", body=pages.policy_page(company="Slowco"), delay=30)
+    entries = [{"id": pid, "url": http_server.url(f"/{pid}")} for pid in fast_ids]
+    entries.append({"id": "slow", "url": http_server.url("/slow"), "timeout": 60})
+    make_watchlist(entries)
+    watchlist_file = tmp_path / "watchlist.yaml"
+
+    proc = subprocess.Popen(policywatch("--db", str(db_path), "--watchlist", str(watchlist_file), "check",
+                                        "--no-notify"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=run_env(), cwd=tmp_path)
+    try:
+        http_server.wait_for("/slow")
+        time.sleep(0.5)  # the fast pages are stored by now; the run is waiting on the slow one
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    assert_consistent(db_path)
+    assert count(db_path, "SELECT COUNT(*) FROM runs WHERE finished_at IS NULL") == 1  # it died mid-run
+    assert count(db_path, "SELECT COUNT(*) FROM versions") == len(fast_ids)
+    assert count(db_path, "SELECT COUNT(*) FROM versions WHERE policy_id = 'slow'") == 0
+
+    # The next run works normally: the lock died with the process, nothing is stored twice.
+    http_server.route("/slow", body=pages.policy_page(company="Slowco"))
+    after = subprocess.run(policywatch("--db", str(db_path), "--watchlist", str(watchlist_file), "check",
+                                       "--no-notify", "--format", "json"),
+                           capture_output=True, text=True, env=run_env(), cwd=tmp_path, timeout=120)
+    assert after.returncode == 0, after.stderr
+    outcomes = {r["policy_id"]: r["outcome"] for r in json.loads(after.stdout)["results"]}
+    assert outcomes == {**dict.fromkeys(fast_ids, "unchanged"), "slow": "new"}
+    assert count(db_path, "SELECT COUNT(*) FROM versions") == len(fast_ids) + 1
+    assert_consistent(db_path)
+
+
+# A process killed at an exact instant inside one policy's write: the Store method named here
+# runs, then the process SIGKILLs itself (a real death, not an exception that could be cleaned up).
+DIE_AFTER = """
+import os, signal, sys
+from policywatch.monitor import check
+from policywatch.store import Store
+from policywatch.watchlist import load_watchlist
+
+method = sys.argv[3]
+original = getattr(Store, method)
+
+def dying(self, *args, **kwargs):
+    result = original(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+setattr(Store, method, dying)
+check(load_watchlist(sys.argv[2]), Store.open(sys.argv[1]))
+"""
+
+@pytest.mark.parametrize("method", ["put_snapshot", "add_version", "add_observation", "add_change"])
+def test_sigkill_inside_a_policy_write_is_all_or_nothing(http_server, make_watchlist, db_path, tmp_path, method):
+    http_server.route("/privacy", PAGE)
+    make_watchlist([http_server.url("/privacy")])
+    watchlist_file = tmp_path / "watchlist.yaml"
+    args = policywatch("--db", str(db_path), "--watchlist", str(watchlist_file), "check", "--no-notify",
+                       "--format", "json")
+    assert subprocess.run(args, capture_output=True, env=run_env(), cwd=tmp_path, timeout=60).returncode == 0
+
+    http_server.route("/privacy", pages.policy_page(edits=SUBSTANTIVE))
+    dead = subprocess.run([sys.executable, "-c", DIE_AFTER, str(db_path), str(watchlist_file), method],
+                          capture_output=True, text=True, env=run_env(), cwd=tmp_path, timeout=60)
+    assert dead.returncode == -signal.SIGKILL, dead.stderr
+
+    assert_consistent(db_path)
+    # Whatever the instant, the change is either wholly stored or not at all: the next run calls it a change.
+    after = subprocess.run(args, capture_output=True, text=True, env=run_env(), cwd=tmp_path, timeout=60)
+    assert after.returncode == 0, after.stderr
+    (result,) = json.loads(after.stdout)["results"]
+    assert (result["outcome"], result["version"], result["returns_to"]) == ("changed", 2, None)
+    assert_consistent(db_path)
+
+
+def test_overlapping_run_is_refused_without_writing(http_server, make_watchlist, db_path, tmp_path):
+    import threading
+
+    release = threading.Event()
+
+    def slow(request):
+        release.wait(30)
+        return {"body": pages.policy_page(company="Slowco")}
+
+    http_server.route("/fast", PAGE)
+    http_server.route("/slow", slow)
+    make_watchlist([{"id": "fast", "url": http_server.url("/fast")},
+                    {"id": "slow", "url": http_server.url("/slow"), "timeout": 60}])
+    watchlist_file = tmp_path / "watchlist.yaml"
+    args = policywatch("--db", str(db_path), "--watchlist", str(watchlist_file), "check", "--no-notify")
+
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run_env(),
+                             cwd=tmp_path)
+    try:
+        http_server.wait_for("/slow")  # the first run holds the lock and waits on the slow page
+        time.sleep(0.3)
+        requests_before = len(http_server.requests)
+        tables = ("runs", "observations", "versions", "changes", "policies")
+        before = {t: count(db_path, f"SELECT COUNT(*) FROM {t}") for t in tables}
+
+        second = subprocess.run(args, capture_output=True, text=True, env=run_env(), cwd=tmp_path, timeout=60)
+        assert second.returncode == 3
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "another policywatch run" in lines[0], second.stderr
+        assert second.stdout == ""
+        assert {t: count(db_path, f"SELECT COUNT(*) FROM {t}") for t in tables} == before
+        assert len(http_server.requests) == requests_before  # it fetched nothing either
+    finally:
+        release.set()
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert count(db_path, "SELECT COUNT(*) FROM versions") == 2
+    assert count(db_path, "SELECT COUNT(*) FROM runs WHERE finished_at IS NOT NULL") == 1

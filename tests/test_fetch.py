@@ -1,0 +1,294 @@
+"""The fetch stage on its own: policywatch.fetch.Fetcher against a real loopback HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pages
+import pytest
+
+from policywatch.fetch import Fetcher, decode_body, parse_retry_after
+
+PAGE = pages.policy_page()
+PAGE_BYTES = PAGE.encode("utf-8")
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def fetcher():
+    with Fetcher(workers=4) as fetcher:
+        yield fetcher
+
+
+def fast(fetcher: Fetcher, url: str, **options):
+    """One fetch with the small timeouts and backoff the tests use."""
+    options = {"timeout": 2.0, "retries": 2, "backoff": 0.01, **options}
+    return fetcher.fetch(url, **options)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- a normal page -------------------------------------------------------------------------------------------
+
+def test_fetch_returns_page_and_metadata(http_server, fetcher):
+    http_server.route("/privacy", body=PAGE, etag='"v1"', last_modified="Wed, 01 May 2024 10:00:00 GMT")
+    result = fast(fetcher, http_server.url("/privacy"), headers={"X-Team": "privacy"}, user_agent="pw-test/1.0")
+    assert result.ok and result.error_class is None
+    assert result.status == 200 and not result.not_modified
+    assert result.content == PAGE_BYTES and result.text == PAGE
+    assert result.encoding == "utf-8"
+    assert result.etag == '"v1"' and result.last_modified == "Wed, 01 May 2024 10:00:00 GMT"
+    assert result.final_url == http_server.url("/privacy") and result.redirects == []
+    assert result.attempts == 1
+    (request,) = http_server.requests_to("/privacy")
+    assert request.header("User-Agent") == "pw-test/1.0"
+    assert request.header("X-Team") == "privacy"
+    assert request.header("If-None-Match") is None and request.header("If-Modified-Since") is None
+
+
+def test_redirects_are_followed_and_recorded(http_server, fetcher):
+    http_server.route("/privacy", status=301, location="/legal/privacy")
+    http_server.route("/legal/privacy", status=302, location=http_server.url("/legal/privacy-policy"))
+    http_server.route("/legal/privacy-policy", body=PAGE)
+    result = fast(fetcher, http_server.url("/privacy"))
+    assert result.ok and result.status == 200
+    assert result.final_url == http_server.url("/legal/privacy-policy")
+    assert result.redirects == ["/legal/privacy", http_server.url("/legal/privacy-policy")]
+
+
+# -- conditional requests ------------------------------------------------------------------------------------
+
+def test_etag_sends_if_none_match_and_gets_304(http_server, fetcher):
+    http_server.route("/privacy", body=PAGE, etag="auto")
+    first = fast(fetcher, http_server.url("/privacy"))
+    assert first.ok and first.etag and first.etag.startswith('"')
+    second = fast(fetcher, http_server.url("/privacy"), etag=first.etag)
+    assert second.ok and second.not_modified and second.status == 304
+    assert second.content is None and second.text is None
+    assert second.etag == first.etag
+    assert http_server.requests_to("/privacy")[1].header("If-None-Match") == first.etag
+
+    http_server.route("/privacy", body=pages.policy_page(updated="June 1, 2024"), etag="auto")
+    third = fast(fetcher, http_server.url("/privacy"), etag=first.etag)
+    assert third.ok and not third.not_modified and third.status == 200
+    assert third.etag != first.etag and "June 1, 2024" in third.text
+
+
+def test_last_modified_sends_if_modified_since_and_gets_304(http_server, fetcher):
+    stamp = "Wed, 01 May 2024 10:00:00 GMT"
+    http_server.route("/privacy", body=PAGE, last_modified=stamp)
+    first = fast(fetcher, http_server.url("/privacy"))
+    assert first.last_modified == stamp and first.etag is None
+    second = fast(fetcher, http_server.url("/privacy"), last_modified=first.last_modified)
+    assert second.not_modified and second.last_modified == stamp
+    assert http_server.requests_to("/privacy")[1].header("If-Modified-Since") == stamp
+
+
+# -- faults --------------------------------------------------------------------------------------------------
+
+FAULTS = {
+    # id: (route fields (or a function making them), fetch options, error_class, attempts)
+    "timeout-before-headers": ({"body": PAGE, "delay": 1.5}, {"timeout": 0.3}, "timeout", 3),
+    "timeout-mid-body": ({"body": PAGE, "body_delay": 1.5}, {"timeout": 0.3}, "timeout", 3),
+    "connection-reset-mid-body": ({"body": PAGE, "cut_after": 3000, "reset": True}, {}, "truncated", 3),
+    "truncated-content-length": ({"body": PAGE, "content_length": len(PAGE_BYTES) + 5000,
+                                  "cut_after": len(PAGE_BYTES)}, {}, "truncated", 3),
+    "http-500": ({"status": 500, "body": "<h1>Internal Server Error</h1>"}, {}, "http_error", 3),
+    "http-503": ({"status": 503, "body": "busy"}, {}, "http_error", 3),
+    "http-404": ({"status": 404, "body": "<h1>Not Found</h1>"}, {}, "http_error", 1),
+    "http-403": ({"status": 403, "body": "<h1>Forbidden</h1>"}, {}, "http_error", 1),
+    "too-large-declared": (lambda: {"body": b"<p>" + b"a" * (20 * MB) + b"</p>"}, {}, "too_large", 1),
+    "too-large-streamed": ({"stream": lambda: (b"b" * 65536 for _ in range(320))}, {}, "too_large", 1),
+    "too-large-small-cap": ({"body": PAGE}, {"max_bytes": 4096}, "too_large", 1),
+    "bad-encoding": ({"body": b"<html><body><p>caf\xe9 cr\xe8me \xff\xfe</p></body></html>",
+                      "content_type": "text/html; charset=utf-8"}, {}, "bad_encoding", 1),
+    "redirect-loop": ({"status": 302, "location": "/fault"}, {}, "redirect_loop", 1),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_gives_error_class(http_server, fetcher, fault):
+    fields, options, error_class, attempts = FAULTS[fault]
+    http_server.route("/fault", **(fields() if callable(fields) else fields))
+    result = fast(fetcher, http_server.url("/fault"), **options)
+    assert not result.ok
+    assert result.error_class == error_class, result.error
+    assert result.error  # a one-line message for the user
+    assert "\n" not in result.error
+    assert result.text is None
+    assert result.attempts == attempts
+    if fault != "redirect-loop":
+        assert len(http_server.requests_to("/fault")) == attempts
+    else:
+        assert len(http_server.requests_to("/fault")) > 5  # followed until the limit, not retried
+
+
+def test_connection_reset_message_says_so(http_server, fetcher):
+    http_server.route("/fault", body=PAGE, cut_after=3000, reset=True)
+    result = fast(fetcher, http_server.url("/fault"), retries=0)
+    assert result.error_class == "truncated" and "reset" in result.error
+
+
+def test_connection_refused(fetcher):
+    result = fast(fetcher, f"http://127.0.0.1:{closed_port()}/privacy", retries=1)
+    assert result.error_class == "connection" and "refused" in result.error
+    assert result.attempts == 2
+
+
+def test_recovers_when_a_retry_succeeds(http_server, fetcher):
+    http_server.route("/privacy", [{"status": 502, "body": "bad gateway"},
+                                   {"body": PAGE, "cut_after": 100, "content_length": len(PAGE_BYTES)},
+                                   {"body": PAGE}])
+    result = fast(fetcher, http_server.url("/privacy"))
+    assert result.ok and result.text == PAGE and result.attempts == 3
+
+
+# -- retries and waits (injected sleep: no real waiting) -----------------------------------------------------
+
+def test_retry_after_seconds_is_honoured(http_server):
+    sleeps: list[float] = []
+    http_server.route("/privacy", [{"status": 429, "headers": {"Retry-After": "3"}, "body": "slow down"},
+                                   {"body": PAGE}])
+    with Fetcher(sleep=sleeps.append) as fetcher:
+        result = fast(fetcher, http_server.url("/privacy"))
+    assert result.ok and result.text == PAGE and result.attempts == 2
+    assert sleeps == [3.0]
+
+
+def test_retry_after_http_date_is_honoured(http_server):
+    import email.utils
+
+    sleeps: list[float] = []
+    when = email.utils.formatdate(time.time() + 5, usegmt=True)
+    http_server.route("/privacy", [{"status": 503, "headers": {"Retry-After": when}}, {"body": PAGE}])
+    with Fetcher(sleep=sleeps.append) as fetcher:
+        result = fast(fetcher, http_server.url("/privacy"))
+    assert result.ok and len(sleeps) == 1 and 3.0 <= sleeps[0] <= 5.0
+
+
+def test_retry_after_too_long_fails_for_this_run_without_waiting(http_server):
+    sleeps: list[float] = []
+    http_server.route("/privacy", status=429, headers={"Retry-After": "3600"}, body="come back later")
+    with Fetcher(sleep=sleeps.append) as fetcher:
+        result = fast(fetcher, http_server.url("/privacy"))
+    assert result.error_class == "rate_limited" and "3600" in result.error
+    assert sleeps == [] and result.attempts == 1
+
+
+def test_backoff_doubles_between_retries(http_server):
+    sleeps: list[float] = []
+    http_server.route("/privacy", [{"status": 500}, {"status": 500}, {"body": PAGE}])
+    with Fetcher(sleep=sleeps.append) as fetcher:
+        result = fetcher.fetch(http_server.url("/privacy"), timeout=2, retries=2, backoff=0.5)
+    assert result.ok and sleeps == [0.5, 1.0]
+
+
+def test_real_retry_after_wait(http_server, fetcher):
+    http_server.route("/privacy", [{"status": 429, "headers": {"Retry-After": "1"}}, {"body": PAGE}])
+    result = fast(fetcher, http_server.url("/privacy"))
+    assert result.ok and result.attempts == 2
+    first, second = http_server.requests_to("/privacy")
+    assert second.started - first.finished >= 0.9
+
+
+@pytest.mark.parametrize("value, expected", [("7", 7.0), (" 0 ", 0.0), ("soon", None), ("", None), (None, None)])
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value) == expected
+
+
+# -- character sets ------------------------------------------------------------------------------------------
+
+def html_bytes(text: str, encoding: str, meta: str | None = None) -> bytes:
+    head = f'<meta charset="{meta}">' if meta else ""
+    return (f"<html><head>{head}<title>Privacy</title></head><body><p>{text}</p></body></html>").encode(encoding)
+
+
+CHARSETS = {
+    # id: (body, content type, forced encoding, expected text fragment, expected encoding)
+    "header-latin1-is-cp1252": (html_bytes("Fees: 5 \u20ac, caf\u00e9", "cp1252"), "text/html; charset=ISO-8859-1",
+                                None, "5 \u20ac, caf\u00e9", "cp1252"),
+    "meta-charset": (html_bytes("Gr\u00fc\u00dfe aus K\u00f6ln", "iso8859-15", meta="iso-8859-15"), "text/html", None,
+                     "Gr\u00fc\u00dfe aus K\u00f6ln", "iso8859-15"),
+    "bom-utf8": (b"\xef\xbb\xbf" + html_bytes("na\u00efve r\u00e9sum\u00e9", "utf-8"), "text/html", None,
+                 "na\u00efve r\u00e9sum\u00e9", "utf-8"),
+    "undeclared-utf8": (html_bytes("\u00bfQu\u00e9 datos?", "utf-8"), "text/html", None, "\u00bfQu\u00e9 datos?",
+                        "utf-8"),
+    "forced-overrides-wrong-header": (html_bytes("\u00e9t\u00e9", "cp1252"), "text/html; charset=utf-8", "cp1252",
+                                      "\u00e9t\u00e9", "cp1252"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHARSETS))
+def test_charset_decoding_over_http(http_server, fetcher, case):
+    body, content_type, forced, fragment, encoding = CHARSETS[case]
+    http_server.route("/privacy", body=body, content_type=content_type)
+    result = fast(fetcher, http_server.url("/privacy"), encoding=forced)
+    assert result.ok, result.error
+    assert fragment in result.text
+    assert result.encoding == encoding
+    assert "\ufeff" not in result.text
+
+
+def test_decode_body_rejects_invalid_bytes_in_declared_charset():
+    from policywatch.fetch import FetchError
+
+    with pytest.raises(FetchError) as info:
+        decode_body(b"<p>ok \xc3\x28 broken</p>", "text/html; charset=utf-8")
+    assert info.value.error_class == "bad_encoding"
+
+
+# -- many pages: one request at a time per host --------------------------------------------------------------
+
+def test_run_never_sends_two_requests_to_one_host(http_server, fetcher):
+    for n in range(4):
+        http_server.route(f"/p{n}", body=PAGE, delay=0.15)
+    jobs = [(http_server.host, lambda n=n: fast(fetcher, http_server.url(f"/p{n}"))) for n in range(4)]
+    results = list(fetcher.run(jobs))
+    assert len(results) == 4 and all(r.ok for r in results)
+    assert http_server.max_concurrency() == 1
+    spans = sorted((r.started, r.finished) for r in http_server.requests)
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_run_fetches_different_hosts_concurrently(make_server, fetcher, rendezvous):
+    a, b = make_server(), make_server()
+    met = rendezvous(a, b, "/privacy", PAGE)
+    jobs = [(a.host, lambda: fast(fetcher, a.url("/privacy"))), (b.host, lambda: fast(fetcher, b.url("/privacy")))]
+    results = list(fetcher.run(jobs))
+    assert [r.ok for r in results] == [True, True]
+    assert met == {a.host: True, b.host: True}
+
+
+def test_run_surfaces_a_job_exception(fetcher):
+    def boom():
+        raise RuntimeError("worker failed")
+
+    with pytest.raises(RuntimeError, match="worker failed"):
+        list(fetcher.run([("h1", boom)]))
+
+
+# -- local files ---------------------------------------------------------------------------------------------
+
+def test_file_url_and_plain_path(tmp_path, fetcher):
+    html_file = tmp_path / "policy.html"
+    html_file.write_text(PAGE, encoding="utf-8")
+    md_file = tmp_path / "draft.md"
+    md_file.write_text(pages.policy_markdown(), encoding="utf-8")
+
+    by_url = fetcher.fetch(html_file.as_uri())
+    assert by_url.ok and by_url.status == 200 and by_url.text == PAGE
+    assert by_url.content_type == "text/html" and by_url.final_url == html_file.as_uri()
+
+    by_path = fetcher.fetch(str(md_file))
+    assert by_path.ok and by_path.text.startswith("# Acme Privacy Policy") and by_path.content_type is None
+
+    missing = fetcher.fetch(str(tmp_path / "nope.html"))
+    assert missing.error_class == "not_found" and "nope.html" in missing.error
+
+    too_big = fetcher.fetch(str(html_file), max_bytes=1024)
+    assert too_big.error_class == "too_large"
