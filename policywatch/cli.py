@@ -390,6 +390,15 @@ def renormalize(obj: Context, ids: tuple[str, ...]) -> None:
             click.echo(r.line())
 
 
+@cli.command()
+@handle_errors
+def demo() -> None:
+    """An offline tour: two versions of a sample policy, checked, judged and explained."""
+    from policywatch.demo import run_demo
+
+    sys.exit(run_demo(click.echo, color=sys.stdout.isatty()))
+
+
 def main() -> None:
     # Under cron a broken pipe or a closed stdout must not print a traceback.
     try:

@@ -249,13 +249,15 @@ class _Judge:
             direction = _direction(category, asserted)
             sensitive = bool(facts.sensitive & _names(category, facts))
             terms = sorted(facts.terms.get(name, set())) or [category.label]
+            listed = ", ".join(terms)
             if name == "retention" and facts.durations and added:
                 message = f"states {category.label} of {max(facts.durations)[1]}"
+            elif facts.negated:
+                message = f"rules out {listed}" if added else f"no longer rules out {listed}"
             elif category.protective:
-                message = (f"adds {', '.join(terms)}" if asserted else f"removes {', '.join(terms)}")
+                message = f"adds {listed}" if added else f"removes {listed}"
             else:
-                verb = "adds" if asserted else ("rules out" if added else "drops")
-                message = f"{verb} {category.label}: {', '.join(terms)}"
+                message = f"adds {category.label}: {listed}" if added else f"drops {category.label}: {listed}"
             rule = f"{name}_{'added' if added else 'removed'}{'_negated' if facts.negated else ''}"
             signals.append(Signal(rule, name, _severity(category, direction, sensitive), direction, message,
                                   old, new))
@@ -555,7 +557,12 @@ def summarize(diff: DocumentDiff, signals: list[Signal], severity: str, old_date
         if severity == "low":
             parts.append("editorial rewording")
         return ("No material change: " + "; ".join(parts)) if parts else "No material change: formatting only."
-    phrases = list(dict.fromkeys(g.message for g in signals if SEVERITY_RANK[g.severity] >= 2))
+    material = [g for g in signals if SEVERITY_RANK[g.severity] >= 2]
+    # One phrase per category first, so that a second kind of change is not lost behind the first.
+    firsts = list({g.category: g.message for g in reversed(material)}.items())[::-1]
+    first_of_category = [m for _, m in sorted(firsts, key=lambda cm: next(
+        k for k, g in enumerate(material) if g.category == cm[0]))]
+    phrases = list(dict.fromkeys(first_of_category + [g.message for g in material]))
     text = "; ".join(phrases[:4])
     if len(phrases) > 4:
         text += f"; and {len(phrases) - 4} more"

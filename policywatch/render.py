@@ -209,3 +209,30 @@ def render_diff(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
     if fmt == "html":
         return render_html(diff, judgement, old_label, new_label)
     return render_text(diff, judgement, old_label, new_label, color)
+
+
+def message_title(policy_name: str, judgement: Judgement) -> str:
+    """'ACME Privacy Policy — material change (high): sharing, purposes'."""
+    kind = "material change" if judgement.material else "change"
+    cats = f": {', '.join(judgement.categories)}" if judgement.categories else ""
+    return f"{policy_name} — {kind} ({judgement.severity}){cats}"
+
+
+def render_message(policy_name: str, url: str, diff: DocumentDiff, judgement: Judgement, when: str,
+                   archive_url: str | None = None) -> tuple[str, str]:
+    """Title and Markdown body of the notification for one change: verdict first, then evidence."""
+    lines = [judgement.summary, "", f"Detected {when[:16].replace('T', ' ')} UTC · [live page]({url})"
+             + (f" · [archived copy]({archive_url})" if archive_url else ""), ""]
+    for section in _interesting(diff):
+        if section.severity in ("none", "low"):
+            continue
+        path = " › ".join((section.new or section.old).path) or "(preamble)"
+        lines.append(f"**{_md_escape(path)}** — {status_text(section)}, {section.severity}")
+        for signal in section.signals[:4]:
+            lines.append(f"- {signal.message} ({signal.category})")
+            if signal.old:
+                lines.append(f"  - before: “{_md_escape(signal.old)}”")
+            if signal.new:
+                lines.append(f"  - after: “{_md_escape(signal.new)}”")
+        lines.append("")
+    return message_title(policy_name, judgement), "\n".join(lines).rstrip() + "\n"

@@ -121,3 +121,34 @@ def test_renormalize_command(project):
     run(project, "check", check_rc=0)
     out = run(project, "renormalize", check_rc=0).stdout
     assert "acme: 1 version(s) already current" in out
+
+
+def test_demo_runs_offline_and_leaves_nothing_behind(tmp_path):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("policywatch-demo-*"))
+    proc = run(tmp_path, "demo", check_rc=0)
+    assert "check 2: changed (version v2)" in proc.stdout
+    assert "HIGH (material)" in proc.stdout and "retention lengthened from 30 days to 5 years" in proc.stdout
+    assert "Subject: Acme Notes Privacy Policy — material change (high)" in proc.stdout
+    assert set(Path(tempfile.gettempdir()).glob("policywatch-demo-*")) == before
+    assert not (tmp_path / "pw.db").exists()
+
+
+def test_diff_files_and_stored_diff(project):
+    json_out = json.loads(run(project, "diff-files", "acme.html", "draft.md", "--format", "json", check_rc=0).stdout)
+    assert json_out["schema"] == "policywatch.diff/1" and json_out["identical"] is False
+    original = (project / "acme.html").read_text()
+    run(project, "check", "acme", check_rc=0)
+    (project / "acme.html").write_text(original.replace(
+        "We collect your name and email address when you sign up.",
+        "We collect your name, email address and fingerprints when you sign up."))
+    proc = run(project, "check", "acme", "--exit-code", check_rc=1)
+    assert "material" in proc.stdout
+    out = run(project, "diff", "acme", check_rc=0).stdout
+    assert out.startswith("HIGH (material) — data_collected: Adds data collected: biometric data.")
+    assert "{+and fingerprints +}" in out and "[- and-]" in out  # wdiff-style markers when piped
+    html = run(project, "diff", "acme", "--from", "1", "--to", "2", "--format", "html", check_rc=0).stdout
+    assert html.startswith("<!doctype html>") and "<ins>" in html and "http" not in html.split("</style>")[0]
+    history = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"]
+    assert history[1]["material"] is True and "data_collected" in history[1]["categories"]
