@@ -39,11 +39,22 @@ _SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
 
 def clean_text(text: str) -> str:
     """Fold the typographic and invisible noise DESIGN.md lists into one canonical form."""
-    text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).translate(_TYPOGRAPHY)
-    text = _RELATIVE_DATE.sub(" ", text)
-    text = _SPACES.sub(" ", text).strip()
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    return _SPACE_AFTER_OPEN.sub(r"\1", text)
+    if not text.isascii():
+        text = text.translate(_INVISIBLE)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        text = text.translate(_TYPOGRAPHY)
+    elif "`" in text:
+        text = text.replace("`", "'")
+    lowered = text.lower()
+    if " ago" in lowered or "just now" in lowered:
+        text = _RELATIVE_DATE.sub(" ", text)
+    text = " ".join(text.split())
+    if " " in text:
+        text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+        if "( " in text or "[ " in text:
+            text = _SPACE_AFTER_OPEN.sub(r"\1", text)
+    return text
 
 
 def strip_list_marker(text: str) -> str:
@@ -157,6 +168,12 @@ class Document:
     # -- canonical text ----------------------------------------------------------------------
     def markdown(self) -> str:
         """Canonical Markdown: the text whose sha256 identifies a version."""
+        cached = self.__dict__.get("_markdown")
+        if cached is None:
+            cached = self.__dict__["_markdown"] = self._render_markdown()
+        return cached
+
+    def _render_markdown(self) -> str:
         out: list[str] = []
         for section in self.sections:
             if section.level:

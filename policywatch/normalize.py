@@ -17,8 +17,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import lxml.html
 from lxml import etree
+from lxml.cssselect import CSSSelector
 
 from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_level, parse_text, strip_list_marker
 
@@ -66,6 +66,23 @@ BACK_TO_TOP = re.compile(r"^\W*(back to (the )?top|to top|top of page|return to 
                          r"zur[üu]ck nach oben|haut de page)\W*$", re.IGNORECASE)
 
 
+# Plain lxml.etree elements: lxml.html's element classes cost a class lookup per node visited.
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+
+
+def _text(element: etree._Element) -> str:
+    return "".join(element.itertext())
+
+
+_SELECTORS: dict[str, CSSSelector] = {}
+
+
+def _select(root: etree._Element, selector: str) -> list[etree._Element]:
+    if selector not in _SELECTORS:
+        _SELECTORS[selector] = CSSSelector(selector)
+    return _SELECTORS[selector](root)
+
+
 @dataclass
 class Normalized:
     """A Document plus what the suspect checks need to know about the page it came from."""
@@ -100,7 +117,7 @@ def _is_consent_banner(element: etree._Element, tokens: set[str]) -> bool:
         return True
     if tokens & CONSENT_WORDS and tokens & BANNER_WORDS:
         # A policy's own "Cookies" section can carry such a class: banners are short and headless.
-        if len(element.text_content()) >= 3000:
+        if len(_text(element)) >= 3000:
             return False
         return not any(True for _ in element.iter("h1", "h2", "h3", "h4", "h5", "h6"))
     return False
@@ -115,7 +132,7 @@ def _is_chrome(element: etree._Element, tag: str, tokens: set[str]) -> bool:
         return not any(a.tag in ("article", "main") or (a.get("role") or "") == "main"
                        for a in element.iterancestors())
     if tokens & CHROME_WORDS and tag not in ("body", "main", "article", "html"):
-        return len(element.text_content()) < 2000
+        return len(_text(element)) < 2000
     return False
 
 
@@ -131,11 +148,14 @@ def _is_toc_list(element: etree._Element) -> bool:
     items = [c for c in element if c.tag == "li"]
     if len(items) < 3:
         return False
+    first_link = items[0].find(".//a")
+    if first_link is None or not (first_link.get("href") or "").startswith("#"):
+        return False
     for item in items:
         links = item.findall(".//a")
         if not links or not all((a.get("href") or "").startswith("#") for a in links):
             return False
-        if len(" ".join(a.text_content() for a in links).strip()) < len(item.text_content().strip()) * 0.8:
+        if len(" ".join(_text(a) for a in links).strip()) < len(_text(item).strip()) * 0.8:
             return False
     return True
 
@@ -174,7 +194,7 @@ def _drop(element: etree._Element) -> None:
 
 def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
     for selector in remove:
-        for element in root.cssselect(selector):
+        for element in _select(root, selector):
             _drop(element)
     doomed: list[etree._Element] = []
     obfuscated: list[etree._Element] = []
@@ -198,8 +218,9 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
         if _is_chrome(element, tag, tokens) or _is_consent_banner(element, tokens) \
                 or (tag in ("ul", "ol") and _is_toc_list(element)):
             doomed.append(element)
-        elif tag in ("a", "div", "p", "span") and len(element) <= 2:
-            text = element.text_content()
+        elif (tag == "a" and (element.get("href") or "").startswith("#")) or \
+                (tokens & {"top", "back", "skip", "print", "backtotop", "totop"}):
+            text = _text(element)
             if len(text) < 40 and BACK_TO_TOP.match(text.strip() or "-"):
                 doomed.append(element)
     for element in obfuscated:
@@ -281,7 +302,7 @@ class _Walker:
         tag = element.tag.lower() if isinstance(element.tag, str) else ""
         if tag == "tr":
             self.flush()
-            cells = [clean_text(c.text_content()) for c in element if isinstance(c.tag, str)
+            cells = [clean_text(_text(c)) for c in element if isinstance(c.tag, str)
                      and c.tag.lower() in ("td", "th")]
             cells = [c for c in cells if c]
             if cells:
@@ -319,25 +340,24 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     if not html:
         return Normalized(Document(sections=[]))
     try:
-        root = lxml.html.document_fromstring(html)
+        root = etree.fromstring(html, _PARSER)
     except (etree.ParserError, ValueError):
         # lxml refuses a str with an encoding declaration, and some empty-ish documents.
         try:
-            root = lxml.html.document_fromstring(html.encode("utf-8"),
-                                                 parser=lxml.html.HTMLParser(encoding="utf-8"))
+            root = etree.fromstring(html.encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
         except (etree.ParserError, ValueError):
             return Normalized(Document(sections=[]))
     title_element = root.find(".//title")
-    title = clean_text(title_element.text_content()) if title_element is not None else None
+    title = clean_text(_text(title_element)) if title_element is not None else None
     html_lang = (root.get("lang") or root.get("xml:lang") or "").split("-")[0].lower() or None
     has_password = bool(root.xpath("//input[@type='password']"))
     body = root.find("body")
-    raw_sample = clean_text((body if body is not None else root).text_content()[:4000])
+    raw_sample = clean_text(_text(body if body is not None else root)[:4000])
 
     _clean_tree(root, remove)
     selector_missing = False
     if select:
-        chosen = root.cssselect(select)
+        chosen = _select(root, select)
         # Keep outermost matches only, in document order.
         chosen_ids = {id(e) for e in chosen}
         chosen = [e for e in chosen if not any(id(a) in chosen_ids for a in e.iterancestors())]

@@ -239,15 +239,25 @@ class Store:
         with self.db.atomic():
             yield
 
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        """Plain INSERT: sqlite-utils' insert() inspects the table on every call, too slow per fetch."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        return self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())).lastrowid
+
+    def _update(self, table: str, key: Any, values: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values.values(), key])
+
     # -- runs -----------------------------------------------------------------------------------
     def start_run(self, command: str) -> int:
         with self.transaction():
-            return self.db["runs"].insert({"command": command, "started_at": now(), "pid": os.getpid()}).last_pk
+            return self._insert("runs", {"command": command, "started_at": now(), "pid": os.getpid()})
 
     def finish_run(self, run_id: int, counts: dict[str, int], exit_code: int) -> None:
         with self.transaction():
-            self.db["runs"].update(run_id, {"finished_at": now(), "counts": json.dumps(counts),
-                                            "exit_code": exit_code})
+            self._update("runs", run_id, {"finished_at": now(), "counts": json.dumps(counts),
+                                          "exit_code": exit_code})
 
     # -- policies -------------------------------------------------------------------------------
     def ensure_policy(self, policy_id: str, name: str, url: str) -> None:
@@ -265,7 +275,7 @@ class Store:
         return PolicyState(*row) if row else None
 
     def update_policy(self, policy_id: str, **values: Any) -> None:
-        self.db["policies"].update(policy_id, values)
+        self._update("policies", policy_id, values)
 
     def policy_rows(self) -> dict[str, dict]:
         """Every stored policy with its current version number and version count."""
@@ -280,7 +290,7 @@ class Store:
         digest = sha256(content).hexdigest()
         if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is None:
             packed = zlib.compress(content, 6)
-            self.db["snapshots"].insert({
+            self._insert("snapshots", {
                 "sha256": digest, "content": packed, "compression": "zlib", "size": len(content),
                 "stored_size": len(packed), "content_type": content_type, "encoding": encoding,
                 "first_seen": now(),
@@ -309,16 +319,16 @@ class Store:
         row = {"policy_id": policy_id, "number": number, "text_sha256": text_sha256, "text": text,
                "words": words, "language": language, "title": title, "captured_at": captured_at,
                "source": source, "snapshot_sha256": snapshot_sha256, "normalizer": normalizer}
-        row["id"] = self.db["versions"].insert(row).last_pk
+        row["id"] = self._insert("versions", row)
         return row
 
     def add_change(self, **values: Any) -> int:
         if isinstance(values.get("categories"), list):
             values["categories"] = json.dumps(values["categories"])
-        return self.db["changes"].insert(values).last_pk
+        return self._insert("changes", values)
 
     def add_observation(self, **values: Any) -> int:
-        return self.db["observations"].insert(values).last_pk
+        return self._insert("observations", values)
 
     def version(self, policy_id: str, number: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM versions WHERE policy_id = ? AND number = ?", [policy_id, number]))

@@ -7,6 +7,7 @@ page as "the new policy" would alert everyone twice (once for the captcha, once 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -51,7 +52,8 @@ def detect_language(text: str) -> str | None:
     words = re.findall(r"[^\W\d_]+", text[:20000].lower())
     if len(words) < 30:
         return None
-    counts = {lang: sum(1 for w in words if w in stop) for lang, stop in STOPWORDS.items() if stop}
+    frequency = Counter(words)
+    counts = {lang: sum(frequency[w] for w in stop) for lang, stop in STOPWORDS.items() if stop}
     best = max(counts, key=counts.get)
     if counts[best] < len(words) * 0.05:
         cjk = sum(1 for c in text[:5000] if "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff")

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from policywatch.errors import ConfigError
@@ -180,9 +179,9 @@ def slugify(text: str) -> str:
 def _line(node: Any, key: Any = None) -> int:
     """1-based line of a mapping key (or of the node itself) in the YAML source."""
     try:
-        if key is not None and isinstance(node, CommentedMap):
+        if key is not None and isinstance(node, dict):
             return node.lc.key(key)[0] + 1
-        if key is not None and isinstance(node, CommentedSeq):
+        if key is not None and isinstance(node, list):
             return node.lc.item(key)[0] + 1
         return node.lc.line + 1
     except (AttributeError, KeyError, TypeError, IndexError):
@@ -199,7 +198,7 @@ class _Checker:
     def error(self, line: int, message: str) -> None:
         self.problems.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
-    def unknown_keys(self, mapping: CommentedMap, allowed: set[str], where: str) -> None:
+    def unknown_keys(self, mapping: dict, allowed: set[str], where: str) -> None:
         for key in mapping:
             if key not in allowed:
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
@@ -207,7 +206,7 @@ class _Checker:
                 self.error(_line(mapping, key), f"unknown key '{key}' in {where}{more}")
 
 
-def _string_list(check: _Checker, node: CommentedMap, key: str, where: str) -> tuple[str, ...]:
+def _string_list(check: _Checker, node: dict, key: str, where: str) -> tuple[str, ...]:
     value = node.get(key)
     if value is None:
         return ()
@@ -249,7 +248,7 @@ def _check_selector(selector: str) -> str | None:
     return None
 
 
-def _check_settings(check: _Checker, node: CommentedMap, where: str, targets: set[str] | None) -> dict:
+def _check_settings(check: _Checker, node: dict, where: str, targets: set[str] | None) -> dict:
     """Validate the setting keys present in ``node``; return the ones that are valid."""
     out: dict[str, Any] = {}
     if "select" in node:
@@ -326,7 +325,7 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
     apprise_config = None
     if node is None:
         return targets, None
-    if not isinstance(node, CommentedMap):
+    if not isinstance(node, dict):
         check.error(_line(node), "'notify' must map target names to apprise URLs")
         return targets, None
     for name, value in node.items():
@@ -345,7 +344,7 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
         settings: dict[str, Any] = {}
         if isinstance(value, (str, list)):
             urls = [value] if isinstance(value, str) else value
-        elif isinstance(value, CommentedMap):
+        elif isinstance(value, dict):
             check.unknown_keys(value, TARGET_KEYS, f"notify target '{name}'")
             urls = value.get("urls", [])
             urls = [urls] if isinstance(urls, str) else urls
@@ -377,27 +376,37 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
 
 
 def parse_watchlist(text: str, path: Path | str = "watchlist.yaml") -> Watchlist:
-    """Parse and validate watchlist YAML; raise ConfigError listing every problem."""
-    path = Path(path)
+    """Parse and validate watchlist YAML; raise ConfigError listing every problem.
+
+    A valid file is read with the fast C loader; only a file with problems is read again with
+    the round-trip loader, which knows every key's line, to say where each problem is.
+    """
+    try:
+        return _parse(text, Path(path), YAML(typ="safe"))
+    except ConfigError:
+        return _parse(text, Path(path), YAML(typ="rt"))
+
+
+def _parse(text: str, path: Path, yaml: YAML) -> Watchlist:
     check = _Checker(path)
     try:
-        root = YAML(typ="rt").load(text)
+        root = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
     if root is None:
         raise ConfigError(f"{path}: the watchlist is empty (it needs a 'policies:' list)")
-    if not isinstance(root, CommentedMap):
+    if not isinstance(root, dict):
         raise ConfigError(f"{path}:1: the watchlist must be a mapping with a 'policies:' list")
     check.unknown_keys(root, TOP_KEYS, "the watchlist")
 
     targets, apprise_config = _read_targets(check, root.get("notify"))
     target_names = set(targets) if apprise_config is None else None  # config-file tags are checked later
 
-    defaults_node = root.get("defaults") or CommentedMap()
+    defaults_node = root.get("defaults") or {}
     defaults = dict(BUILTIN_DEFAULTS)
-    if not isinstance(defaults_node, CommentedMap):
+    if not isinstance(defaults_node, dict):
         check.error(_line(root, "defaults"), "'defaults' must be a mapping")
     else:
         check.unknown_keys(defaults_node, SETTING_KEYS, "defaults")
@@ -406,13 +415,13 @@ def parse_watchlist(text: str, path: Path | str = "watchlist.yaml") -> Watchlist
     policies: list[Policy] = []
     seen: dict[str, int] = {}
     nodes = root.get("policies")
-    if not isinstance(nodes, CommentedSeq) or not nodes:
+    if not isinstance(nodes, list) or not nodes:
         check.error(_line(root, "policies") if "policies" in root else 0,
                     "'policies' must be a non-empty list")
         nodes = []
     for index, node in enumerate(nodes):
         line = _line(nodes, index)
-        if not isinstance(node, CommentedMap):
+        if not isinstance(node, dict):
             check.error(line, "each policy must be a mapping with at least 'url'")
             continue
         label = f"policy '{node.get('id') or node.get('name') or index + 1}'"
