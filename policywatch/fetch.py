@@ -306,17 +306,27 @@ class Fetcher:
             by_host.setdefault(host, []).append(work)
         if not by_host:
             return
-        done: queue.Queue = queue.Queue()
+        # Bounded: workers wait rather than pile up fetched pages while the caller stores results.
+        done: queue.Queue = queue.Queue(maxsize=self.workers * 2)
         stop = threading.Event()
+
+        def hand_over(item: tuple[bool, Any]) -> None:
+            while not stop.is_set():
+                try:
+                    done.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
 
         def drain(works: list[Callable[[], Any]]) -> None:
             for work in works:
                 if stop.is_set():
                     return
                 try:
-                    done.put((True, work()))
+                    item = (True, work())
                 except BaseException as exc:  # surfaced in the caller's thread
-                    done.put((False, exc))
+                    item = (False, exc)
+                hand_over(item)
 
         total = sum(len(w) for w in by_host.values())
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(by_host)), thread_name_prefix="fetch")

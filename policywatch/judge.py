@@ -82,7 +82,7 @@ class Rules:
     date_stamp: re.Pattern
     synonyms: dict[str, int]
 
-    @property
+    @functools.cached_property
     def terms(self) -> list[Term]:
         return [t for c in self.categories.values() for t in c.terms]
 
@@ -161,6 +161,23 @@ class Facts:
         return specific or [c for c in PRIORITY if c in self.verbs]
 
 
+def _collect(term: Term, text: str, terms: dict[str, set[str]], verbs: set[str], sensitive: set[str],
+             named: set[str], entities: set[str]) -> None:
+    found = term.regex.findall(text)
+    if not found:
+        return
+    if term.verb:
+        verbs.add(term.category)
+        return
+    terms.setdefault(term.category, set()).add(term.name)
+    if term.sensitive:
+        sensitive.add(term.name)
+    if term.named:
+        named.update(str(f).lower() if isinstance(f, str) else str(f[0]).lower() for f in found)
+    if term.category == "controller_contact" and term.name == "legal entity":
+        entities.update(" ".join(str(f).split()).rstrip(".,") for f in found)
+
+
 def analyse(text: str, rules: Rules) -> Facts:
     terms: dict[str, set[str]] = {}
     verbs: set[str] = set()
@@ -168,19 +185,7 @@ def analyse(text: str, rules: Rules) -> Facts:
     named: set[str] = set()
     entities: set[str] = set()
     for term in rules.terms:
-        found = term.regex.findall(text)
-        if not found:
-            continue
-        if term.verb:
-            verbs.add(term.category)
-            continue
-        terms.setdefault(term.category, set()).add(term.name)
-        if term.sensitive:
-            sensitive.add(term.name)
-        if term.named:
-            named.update(str(f).lower() if isinstance(f, str) else str(f[0]).lower() for f in found)
-        if term.category == "controller_contact" and term.name == "legal entity":
-            entities.update(" ".join(str(f).split()).rstrip(".,") for f in found)
+        _collect(term, text, terms, verbs, sensitive, named, entities)
     durations = []
     for match in _DURATION.finditer(text):
         number, unit = match.group(1), match.group(2)

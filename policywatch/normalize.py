@@ -14,6 +14,7 @@ lxml builds the tree: it is ten times faster than BeautifulSoup's tree on a 60 K
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,7 +68,15 @@ BACK_TO_TOP = re.compile(r"^\W*(back to (the )?top|to top|top of page|return to 
 
 
 # Plain lxml.etree elements: lxml.html's element classes cost a class lookup per node visited.
-_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+# A parser must not be shared between threads, so each fetch worker gets its own.
+_local = threading.local()
+
+
+def _parser() -> etree.HTMLParser:
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.HTMLParser(remove_comments=True, remove_pis=True)
+    return parser
 
 
 def _text(element: etree._Element) -> str:
@@ -340,7 +349,7 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     if not html:
         return Normalized(Document(sections=[]))
     try:
-        root = etree.fromstring(html, _PARSER)
+        root = etree.fromstring(html, _parser())
     except (etree.ParserError, ValueError):
         # lxml refuses a str with an encoding declaration, and some empty-ish documents.
         try:
