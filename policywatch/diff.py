@@ -35,8 +35,9 @@ MAX_SIMILARITY_PAIRS = 250_000
 
 _TOKENS = re.compile(r"\s+|[\w'’-]+|[^\w\s]", re.UNICODE)
 _WORDS = re.compile(r"[\w'’-]+", re.UNICODE)
-_HEADING_NUMBER = re.compile(r"^(?:(?:section|article|part|chapter)\s+)?(?:\d{1,2}(?:\.\d{1,2})*\.?|[ivxlc]{1,6}\.|"
-                             r"[a-z]\.|\(\w{1,3}\))\s+", re.IGNORECASE)
+_HEADING_NUMBER = re.compile(r"^(?:(?:section|article|part|chapter)\s+)?"
+                             r"(?:\d{1,2}(?:\.\d{1,2})*[.:)]?|[ivxlc]{1,6}[.:)]|[a-z]\.|\(\w{1,3}\))\s+",
+                             re.IGNORECASE)
 
 
 @dataclass
