@@ -1150,7 +1150,7 @@ def print_table(rows: list[dict], skip_urlwatch: bool, repeats: int) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Time policywatch's check cycle (first, unchanged, 10%% changed) against urlwatch on "
+        description="Time policywatch's check cycle (first, unchanged, 10% changed) against urlwatch on "
                     "realistic privacy-policy pages served on loopback.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--pages", type=int, default=1000, help="number of pages (one URL each)")
@@ -1183,6 +1183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    tree_at_start = git_state()
     print(f"generating {args.pages} pages (seed {args.seed}) …", file=sys.stderr)
     site = Site(args.pages, min(args.hosts, args.pages), args.seed, args.page_kb)
     sizes = [len(p.body) for p in site.pages]
@@ -1247,6 +1248,8 @@ def main(argv: list[str] | None = None) -> int:
         if noisy:
             print(f"warning: other processes used over 10% of the machine's CPU during {len(noisy)} timed run(s); "
                   "figures may be noisy (see 'other_cpu_s' in the JSON)")
+        if git_state() != tree_at_start:
+            print("warning: policywatch's source changed while the benchmark ran; figures mix two versions")
         failed = [m for r in runs for t in r.values() for m in t.values() if m.verdict != "ok"]
         for m in failed:
             kept = OUT / f"failed-{m.detail.get('log', '')}"
@@ -1263,7 +1266,8 @@ def main(argv: list[str] | None = None) -> int:
                        "page_bytes_max": max(sizes),
                        "gzip_bytes_mean": round(statistics.mean(len(p.gz) for p in site.pages)),
                        "host_addresses": f"{site.hosts[0][0]} … {site.hosts[-1][0]}"},
-            "policywatch_tree": git_state(),
+            "policywatch_tree": tree_at_start,
+            "policywatch_tree_changed_during_run": git_state() != tree_at_start,
             "versions": {"policywatch": pw_version, "urlwatch": urlwatch_version, "python": platform.python_version()},
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "goals": GOALS,

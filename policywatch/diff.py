@@ -32,6 +32,11 @@ MAX_WORD_DIFF_TOKENS = 4000  # per side: beyond this a block pair is one replace
 MIN_BLOCK_SIMILARITY = 0.25  # below this two blocks are different texts, not an edit of one another
 MIN_SECTION_SIMILARITY = 0.45
 MAX_SIMILARITY_PAIRS = 250_000
+# diff-match-patch costs about (n + m) × d steps for n and m tokens with d of them differing;
+# a document pair may spend this many (≈ 0.4 s of pure Python) before blocks become replacements.
+MAX_WORD_DIFF_WORK = 1_500_000
+BLOCK_PAIR_BUDGET = 10_000  # block comparisons in one changed range before pairing by position
+BLOCK_WINDOW = 12
 
 _TOKENS = re.compile(r"\s+|[\w'’-]+|[^\w\s]", re.UNICODE)
 _WORDS = re.compile(r"[\w'’-]+", re.UNICODE)
@@ -256,13 +261,23 @@ _dmp = diff_match_patch()
 _dmp.Diff_Timeout = 0  # deterministic: no result may depend on machine speed
 
 
-def word_diff(a: str, b: str) -> list[tuple[int, str]]:
-    """Word-granular diff ops (-1 delete, 0 equal, 1 insert), semantically cleaned up."""
+def word_diff(a: str, b: str, budget: list[int] | None = None) -> list[tuple[int, str]]:
+    """Word-granular diff ops (-1 delete, 0 equal, 1 insert), semantically cleaned up.
+
+    ``budget`` (a one-item list shared by a whole document diff) holds the work still allowed
+    through diff-match-patch; past it, and for very long blocks, a pair is one replacement.
+    """
     if a == b:
         return [(0, a)] if a else []
     tokens_a, tokens_b = _TOKENS.findall(a), _TOKENS.findall(b)
-    if len(tokens_a) > MAX_WORD_DIFF_TOKENS or len(tokens_b) > MAX_WORD_DIFF_TOKENS:
+    size = len(tokens_a) + len(tokens_b)
+    differing = size * (1 - similarity(Counter(tokens_a), Counter(tokens_b))) + 1
+    cost = int(size * differing)
+    if len(tokens_a) > MAX_WORD_DIFF_TOKENS or len(tokens_b) > MAX_WORD_DIFF_TOKENS or \
+            (budget is not None and budget[0] < cost):
         return [op for op in ((-1, a), (1, b)) if op[1]]
+    if budget is not None:
+        budget[0] -= cost
     vocabulary: dict[str, str] = {}
 
     def encode(tokens: list[str]) -> str:
@@ -308,7 +323,7 @@ def edits_from_ops(ops: list[tuple[int, str]]) -> list[Edit]:
     return edits
 
 
-def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff) -> None:
+def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff, budget: list[int]) -> None:
     old_blocks = [b.text for b in old.blocks] if old else []
     new_blocks = [b.text for b in new.blocks] if new else []
     if old is not None and new is not None and old.heading != new.heading:
@@ -320,21 +335,36 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff) 
         if tag == "equal":
             for k in range(i1, i2):
                 if old_blocks[k] != new_blocks[j1 + k - i1]:
-                    ops = word_diff(old_blocks[k], new_blocks[j1 + k - i1])
+                    ops = word_diff(old_blocks[k], new_blocks[j1 + k - i1], budget)
                     result.ops.extend(ops + [(0, "\n")])
                     result.changed_blocks.append((old_blocks[k], new_blocks[j1 + k - i1]))
                 else:
                     result.ops.append((0, old_blocks[k] + "\n"))
             continue
         olds, news = old_blocks[i1:i2], new_blocks[j1:j2]
-        # Pair edited blocks by similarity; unpaired ones are whole removals / additions.
-        bags_new = [Counter(words(t)) for t in news]
         used: set[int] = set()
-        for text in olds:
+        # Blocks that only changed places inside the section are not edits.
+        same_text: dict[str, list[int]] = defaultdict(list)
+        for k, text in enumerate(news):
+            same_text[fold(text)].append(k)
+        # Pair edited blocks by similarity; unpaired ones are whole removals / additions. Large
+        # ranges compare each block with its positional neighbours only, so the work stays linear.
+        bags_new = [Counter(words(t)) for t in news]
+        window = None if len(olds) * len(news) <= BLOCK_PAIR_BUDGET else BLOCK_WINDOW
+        for index, text in enumerate(olds):
+            if candidates := same_text.get(fold(text)):
+                used.add(candidates.pop(0))
+                result.ops.append((0, text + "\n"))
+                continue
             bag = Counter(words(text))
             best, best_score = None, MIN_BLOCK_SIMILARITY
-            for k, other in enumerate(bags_new):
-                if k not in used and (score := similarity(bag, other)) >= best_score:
+            if window is None:
+                span = range(len(news))
+            else:
+                centre = index * len(news) // max(1, len(olds))
+                span = range(max(0, centre - window), min(len(news), centre + window + 1))
+            for k in span:
+                if k not in used and (score := similarity(bag, bags_new[k])) >= best_score:
                     best, best_score = k, score
             if best is None:
                 result.removed_blocks.append(text)
@@ -342,7 +372,7 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff) 
             else:
                 used.add(best)
                 result.changed_blocks.append((text, news[best]))
-                result.ops.extend(word_diff(text, news[best]) + [(0, "\n")])
+                result.ops.extend(word_diff(text, news[best], budget) + [(0, "\n")])
         for k, text in enumerate(news):
             if k not in used:
                 result.added_blocks.append(text)
@@ -355,12 +385,13 @@ def diff_documents(old: Document, new: Document) -> DocumentDiff:
     matched = [(i, j) for i, j in pairs if i is not None and j is not None]
     in_order = _longest_increasing([j for _, j in sorted(matched)])
     moved = {pair for k, pair in enumerate(sorted(matched)) if k not in in_order}
+    budget = [MAX_WORD_DIFF_WORK]
     sections: list[SectionDiff] = []
     for i, j in pairs:
         o = old.sections[i] if i is not None else None
         n = new.sections[j] if j is not None else None
         diff = SectionDiff(status="unchanged", old=o, new=n, old_index=i, new_index=j)
-        _diff_blocks(o, n, diff)
+        _diff_blocks(o, n, diff, budget)
         if o is None:
             diff.status = "added"
         elif n is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ from ruamel.yaml import YAML
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
 
 SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+# Bounds that keep any input fast: beyond them the judgement is coarser, never slower.
+MAX_ANALYSED_SENTENCES = 400  # per document pair
+PAIRING_BUDGET = 20_000  # sentence comparisons in a section before pairing only by shared rare words
 # When a sentence touches several categories, the first of these with a specific term names it.
 PRIORITY = ["children", "international_transfers", "retention", "user_rights", "choices", "security",
             "policy_changes", "controller_contact", "sharing", "purposes", "tracking", "data_collected"]
@@ -419,8 +423,8 @@ class Judgement:
     new_date: str | None = None
 
 
-def _split_changes(section: SectionDiff) -> tuple[list[tuple[str, str]], list[str], list[str]]:
-    """Sentence-level (pairs, removed, added) of one section."""
+def _changed_sentences(section: SectionDiff) -> tuple[list[str], list[str]]:
+    """Sentences of one section that are gone (removed) and new (added)."""
     removed: list[str] = [s for block in section.removed_blocks for s in sentences(block)]
     added: list[str] = [s for block in section.added_blocks for s in sentences(block)]
     for old_block, new_block in section.changed_blocks:
@@ -428,15 +432,31 @@ def _split_changes(section: SectionDiff) -> tuple[list[tuple[str, str]], list[st
         old_f, new_f = {fold(s) for s in old_s}, {fold(s) for s in new_s}
         removed += [s for s in old_s if fold(s) not in new_f]
         added += [s for s in new_s if fold(s) not in old_f]
-    pairs: list[tuple[str, str]] = []
+    return removed, added
+
+
+def _pair_sentences(removed: list[str], added: list[str]) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Pair reworded sentences by word overlap; bounded by comparing only sentences sharing rare words."""
     bags_added = [set(words(s)) for s in added]
+    frequency = Counter(w for bag in bags_added for w in bag)
+    for sentence in removed:
+        frequency.update(set(words(sentence)))
+    index: dict[str, list[int]] = defaultdict(list)
+    for k, bag in enumerate(bags_added):
+        for word in sorted(bag, key=lambda w: (frequency[w], w))[:4]:
+            index[word].append(k)
+    pairs: list[tuple[str, str]] = []
     used: set[int] = set()
     still_removed = []
     for sentence in removed:
         bag = set(words(sentence))
+        if len(removed) * len(added) <= PAIRING_BUDGET:
+            candidates = range(len(added))
+        else:
+            candidates = sorted({k for w in sorted(bag, key=lambda w: (frequency[w], w))[:4] for k in index[w]})
         best, best_score = None, 0.4
-        for k, other in enumerate(bags_added):
-            if k not in used and (score := similarity(bag, other)) >= best_score:
+        for k in candidates:
+            if k not in used and (score := similarity(bag, bags_added[k])) >= best_score:
                 best, best_score = k, score
         if best is None:
             still_removed.append(sentence)
@@ -446,21 +466,34 @@ def _split_changes(section: SectionDiff) -> tuple[list[tuple[str, str]], list[st
     return pairs, still_removed, [s for k, s in enumerate(added) if k not in used]
 
 
+def _drop_moved(texts: list[str], moved: Counter) -> list[str]:
+    kept = []
+    for text in texts:
+        key = fold(text)
+        if moved[key] > 0:
+            moved[key] -= 1
+        else:
+            kept.append(text)
+    return kept
+
+
 def judge(diff: DocumentDiff, rules: Rules | None = None) -> Judgement:
     """Fill kinds, categories, direction, severity and signals of every changed section."""
     rules = rules or load_rules()
     judge_ = _Judge(rules)
     changed = diff.changed_sections
-    per_section = {id(s): _split_changes(s) for s in changed}
-    # Text that moved from one section to another is not a change of meaning.
-    added_anywhere = {fold(s) for p, r, a in per_section.values() for s in a}
-    removed_anywhere = {fold(s) for p, r, a in per_section.values() for s in r}
-    moved_text = added_anywhere & removed_anywhere
+    per_section = {id(s): _changed_sentences(s) for s in changed}
+    # Text that moved (to another section, or within one) is not a change of meaning.
+    removed_count = Counter(fold(t) for r, _ in per_section.values() for t in r)
+    added_count = Counter(fold(t) for _, a in per_section.values() for t in a)
+    moved_removed = removed_count & added_count
+    moved_added = moved_removed.copy()
+    budget = [MAX_ANALYSED_SENTENCES]
     for section in changed:
-        pairs, removed, added = per_section[id(section)]
-        removed = [s for s in removed if fold(s) not in moved_text]
-        added = [s for s in added if fold(s) not in moved_text]
-        _judge_section(section, pairs, removed, added, judge_, rules)
+        removed, added = per_section[id(section)]
+        removed, added = _drop_moved(removed, moved_removed), _drop_moved(added, moved_added)
+        pairs, removed, added = _pair_sentences(removed, added)
+        _judge_section(section, pairs, removed, added, judge_, rules, budget)
     worst = max((s.severity for s in changed), key=SEVERITY_RANK.get, default="none")
     signals = sorted((sig for s in changed for sig in s.signals), key=lambda g: -SEVERITY_RANK[g.severity])
     top = [g for g in signals if g.severity == worst]
@@ -473,7 +506,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None) -> Judgement:
 
 
 def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: list[str], added: list[str],
-                   judge_: _Judge, rules: Rules) -> None:
+                   judge_: _Judge, rules: Rules, budget: list[int]) -> None:
     kinds: list[str] = []
     signals: list[Signal] = []
     heading_category = _heading_category(section, rules)
@@ -486,7 +519,12 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
         kinds.append("date_stamp")
     else:
         substantive = False
+        skipped = 0
         for old, new in pairs:
+            if budget[0] <= 0:
+                skipped += 1
+                continue
+            budget[0] -= 2
             if is_date_stamp(old, rules) and is_date_stamp(new, rules):
                 kinds.append("date_stamp")
                 continue
@@ -502,14 +540,21 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
                                 "medium", "clarify", "rewords text", old, new)]
             signals += found
             substantive = True
-        for sentence in removed:
-            if not is_date_stamp(sentence, rules) and len(words(sentence)) >= 3:
-                signals += judge_.single(analyse(sentence, rules), False, heading_category)
+        for is_added, group in ((False, removed), (True, added)):
+            for sentence in group:
+                if is_date_stamp(sentence, rules) or len(words(sentence)) < 3:
+                    continue
                 substantive = True
-        for sentence in added:
-            if not is_date_stamp(sentence, rules) and len(words(sentence)) >= 3:
-                signals += judge_.single(analyse(sentence, rules), True, heading_category)
-                substantive = True
+                if budget[0] <= 0:
+                    skipped += 1
+                    continue
+                budget[0] -= 1
+                signals += judge_.single(analyse(sentence, rules), is_added, heading_category)
+        if skipped:
+            # Past the analysis budget (a rewrite, or unrelated documents): say so rather than slow down.
+            signals.append(Signal("too_many_changes", heading_category or "data_collected", "medium", "clarify",
+                                  f"{skipped} more changed sentence(s) not analysed one by one"))
+            substantive = True
         if substantive:
             kinds.append("substantive")
         elif not kinds and section.status in ("added", "removed"):
