@@ -27,7 +27,8 @@ _SPACES = re.compile(r"\s+")
 _RELATIVE_DATE = re.compile(
     r"(?:\b(?:updated|posted|edited|modified|published|changed|last\s+updated)\s*:?\s*)?"
     r"(?:\b(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several)\s+"
-    r"(?:second|minute|hour|day|week|month|year)s?\s+ago\b|\bjust\s+now\b)",
+    r"(?:second|minute|hour|day|week|month|year)s?\s+ago\b|\bjust\s+now\b|"
+    r"(?<=updated )(?:yesterday|today)\b|(?<=posted )(?:yesterday|today)\b)",
     re.IGNORECASE,
 )
 # Bullets and numbering that say nothing once the text is a list item.
@@ -47,7 +48,7 @@ def clean_text(text: str) -> str:
     elif "`" in text:
         text = text.replace("`", "'")
     lowered = text.lower()
-    if " ago" in lowered or "just now" in lowered:
+    if " ago" in lowered or "just now" in lowered or "yesterday" in lowered or "today" in lowered:
         text = _RELATIVE_DATE.sub(" ", text)
     text = " ".join(text.split())
     if " " in text:
@@ -95,8 +96,10 @@ def heading_level(text: str, *, bold_only: bool = False) -> int | None:
         num = match.group("num").rstrip(".:")
         if rest[-1] in ".;," or len(rest.split()) > 12:
             return None
-        if rest.endswith("?") or _title_like(rest) or bold_only or rest.isupper():
-            depth = num.count(".") if num[0].isdigit() else 0
+        depth = num.count(".") if num[0].isdigit() else 0
+        # "4.1 Within our corporate family": a multi-level number is a heading in any case style.
+        if rest.endswith("?") or _title_like(rest) or bold_only or rest.isupper() or \
+                (depth and len(rest.split()) <= 10) or len(rest.split()) <= 6:
             return PSEUDO_LEVEL + depth
         return None
     if bold_only and last not in ".;," and len(words) <= 14:
@@ -293,6 +296,7 @@ def parse_text(text: str, title: str | None = None) -> Document:
     items: list[tuple[str, str, int]] = []
     paragraph: list[str] = []
     previous_blank = True
+    wrapped = _hard_wrapped(lines)
 
     def flush() -> None:
         if paragraph:
@@ -333,8 +337,10 @@ def parse_text(text: str, title: str | None = None) -> Document:
             flush()
             depth = len(item.group(1).expandtabs(4)) // 2
             items.append(("li", clean_text(_inline_markdown(item.group(2))), depth))
-        elif paragraph and paragraph[-1].rstrip()[-1:] in ".!?:;" and not raw.startswith((" ", "\t")):
-            # Plain text often puts one paragraph per line: a finished sentence ends the block.
+        elif not wrapped and paragraph and paragraph[-1].rstrip()[-1:] in ".!?:;" and \
+                not raw.startswith((" ", "\t")):
+            # Plain text often puts one paragraph per line: a finished sentence ends the block
+            # (unless the text is hard-wrapped, where a line may end anywhere in a sentence).
             flush()
             paragraph.append(line.strip())
         elif not paragraph and items and items[-1][0] == "li" and raw.startswith(("  ", "\t")):
@@ -345,6 +351,18 @@ def parse_text(text: str, title: str | None = None) -> Document:
         previous_blank = False
     flush()
     return Document.build(items, title=title)
+
+
+def _hard_wrapped(lines: list[str]) -> bool:
+    """Is this text wrapped at a fixed width (lines of a paragraph end anywhere in a sentence)?"""
+    runs = [len(line.rstrip()) for line, after in zip(lines, lines[1:] + [""], strict=True)
+            if line.strip() and after.strip() and not _ATX.match(line) and not _ITEM.match(after)]
+    if len(runs) < 6:
+        return False
+    width = sorted(runs)[int(len(runs) * 0.9)]
+    if not 30 <= width <= 120:
+        return False
+    return sum(1 for n in runs if n >= width * 0.7) >= len(runs) * 0.6
 
 
 def _plain_heading(line: str, previous_blank: bool, following: str) -> int | None:

@@ -36,24 +36,29 @@ MAX_ANALYSED_SENTENCES = 400  # per document pair
 PAIRING_BUDGET = 20_000  # sentence comparisons in a section before pairing only by shared rare words
 # When a sentence touches several categories, the first of these with a specific term names it.
 PRIORITY = ["children", "international_transfers", "retention", "user_rights", "choices", "security",
-            "policy_changes", "controller_contact", "sharing", "purposes", "tracking", "data_collected"]
+            "policy_changes", "controller_contact", "tracking", "sharing", "purposes", "data_collected"]
 RULES_DIR = Path(__file__).parent / "rules"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])")
 _DURATION = re.compile(r"\b(\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
                        r"fourteen|fifteen|eighteen|twenty|thirty|forty|forty-five|sixty|ninety|a|an)\s*"
                        r"(?:\(\d+\)\s*)?(?:calendar |business |full )?"
-                       r"(hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE)
+                       r"(hours?|days?|weeks?|months?|years?)\b(?![\s-]+(?:old|of age)\b)", re.IGNORECASE)
 _AGE = re.compile(r"\b(?:under(?: the age of)?|younger than|below(?: the age of)?|over(?: the age of)?|"
-                  r"at least|aged?(?: of)?|older than)\s+(\d{1,2})\b|\b(\d{1,2})\s*(?:years? (?:old|of age)|\+)",
-                  re.IGNORECASE)
+                  r"at least|aged?(?: of)?|older than)\s+(\d{1,2})\b|"
+                  r"\b(\d{1,2})\s*(?:[\s-]years?[\s-](?:old|of age)|\+)|"
+                  r"\b(?:minimum|required|legal) age\b(?:\W+\w+){0,5}?\W+(\d{1,2})\b", re.IGNORECASE)
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
                  "fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40, "forty-five": 45,
                  "sixty": 60, "ninety": 90}
 _UNIT_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
 _STOPWORDS = {"the", "a", "an", "of", "to", "and", "or", "in", "on", "for", "with", "by", "at", "as", "is", "are",
-              "be", "this", "that", "these", "those", "it", "its", "our", "your", "we", "you", "us", "which", "who"}
+              "be", "this", "that", "these", "those", "it", "its", "our", "your", "we", "you", "us", "which", "who",
+              "if", "when", "where", "whether", "than", "then", "so", "such", "any", "all", "some", "each", "event",
+              "case", "order", "please", "also", "about", "from", "into", "onto", "upon", "within", "there", "here",
+              "been", "being", "was", "were", "has", "have", "had", "do", "does", "did", "they", "them", "their",
+              "he", "she", "his", "her", "what", "how", "why", "other", "own", "same", "very", "just", "well"}
 
 
 # --- rules ----------------------------------------------------------------------------------------
@@ -84,6 +89,7 @@ class Rules:
     strong_modal: re.Pattern
     weak_modal: re.Pattern
     date_stamp: re.Pattern
+    user_agency: re.Pattern
     synonyms: dict[str, int]
 
     @functools.cached_property
@@ -141,7 +147,8 @@ def load_rules(extra: tuple[str, ...] = ()) -> Rules:
     return Rules(categories=categories, negation=re.compile(language["negations"], flags),
                  strong_modal=re.compile(language["strong_modals"], flags),
                  weak_modal=re.compile(language["weak_modals"], flags),
-                 date_stamp=re.compile(language["date_stamp"], flags | re.MULTILINE), synonyms=synonyms)
+                 date_stamp=re.compile(language["date_stamp"], flags | re.MULTILINE),
+                 user_agency=re.compile(language["user_agency"], flags), synonyms=synonyms)
 
 
 # --- facts about one sentence -------------------------------------------------------------------
@@ -153,52 +160,80 @@ class Facts:
     verbs: set[str]  # categories present only through generic verbs
     sensitive: set[str]
     named: set[str]  # named companies / countries (lowercase)
-    negated: bool
+    negated: bool  # some clause of the sentence is negated
     strong: bool
     weak: bool
     durations: list[tuple[float, str]]  # (days, as written)
     ages: list[int]
     entities: set[str]
 
+    negated_categories: set[str] = field(default_factory=set)  # every mention sits in a negated clause
+
     def categories(self) -> list[str]:
         specific = [c for c in PRIORITY if c in self.terms]
         return specific or [c for c in PRIORITY if c in self.verbs]
 
+    def negated_in(self, category: str) -> bool:
+        return category in self.negated_categories
 
-def _collect(term: Term, text: str, terms: dict[str, set[str]], verbs: set[str], sensitive: set[str],
-             named: set[str], entities: set[str]) -> None:
-    found = term.regex.findall(text)
-    if not found:
-        return
-    if term.verb:
-        verbs.add(term.category)
-        return
-    terms.setdefault(term.category, set()).add(term.name)
-    if term.sensitive:
-        sensitive.add(term.name)
-    if term.named:
-        named.update(str(f).lower() if isinstance(f, str) else str(f[0]).lower() for f in found)
-    if term.category == "controller_contact" and term.name == "legal entity":
-        entities.update(" ".join(str(f).split()).rstrip(".,") for f in found)
+
+_CLAUSE_BREAK = re.compile(r";|:\s|,\s*(?:but|however|except|although|though|while|whereas|unless)\b|\s+but\s+",
+                           re.IGNORECASE)
+
+
+def _clauses(text: str, rules: Rules) -> list[tuple[int, bool]]:
+    """(end offset, negated) of each clause: "we do not sell it, but we share it" has two."""
+    out = []
+    start = 0
+    for match in _CLAUSE_BREAK.finditer(text):
+        out.append((match.start(), bool(rules.negation.search(text, start, match.start()))))
+        start = match.start()
+    out.append((len(text) + 1, bool(rules.negation.search(text, start))))
+    return out
 
 
 def analyse(text: str, rules: Rules) -> Facts:
     terms: dict[str, set[str]] = {}
     verbs: set[str] = set()
     sensitive: set[str] = set()
-    named: set[str] = set()
+    named: dict[str, str] = {}  # name → category
     entities: set[str] = set()
+    clauses = _clauses(text, rules)
+    mentions: dict[str, list[bool]] = {}  # category → negated? for each specific mention
+    verb_mentions: dict[str, list[bool]] = {}
+
+    def negated_at(position: int) -> bool:
+        return next(neg for end, neg in clauses if position < end)
+
     for term in rules.terms:
-        _collect(term, text, terms, verbs, sensitive, named, entities)
+        for match in term.regex.finditer(text):
+            if term.verb:
+                verbs.add(term.category)
+                verb_mentions.setdefault(term.category, []).append(negated_at(match.start()))
+                continue
+            terms.setdefault(term.category, set()).add(term.name)
+            mentions.setdefault(term.category, []).append(negated_at(match.start()))
+            if term.sensitive:
+                sensitive.add(term.name)
+            if term.named:
+                named[match.group(0).lower()] = term.category
+            if term.category == "controller_contact" and term.name == "legal entity":
+                entities.add(" ".join(match.group(0).split()).rstrip(".,"))
+    # A country in an address is not a transfer: countries count only beside a transfer verb or mechanism.
+    if terms.get("international_transfers") == {"named countries"} and "international_transfers" not in verbs:
+        del terms["international_transfers"]
+        del mentions["international_transfers"]
+        named = {n: c for n, c in named.items() if c != "international_transfers"}
+    negated_categories = {c for c, flags in {**verb_mentions, **mentions}.items() if flags and all(flags)}
     durations = []
     for match in _DURATION.finditer(text):
         number, unit = match.group(1), match.group(2)
         value = float(number) if number.isdigit() else _NUMBER_WORDS.get(number.lower(), 0)
         durations.append((value * _UNIT_DAYS[unit.lower().rstrip("s")], " ".join(match.group(0).split())))
-    ages = [int(a or b) for a, b in _AGE.findall(text)]
-    return Facts(text, terms, verbs, sensitive, named, bool(rules.negation.search(text)),
+    ages = [int(next(g for g in match.groups() if g)) for match in _AGE.finditer(text)]
+    return Facts(text, terms, verbs, sensitive, set(named), any(neg for _, neg in clauses),
                  bool(rules.strong_modal.search(text)), bool(rules.weak_modal.search(text)),
-                 durations, ages, entities)
+                 durations, ages, entities, negated_categories)
 
 
 def sentences(text: str) -> list[str]:
@@ -251,23 +286,29 @@ class _Judge:
         if not categories:
             return [Signal("substantive_text", "data_collected", "medium", "clarify",
                            "adds new text" if added else "removes text", old, new)]
+        protective = [c for c in categories if c in facts.terms and self.cat(c).protective]
+        if protective and self.rules.user_agency.search(facts.text):
+            # "You can opt out of having your content used to train our models": the sentence gives
+            # the user a choice or right; what it is about is not itself being added.
+            categories = protective
         signals = []
         for name in categories[:2]:
             category = self.cat(name)
-            asserted = added != facts.negated  # an added negation or a removed assertion denies
+            negated = facts.negated_in(name)
+            asserted = added != negated  # an added negation or a removed assertion denies
             direction = _direction(category, asserted)
             sensitive = bool(facts.sensitive & _names(category, facts))
             terms = sorted(facts.terms.get(name, set())) or [category.label]
             listed = ", ".join(terms)
             if name == "retention" and facts.durations and added:
                 message = f"states {category.label} of {max(facts.durations)[1]}"
-            elif facts.negated:
+            elif negated:
                 message = f"rules out {listed}" if added else f"no longer rules out {listed}"
             elif category.protective:
                 message = f"adds {listed}" if added else f"removes {listed}"
             else:
                 message = f"adds {category.label}: {listed}" if added else f"drops {category.label}: {listed}"
-            rule = f"{name}_{'added' if added else 'removed'}{'_negated' if facts.negated else ''}"
+            rule = f"{name}_{'added' if added else 'removed'}{'_negated' if negated else ''}"
             signals.append(Signal(rule, name, _severity(category, direction, sensitive), direction, message,
                                   old, new))
         return signals
@@ -279,9 +320,9 @@ class _Judge:
             [heading_category] if heading_category else [])
         main = categories[0] if categories else None
         evidence = (old.text, new.text)
-        if old.negated != new.negated and main:
+        if main and old.negated_in(main) != new.negated_in(main):
             category = self.cat(main)
-            asserted_now = not new.negated
+            asserted_now = not new.negated_in(main)
             direction = _direction(category, asserted_now)
             what = ", ".join(sorted(new.terms.get(main) or old.terms.get(main) or {category.label}))
             message = (f"no longer rules out {what}" if asserted_now else f"now rules out {what}") \
@@ -304,8 +345,7 @@ class _Judge:
                 signals.append(Signal("retention_changed", "retention", "high" if direction == "expand" else "medium",
                                       direction, f"retention {'lengthened' if after > before else 'shortened'} from "
                                       f"{before_text} to {after_text}", *evidence))
-        if old.ages and new.ages and min(old.ages) != min(new.ages) and (
-                "children" in categories or "children" in old.terms or "children" in new.terms):
+        if old.ages and new.ages and min(old.ages) != min(new.ages):
             before, after = min(old.ages), min(new.ages)
             direction = "expand" if after < before else "restrict"
             signals.append(Signal("age_threshold_changed", "children", "high" if direction == "expand" else "medium",
@@ -329,13 +369,13 @@ class _Judge:
             category = self.cat(name)
             named_added = new.named - old.named if name in ("sharing", "international_transfers") else set()
             if added or named_added:
-                direction = _direction(category, not new.negated)
+                direction = _direction(category, not new.negated_in(name))
                 what = [w.title() for w in sorted(named_added)] if named_added else sorted(added)
                 sensitive = bool(added & new.sensitive)
                 signals.append(Signal(f"{name}_term_added", name, _severity(category, direction, sensitive),
                                       direction, f"adds {category.label}: {', '.join(what)}", *evidence))
             if removed:
-                direction = _direction(category, old.negated)
+                direction = _direction(category, old.negated_in(name))
                 signals.append(Signal(f"{name}_term_removed", name, _severity(category, direction), direction,
                                       f"drops {category.label}: {', '.join(sorted(removed))}", *evidence))
         return signals
@@ -542,14 +582,18 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
             substantive = True
         for is_added, group in ((False, removed), (True, added)):
             for sentence in group:
-                if is_date_stamp(sentence, rules) or len(words(sentence)) < 3:
+                if is_date_stamp(sentence, rules) or not words(sentence):
                     continue
-                substantive = True
                 if budget[0] <= 0:
                     skipped += 1
+                    substantive = True
                     continue
                 budget[0] -= 1
-                signals += judge_.single(analyse(sentence, rules), is_added, heading_category)
+                facts = analyse(sentence, rules)
+                if len(words(sentence)) < 3 and not facts.terms:
+                    continue  # a stray label or fragment; a short list item that names something counts
+                substantive = True
+                signals += judge_.single(facts, is_added, heading_category)
         if skipped:
             # Past the analysis budget (a rewrite, or unrelated documents): say so rather than slow down.
             signals.append(Signal("too_many_changes", heading_category or "data_collected", "medium", "clarify",
@@ -573,16 +617,37 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
         section.severity = max(section.severity, "medium", key=SEVERITY_RANK.get)
 
 
+_PROPER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w&'-]+")
+
+
+def _proper_names(text: str) -> set[str]:
+    return set(_PROPER_NAME.findall(text))
+
+
 def _small_rewording(old: str, new: str) -> bool:
+    """A rewording no rule objected to that adds no content: a paraphrase, not a new statement.
+
+    Numbers never change editorially; besides function words, at most four words may change on
+    either side and the new text may bring at most one more content word than it drops.
+    """
     from difflib import SequenceMatcher
 
     a, b = words(old), words(new)
-    changed_a = changed_b = 0
+    removed: list[str] = []
+    added: list[str] = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag != "equal":
-            changed_a += i2 - i1
-            changed_b += j2 - j1
-    return max(changed_a, changed_b) <= 3 and similarity(set(a), set(b)) >= 0.75
+            removed += a[i1:i2]
+            added += b[j1:j2]
+    if any(any(c.isdigit() for c in w) for w in removed + added):
+        return False
+    if _proper_names(old) != _proper_names(new):
+        return False  # a different person, company or country is named
+    if max(len(removed), len(added)) <= 3 and similarity(set(a), set(b)) >= 0.75:
+        return True
+    content_removed = [w for w in removed if w not in _STOPWORDS and len(w) > 2]
+    content_added = [w for w in added if w not in _STOPWORDS and len(w) > 2]
+    return max(len(content_removed), len(content_added)) <= 4 and len(content_added) - len(content_removed) <= 1
 
 
 def _first_category(text: str, rules: Rules) -> str:
