@@ -34,6 +34,7 @@ SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 # Bounds that keep any input fast: beyond them the judgement is coarser, never slower.
 MAX_ANALYSED_SENTENCES = 400  # per document pair
 PAIRING_BUDGET = 20_000  # sentence comparisons in a section before pairing only by shared rare words
+MAX_CANDIDATES = 16  # per rare word, when pairing that way
 # When a sentence touches several categories, the first of these with a specific term names it.
 PRIORITY = ["children", "international_transfers", "retention", "user_rights", "choices", "security",
             "policy_changes", "controller_contact", "tracking", "sharing", "purposes", "data_collected"]
@@ -236,10 +237,24 @@ def analyse(text: str, rules: Rules) -> Facts:
                  durations, ages, entities, negated_categories)
 
 
+MAX_SENTENCE_WORDS = 120
+
+
 def sentences(text: str) -> list[str]:
+    """Sentences of a block; run-ons are cut at any full stop, then every MAX_SENTENCE_WORDS words."""
     out = []
     for line in text.split("\n"):
-        out.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+        for sentence in _SENTENCE_END.split(line):
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            if len(sentence) > MAX_SENTENCE_WORDS * 4 and len(sentence.split()) > MAX_SENTENCE_WORDS:
+                for part in re.split(r"(?<=[.;!?])\s+", sentence):
+                    tokens = part.split()
+                    out.extend(" ".join(tokens[k:k + MAX_SENTENCE_WORDS])
+                               for k in range(0, len(tokens), MAX_SENTENCE_WORDS))
+            else:
+                out.append(sentence)
     return out
 
 
@@ -488,12 +503,17 @@ def _pair_sentences(removed: list[str], added: list[str]) -> tuple[list[tuple[st
     pairs: list[tuple[str, str]] = []
     used: set[int] = set()
     still_removed = []
+    budget = PAIRING_BUDGET
     for sentence in removed:
         bag = set(words(sentence))
         if len(removed) * len(added) <= PAIRING_BUDGET:
             candidates = range(len(added))
+        elif budget <= 0:
+            candidates = range(0)
         else:
-            candidates = sorted({k for w in sorted(bag, key=lambda w: (frequency[w], w))[:4] for k in index[w]})
+            rare = sorted(bag, key=lambda w: (frequency[w], w))[:4]
+            candidates = sorted({k for w in rare for k in index[w][:MAX_CANDIDATES]})
+            budget -= len(candidates)
         best, best_score = None, 0.4
         for k in candidates:
             if k not in used and (score := similarity(bag, bags_added[k])) >= best_score:
@@ -549,7 +569,8 @@ def _judge_section(section: SectionDiff, pairs: list[tuple[str, str]], removed: 
                    judge_: _Judge, rules: Rules, budget: list[int]) -> None:
     kinds: list[str] = []
     signals: list[Signal] = []
-    heading_category = _heading_category(section, rules)
+    changed_any = bool(pairs or removed or added)
+    heading_category = _heading_category(section, rules) if changed_any else None
     if section.status in ("moved", "renamed") and not (pairs or removed or added):
         kinds.append("formatting")
     changed_texts = [s for p in pairs for s in p] + removed + added
