@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from policywatch.fetch import Fetcher, FetchResult
+from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
 from policywatch.store import Store
 from policywatch.suspect import detect_language, judge_page
@@ -224,7 +225,7 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
                 policy.id, text=text, text_sha256=text_sha, words=normalized.document.word_count,
                 language=detect_language(normalized.document.plain_text), title=normalized.title,
                 captured_at=result.fetched_at, source=source, snapshot_sha256=snapshot,
-                normalizer=NORMALIZER_VERSION)
+                normalizer=NORMALIZER_VERSION, stated_date=stated_date(text, load_rules()))
             outcome = "changed" if state and state.current_version_id else "new"
         observation_id = store.add_observation(**observation, outcome=outcome, snapshot_sha256=snapshot,
                                                text_sha256=text_sha, version_id=version["id"])

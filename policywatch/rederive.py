@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policywatch.fetch import FetchError, decode_body
+from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, normalize_text
 from policywatch.store import Store
 from policywatch.suspect import detect_language
@@ -85,7 +86,7 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                         words=normalized.document.word_count,
                         language=detect_language(normalized.document.plain_text), title=normalized.title,
                         captured_at=entry["captured_at"], source=entry["source"], snapshot_sha256=snapshot,
-                        normalizer=NORMALIZER_VERSION)
+                        normalizer=NORMALIZER_VERSION, stated_date=stated_date(normalized.markdown, load_rules()))
                     version_id = version["id"]
                     result.rederived += 1
         if version_id == previous_version_id:

@@ -37,6 +37,7 @@ def history_entries(timeline: Iterable[dict]) -> list[dict]:
         "summary": row["summary"],
         "technical": bool(row["technical"]),
         "words": row["words"],
+        "stated_date": row.get("stated_date"),
     } for row in timeline]
 
 
@@ -57,6 +58,8 @@ def history_text(policy_id: str, entries: list[dict]) -> str:
             note.append(f"{e['severity']}, {flag}{cats}")
         if e["summary"]:
             note.append(e["summary"])
+        if e.get("stated_date"):
+            note.append(f"states {e['stated_date']}")
         lines.append(f"  v{e['version']:<3} {when}  {e['source']:<7} {e['words']:>6} words  "
                      f"{e['text_sha256'][:12]}  {' · '.join(note)}".rstrip())
     return "\n".join(lines)
@@ -71,6 +74,7 @@ def version_json(policy: dict, version: dict) -> dict:
         "policy": {"id": policy["id"], "name": policy["name"], "url": policy["url"]},
         "version": version["number"], "captured_at": version["captured_at"], "source": version["source"],
         "text_sha256": version["text_sha256"], "words": version["words"], "language": version["language"],
+        "stated_date": version.get("stated_date"),
         "title": version["title"],
         "sections": [{"heading": s.heading, "level": s.level, "path": list(s.path),
                       "blocks": [{"kind": b.kind, "text": b.text, "depth": b.depth} for b in s.blocks]}

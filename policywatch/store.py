@@ -128,6 +128,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX changes_policy ON changes (policy_id, captured_at);
     CREATE INDEX versions_snapshot ON versions (snapshot_sha256);
     """,
+    # 2: the date a version says it was last updated or took effect ("Last updated: …")
+    """
+    ALTER TABLE versions ADD COLUMN stated_date TEXT;
+    """,
 ]
 
 
@@ -313,12 +317,13 @@ class Store:
 
     def add_version(self, policy_id: str, *, text: str, text_sha256: str, words: int, language: str | None,
                     title: str | None, captured_at: str, source: str, snapshot_sha256: str | None,
-                    normalizer: int) -> dict:
+                    normalizer: int, stated_date: str | None = None) -> dict:
         number = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE policy_id = ?",
                                  [policy_id]).fetchone()[0]
         row = {"policy_id": policy_id, "number": number, "text_sha256": text_sha256, "text": text,
                "words": words, "language": language, "title": title, "captured_at": captured_at,
-               "source": source, "snapshot_sha256": snapshot_sha256, "normalizer": normalizer}
+               "source": source, "snapshot_sha256": snapshot_sha256, "normalizer": normalizer,
+               "stated_date": stated_date}
         row["id"] = self._insert("versions", row)
         return row
 
@@ -340,7 +345,7 @@ class Store:
     def timeline(self, policy_id: str) -> list[dict]:
         """The texts in effect over time, oldest first (see DESIGN.md's ``history``)."""
         return list(self.db.query(
-            "SELECT c.*, v.number AS version, v.text_sha256, v.words, pv.number AS previous_version"
+            "SELECT c.*, v.number AS version, v.text_sha256, v.words, v.stated_date, pv.number AS previous_version"
             " FROM changes c JOIN versions v ON v.id = c.version_id"
             " LEFT JOIN versions pv ON pv.id = c.previous_version_id"
             " WHERE c.policy_id = ? ORDER BY c.captured_at, c.id", [policy_id]))

@@ -118,3 +118,16 @@ def test_renormalize_rederives_from_snapshots(store):
     assert store.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 3  # old versions kept
     [again] = renormalize(store, wl)
     assert not again.changed
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert "stated_date" in store.db["versions"].columns_dict
+        assert list(store.policy_rows()) == ["a"]  # data kept
