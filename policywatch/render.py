@@ -74,7 +74,7 @@ def render_text(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
         return "\n".join(out) + "\n"
     for section in _interesting(diff):
         out.append("")
-        path = " › ".join((section.new or section.old).path) or "(preamble)"
+        path = section_path(section)
         out.append(paint(BOLD, f"§ {path}") + f"  [{status_text(section)}; {section.severity}"
                    + (f"; {', '.join(section.kinds)}" if section.kinds else "") + "]")
         body = _context_ops(section)
@@ -107,7 +107,7 @@ def _plain_markers(section: SectionDiff) -> str:
 def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> str:
     out = [f"**{verdict_line(judgement)}**", "", f"`{old_label}` → `{new_label}`", ""]
     for section in _interesting(diff):
-        path = " › ".join((section.new or section.old).path) or "(preamble)"
+        path = section_path(section)
         out.append(f"### {path}")
         out.append(f"*{status_text(section)} — severity {section.severity}"
                    + (f", {', '.join(section.kinds)}" if section.kinds else "") + "*")
@@ -118,12 +118,23 @@ def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, ne
             out.append("")
         for signal in section.signals[:6]:
             out.append(f"- **{signal.severity}** {signal.category}: {signal.message} (`{signal.rule}`)")
-            if signal.old:
-                out.append(f"  - before: “{_md_escape(signal.old)}”")
-            if signal.new:
-                out.append(f"  - after: “{_md_escape(signal.new)}”")
+            out.extend(_md_evidence(signal))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _md_evidence(signal) -> list[str]:
+    """The before / after sentences of a signal as Markdown sub-items."""
+    out = []
+    if signal.old:
+        out.append(f"  - before: “{_md_escape(signal.old)}”")
+    if signal.new:
+        out.append(f"  - after: “{_md_escape(signal.new)}”")
+    return out
+
+
+def section_path(section: SectionDiff) -> str:
+    return " › ".join((section.new or section.old).path) or "(preamble)"
 
 
 def _md_escape(text: str) -> str:
@@ -178,7 +189,7 @@ def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
             + (f'<div class="ev">− {e(g.old)}</div>' if g.old else "")
             + (f'<div class="ev">+ {e(g.new)}</div>' if g.new else "") + "</div>" for g in s.signals)
         parts.append(
-            f'<section id="s{k}"><h2>{e(" › ".join((s.new or s.old).path) or "(preamble)")}'
+            f'<section id="s{k}"><h2>{e(section_path(s))}'
             f'<span class="badge {e(s.severity)}">{e(s.severity)}</span></h2>'
             f'<p><em>{e(status_text(s))}</em>{" — " + e(", ".join(s.kinds)) if s.kinds else ""}</p>'
             f'<p style="white-space:pre-wrap">{body}</p>{signals}'
@@ -226,13 +237,10 @@ def render_message(policy_name: str, url: str, diff: DocumentDiff, judgement: Ju
     for section in _interesting(diff):
         if section.severity in ("none", "low"):
             continue
-        path = " › ".join((section.new or section.old).path) or "(preamble)"
+        path = section_path(section)
         lines.append(f"**{_md_escape(path)}** — {status_text(section)}, {section.severity}")
         for signal in section.signals[:4]:
             lines.append(f"- {signal.message} ({signal.category})")
-            if signal.old:
-                lines.append(f"  - before: “{_md_escape(signal.old)}”")
-            if signal.new:
-                lines.append(f"  - after: “{_md_escape(signal.new)}”")
+            lines.extend(_md_evidence(signal))
         lines.append("")
     return message_title(policy_name, judgement), "\n".join(lines).rstrip() + "\n"
