@@ -61,6 +61,10 @@ BANNER_WORDS = {"banner", "bar", "notice", "popup", "modal", "overlay", "notific
 CHROME_WORDS = {"breadcrumb", "breadcrumbs", "skiplink", "skiplinks", "toc", "backtotop", "totop", "scrolltop",
                 "sharebar", "sidebar", "sronly", "visuallyhidden", "screenreadertext", "screenreaderonly",
                 "printbutton"}
+# Whole class or id words of site chrome built from <div>s (Bootstrap's "navbar", a "site-footer").
+CHROME_CLASSES = {"navbar", "footer", "sitefooter", "globalfooter", "pagefooter", "mainfooter", "siteheader",
+                  "globalheader", "masthead", "topbar", "menubar", "sitenav", "mainnav", "topnav", "globalnav",
+                  "promobar", "announcementbar"}
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 BACK_TO_TOP = re.compile(r"^\W*(back to (the )?top|to top|top of page|return to top|scroll to top|"
                          r"skip to (main )?content|skip to main|skip navigation|print( this page)?|"
@@ -121,6 +125,11 @@ def _tokens(element: etree._Element) -> set[str]:
     return tokens | joined
 
 
+def _class_words(element: etree._Element) -> set[str]:
+    raw = f"{element.get('id') or ''} {element.get('class') or ''}".lower()
+    return {word.replace("-", "").replace("_", "") for word in raw.split()}
+
+
 def _is_consent_banner(element: etree._Element, tokens: set[str]) -> bool:
     if tokens & CONSENT_VENDORS:
         return True
@@ -136,7 +145,7 @@ def _is_chrome(element: etree._Element, tag: str, tokens: set[str]) -> bool:
     role = (element.get("role") or "").lower()
     if role in CHROME_ROLES or tag in CHROME_TAGS:
         return True
-    if tag in ("header", "footer"):
+    if tag in ("header", "footer") or (tag == "div" and _class_words(element) & CHROME_CLASSES):
         # The site's header and footer, not an article's own header (title, "Last updated").
         return not any(a.tag in ("article", "main") or (a.get("role") or "") == "main"
                        for a in element.iterancestors())

@@ -62,6 +62,9 @@ NOISE = {
     "back to top": "<a href='#top' class='btn'>Back to top</a>",
     "skip link": "<a href='#main'>Skip to content</a>",
     "breadcrumbs": "<div class='breadcrumb'><a href='/'>Home</a> › Legal</div>",
+    "div navbar": "<div class='navbar navbar-expand-lg'><div class='promo-bar'><a href='/n'>New: dark mode is here"
+                  "</a></div><a href='/'>Home</a></div>",
+    "div footer": "<div class='site-footer'><ul><li><a href='/s'>Sitemap</a></li></ul><p>© 2025 ACME Ltd.</p></div>",
     "toc": "<ol><li><a href='#a'>Information</a></li><li><a href='#b'>Sharing</a></li><li><a href='#c'>Rights</a>"
            "</li></ol>",
 }
