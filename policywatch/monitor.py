@@ -7,7 +7,10 @@ calling thread, one transaction per policy, in the order they arrive.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -104,7 +107,8 @@ def profile_of(policy: Policy) -> str:
     return json.dumps({"normalizer": NORMALIZER_VERSION, **policy.profile}, sort_keys=True)
 
 
-def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state) -> _Fetched:
+def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
+                         normalize: Callable[..., Normalized] = normalize_text) -> _Fetched:
     from hashlib import sha256
 
     conditional = state is not None and state.current_version_id is not None and state.last_profile == profile
@@ -119,9 +123,50 @@ def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state) 
     raw_sha256 = sha256(result.content).hexdigest()
     if conditional and raw_sha256 == state.last_raw_sha256:
         return _Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
-    normalized = normalize_text(result.text or "", content_type=result.content_type, select=policy.select,
-                                remove=policy.remove, ignore=policy.ignore)
+    normalized = normalize(result.text or "", content_type=result.content_type, select=policy.select,
+                           remove=policy.remove, ignore=policy.ignore)
     return _Fetched(policy, profile, result, normalized, False, raw_sha256)
+
+
+POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
+
+
+class Normalizer:
+    """Normalizes in the calling thread at first, and in worker processes once a run proves large.
+
+    Normalizing is pure Python: in processes it runs on every core instead of under one GIL. A
+    daily run where few pages changed never pays for starting them.
+    """
+
+    def __init__(self, threshold: int | None = None):
+        self.threshold = POOL_THRESHOLD if threshold is None else threshold
+        self.count = 0
+        self.pool = None
+        self.lock = threading.Lock()
+
+    def __call__(self, text: str, **options) -> Normalized:
+        with self.lock:
+            self.count += 1
+            if self.pool is None and self.count > self.threshold and _spare_cores():
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                # "spawn": fetch threads are running, and forking a threaded process can copy a held lock.
+                self.pool = ProcessPoolExecutor(max_workers=_spare_cores(),
+                                                mp_context=multiprocessing.get_context("spawn"))
+            pool = self.pool
+        if pool is None:
+            return normalize_text(text, **options)
+        return pool.submit(normalize_text, text, **options).result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _spare_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores if cores > 1 and os.environ.get("POLICYWATCH_PROCESSES") != "0" else 0
 
 
 def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: Iterable[str] = (),
@@ -131,7 +176,8 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     policies = watchlist.select(ids, tags)
     own_fetcher = fetcher is None
     fetcher = fetcher or Fetcher(workers=workers)
-    with store.writer():
+    normalizer = Normalizer()
+    with store.writer(), contextlib.closing(normalizer):
         run_id = store.start_run("check")
         report = RunReport(run_id)
         states = {}
@@ -145,7 +191,8 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
         jobs = []
         for policy in policies:
             profile = profile_of(policy)
-            jobs.append((policy.host, lambda p=policy, pr=profile: _fetch_and_normalize(fetcher, p, pr, states[p.id])))
+            jobs.append((policy.host, lambda p=policy, pr=profile: _fetch_and_normalize(
+                fetcher, p, pr, states[p.id], normalizer)))
         try:
             for fetched in fetcher.run(jobs):
                 result = record(store, fetched, states[fetched.policy.id], run_id)

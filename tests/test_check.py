@@ -688,3 +688,35 @@ def test_overlapping_run_is_refused_without_writing(http_server, make_watchlist,
     assert first.returncode == 0, err
     assert count(db_path, "SELECT COUNT(*) FROM versions") == 2
     assert count(db_path, "SELECT COUNT(*) FROM runs WHERE finished_at IS NOT NULL") == 1
+
+
+def test_normalizing_in_worker_processes_gives_the_same_versions(http_server, make_watchlist, store, monkeypatch):
+    """Large runs normalize in processes (after POOL_THRESHOLD pages); the texts must be identical."""
+    import policywatch.monitor as monitor
+    from policywatch.normalize import normalize_text
+
+    bodies = [pages.policy_page(edits={RETENTION: f"for up to {days} days after it is closed"})
+              for days in (10, 20, 30, 40)]
+    urls = []
+    for k, body in enumerate(bodies):
+        http_server.route(f"/p{k}", body)
+        urls.append(http_server.url(f"/p{k}"))
+    watchlist = make_watchlist(urls)
+    monkeypatch.setattr(monitor, "POOL_THRESHOLD", 1)
+    monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
+    pools = []
+    original = monitor.Normalizer.__call__
+
+    def spy(self, text, **options):
+        result = original(self, text, **options)
+        pools.append(self.pool is not None)
+        return result
+
+    monkeypatch.setattr(monitor.Normalizer, "__call__", spy)
+    report = check(watchlist, store)
+    assert [r.outcome for r in report.results] == ["new"] * 4
+    assert pools.count(True) == 3  # the first page in the thread, the others in worker processes
+    for policy, body in zip(watchlist.policies, bodies, strict=True):
+        stored = store.version_by_id(store.state(policy.id).current_version_id)["text"]
+        text = body if isinstance(body, str) else body.decode()
+        assert stored == normalize_text(text, content_type="text/html").markdown
