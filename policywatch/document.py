@@ -204,6 +204,12 @@ class Document:
 
     @property
     def plain_text(self) -> str:
+        cached = self.__dict__.get("_plain_text")
+        if cached is None:
+            cached = self.__dict__["_plain_text"] = self._render_plain_text()
+        return cached
+
+    def _render_plain_text(self) -> str:
         parts = []
         for section in self.sections:
             if section.heading:

@@ -161,7 +161,6 @@ class Facts:
     verbs: set[str]  # categories present only through generic verbs
     sensitive: set[str]
     named: set[str]  # named companies / countries (lowercase)
-    negated: bool  # some clause of the sentence is negated
     strong: bool
     weak: bool
     durations: list[tuple[float, str]]  # (days, as written)
@@ -232,7 +231,7 @@ def analyse(text: str, rules: Rules) -> Facts:
         value = float(number) if number.isdigit() else _NUMBER_WORDS.get(number.lower(), 0)
         durations.append((value * _UNIT_DAYS[unit.lower().rstrip("s")], " ".join(match.group(0).split())))
     ages = [int(next(g for g in match.groups() if g)) for match in _AGE.finditer(text)]
-    return Facts(text, terms, verbs, sensitive, set(named), any(neg for _, neg in clauses),
+    return Facts(text, terms, verbs, sensitive, set(named),
                  bool(rules.strong_modal.search(text)), bool(rules.weak_modal.search(text)),
                  durations, ages, entities, negated_categories)
 
@@ -312,7 +311,7 @@ class _Judge:
             negated = facts.negated_in(name)
             asserted = added != negated  # an added negation or a removed assertion denies
             direction = _direction(category, asserted)
-            sensitive = bool(facts.sensitive & _names(category, facts))
+            sensitive = bool(facts.sensitive & facts.terms.get(name, set()))
             terms = sorted(facts.terms.get(name, set())) or [category.label]
             listed = ", ".join(terms)
             if name == "retention" and facts.durations and added:
@@ -436,10 +435,6 @@ class _Judge:
 
 
 # --- sections and documents -----------------------------------------------------------------------
-
-def _names(category: CategoryRules, facts: Facts) -> set[str]:
-    return facts.terms.get(category.name, set())
-
 
 def _heading_category(section: SectionDiff, rules: Rules) -> str | None:
     heading = " ".join(filter(None, [section.new_heading, section.old_heading]))

@@ -365,10 +365,6 @@ class Store:
             [policy_id]).fetchone()
         return row[0] if row else None
 
-    def observations(self, policy_id: str, limit: int = 20) -> list[dict]:
-        return list(self.db.query("SELECT * FROM observations WHERE policy_id = ? ORDER BY id DESC LIMIT ?",
-                                  [policy_id, limit]))
-
     def search(self, query: str, limit: int = 20) -> list[dict]:
         return list(self.db["versions"].search(query, limit=limit,
                                                columns=["policy_id", "number", "captured_at"]))
