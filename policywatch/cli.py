@@ -179,6 +179,86 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
     sys.exit(report.exit_code_for(exit_code))
 
 
+def _rate(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*min)?\s*", text)
+    if not match:
+        raise UsageError(f"--rate must be a number of requests a minute like 20 or 20/min, not '{text}'")
+    return float(match.group(1))
+
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@click.option("--from", "since", help="Earliest capture: YYYY, YYYY-MM-DD or an ISO time.")
+@click.option("--to", "until", help="Latest capture (default: now).")
+@click.option("--cdx-url", envvar="POLICYWATCH_CDX_URL", help="CDX endpoint (default: the Internet Archive's; "
+              "pywb: http://host/COLL/cdx). Env POLICYWATCH_CDX_URL.")
+@click.option("--replay-url", envvar="POLICYWATCH_REPLAY_URL", help="Raw replay template with {timestamp} and "
+              "{url}, e.g. http://host/COLL/{timestamp}id_/{url}. Env POLICYWATCH_REPLAY_URL.")
+@click.option("--strategy", type=click.Choice(["changes", "all"]), default="changes", show_default=True,
+              help="changes: bisect to the change points; all: every capture with new bytes.")
+@click.option("--probe-every", type=click.IntRange(1, 10_000), default=8, show_default=True,
+              help="With --strategy changes: any text in effect for this many captures is found.")
+@click.option("--rate", "rate_text", default="20/min", show_default=True,
+              help="Requests a minute to the archive (0 = no limit, for your own archive).")
+@click.option("--notify", is_flag=True, help="Send notifications for the material changes found.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: str | None, until: str | None,
+             cdx_url: str | None, replay_url: str | None, strategy: str, probe_every: int, rate_text: str,
+             notify: bool, fmt: str) -> None:
+    """Import policies' history from the Wayback Machine or a pywb archive.
+
+    Resumable: run it again after an interruption and it fetches nothing twice. Exit 3 when a
+    policy could not be completed (the archive refused or failed); what was fetched is kept.
+    """
+    from policywatch.archive import Archive, stamp
+    from policywatch.backfill import backfill as run_backfill
+    from policywatch.report import to_json
+
+    watchlist = obj.watchlist()
+    watchlist.select(ids, tags)
+    archive = Archive.configured(cdx_url, replay_url)
+    rate = _rate(rate_text)
+    stamp(since), stamp(until)  # a bad date fails before anything is fetched
+    options = dict(ids=ids, tags=tags, since=since, until=until, archive=archive, strategy=strategy,
+                   probe_every=probe_every, rate=rate)
+    interactive = sys.stderr.isatty() and not obj.quiet and fmt == "text"
+    with obj.store() as store:
+        if interactive:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task("listing captures")
+
+                def show(r) -> None:
+                    progress.update(task, description=(
+                        f"{r.policy_id}: {r.listed} listed, {r.fetched} fetched, {r.known} known, "
+                        f"{r.skipped} skipped, {r.versions} versions"))
+
+                report = run_backfill(watchlist, store, on_progress=show, **options)
+        else:
+            report = run_backfill(watchlist, store, **options)
+        if notify:
+            from policywatch.delivery import queue_backfilled
+
+            queue_backfilled(watchlist, store, report)
+    if fmt == "json":
+        click.echo(to_json(report.to_json()))
+    else:
+        for result in report.results:
+            if not obj.quiet or result.outcome != "ok" or result.changes_added:
+                click.echo(result.line())
+        if not obj.quiet:
+            totals = report.requests
+            click.echo(f"{len(report.results)} policies; strategy {strategy}; requests to {archive.host}: "
+                       f"{totals.get('cdx', 0)} listing + {totals.get('replay', 0)} replay")
+    sys.exit(report.exit_code)
+
+
 # -- history / show ------------------------------------------------------------------------------
 
 def parse_when(text: str, end: bool = True) -> str:

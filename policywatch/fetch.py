@@ -50,6 +50,7 @@ class FetchResult:
     attempts: int = 0
     elapsed: float = 0.0
     redirects: list[str] = field(default_factory=list)
+    location: str | None = None  # a 3xx answer's target, when redirects are not followed
     fetched_at: str = field(default_factory=lambda: utcnow())
 
     @property
@@ -169,8 +170,14 @@ class Fetcher:
     def fetch(self, url: str, *, timeout: float = 30.0, retries: int = 2, backoff: float = 2.0,
               max_bytes: int = 10 * 1024 * 1024, headers: dict[str, str] | None = None,
               user_agent: str | None = None, encoding: str | None = None,
-              etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """Fetch one URL (or local path) and never raise: errors are returned in the result."""
+              etag: str | None = None, last_modified: str | None = None,
+              pace: Callable[[], None] | None = None, follow_redirects: bool = True) -> FetchResult:
+        """Fetch one URL (or local path) and never raise: errors are returned in the result.
+
+        ``pace`` is called before every attempt, retries included (the archive's rate limiter).
+        With ``follow_redirects=False`` a 3xx answer is returned as error class ``redirect`` with
+        its target in ``location``.
+        """
         result = FetchResult(url=url)
         started = time.monotonic()
         scheme = urlsplit(url).scheme.lower()
@@ -180,7 +187,8 @@ class Fetcher:
             else:
                 self._fetch_http(url, result, timeout=timeout, retries=retries, backoff=backoff,
                                  max_bytes=max_bytes, headers=headers or {}, user_agent=user_agent,
-                                 encoding=encoding, etag=etag, last_modified=last_modified)
+                                 encoding=encoding, etag=etag, last_modified=last_modified, pace=pace,
+                                 follow_redirects=follow_redirects)
         except FetchError as exc:
             result.error_class, result.error = exc.error_class, str(exc)
             result.text = None
@@ -207,7 +215,8 @@ class Fetcher:
 
     def _fetch_http(self, url: str, result: FetchResult, *, timeout: float, retries: int, backoff: float,
                     max_bytes: int, headers: dict[str, str], user_agent: str | None, encoding: str | None,
-                    etag: str | None, last_modified: str | None) -> None:
+                    etag: str | None, last_modified: str | None, pace: Callable[[], None] | None,
+                    follow_redirects: bool = True) -> None:
         request_headers = {
             "User-Agent": user_agent or self.user_agent,
             "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
@@ -222,8 +231,10 @@ class Fetcher:
         while True:
             attempt += 1
             result.attempts = attempt
+            if pace is not None:
+                pace()
             try:
-                self._attempt(url, result, request_headers, timeout, max_bytes, encoding)
+                self._attempt(url, result, request_headers, timeout, max_bytes, encoding, follow_redirects)
                 return
             except FetchError as exc:
                 if not exc.retry or attempt > retries:
@@ -235,11 +246,11 @@ class Fetcher:
                 self.sleep(wait)
 
     def _attempt(self, url: str, result: FetchResult, headers: dict[str, str], timeout: float,
-                 max_bytes: int, encoding: str | None) -> None:
+                 max_bytes: int, encoding: str | None, follow_redirects: bool = True) -> None:
         host = urlsplit(url).hostname or url
         try:
             response = self.session.get(url, headers=headers, timeout=(min(timeout, 15.0), timeout),
-                                        stream=True, allow_redirects=True)
+                                        stream=True, allow_redirects=follow_redirects)
         except requests.TooManyRedirects:
             raise FetchError("redirect_loop", f"too many redirects from {url}") from None
         except requests.Timeout:
@@ -260,6 +271,9 @@ class Fetcher:
                 result.etag = response.headers.get("ETag") or headers.get("If-None-Match")
                 result.last_modified = response.headers.get("Last-Modified") or headers.get("If-Modified-Since")
                 return
+            if not follow_redirects and response.is_redirect:
+                result.location = response.headers.get("Location")
+                raise FetchError("redirect", f"HTTP {response.status_code} to {result.location}")
             if response.status_code in RETRY_STATUSES:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 kind = "rate_limited" if response.status_code == 429 else "http_error"

@@ -275,6 +275,25 @@ class Signal:
                 "evidence": {"old": self.old, "new": self.new}}
 
 
+def _changed_durations(old: list[tuple[float, str]], new: list[tuple[float, str]]):
+    """The (before, after) durations of a sentence whose periods changed, or None.
+
+    A sentence may name several periods ("ninety days after closing … invoices for seven
+    years"): the ones that were replaced are compared, so a changed period is not hidden
+    behind a longer one that stayed.
+    """
+    if not old or not new:
+        return None
+    old_days, new_days = {d for d, _ in old}, {d for d, _ in new}
+    gone = [d for d in old if d[0] not in new_days]
+    came = [d for d in new if d[0] not in old_days]
+    if gone and came:
+        return max(gone), max(came)
+    if max(old)[0] != max(new)[0]:
+        return max(old), max(new)
+    return None
+
+
 def _direction(category: CategoryRules, asserted: bool) -> str:
     """Asserting text in an expanding category expands; in a protective one it restricts."""
     return "restrict" if asserted == category.protective else "expand"
@@ -346,8 +365,9 @@ class _Judge:
         if old.strong and not new.strong and new.weak and main and self.cat(main).protective:
             signals.append(Signal("promise_weakened", main, "high", "expand",
                                   f"weakens a promise on {self.cat(main).label} ('will' becomes 'may')", *evidence))
-        if old.durations and new.durations and max(old.durations)[0] != max(new.durations)[0]:
-            (before, before_text), (after, after_text) = max(old.durations), max(new.durations)
+        changed_durations = _changed_durations(old.durations, new.durations)
+        if changed_durations:
+            (before, before_text), (after, after_text) = changed_durations
             if "policy_changes" in categories:
                 direction = "expand" if after < before else "restrict"
                 signals.append(Signal("notice_period_changed", "policy_changes",

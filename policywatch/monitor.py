@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from policywatch.fetch import Fetcher, FetchResult
-from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
 from policywatch.store import Store
-from policywatch.suspect import detect_language, judge_page
+from policywatch.suspect import judge_page
+from policywatch.timeline import find_or_add_version, judge_change
 from policywatch.watchlist import Policy, Watchlist
 
 OUTCOMES = ("new", "changed", "reverted", "unchanged", "suspect", "failed")
@@ -87,19 +87,6 @@ class _Fetched:
     normalized: Normalized | None
     same_raw: bool
     raw_sha256: str | None
-
-
-def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:
-    """Diff a new version against a baseline version and return the columns ``changes`` stores."""
-    from policywatch.document import Document
-    from policywatch.judge import compare, diff_json
-
-    baseline = store.version_by_id(baseline_version_id)
-    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]))
-    payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
-    return {"severity": judgement.severity, "material": int(judgement.material),
-            "categories": json.dumps(judgement.categories), "summary": judgement.summary,
-            "diff": json.dumps(payload, ensure_ascii=False)}
 
 
 def profile_of(policy: Policy) -> str:
@@ -252,7 +239,6 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
                                 failure_streak=streak + 1)
             return base
 
-        text = normalized.markdown
         text_sha = normalized.document.sha256
         accepted["last_raw_sha256"] = fetched.raw_sha256
         if state and text_sha == state.current_sha256:
@@ -263,16 +249,12 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
             return base
 
         snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
-        earlier = store.find_version(policy.id, text_sha)
-        if earlier is not None:
-            version, outcome = earlier, "reverted"
-            base.returns_to = earlier["number"]
+        version, is_new = find_or_add_version(store, policy.id, normalized, captured_at=result.fetched_at,
+                                              source=source, snapshot_sha256=snapshot)
+        if not is_new:
+            outcome = "reverted"
+            base.returns_to = version["number"]
         else:
-            version = store.add_version(
-                policy.id, text=text, text_sha256=text_sha, words=normalized.document.word_count,
-                language=detect_language(normalized.document.plain_text), title=normalized.title,
-                captured_at=result.fetched_at, source=source, snapshot_sha256=snapshot,
-                normalizer=NORMALIZER_VERSION, stated_date=stated_date(text, load_rules()))
             outcome = "changed" if state and state.current_version_id else "new"
         observation_id = store.add_observation(**observation, outcome=outcome, snapshot_sha256=snapshot,
                                                text_sha256=text_sha, version_id=version["id"])

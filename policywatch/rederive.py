@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policywatch.fetch import FetchError, decode_body
-from policywatch.judge import load_rules, stated_date
-from policywatch.normalize import NORMALIZER_VERSION, normalize_text
+from policywatch.normalize import normalize_text
 from policywatch.store import Store
-from policywatch.suspect import detect_language
+from policywatch.timeline import find_or_add_version
 from policywatch.watchlist import Policy, Watchlist
 
 
@@ -81,12 +80,8 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                                             remove=policy.remove, ignore=policy.ignore)
                 sha = normalized.document.sha256
                 if sha != entry["text_sha256"] and normalized.document.word_count:
-                    version = store.find_version(policy.id, sha) or store.add_version(
-                        policy.id, text=normalized.markdown, text_sha256=sha,
-                        words=normalized.document.word_count,
-                        language=detect_language(normalized.document.plain_text), title=normalized.title,
-                        captured_at=entry["captured_at"], source=entry["source"], snapshot_sha256=snapshot,
-                        normalizer=NORMALIZER_VERSION, stated_date=stated_date(normalized.markdown, load_rules()))
+                    version, _ = find_or_add_version(store, policy.id, normalized, captured_at=entry["captured_at"],
+                                                     source=entry["source"], snapshot_sha256=snapshot)
                     version_id = version["id"]
                     result.rederived += 1
         if version_id == previous_version_id:

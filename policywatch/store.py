@@ -132,6 +132,29 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE versions ADD COLUMN stated_date TEXT;
     """,
+    # 3: archive captures looked at by backfill (what each one held, so a rerun fetches nothing twice)
+    """
+    CREATE TABLE captures (
+        id INTEGER PRIMARY KEY,
+        policy_id TEXT NOT NULL REFERENCES policies(id),
+        archive TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        captured_at TEXT NOT NULL,
+        original TEXT NOT NULL,
+        digest TEXT,
+        profile TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        text_sha256 TEXT,
+        version_id INTEGER REFERENCES versions(id),
+        observation_id INTEGER REFERENCES observations(id),
+        run_id INTEGER REFERENCES runs(id),
+        fetched_at TEXT NOT NULL
+    );
+    CREATE INDEX captures_policy ON captures (policy_id, timestamp);
+    CREATE INDEX captures_digest ON captures (policy_id, digest);
+    ALTER TABLE changes ADD COLUMN baseline_version_id INTEGER REFERENCES versions(id);
+    """,
 ]
 
 
@@ -215,14 +238,17 @@ class Store:
 
     # -- locking and transactions ---------------------------------------------------------------
     @contextlib.contextmanager
-    def writer(self) -> Iterator[Store]:
-        """Hold the database's write lock: a second run fails at once instead of interleaving."""
-        if self.path is None:
+    def writer(self, wait: float = 0) -> Iterator[Store]:
+        """Hold the database's write lock: a second run fails (after ``wait`` seconds) instead of interleaving.
+
+        Re-entrant: a block already holding the lock may enter another.
+        """
+        if self.path is None or self._lock is not None:
             yield self
             return
         lock = FileLock(str(self.path) + ".lock")
         try:
-            lock.acquire(timeout=0)
+            lock.acquire(timeout=wait)
         except Timeout:
             raise LockedError(f"{self.path}: another policywatch run is writing to this database; "
                               "try again when it has finished") from None

@@ -1,0 +1,154 @@
+"""The timeline of a policy: which text was in effect when, each change judged against its baseline.
+
+Live checks append to it one change at a time (``monitor.record``). An archive import adds
+history before the first live check, so the timeline is then rebuilt in time order
+(``merge_archive_history``): live checks are authoritative from the first one on, archive captures
+fill in the years before it, versions are renumbered in order of first appearance, and each
+change is judged against its predecessor exactly as a live change is. A return to an earlier text
+is judged against the last text people were told about (the latest material change).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from policywatch.judge import load_rules, stated_date
+from policywatch.normalize import NORMALIZER_VERSION, Normalized
+from policywatch.store import Store
+from policywatch.suspect import detect_language
+
+
+def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:
+    """Diff a version against a baseline version and return the columns ``changes`` stores."""
+    from policywatch.document import Document
+    from policywatch.judge import compare, diff_json
+
+    baseline = store.version_by_id(baseline_version_id)
+    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]))
+    payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
+    return {"severity": judgement.severity, "material": int(judgement.material),
+            "categories": json.dumps(judgement.categories), "summary": judgement.summary,
+            "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
+
+
+def find_or_add_version(store: Store, policy_id: str, normalized: Normalized, *, captured_at: str, source: str,
+                        snapshot_sha256: str | None) -> tuple[dict, bool]:
+    """The stored version with this text, or a new one; and whether it is new."""
+    document = normalized.document
+    existing = store.find_version(policy_id, document.sha256)
+    if existing is not None:
+        return existing, False
+    text = normalized.markdown
+    return store.add_version(
+        policy_id, text=text, text_sha256=document.sha256, words=document.word_count,
+        language=detect_language(document.plain_text), title=normalized.title, captured_at=captured_at,
+        source=source, snapshot_sha256=snapshot_sha256, normalizer=NORMALIZER_VERSION,
+        stated_date=stated_date(text, load_rules())), True
+
+
+@dataclass
+class _Entry:
+    captured_at: str
+    version_id: int
+    source: str
+    row: dict | None = None  # the stored change, if there is one
+    observation_id: int | None = None
+
+
+JUDGED = ("severity", "material", "categories", "summary", "diff", "baseline_version_id")
+
+
+def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[int]:
+    """Rebuild the timeline from archive captures (``profile``'s) and live changes; call in a transaction.
+
+    Returns the ids of changes that were not in the timeline before (for ``backfill --notify``).
+    """
+    live_start = store.db.execute(
+        "SELECT MIN(fetched_at) FROM observations WHERE policy_id = ? AND source != 'wayback'"
+        " AND version_id IS NOT NULL", [policy_id]).fetchone()[0]
+    captures = store.db.execute(
+        "SELECT captured_at, version_id, observation_id FROM captures WHERE policy_id = ? AND profile = ?"
+        " AND version_id IS NOT NULL AND (? IS NULL OR captured_at < ?) ORDER BY captured_at, id",
+        [policy_id, profile, live_start, live_start]).fetchall()
+    stored = list(store.db.query("SELECT * FROM changes WHERE policy_id = ? ORDER BY captured_at, id", [policy_id]))
+    archived = {(row["captured_at"], row["version_id"]): row for row in stored if row["source"] == "wayback"}
+
+    entries: list[_Entry] = []
+    for captured_at, version_id, observation_id in captures:
+        if entries and entries[-1].version_id == version_id:
+            continue
+        entries.append(_Entry(captured_at, version_id, "wayback", archived.get((captured_at, version_id)),
+                              observation_id))
+    for row in stored:
+        if row["source"] != "wayback":
+            if entries and entries[-1].version_id == row["version_id"] and not row["technical"]:
+                continue  # the archive already shows this text in effect: no change happened here
+            entries.append(_Entry(row["captured_at"], row["version_id"], row["source"], row, row["observation_id"]))
+
+    renumbered = _renumber(store, policy_id, entries)
+    numbers = dict(store.db.execute("SELECT id, number FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
+    kept = {entry.row["id"] for entry in entries if entry.row is not None}
+    for row in stored:
+        if row["id"] not in kept:
+            store.db.execute("DELETE FROM changes WHERE id = ?", [row["id"]])
+
+    added: list[int] = []
+    seen: set[int] = set()
+    previous: int | None = None
+    alerted: int | None = None  # the version of the latest material change (or the first version)
+    for entry in entries:
+        returns = entry.version_id in seen
+        values = {"previous_version_id": previous,
+                  "returns_to": numbers[entry.version_id] if returns else None}
+        row = entry.row
+        technical = bool(row and row["technical"])
+        if previous is None or technical:
+            judged = {name: None for name in JUDGED} if previous is None else {}
+        else:
+            baseline = alerted if returns and alerted is not None else previous
+            reuse = (row is not None and not renumbered and row["baseline_version_id"] == baseline
+                     and row["previous_version_id"] == previous and row["severity"] is not None)
+            judged = ({} if reuse else
+                      judge_change(store, policy_id, baseline, store.version_by_id(entry.version_id)))
+        values.update(judged)
+        if row is None:
+            change_id = store.add_change(policy_id=policy_id, version_id=entry.version_id,
+                                         captured_at=entry.captured_at, source=entry.source,
+                                         observation_id=entry.observation_id, **values)
+            added.append(change_id)
+            material = values.get("material")
+        else:
+            changed = {k: v for k, v in values.items() if row.get(k) != v}
+            if changed:
+                store.db["changes"].update(row["id"], changed)
+            material = values.get("material", row["material"])
+        if previous is None or material:
+            alerted = entry.version_id
+        seen.add(entry.version_id)
+        previous = entry.version_id
+
+    for entry in entries:
+        store.db.execute("UPDATE versions SET captured_at = ?, source = ? WHERE id = ? AND captured_at > ?",
+                         [entry.captured_at, entry.source, entry.version_id, entry.captured_at])
+    if live_start is None and entries:
+        store.update_policy(policy_id, current_version_id=entries[-1].version_id)
+    return added
+
+
+def _renumber(store: Store, policy_id: str, entries: list[_Entry]) -> bool:
+    """Number versions in order of first appearance in the timeline; say whether any number moved."""
+    rows = store.db.execute("SELECT id, number, captured_at FROM versions WHERE policy_id = ?",
+                            [policy_id]).fetchall()
+    first_seen: dict[int, str] = {}
+    for entry in entries:
+        first_seen.setdefault(entry.version_id, entry.captured_at)
+    # Versions outside the timeline (texts replaced by a re-normalization) keep their place by date.
+    order = sorted(rows, key=lambda r: (first_seen.get(r[0], r[2]), r[1]))
+    wanted = {row[0]: number for number, row in enumerate(order, 1)}
+    if all(wanted[row[0]] == row[1] for row in rows):
+        return False
+    store.db.execute("UPDATE versions SET number = -number WHERE policy_id = ?", [policy_id])
+    for version_id, number in wanted.items():
+        store.db.execute("UPDATE versions SET number = ? WHERE id = ?", [number, version_id])
+    return True

@@ -1,0 +1,218 @@
+"""Backfill from a real pywb archive (WARCs written with warcio, served by ``wayback`` on loopback)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pywb")
+pytest.importorskip("warcio")
+
+from pages import bot_wall_page, policy_page  # noqa: E402
+from pywb_harness import Capture, PywbArchive  # noqa: E402
+
+from policywatch.archive import Archive  # noqa: E402
+from policywatch.backfill import backfill  # noqa: E402
+from policywatch.monitor import check  # noqa: E402
+from policywatch.store import Store  # noqa: E402
+
+URL = "https://acme.example/privacy"
+START = dt.date(2019, 1, 1)
+SCRIPT = Path(sys.executable).with_name("policywatch")
+
+TRAINING = ("can improve them.", "can improve them and train our artificial intelligence models on your content.")
+SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
+RETENTION = ("ninety days", "three years")
+
+
+def day(n: int) -> str:
+    return (START + dt.timedelta(days=n)).strftime("%Y%m%d") + "120000"
+
+
+def edits_on(n: int) -> dict[str, str]:
+    """The text in effect on day n: training from day 12, a sale from 30 to 41 (then reverted),
+    retention lengthened from day 50."""
+    edits = {}
+    if n >= 12:
+        edits[TRAINING[0]] = TRAINING[1]
+    if 30 <= n < 42:
+        edits[SALE[0]] = SALE[1]
+    if n >= 50:
+        edits[RETENTION[0]] = RETENTION[1]
+    return edits
+
+
+def history(days: int = 64) -> list[Capture]:
+    captures = []
+    for n in range(days):
+        # Days 3-5 repeat day 2's bytes (same digest); other days differ by page churn only.
+        churn = 2 if 3 <= n <= 5 else n
+        captures.append(Capture(URL, day(n), policy_page(edits=edits_on(n), churn=churn)))
+    captures.append(Capture.redirect(URL, day(20)[:-6] + "180000", "https://acme.example/legal/privacy"))
+    captures.append(Capture(URL, day(21)[:-6] + "180000", bot_wall_page()))
+    return captures
+
+
+TRUE_CHANGES = [day(0), day(12), day(30), day(42), day(50)]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pywb")
+    with PywbArchive(root, {"acme": history(), "empty": [Capture("https://other.example/", day(0), "<p>x</p>")]}) \
+            as running:
+        yield running
+
+
+@pytest.fixture
+def source(archive):
+    archive.reset_counts()
+    return Archive.configured(archive.cdx_url("acme"), archive.replay_template("acme"))
+
+
+def timeline_of(store: Store) -> list[tuple]:
+    return [(row["captured_at"], row["version"], row["source"], row["returns_to"]) for row in store.timeline("acme")]
+
+
+def stamp_of(captured_at: str) -> str:
+    return captured_at.replace("-", "").replace("T", "").replace(":", "").rstrip("Z")
+
+
+def test_all_strategy_imports_every_version_with_archive_timestamps(archive, source, make_watchlist, store):
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    report = backfill(watchlist, store, archive=source, strategy="all", rate=0)
+    result = report.results[0]
+    assert result.outcome == "ok", result.message
+    assert result.listed == 65  # 64 days and the bot wall; the 302 capture is not listed
+    assert result.distinct == 62  # days 3-5 share day 2's digest
+    assert archive.count("replay") == 62 and result.fetched == 62
+    assert result.skipped == 1  # the bot wall
+    entries = timeline_of(store)
+    assert [stamp_of(e[0]) for e in entries] == TRUE_CHANGES
+    assert [e[1] for e in entries] == [1, 2, 3, 2, 4]  # numbered in order of first appearance
+    assert all(e[2] == "wayback" for e in entries)
+    assert entries[3][3] == 2  # the sale was reverted: a return to v2
+    rows = store.timeline("acme")
+    assert json.loads(rows[1]["categories"]) == ["purposes"] and rows[1]["material"]
+    assert json.loads(rows[2]["categories"]) == ["sharing"] and rows[2]["severity"] == "high"
+    assert json.loads(rows[4]["categories"]) == ["retention"]
+    assert store.policy_rows()["acme"]["current_number"] == 4
+    versions = {v["number"]: v for v in store.db.query("SELECT * FROM versions")}
+    assert versions[1]["captured_at"] == "2019-01-01T12:00:00Z" and versions[1]["source"] == "wayback"
+    # every fetch is an observation; every looked-at capture is remembered
+    assert store.db["observations"].count == 62
+    assert store.db.execute("SELECT COUNT(*) FROM captures WHERE outcome = 'version'").fetchone()[0] == 61
+
+    # A second run fetches nothing and changes nothing.
+    archive.reset_counts()
+    again = backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0]
+    assert archive.count("replay") == 0 and again.known == 62 and again.changes_added == 0
+    assert timeline_of(store) == entries
+
+
+def test_changes_strategy_finds_the_same_history_with_fewer_fetches(archive, source, make_watchlist, tmp_path):
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    with Store.open(tmp_path / "all.db") as store:
+        backfill(watchlist, store, archive=source, strategy="all", rate=0)
+        everything = timeline_of(store)
+        all_fetches = archive.count("replay")
+    archive.reset_counts()
+    with Store.open(tmp_path / "changes.db") as store:
+        result = backfill(watchlist, store, archive=source, strategy="changes", rate=0).results[0]
+        assert timeline_of(store) == everything
+        assert result.requests == {"cdx": 1, "replay": archive.count("replay")}
+    assert archive.count("replay") * 2 < all_fetches, (archive.count("replay"), all_fetches)
+
+
+def test_date_range_and_unknown_url(archive, source, make_watchlist, store):
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL},
+                                {"id": "nothing", "name": "Not archived", "url": "https://nowhere.example/p"}])
+    report = backfill(watchlist, store, archive=source, strategy="all", rate=0, since="2019-01-20", until="2019-02-05")
+    acme, nothing = report.results
+    assert acme.listed == 18 and nothing.listed == 0 and nothing.outcome == "ok"
+    assert [stamp_of(e[0]) for e in timeline_of(store)] == ["20190120120000", day(30)]
+
+
+def test_live_checks_continue_the_archived_history(archive, source, make_watchlist, store, http_server):
+    http_server.route("/privacy", policy_page(edits=edits_on(63), churn=99))
+    live_url = http_server.url("/privacy")
+    # The archive knows the page by its public URL; the watchlist points at the test server.
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": live_url, "archive_url": URL}],
+                               retries=0)
+    assert check(watchlist, store).results[0].outcome == "new"
+    backfill(watchlist, store, archive=source, strategy="changes", rate=0)
+    entries = timeline_of(store)
+    # The live text equals the archive's last one: the live check is no change of its own.
+    assert [stamp_of(e[0]) for e in entries] == TRUE_CHANGES
+    assert store.policy_rows()["acme"]["current_number"] == 4
+    # A new live text is judged against the archived history.
+    http_server.route("/privacy", policy_page(edits={**edits_on(63), **dict([SALE])}, churn=100))
+    result = check(watchlist, store).results[0]
+    assert (result.outcome, result.previous_version, result.version, result.returns_to) == ("changed", 4, 5, None)
+    assert result.material and "sharing" in result.categories
+    assert [e[2] for e in timeline_of(store)] == ["wayback"] * 5 + ["live"]
+
+
+def run_cli(tmp_path, *args, env=None):
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
+    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
+                               "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml"), **(env or {})})
+
+
+def test_cli_backfill_then_history_show_and_diff_across_years(archive, make_watchlist, tmp_path):
+    make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    archive.reset_counts()
+    proc = run_cli(tmp_path, "backfill", "acme", "--cdx-url", archive.cdx_url("acme"), "--rate", "0",
+                   "--strategy", "changes")
+    assert proc.returncode == 0, proc.stderr
+    assert "acme: 65 captures listed, 62 distinct" in proc.stdout
+    assert f"requests to 127.0.0.1:{archive.cdx_url('acme').split(':')[2].split('/')[0]}: 1 listing + " \
+           f"{archive.count('replay')} replay" in proc.stdout
+    history = json.loads(run_cli(tmp_path, "history", "acme", "--format", "json").stdout)
+    assert [e["source"] for e in history["entries"]] == ["wayback"] * 5
+    assert history["entries"][2]["categories"] == ["sharing"]
+    shown = run_cli(tmp_path, "show", "acme", "--at", "2019-02-05", "--format", "json")
+    assert json.loads(shown.stdout)["version"] == 3
+    diff = run_cli(tmp_path, "diff", "acme", "--from", "2019-01-01", "--to", "now", "--format", "json")
+    verdict = json.loads(diff.stdout)
+    assert set(verdict["categories"]) >= {"purposes", "retention"}
+
+
+def test_killed_backfill_resumes_without_fetching_twice(archive, make_watchlist, tmp_path):
+    make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    archive.reset_counts()
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
+    env = {**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
+           "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml")}
+    # 600 requests a minute: one every 0.1 s, so the kill lands mid-import.
+    process = subprocess.Popen(command + ["backfill", "--cdx-url", archive.cdx_url("acme"), "--strategy", "all",
+                                          "--rate", "600"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while archive.count("replay") < 20 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first_run = archive.count("replay")
+    assert 20 <= first_run < 62
+    with Store.open(tmp_path / "pw.db") as store:
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.timeline("acme") == []  # merged only once every capture was looked at
+        done = store.db.execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+    assert done >= first_run - 1
+    proc = run_cli(tmp_path, "backfill", "--cdx-url", archive.cdx_url("acme"), "--strategy", "all", "--rate", "0")
+    assert proc.returncode == 0, proc.stderr
+    fetched_paths = [r.path for r in archive.requests if r.kind == "replay"]
+    assert len(fetched_paths) - len(set(fetched_paths)) <= 1  # at most the capture in flight at the kill
+    assert len(set(fetched_paths)) == 62
+    with Store.open(tmp_path / "pw.db") as store:
+        assert [stamp_of(e[0]) for e in timeline_of(store)] == TRUE_CHANGES
