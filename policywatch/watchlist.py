@@ -40,7 +40,7 @@ NOTIFY_MODES = ("immediate", "digest")
 DEFAULT_USER_AGENT = "policywatch/{version} (+https://github.com/policywatch/policywatch; privacy-policy monitor)"
 
 # Keys a policy may set; every one except id/name/url may also stand in `defaults`.
-POLICY_ONLY_KEYS = {"id", "name", "url"}
+POLICY_ONLY_KEYS = {"id", "name", "url", "archive_url"}
 SETTING_KEYS = {
     "select",  # CSS selector of the policy text (optional)
     "remove",  # CSS selectors to drop (lists from defaults and policy add up)
@@ -59,7 +59,7 @@ SETTING_KEYS = {
 }
 POLICY_KEYS = POLICY_ONLY_KEYS | SETTING_KEYS
 TOP_KEYS = {"defaults", "notify", "policies"}
-TARGET_KEYS = {"urls", "min_severity", "categories", "mode"}
+TARGET_KEYS = {"urls", "min_severity", "categories", "mode", "tags"}
 ADDITIVE_KEYS = ("remove", "ignore", "tags")
 
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -104,6 +104,11 @@ class Policy:
     encoding: str | None = None
     enabled: bool = True
     line: int = 0
+    archive_url: str | None = None  # the URL web archives know the page by, if not ``url``
+
+    @property
+    def archived_as(self) -> str:
+        return self.archive_url or self.url
 
     @property
     def host(self) -> str:
@@ -124,7 +129,13 @@ class Policy:
 
 @dataclass(frozen=True)
 class NotifyTarget:
-    """A named group of apprise URLs (secrets may be ``${ENV_VAR}`` references)."""
+    """A named group of apprise URLs (secrets may be ``${ENV_VAR}`` references).
+
+    ``min_severity`` (if set) replaces the policy's for this target; ``categories`` (if set) keeps
+    only changes touching one of them; ``tags`` also routes every policy carrying one of these
+    policy tags here. ``from_config`` says the ``apprise_config`` file has services tagged with
+    this name (they are sent to as well as ``urls``).
+    """
 
     name: str
     urls: tuple[str, ...]
@@ -132,6 +143,8 @@ class NotifyTarget:
     categories: tuple[str, ...] = ()
     mode: str = "immediate"
     line: int = 0
+    tags: tuple[str, ...] = ()
+    from_config: bool = False
 
 
 @dataclass
@@ -194,6 +207,8 @@ class _Checker:
     def __init__(self, path: Path):
         self.path = path
         self.problems: list[str] = []
+        self.config_note = ""  # " nor tagged in apprise.yml" once an apprise_config file is known
+        self.config_failed = False  # the apprise_config file is missing or unreadable (already reported)
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
@@ -274,7 +289,10 @@ def _check_settings(check: _Checker, node: dict, where: str, targets: set[str] |
         names = _string_list(check, node, "notify", where)
         for name in names:
             if targets is not None and name not in targets:
-                check.error(_line(node, "notify"), f"notify target '{name}' is not defined under 'notify:'")
+                hint = difflib.get_close_matches(name, targets, n=1)
+                more = f" (did you mean '{hint[0]}'?)" if hint else ""
+                check.error(_line(node, "notify"), f"notify target '{name}' is not defined under 'notify:'"
+                            f"{check.config_note}{more}")
         out["notify"] = names
     if "min_severity" in node:
         value = node["min_severity"]
@@ -337,6 +355,7 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
                 apprise_config = (check.path.parent / os.path.expandvars(value)).resolve()
                 if not apprise_config.exists():
                     check.error(line, f"apprise_config file not found: {apprise_config}")
+                    check.config_failed = True
             continue
         if not isinstance(name, str) or not SLUG_RE.match(name):
             check.error(line, f"notify target name '{name}' must be a lowercase slug")
@@ -365,6 +384,7 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
                     check.error(_line(value, "mode"), "'mode' must be immediate or digest")
                 else:
                     settings["mode"] = value["mode"]
+            settings["tags"] = _string_list(check, value, "tags", f"notify target '{name}'")
         else:
             check.error(line, f"notify target '{name}' must be an apprise URL, a list of them, or a mapping")
             continue
@@ -372,7 +392,37 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
             check.error(line, f"notify target '{name}' needs apprise URLs of the form scheme://…")
             continue
         targets[name] = NotifyTarget(name=name, urls=tuple(urls), line=line, **settings)
+    if apprise_config is not None and not check.config_failed:
+        _add_config_targets(check, node, targets, apprise_config)
+    else:
+        for target in targets.values():
+            if not target.urls:
+                check.error(target.line, f"notify target '{target.name}' has no apprise URLs")
     return targets, apprise_config
+
+
+def _add_config_targets(check: _Checker, node: dict, targets: dict[str, NotifyTarget], config: Path) -> None:
+    """Every tag of the apprise configuration file becomes a target (settings may stand under its name)."""
+    from dataclasses import replace
+
+    from policywatch.apprise_config import config_tags
+
+    try:
+        tags = config_tags(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            check.error(_line(node, "apprise_config"), problem)
+        check.config_failed = True
+        return
+    for name, target in list(targets.items()):
+        if name in tags:
+            targets[name] = replace(target, from_config=True)
+        elif not target.urls:
+            check.error(target.line, f"notify target '{name}' has no apprise URLs and no service in "
+                        f"{config.name} is tagged '{name}'")
+    for tag in tags:
+        if tag not in targets:
+            targets[tag] = NotifyTarget(name=tag, urls=(), from_config=True)
 
 
 def parse_watchlist(text: str, path: Path | str = "watchlist.yaml") -> Watchlist:
@@ -402,7 +452,10 @@ def _parse(text: str, path: Path, yaml: YAML) -> Watchlist:
     check.unknown_keys(root, TOP_KEYS, "the watchlist")
 
     targets, apprise_config = _read_targets(check, root.get("notify"))
-    target_names = set(targets) if apprise_config is None else None  # config-file tags are checked later
+    if apprise_config is not None:
+        check.config_note = f" nor tagged in {apprise_config.name}"
+    # Tags of an apprise_config file are targets too; an unreadable file was reported: check nothing more.
+    target_names = None if check.config_failed else set(targets)
 
     defaults_node = root.get("defaults") or {}
     defaults = dict(BUILTIN_DEFAULTS)
@@ -430,6 +483,12 @@ def _parse(text: str, path: Path, yaml: YAML) -> Watchlist:
         if problem := _check_url(url):
             check.error(_line(node, "url") if "url" in node else line, f"{problem} in {label}")
             continue
+        archive_url = node.get("archive_url")
+        if archive_url is not None and ((problem := _check_url(archive_url))
+                                        or urlsplit(archive_url).scheme not in ("http", "https")):
+            check.error(_line(node, "archive_url"), f"{problem or 'archive_url must be an http(s) URL'} "
+                        f"(archive_url) in {label}")
+            continue
         name = node.get("name") or url
         if not isinstance(name, str):
             check.error(_line(node, "name"), f"'name' in {label} must be a string")
@@ -454,7 +513,7 @@ def _parse(text: str, path: Path, yaml: YAML) -> Watchlist:
             from policywatch import __version__
 
             settings["user_agent"] = DEFAULT_USER_AGENT.format(version=__version__)
-        policies.append(Policy(id=policy_id, name=name, url=url, line=line, **settings))
+        policies.append(Policy(id=policy_id, name=name, url=url, line=line, archive_url=archive_url, **settings))
 
     if check.problems:
         raise ConfigError(check.problems)
