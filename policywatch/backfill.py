@@ -20,7 +20,7 @@ while writing, so a ``check`` from cron can run during a long import.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from policywatch.archive import (
@@ -36,9 +36,10 @@ from policywatch.archive import (
 from policywatch.fetch import FetchError, decode_body, utcnow
 from policywatch.monitor import profile_of
 from policywatch.normalize import normalize_text
+from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
 from policywatch.suspect import judge_page
-from policywatch.timeline import find_or_add_version, merge_archive_history
+from policywatch.timeline import find_or_add_version, judge_versions, merge_archive_history
 from policywatch.watchlist import Policy, Watchlist
 
 STRATEGIES = ("changes", "all")
@@ -94,22 +95,28 @@ class BackfillReport:
     strategy: str
     results: list[BackfillResult] = field(default_factory=list)
     requests: Counter = field(default_factory=Counter)
+    notifications: FlushReport = field(default_factory=FlushReport)
 
     @property
     def exit_code(self) -> int:
-        return 3 if any(r.outcome != "ok" for r in self.results) else 0
+        return 3 if any(r.outcome != "ok" for r in self.results) or self.notifications.failed else 0
 
     def to_json(self) -> dict:
         return {"schema": "policywatch.backfill/1", "run_id": self.run_id, "strategy": self.strategy,
-                "requests": dict(self.requests), "results": [r.to_json() for r in self.results]}
+                "requests": dict(self.requests), "results": [r.to_json() for r in self.results],
+                "notifications": self.notifications.to_json()}
 
 
 def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: Iterable[str] = (),
              since: str | None = None, until: str | None = None, archive: Archive | None = None,
              strategy: str = "changes", rate: float = DEFAULT_RATE, probe_every: int = PROBE_EVERY,
-             client: ArchiveClient | None = None,
+             client: ArchiveClient | None = None, notify: bool = False, env: Mapping[str, str] | None = None,
              on_progress: Callable[[BackfillResult], None] | None = None) -> BackfillReport:
-    """Import the selected policies' archived history into the store."""
+    """Import the selected policies' archived history into the store.
+
+    History is old news: nothing is announced unless ``notify=True``, which queues the material
+    changes found (with the merge, in one transaction) and sends them at the end.
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}")
     policies = watchlist.select(ids, tags)
@@ -121,6 +128,7 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
         for policy in policies:
             store.ensure_policy(policy.id, policy.name, policy.url)
     report = BackfillReport(run_id, strategy)
+    announcer = Announcer(store, watchlist, run_id, client.archive) if notify else None
     refused: str | None = None
     try:
         for policy in policies:
@@ -132,7 +140,8 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
             before = Counter(client.requests)
             try:
                 _backfill_policy(store, client, policy, result, run_id=run_id, since=since, until=until,
-                                 strategy=strategy, probe_every=probe_every, on_progress=on_progress)
+                                 strategy=strategy, probe_every=probe_every, on_progress=on_progress,
+                                 announcer=announcer)
             except ArchiveRefused as exc:
                 result.outcome, result.message = "stopped", str(exc)
                 refused = str(exc)
@@ -145,6 +154,8 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
     finally:
         report.requests = Counter(client.requests)
         with store.writer(wait=LOCK_WAIT):
+            if notify:
+                report.notifications = flush(store, watchlist, env=env, run_id=run_id)
             store.finish_run(run_id, {"policies": len(policies), **report.requests}, report.exit_code)
         if own_client:
             client.close()
@@ -330,7 +341,7 @@ def _usable_between(low: int, high: int, text_at: Callable[[int], str | None]) -
 
 def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result: BackfillResult, *,
                      run_id: int | None, since: str | None, until: str | None, strategy: str, probe_every: int,
-                     on_progress: Callable[[BackfillResult], None] | None) -> None:
+                     on_progress: Callable[[BackfillResult], None] | None, announcer: Announcer | None) -> None:
     captures = client.list_captures(policy.archived_as, since, until)
     heads = distinct_captures(captures)
     result.listed, result.distinct = len(captures), len(heads)
@@ -343,6 +354,19 @@ def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result
         probe_changes(len(heads), prober.text_at, probe_every)
     with store.writer(wait=LOCK_WAIT), store.transaction():
         added = merge_archive_history(store, policy.id, prober.profile)
+        if announcer is not None:
+            _announce(store, announcer, policy, added)
     result.changes_added = len(added)
     result.added_change_ids = added
+
+
+def _announce(store: Store, announcer: Announcer, policy: Policy, change_ids: list[int]) -> None:
+    """Queue the material changes a backfill added (only with ``notify=True``: history is old news)."""
+    for change_id in change_ids:
+        row = store.db.execute("SELECT version_id, baseline_version_id, material, technical, returns_to, captured_at"
+                               " FROM changes WHERE id = ?", [change_id]).fetchone()
+        version_id, baseline_id, material, technical, returns_to, captured_at = row
+        if material and not technical and not returns_to and baseline_id is not None:
+            verdict = judge_versions(store, policy.id, baseline_id, store.version_by_id(version_id))
+            announcer.change(policy, change_id, verdict, captured_at)
 

@@ -116,8 +116,13 @@ def list_(obj: Context, fmt: str) -> None:
                         "notify": list(policy.notify), "enabled": policy.enabled,
                         "versions": row.get("versions") or 0, "current_version": row.get("current_number"),
                         "last_checked_at": row.get("last_checked_at"), "last_outcome": row.get("last_outcome")})
+    from policywatch.notify import describe_targets
+
+    targets = [{"name": t.name, "urls": list(t.urls), "min_severity": t.min_severity,
+                "categories": list(t.categories), "mode": t.mode, "tags": list(t.tags)}
+               for t in describe_targets(watchlist)]
     if fmt == "json":
-        click.echo(to_json({"schema": "policywatch.list/1", "policies": entries}))
+        click.echo(to_json({"schema": "policywatch.list/1", "policies": entries, "targets": targets}))
         return
     width = max((len(e["id"]) for e in entries), default=2)
     for e in entries:
@@ -126,6 +131,14 @@ def list_(obj: Context, fmt: str) -> None:
         tags = f"  [{', '.join(e['tags'])}]" if e["tags"] else ""
         off = "  (disabled)" if not e["enabled"] else ""
         click.echo(f"{e['id']:<{width}}  {state:<18} {last:<26} {e['url']}{tags}{off}")
+    if targets:
+        click.echo("notify targets:")
+    for t in targets:
+        rules = [f"min_severity {t['min_severity']}"] if t["min_severity"] else []
+        rules += [f"categories {', '.join(t['categories'])}"] if t["categories"] else []
+        rules += [f"policies tagged {', '.join(t['tags'])}"] if t["tags"] else []
+        click.echo(f"  {t['name']} ({t['mode']}{'; ' + '; '.join(rules) if rules else ''}): "
+                   + (", ".join(t["urls"]) or "no URLs"))
 
 
 # -- check ----------------------------------------------------------------------------------------
@@ -164,19 +177,28 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
                           TextColumn("{task.fields[last]}"), console=console, transient=True) as progress:
                 task = progress.add_task("check", total=None, last="")
                 report = run_check(
-                    watchlist, store, ids=ids, tags=tags, workers=workers,
+                    watchlist, store, ids=ids, tags=tags, workers=workers, notify=not no_notify,
                     on_start=lambda n: progress.update(task, total=n),
                     on_result=lambda r: progress.update(task, advance=1, last=f"{r.policy_id}: {r.outcome}"))
         else:
-            report = run_check(watchlist, store, ids=ids, tags=tags, workers=workers)
+            report = run_check(watchlist, store, ids=ids, tags=tags, workers=workers, notify=not no_notify)
     if fmt == "json":
         click.echo(to_json(report.to_json()))
     else:
         for line in summary_lines(report, quiet=cron, limit=None if cron else 20):
             click.echo(line)
+        _notification_lines(report.notifications, quiet=cron)
         if not cron:
             click.echo(counts_line(report))
     sys.exit(report.exit_code_for(exit_code))
+
+
+def _notification_lines(notifications, quiet: bool) -> None:
+    for delivery in notifications.deliveries:
+        if not quiet or delivery.status != "sent" or delivery.unconfirmed:
+            click.echo(delivery.line())
+    if notifications.failed:
+        click.echo(f"{notifications.failed} notification(s) could not be delivered; see `policywatch notify log`")
 
 
 def _rate(text: str) -> float:
@@ -223,7 +245,7 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
     rate = _rate(rate_text)
     stamp(since), stamp(until)  # a bad date fails before anything is fetched
     options = dict(ids=ids, tags=tags, since=since, until=until, archive=archive, strategy=strategy,
-                   probe_every=probe_every, rate=rate)
+                   probe_every=probe_every, rate=rate, notify=notify)
     interactive = sys.stderr.isatty() and not obj.quiet and fmt == "text"
     with obj.store() as store:
         if interactive:
@@ -242,10 +264,6 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
                 report = run_backfill(watchlist, store, on_progress=show, **options)
         else:
             report = run_backfill(watchlist, store, **options)
-        if notify:
-            from policywatch.delivery import queue_backfilled
-
-            queue_backfilled(watchlist, store, report)
     if fmt == "json":
         click.echo(to_json(report.to_json()))
     else:
@@ -256,6 +274,7 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
             totals = report.requests
             click.echo(f"{len(report.results)} policies; strategy {strategy}; requests to {archive.host}: "
                        f"{totals.get('cdx', 0)} listing + {totals.get('replay', 0)} replay")
+        _notification_lines(report.notifications, quiet=obj.quiet)
     sys.exit(report.exit_code)
 
 
@@ -468,6 +487,85 @@ def renormalize(obj: Context, ids: tuple[str, ...]) -> None:
     for r in results:
         if r.changed or not obj.quiet:
             click.echo(r.line())
+
+
+# -- notify ------------------------------------------------------------------------------------------
+
+@cli.group()
+def notify() -> None:
+    """Send a test message, retry pending notifications, or show what was sent."""
+
+
+@notify.command(name="test")
+@click.argument("targets", nargs=-1)
+@click.pass_obj
+@handle_errors
+def notify_test(obj: Context, targets: tuple[str, ...]) -> None:
+    """Send a sample message to TARGETS (default: every target); report each URL. Exit 3 on a failure."""
+    from policywatch.notify import compose_test, deliver
+
+    watchlist = obj.watchlist()
+    names = list(targets) or list(watchlist.targets)
+    unknown = [name for name in names if name not in watchlist.targets]
+    if unknown:
+        raise UsageError(f"no notify target '{unknown[0]}' in {watchlist.path}"
+                         + (f" (targets: {', '.join(watchlist.targets)})" if watchlist.targets else ""))
+    if not names:
+        raise UsageError(f"{watchlist.path} defines no notify targets")
+    failed = 0
+    for name in names:
+        delivery = deliver(watchlist, name, compose_test(name))
+        if delivery.error:
+            click.echo(f"{name}: FAILED {delivery.error}")
+            failed += 1
+        for result in delivery.results:
+            click.echo(f"{name}: {'ok    ' if result.ok else 'FAILED'} {result.url}"
+                       + (f" — {result.error}" if result.error else ""))
+            failed += not result.ok
+    sys.exit(3 if failed else 0)
+
+
+@notify.command(name="flush")
+@click.pass_obj
+@handle_errors
+def notify_flush(obj: Context) -> None:
+    """Send every pending notification now, whatever its retry delay. Exit 3 if one fails for good."""
+    from policywatch.outbox import flush
+
+    watchlist = obj.watchlist()
+    with obj.store() as store, store.writer():
+        report = flush(store, watchlist, force=True)
+    if not report.deliveries and not obj.quiet:
+        click.echo("nothing to send")
+    _notification_lines(report, quiet=obj.quiet)
+    sys.exit(3 if report.failed else 0)
+
+
+@notify.command(name="log")
+@click.argument("ids", nargs=-1)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=30, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def notify_log(obj: Context, ids: tuple[str, ...], limit: int, fmt: str) -> None:
+    """What was sent to whom and when, newest first (URLs redacted)."""
+    from policywatch.outbox import log
+    from policywatch.report import to_json
+
+    with obj.store(create=False) as store:
+        rows = log(store, limit, ids)
+    if fmt == "json":
+        click.echo(to_json({"schema": "policywatch.notify-log/1", "entries": rows}))
+        return
+    if not rows:
+        click.echo("no notifications yet")
+    for row in rows:
+        when = (row["sent_at"] or row["last_attempt_at"] or row["created_at"])[:16].replace("T", " ")
+        state = row["status"] + (f" ({row['attempts']} attempts)" if row["attempts"] > 1 else "")
+        click.echo(f"{when}  {state:<22} {row['target']:<16} {row['kind']:<9} {row['title']}")
+        for url, outcome in row["deliveries"].items():
+            error = f" — {outcome['error']}" if outcome.get("error") and outcome.get("status") != "sent" else ""
+            click.echo(f"    {outcome.get('status', '?'):<11} {url}{error}")
 
 
 @cli.command()

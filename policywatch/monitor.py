@@ -12,14 +12,15 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
+from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
 from policywatch.suspect import judge_page
-from policywatch.timeline import find_or_add_version, judge_change
+from policywatch.timeline import find_or_add_version, judge_versions
 from policywatch.watchlist import Policy, Watchlist
 
 OUTCOMES = ("new", "changed", "reverted", "unchanged", "suspect", "failed")
@@ -45,6 +46,7 @@ class PolicyResult:
     material: bool | None = None
     categories: list[str] = field(default_factory=list)
     summary: str | None = None
+    notified: list[str] = field(default_factory=list)  # targets a message was queued for
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,6 +56,7 @@ class PolicyResult:
 class RunReport:
     run_id: int | None
     results: list[PolicyResult] = field(default_factory=list)
+    notifications: FlushReport = field(default_factory=FlushReport)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -65,8 +68,8 @@ class RunReport:
         return any(r.material for r in self.results)
 
     def exit_code_for(self, exit_code_on_material: bool = False) -> int:
-        """DESIGN.md: 3 if some policy failed, else 1 with --exit-code when a change was material."""
-        if any(r.outcome == "failed" for r in self.results):
+        """DESIGN.md: 3 if some policy (or notification) failed, else 1 with --exit-code when a change was material."""
+        if any(r.outcome == "failed" for r in self.results) or self.notifications.failed:
             return 3
         return 1 if exit_code_on_material and self.material else 0
 
@@ -76,7 +79,7 @@ class RunReport:
 
     def to_json(self) -> dict:
         return {"schema": "policywatch.check/1", "run_id": self.run_id, "counts": self.counts,
-                "results": [r.to_json() for r in self.results]}
+                "results": [r.to_json() for r in self.results], "notifications": self.notifications.to_json()}
 
 
 @dataclass
@@ -158,8 +161,13 @@ def _spare_cores() -> int:
 
 def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: Iterable[str] = (),
           fetcher: Fetcher | None = None, on_result: Callable[[PolicyResult], None] | None = None,
-          on_start: Callable[[int], None] | None = None, workers: int = 8) -> RunReport:
-    """Check the selected policies once and store what changed. Holds the database's write lock."""
+          on_start: Callable[[int], None] | None = None, workers: int = 8, notify: bool = True,
+          env: Mapping[str, str] | None = None) -> RunReport:
+    """Check the selected policies once, store what changed and send the notifications it calls for.
+
+    Holds the database's write lock. Notifications still owed by earlier runs are sent first;
+    with ``notify=False`` nothing is queued or sent.
+    """
     policies = watchlist.select(ids, tags)
     own_fetcher = fetcher is None
     fetcher = fetcher or Fetcher(workers=workers)
@@ -167,6 +175,9 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     with store.writer(), contextlib.closing(normalizer):
         run_id = store.start_run("check")
         report = RunReport(run_id)
+        announcer = Announcer(store, watchlist, run_id) if notify else None
+        if notify:
+            report.notifications = flush(store, watchlist, env=env)
         states = {}
         with store.transaction():
             for policy in policies:
@@ -182,10 +193,12 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
                 fetcher, p, pr, states[p.id], normalizer)))
         try:
             for fetched in fetcher.run(jobs):
-                result = record(store, fetched, states[fetched.policy.id], run_id)
+                result = record(store, fetched, states[fetched.policy.id], run_id, announcer=announcer)
                 report.results.append(result)
                 if on_result:
                     on_result(result)
+            if notify:
+                report.notifications.deliveries += flush(store, watchlist, env=env, run_id=run_id).deliveries
         finally:
             store.finish_run(run_id, report.counts, report.exit_code)
             if own_fetcher:
@@ -195,8 +208,13 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     return report
 
 
-def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: str | None = None) -> PolicyResult:
-    """Write one policy's result in one transaction and say what it was."""
+def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: str | None = None,
+           announcer: Announcer | None = None) -> PolicyResult:
+    """Write one policy's result in one transaction and say what it was.
+
+    Notifications (a material change, a failing streak, a recovery) are queued through
+    ``announcer`` in the same transaction, so a change is never stored without its messages.
+    """
     policy, result = fetched.policy, fetched.result
     source = source or ("file" if policy.host == "local-files" else "live")
     base = PolicyResult(policy_id=policy.id, name=policy.name, url=policy.url, outcome="failed",
@@ -209,20 +227,40 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
         "elapsed_ms": round(result.elapsed * 1000),
     }
     streak = state.failure_streak if state else 0
+
+    def failed(outcome: str, reason: str | None, detail: str | None) -> dict:
+        """The policy columns for one more failed (or suspect) run; announce the streak once."""
+        columns = {"last_checked_at": result.fetched_at, "last_outcome": outcome, "failure_streak": streak + 1}
+        since = (state.failing_since if state else None) or result.fetched_at
+        if streak == 0:
+            columns["failing_since"] = result.fetched_at
+        if streak + 1 >= policy.alert_after and not (state and state.failure_alerted):
+            if announcer is not None:
+                announcer.failing(policy, streak + 1, reason or outcome, detail, since)
+            columns["failure_alerted"] = 1
+        return columns
+
     with store.transaction():
         if not result.ok:
             base.reason, base.message = result.error_class, result.error
             store.add_observation(**observation, outcome="failed", reason=result.error_class, error=result.error)
-            store.update_policy(policy.id, last_checked_at=result.fetched_at, last_outcome="failed",
-                                failure_streak=streak + 1)
+            store.update_policy(policy.id, **failed("failed", result.error_class, result.error))
             return base
         accepted = {"last_checked_at": result.fetched_at, "failure_streak": 0, "last_profile": fetched.profile,
-                    "etag": result.etag, "last_modified": result.last_modified}
+                    "etag": result.etag, "last_modified": result.last_modified, "failing_since": None,
+                    "failure_alerted": 0}
+
+        def accept(**columns) -> None:
+            """A good page: the policy's state moves on, and a failing streak that was announced ends."""
+            if state and state.failure_alerted and announcer is not None:
+                announcer.recovered(policy, state.failing_since, streak)
+            store.update_policy(policy.id, **columns, **accepted)
+
         if result.not_modified or fetched.same_raw:
             base.outcome, base.reason = "unchanged", "not_modified" if result.not_modified else "same_raw"
             store.add_observation(**observation, outcome="unchanged", reason=base.reason,
                                   text_sha256=state.current_sha256, version_id=state.current_version_id)
-            store.update_policy(policy.id, last_outcome="unchanged", **accepted)
+            accept(last_outcome="unchanged")
             return base
 
         normalized = fetched.normalized
@@ -235,8 +273,7 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
             base.outcome, base.reason, base.message = "suspect", verdict.reason, verdict.detail
             store.add_observation(**observation, outcome="suspect", reason=verdict.reason, error=verdict.detail,
                                   snapshot_sha256=snapshot)
-            store.update_policy(policy.id, last_checked_at=result.fetched_at, last_outcome="suspect",
-                                failure_streak=streak + 1)
+            store.update_policy(policy.id, **failed("suspect", verdict.reason, verdict.detail))
             return base
 
         text_sha = normalized.document.sha256
@@ -245,7 +282,7 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
             base.outcome = "unchanged"
             store.add_observation(**observation, outcome="unchanged", text_sha256=text_sha,
                                   version_id=state.current_version_id)
-            store.update_policy(policy.id, last_outcome="unchanged", **accepted)
+            accept(last_outcome="unchanged")
             return base
 
         snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
@@ -258,19 +295,21 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
             outcome = "changed" if state and state.current_version_id else "new"
         observation_id = store.add_observation(**observation, outcome=outcome, snapshot_sha256=snapshot,
                                                text_sha256=text_sha, version_id=version["id"])
-        verdict = {}
+        judged = None
         if state and state.current_version_id:
             # A flip-flop is judged against the last text people were told about, so that a page
             # wobbling between two texts is not announced again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
-            verdict = judge_change(store, policy.id, baseline or state.current_version_id, version)
-            base.severity, base.material = verdict["severity"], bool(verdict["material"])
-            base.categories, base.summary = json.loads(verdict["categories"]), verdict["summary"]
-        store.add_change(policy_id=policy.id, version_id=version["id"],
-                         previous_version_id=state.current_version_id if state else None,
-                         observation_id=observation_id, captured_at=result.fetched_at, source=source,
-                         returns_to=base.returns_to, **verdict)
-        store.update_policy(policy.id, current_version_id=version["id"], last_outcome=outcome, **accepted)
+            judged = judge_versions(store, policy.id, baseline or state.current_version_id, version)
+            base.severity, base.material = judged.judgement.severity, judged.judgement.material
+            base.categories, base.summary = list(judged.judgement.categories), judged.judgement.summary
+        change_id = store.add_change(policy_id=policy.id, version_id=version["id"],
+                                     previous_version_id=state.current_version_id if state else None,
+                                     observation_id=observation_id, captured_at=result.fetched_at, source=source,
+                                     returns_to=base.returns_to, **(judged.columns if judged else {}))
+        if judged is not None and outcome == "changed" and announcer is not None:
+            base.notified = announcer.change(policy, change_id, judged, result.fetched_at)
+        accept(current_version_id=version["id"], last_outcome=outcome)
         base.outcome, base.version = outcome, version["number"]
         base.previous_version = state.current_number if state else None
         return base

@@ -32,7 +32,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -777,7 +777,8 @@ def _config_services(path: Path, tag: str, env: Mapping[str, str], asset) -> tup
 
 
 def deliver(watchlist: Watchlist, target_name: str, message: Message,
-            env: Mapping[str, str] | None = None) -> Delivery:
+            env: Mapping[str, str] | None = None, *, skip: Collection[str] = (),
+            before_send: Callable[[str], None] | None = None) -> Delivery:
     """Send ``message`` to every URL of target ``target_name``, one at a time; never raises.
 
     Each URL gets its own ``UrlResult`` (redacted URL, ok, apprise's logged error). ``${VAR}``
@@ -785,7 +786,15 @@ def deliver(watchlist: Watchlist, target_name: str, message: Message,
     variable fails that URL with an error naming the variable and the target. Services whose
     format is HTML get the HTML body, others the Markdown one; bodies are trimmed to each service's
     limits; e-mail services get the message's attachments (the HTML diff page).
+
+    For the outbox: URLs whose redacted form is in ``skip`` are left out (already delivered), and
+    ``before_send(redacted_url)`` runs just before each send, so the attempt can be recorded first.
     """
+    def send(plugin, secrets: set[str], label: str) -> None:
+        if before_send is not None:
+            before_send(label)
+        delivery.results.append(_send(plugin, message, secrets, label, asset))
+
     env = os.environ if env is None else env
     delivery = Delivery(target_name)
     target = watchlist.targets.get(target_name)
@@ -795,6 +804,8 @@ def deliver(watchlist: Watchlist, target_name: str, message: Message,
     asset = _asset()
     for url in target.urls:
         label = redact(url)
+        if label in skip:
+            continue
         try:
             expanded = expand(url, env)
         except KeyError as exc:
@@ -809,15 +820,17 @@ def deliver(watchlist: Watchlist, target_name: str, message: Message,
             delivery.results.append(UrlResult(label, False, clip("not a usable apprise URL" + (f": {why}" if why
                                                                                               else ""), 500)))
             continue
-        delivery.results.append(_send(plugin, message, secrets, label, asset))
+        send(plugin, secrets, label)
     if target.from_config and watchlist.apprise_config is not None:
         services, secrets, error = _config_services(Path(watchlist.apprise_config), target_name, env, asset)
         if error:
             delivery.results.append(UrlResult(f"{Path(watchlist.apprise_config).name} [{target_name}]", False,
                                               _scrub(error, secrets)))
         for plugin in services:
-            delivery.results.append(_send(plugin, message, secrets, _redact_plugin(plugin, secrets), asset))
-    if not delivery.results:
+            label = _redact_plugin(plugin, secrets)
+            if label not in skip:
+                send(plugin, secrets, label)
+    if not delivery.results and not skip:
         delivery.error = f"notify target '{target_name}' has no apprise URLs"
     return delivery
 

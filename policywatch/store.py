@@ -10,6 +10,9 @@ Tables (open the file in Datasette or ``sqlite-utils`` to browse them):
 - ``versions``: distinct normalized texts per policy, numbered 1, 2, …; full-text searchable.
 - ``changes``: the timeline — one row each time the text in effect changed (a return to an
   earlier text points at that earlier version and sets ``returns_to``).
+- ``captures``: archive captures a backfill looked at, and what each held.
+- ``outbox``: notifications, written with the change they announce, then delivered (per URL
+  outcomes in ``deliveries``, URLs redacted).
 
 Writes happen in one transaction per policy result, in WAL mode; a file lock keeps two
 overlapping runs from writing at once.
@@ -155,6 +158,33 @@ MIGRATIONS: list[str] = [
     CREATE INDEX captures_digest ON captures (policy_id, digest);
     ALTER TABLE changes ADD COLUMN baseline_version_id INTEGER REFERENCES versions(id);
     """,
+    # 4: the outbox — each notification is written with the change it announces, then delivered
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        policy_id TEXT REFERENCES policies(id),
+        change_id INTEGER REFERENCES changes(id) ON DELETE SET NULL,
+        target TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        severity TEXT,
+        title TEXT NOT NULL,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT,
+        last_attempt_at TEXT,
+        sent_at TEXT,
+        error TEXT,
+        deliveries TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE UNIQUE INDEX outbox_change_target ON outbox (change_id, target) WHERE change_id IS NOT NULL;
+    CREATE INDEX outbox_status ON outbox (status, next_attempt_at);
+    ALTER TABLE policies ADD COLUMN failing_since TEXT;
+    ALTER TABLE policies ADD COLUMN failure_alerted INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -177,6 +207,8 @@ class PolicyState:
     etag: str | None
     last_modified: str | None
     failure_streak: int
+    failing_since: str | None = None
+    failure_alerted: bool = False
 
 
 class Store:
@@ -300,7 +332,8 @@ class Store:
     def state(self, policy_id: str) -> PolicyState | None:
         row = self.db.execute(
             "SELECT p.id, p.current_version_id, v.number, v.text_sha256, v.words, v.language, p.last_raw_sha256,"
-            " p.last_profile, p.etag, p.last_modified, p.failure_streak FROM policies p"
+            " p.last_profile, p.etag, p.last_modified, p.failure_streak, p.failing_since, p.failure_alerted"
+            " FROM policies p"
             " LEFT JOIN versions v ON v.id = p.current_version_id WHERE p.id = ?", [policy_id]).fetchone()
         return PolicyState(*row) if row else None
 

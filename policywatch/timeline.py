@@ -12,24 +12,47 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized
 from policywatch.store import Store
 from policywatch.suspect import detect_language
 
+if TYPE_CHECKING:
+    from policywatch.diff import DocumentDiff
+    from policywatch.judge import Judgement
 
-def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:
-    """Diff a version against a baseline version and return the columns ``changes`` stores."""
+
+@dataclass
+class Verdict:
+    """A version judged against its baseline: the diff, the judgement, and the columns ``changes`` stores."""
+
+    diff: DocumentDiff
+    judgement: Judgement
+    old_label: str
+    new_label: str
+    columns: dict
+
+
+def judge_versions(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> Verdict:
     from policywatch.document import Document
     from policywatch.judge import compare, diff_json
 
     baseline = store.version_by_id(baseline_version_id)
     diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]))
+    old_label = f"{policy_id} v{baseline['number']} ({baseline['captured_at'][:10]})"
+    new_label = f"{policy_id} v{version['number']} ({version['captured_at'][:10]})"
     payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
-    return {"severity": judgement.severity, "material": int(judgement.material),
-            "categories": json.dumps(judgement.categories), "summary": judgement.summary,
-            "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
+    columns = {"severity": judgement.severity, "material": int(judgement.material),
+               "categories": json.dumps(judgement.categories), "summary": judgement.summary,
+               "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
+    return Verdict(diff, judgement, old_label, new_label, columns)
+
+
+def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:
+    """Diff a version against a baseline version and return the columns ``changes`` stores."""
+    return judge_versions(store, policy_id, baseline_version_id, version).columns
 
 
 def find_or_add_version(store: Store, policy_id: str, normalized: Normalized, *, captured_at: str, source: str,

@@ -48,6 +48,7 @@ SETTING_KEYS = {
     "tags",  # free labels for --tag (add up)
     "notify",  # notification target names (a policy's list replaces the default)
     "min_severity",  # lowest severity that notifies
+    "alert_after",  # failed or suspect runs in a row before one "checks failing" message
     "timeout",  # seconds per request
     "retries",  # extra attempts on connection errors, 5xx and 429
     "backoff",  # first backoff delay in seconds, doubled each retry
@@ -69,6 +70,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "tags": (),
     "notify": (),
     "min_severity": "medium",
+    "alert_after": 3,
     "timeout": 30.0,
     "retries": 2,
     "backoff": 2.0,
@@ -95,6 +97,7 @@ class Policy:
     tags: tuple[str, ...] = ()
     notify: tuple[str, ...] = ()
     min_severity: str = "medium"
+    alert_after: int = 3
     timeout: float = 30.0
     retries: int = 2
     backoff: float = 2.0
@@ -301,7 +304,7 @@ def _check_settings(check: _Checker, node: dict, where: str, targets: set[str] |
         else:
             out["min_severity"] = value
     for key, kind, low in (("timeout", float, 0.1), ("backoff", float, 0.0), ("retries", int, 0),
-                           ("max_bytes", int, 1024)):
+                           ("max_bytes", int, 1024), ("alert_after", int, 1)):
         if key in node:
             value = node[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from receivers import http_receiver, make_http_receiver, make_smtp_receiver, smtp_receiver  # noqa: F401
 
 from policywatch.store import Store
 from policywatch.watchlist import Watchlist, parse_watchlist

@@ -97,6 +97,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         parsed, form, files = _parse_body(headers.get("content-type", ""), body)
         status = self.server._record(Post(self.command, path, query, headers, body, parsed, form, files))
+        if self.server.delay:
+            time.sleep(self.server.delay)  # recorded, not yet answered: a sender killed now has sent it
         payload = b'{"ok": true}' if status < 400 else b'{"error": "scripted failure"}'
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -116,6 +118,7 @@ class HttpReceiver(http.server.ThreadingHTTPServer):
     def __init__(self, default_status: int = 200) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.default_status = default_status
+        self.delay = 0.0  # seconds between recording a request and answering it
         self.posts: list[Post] = []
         self._statuses: list[int] = []
         self._lock = threading.Lock()

@@ -216,3 +216,23 @@ def test_killed_backfill_resumes_without_fetching_twice(archive, make_watchlist,
     assert len(set(fetched_paths)) == 62
     with Store.open(tmp_path / "pw.db") as store:
         assert [stamp_of(e[0]) for e in timeline_of(store)] == TRUE_CHANGES
+
+
+def test_backfilled_history_notifies_only_when_asked(archive, source, tmp_path, http_receiver):
+    from policywatch.watchlist import parse_watchlist
+
+    text = json.dumps({"notify": {"team": [http_receiver.url()]},
+                       "policies": [{"id": "acme", "name": "ACME Privacy Policy", "url": URL, "notify": ["team"]}]})
+    watchlist = parse_watchlist(text, tmp_path / "watchlist.yaml")
+    with Store.open(tmp_path / "quiet.db") as store:
+        backfill(watchlist, store, archive=source, strategy="changes", rate=0)
+        assert len(store.timeline("acme")) == 5 and store.db["outbox"].count == 0
+    assert http_receiver.posts == []
+    with Store.open(tmp_path / "loud.db") as store:
+        report = backfill(watchlist, store, archive=source, strategy="changes", rate=0, notify=True)
+    titles = [post.fields["title"] for post in http_receiver.posts]
+    # training, sale, retention: material; the return to the earlier text is not news
+    assert len(titles) == 3 and report.notifications.count("sent") == 3
+    assert "purposes" in titles[0] and "sharing" in titles[1] and "retention" in titles[2]
+    # the archived copy is the archive's own replay of the capture that shows the change
+    assert f"/acme/{day(12)}/{URL}" in http_receiver.posts[0].fields["message"]

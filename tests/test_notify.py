@@ -10,7 +10,6 @@ import socket
 import sys
 
 import pytest
-import receivers
 
 from policywatch.demo import SAMPLES, VERSIONS
 from policywatch.errors import ConfigError
@@ -31,10 +30,6 @@ from policywatch.notify import (
     route,
 )
 from policywatch.watchlist import parse_watchlist
-
-# The loopback receivers' fixtures (harmless if a conftest imports them too).
-http_receiver, make_http_receiver = receivers.http_receiver, receivers.make_http_receiver
-smtp_receiver, make_smtp_receiver = receivers.smtp_receiver, receivers.make_smtp_receiver
 
 WHEN = "2026-11-23T06:17:00+00:00"
 ARCHIVED = "https://web.archive.org/web/20261123061700/https://acme.example/privacy"

@@ -1,0 +1,238 @@
+"""The outbox: notifications are written in the same transaction as what they announce, then delivered.
+
+``Announcer`` is what a run uses to queue messages while it stores results: a material change
+for the targets routed to it, and error states — one "checks failing" message when a policy has
+failed (or been suspect) ``alert_after`` runs in a row, one "recovered" message when it works
+again, nothing in between. ``flush`` delivers what is due: immediate messages one by one, and for
+each target in digest mode one message per run listing that run's changes, most severe first.
+
+Delivery is at most once per message and URL. Just before a URL is sent, the attempt is
+committed as ``sending``; once apprise answers, its outcome replaces it. A run that dies between
+the two leaves the mark, and the next flush records that URL as ``unconfirmed`` rather than send
+twice. A URL that failed is retried by later runs — the next one at once, then after growing
+delays — and only the URLs still owed are sent again. After ``MAX_ATTEMPTS`` the message is
+marked ``failed``: it is never dropped silently (``check`` reports it and exits 3).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from policywatch.archive import Archive
+from policywatch.notify import (
+    Message,
+    compose_change,
+    compose_digest,
+    compose_failing,
+    compose_recovered,
+    deliver,
+    mode_of,
+    route,
+)
+from policywatch.store import Store, now
+from policywatch.watchlist import Policy, Watchlist
+
+if TYPE_CHECKING:
+    from policywatch.timeline import Verdict
+
+RETRY_DELAYS = (0, 15 * 60, 2 * 3600, 12 * 3600)  # before attempts 2, 3, 4, 5 (0: the next run)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+DELIVERED = ("sent", "unconfirmed")
+
+
+def archived_copy_url(url: str, captured_at: str, archive: Archive | None = None) -> str:
+    """A link to an archive's copy of the page as of ``captured_at`` (its nearest capture), for people:
+    the archive's normal replay rather than the raw ``id_`` one."""
+    stamp = "".join(ch for ch in captured_at if ch.isdigit())[:14]
+    template = (archive or Archive.configured()).replay_template.replace("id_/", "/")
+    return template.format(timestamp=stamp, url=url)
+
+
+class Announcer:
+    """Queues notifications from inside a run's transactions (``monitor.record``, backfill)."""
+
+    def __init__(self, store: Store, watchlist: Watchlist, run_id: int | None, archive: Archive | None = None):
+        self.store, self.watchlist, self.run_id, self.archive = store, watchlist, run_id, archive
+
+    def change(self, policy: Policy, change_id: int, verdict: Verdict, captured_at: str) -> list[str]:
+        """Queue a judged change for the targets routed to it; returns their names."""
+        judgement = verdict.judgement
+        targets = route(self.watchlist, policy, judgement.severity, judgement.material, judgement.categories)
+        if not targets:
+            return []
+        message = compose_change(policy, verdict.diff, judgement, captured_at,
+                                 archived_url=archived_copy_url(policy.archived_as, captured_at, self.archive),
+                                 old_label=verdict.old_label, new_label=verdict.new_label)
+        for target in targets:
+            self._enqueue(policy.id, change_id, target, message)
+        return targets
+
+    def failing(self, policy: Policy, streak: int, reason: str, detail: str | None, since: str | None) -> None:
+        self._announce(policy, compose_failing(policy, streak, reason, detail, since), "failing")
+
+    def recovered(self, policy: Policy, since: str | None, streak: int) -> None:
+        self._announce(policy, compose_recovered(policy, since, streak), "recovered")
+
+    def _announce(self, policy: Policy, message: Message, kind: str) -> None:
+        for target in route(self.watchlist, policy, kind=kind):
+            self._enqueue(policy.id, None, target, message)
+
+    def _enqueue(self, policy_id: str | None, change_id: int | None, target: str, message: Message) -> None:
+        self.store.db.execute(
+            "INSERT OR IGNORE INTO outbox (run_id, policy_id, change_id, target, kind, mode, severity, title,"
+            " message, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            [self.run_id, policy_id, change_id, target, message.kind, mode_of(self.watchlist, target),
+             message.severity, message.title, json.dumps(message.to_dict(), ensure_ascii=False), now()])
+
+
+@dataclass
+class Sent:
+    """One message's delivery in a flush (a digest stands for all its rows)."""
+
+    ids: list[int]
+    target: str
+    title: str
+    status: str  # sent, pending (will retry), failed (budget spent)
+    attempts: int
+    errors: list[str] = field(default_factory=list)
+    unconfirmed: int = 0  # URLs a crashed run may or may not have reached
+
+    def line(self) -> str:
+        what = {"sent": "sent", "pending": f"failed (attempt {self.attempts}/{MAX_ATTEMPTS}; will retry)",
+                "failed": f"FAILED after {self.attempts} attempts; not retried"}[self.status]
+        extra = f" — {'; '.join(self.errors)}" if self.errors and self.status != "sent" else ""
+        if self.unconfirmed:
+            extra += f" ({self.unconfirmed} URL(s) unconfirmed: an interrupted run may have sent them)"
+        return f"notify {self.target}: {what}: {self.title}{extra}"
+
+
+@dataclass
+class FlushReport:
+    deliveries: list[Sent] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(len(d.ids) for d in self.deliveries if d.status == status)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    def to_json(self) -> dict:
+        return {"sent": self.count("sent"), "retrying": self.count("pending"), "failed": self.failed,
+                "deliveries": [d.__dict__ for d in self.deliveries]}
+
+
+def _utc(when: datetime | None) -> datetime:
+    return when or datetime.now(timezone.utc)
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reconcile(store: Store) -> int:
+    """Mark URLs a dead run left ``sending`` as ``unconfirmed`` (never sent again); returns how many."""
+    marked = 0
+    with store.transaction():
+        for row in list(store.db.query("SELECT id, deliveries FROM outbox WHERE status = 'sending'")):
+            deliveries = json.loads(row["deliveries"] or "{}")
+            for state in deliveries.values():
+                if state.get("status") == "sending":
+                    state["status"] = "unconfirmed"
+                    marked += 1
+            store.db.execute("UPDATE outbox SET status = 'pending', deliveries = ? WHERE id = ?",
+                             [json.dumps(deliveries), row["id"]])
+    return marked
+
+
+def flush(store: Store, watchlist: Watchlist, *, force: bool = False, when: datetime | None = None,
+          env: Mapping[str, str] | None = None, run_id: int | None = None) -> FlushReport:
+    """Deliver every message that is due (all pending ones with ``force``; with ``run_id``, only
+    that run's new ones). Call holding the write lock."""
+    reconcile(store)
+    moment = _utc(when)
+    due = list(store.db.query(
+        "SELECT * FROM outbox WHERE status = 'pending' AND (? OR next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        " AND (? IS NULL OR (run_id = ? AND attempts = 0)) ORDER BY id",
+        [int(force), _stamp(moment), run_id, run_id]))
+    report = FlushReport()
+    digests: dict[tuple, list[dict]] = {}
+    for row in due:
+        if row["mode"] == "digest" and row["kind"] in ("change", "failing", "recovered"):
+            digests.setdefault((row["target"], row["run_id"]), []).append(row)
+        else:
+            report.deliveries.append(_deliver(store, watchlist, [row], Message.from_dict(json.loads(row["message"])),
+                                              moment, env))
+    for (target, _run), rows in digests.items():
+        messages = [Message.from_dict(json.loads(row["message"])) for row in rows]
+        message = messages[0] if len(messages) == 1 else compose_digest(target, messages)
+        report.deliveries.append(_deliver(store, watchlist, rows, message, moment, env))
+    return report
+
+
+def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Message, moment: datetime,
+             env: Mapping[str, str] | None) -> Sent:
+    ids = [row["id"] for row in rows]
+    target = rows[0]["target"]
+    deliveries: dict[str, dict] = json.loads(rows[0]["deliveries"] or "{}")
+    attempts = max(row["attempts"] for row in rows) + 1
+    marks = ",".join("?" for _ in ids)
+
+    def save(**columns) -> None:
+        columns["deliveries"] = json.dumps(deliveries, ensure_ascii=False)
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with store.transaction():
+            store.db.execute(f"UPDATE outbox SET {assignments} WHERE id IN ({marks})", [*columns.values(), *ids])
+
+    def before_send(url: str) -> None:
+        deliveries[url] = {"status": "sending", "at": _stamp(moment)}
+        save(status="sending", attempts=attempts, last_attempt_at=_stamp(moment))
+
+    done = {url for url, state in deliveries.items() if state.get("status") in DELIVERED}
+    delivery = deliver(watchlist, target, message, env, skip=done, before_send=before_send)
+    for result in delivery.results:
+        deliveries[result.url] = {"status": "sent" if result.ok else "failed", "at": _stamp(moment),
+                                  "error": result.error, "format": result.format}
+    errors = [f"{url}: {state['error']}" for url, state in deliveries.items()
+              if state.get("status") == "failed" and state.get("error")]
+    if delivery.error:
+        errors.insert(0, delivery.error)
+    ok = not delivery.error and bool(deliveries) and all(s.get("status") in DELIVERED for s in deliveries.values())
+    unconfirmed = sum(1 for s in deliveries.values() if s.get("status") == "unconfirmed")
+    if ok:
+        save(status="sent", attempts=attempts, sent_at=_stamp(moment), error=None, next_attempt_at=None,
+             last_attempt_at=_stamp(moment))
+        status = "sent"
+    elif attempts >= MAX_ATTEMPTS:
+        save(status="failed", attempts=attempts, error="; ".join(errors)[:2000], last_attempt_at=_stamp(moment))
+        status = "failed"
+    else:
+        retry = moment + timedelta(seconds=RETRY_DELAYS[attempts - 1])
+        save(status="pending", attempts=attempts, error="; ".join(errors)[:2000], next_attempt_at=_stamp(retry),
+             last_attempt_at=_stamp(moment))
+        status = "pending"
+    return Sent(ids, target, message.title, status, attempts, errors, unconfirmed)
+
+
+def log(store: Store, limit: int = 50, ids: Iterable[str] = ()) -> list[dict]:
+    """The outbox, newest first: what was (or will be) sent to whom, when, and how it went."""
+    ids = list(ids)
+    where = f" WHERE policy_id IN ({','.join('?' for _ in ids)})" if ids else ""
+    rows = store.db.query(
+        f"SELECT id, created_at, policy_id, change_id, target, kind, mode, severity, title, status, attempts,"
+        f" last_attempt_at, sent_at, next_attempt_at, error, deliveries FROM outbox{where}"
+        f" ORDER BY id DESC LIMIT ?", [*ids, limit])
+    out = []
+    for row in rows:
+        row = dict(row)
+        row["deliveries"] = json.loads(row["deliveries"] or "{}")
+        out.append(row)
+    return out
+
+
+def failed_count(store: Store) -> int:
+    return store.db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]

@@ -1,0 +1,233 @@
+"""Notifications end to end: check runs, the outbox, apprise, and real receivers on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pages import policy_page
+
+from policywatch.monitor import check
+from policywatch.outbox import MAX_ATTEMPTS, flush
+from policywatch.store import Store
+from policywatch.watchlist import parse_watchlist
+
+SCRIPT = Path(sys.executable).with_name("policywatch")
+SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
+TRAINING = ("can improve them.", "can improve them and train our artificial intelligence models on your content.")
+
+
+def write_watchlist(tmp_path, policies: list[dict], targets: dict, **defaults) -> Path:
+    doc = {"defaults": {"timeout": 2, "retries": 0, "backoff": 0.01, **defaults}, "notify": targets,
+           "policies": policies}
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    return path
+
+
+def load(path: Path):
+    return parse_watchlist(path.read_text(encoding="utf-8"), path)
+
+
+def test_a_material_change_reaches_exactly_its_targets_once(tmp_path, store, http_server, make_http_receiver,
+                                                             smtp_receiver):
+    team, risk, security = make_http_receiver(), make_http_receiver(), make_http_receiver()
+    http_server.route("/privacy", policy_page(churn=1))
+    path = write_watchlist(tmp_path, [{"id": "acme", "name": "ACME Privacy Policy", "url": http_server.url("/privacy"),
+                                       "notify": ["privacy-team", "vendor-risk", "security"]}],
+                           {"privacy-team": [team.url("json"), smtp_receiver.url()],
+                            "vendor-risk": {"urls": [risk.url("form")], "min_severity": "high"},
+                            "security": {"urls": [security.url("json")], "categories": ["security"]}})
+    watchlist = load(path)
+    assert check(watchlist, store).results[0].outcome == "new"
+    http_server.route("/privacy", policy_page(churn=2, relative="5 days ago"))  # noise only
+    assert check(watchlist, store).results[0].outcome == "unchanged"
+    assert team.posts == [] and risk.posts == [] and smtp_receiver.mails == []
+
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=3))
+    report = check(watchlist, store)
+    result = report.results[0]
+    assert result.outcome == "changed" and result.severity == "high" and "sharing" in result.categories
+    assert sorted(result.notified) == ["privacy-team", "vendor-risk"]
+    assert [d.status for d in report.notifications.deliveries] == ["sent", "sent"]
+    assert len(team.posts) == 1 and len(risk.posts) == 1 and len(smtp_receiver.mails) == 1
+    assert security.posts == []  # its category filter wants security changes only
+    title = team.posts[0].fields["title"]
+    assert title.startswith("ACME Privacy Policy — material change (high): sharing")
+    assert "sell your personal information" in team.posts[0].fields["message"]
+    assert risk.posts[0].form and "ACME Privacy Policy" in risk.posts[0].form["title"]
+    mail = smtp_receiver.mails[0]
+    assert "acme-diff.html" in mail.attachments and "material change" in mail.subject
+
+    # Nothing is sent twice: later runs with the same text, and a flush, send nothing.
+    check(watchlist, store)
+    assert flush(store, watchlist, force=True).deliveries == []
+    assert len(team.posts) == 1 and len(risk.posts) == 1 and len(smtp_receiver.mails) == 1
+
+
+def test_no_notify_queues_and_sends_nothing(tmp_path, store, http_server, http_receiver):
+    http_server.route("/privacy", policy_page(churn=1))
+    watchlist = load(write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
+                                     {"team": [http_receiver.url()]}, notify=["team"]))
+    check(watchlist, store)
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    assert check(watchlist, store, notify=False).results[0].material
+    assert store.db["outbox"].count == 0 and http_receiver.posts == []
+
+
+def test_a_failing_receiver_gets_the_message_once_on_a_later_run(tmp_path, store, http_server, http_receiver):
+    http_server.route("/privacy", policy_page(churn=1))
+    watchlist = load(write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
+                                     {"team": [http_receiver.url()]}, notify=["team"]))
+    check(watchlist, store)
+    http_receiver.script(500)
+    http_server.route("/privacy", policy_page(edits=dict([TRAINING]), churn=2))
+    first = check(watchlist, store)
+    assert [d.status for d in first.notifications.deliveries] == ["pending"]
+    assert first.exit_code == 0  # not failed yet: it will be retried
+    assert len(http_receiver.posts) == 1
+    second = check(watchlist, store)  # the page is unchanged; the outbox is flushed first
+    assert [d.status for d in second.notifications.deliveries] == ["sent"]
+    assert len(http_receiver.posts) == 2
+    check(watchlist, store)
+    assert len(http_receiver.posts) == 2
+    row = next(store.db.query("SELECT status, attempts FROM outbox"))
+    assert row == {"status": "sent", "attempts": 2}
+
+
+def test_retry_budget_spent_marks_failed_and_exits_3(tmp_path, store, http_server, make_http_receiver):
+    dead = make_http_receiver(default_status=500)
+    http_server.route("/privacy", policy_page(churn=1))
+    watchlist = load(write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
+                                     {"team": [dead.url()]}, notify=["team"]))
+    check(watchlist, store)
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    report = check(watchlist, store)
+    assert report.notifications.deliveries[0].status == "pending"
+    when = datetime.now(timezone.utc)
+    for attempt in range(2, MAX_ATTEMPTS):
+        when += timedelta(days=1)
+        assert flush(store, watchlist, when=when).deliveries[0].status == "pending", attempt
+    # Not due yet: nothing is sent before its retry delay.
+    assert flush(store, watchlist, when=when).deliveries == []
+    final = flush(store, watchlist, when=when + timedelta(days=1))
+    assert final.failed == 1 and final.deliveries[0].status == "failed"
+    assert len(dead.posts) == MAX_ATTEMPTS
+    assert flush(store, watchlist, force=True).deliveries == []  # never retried again, never dropped
+    row = next(store.db.query("SELECT status, error FROM outbox"))
+    assert row["status"] == "failed" and "127.0.0.1" in row["error"]
+
+
+def test_digest_mode_groups_a_runs_changes(tmp_path, store, make_server, http_receiver):
+    servers = [make_server() for _ in range(3)]
+    for server in servers:
+        server.route("/privacy", policy_page(churn=1))
+    policies = [{"id": f"p{i}", "name": f"Vendor {i} Privacy", "url": s.url("/privacy")} for i, s in enumerate(servers)]
+    watchlist = load(write_watchlist(tmp_path, policies, {"digest": {"urls": [http_receiver.url()], "mode": "digest",
+                                                                    "min_severity": "low"}}, notify=["digest"]))
+    check(watchlist, store)
+    servers[0].route("/privacy", policy_page(edits={"ninety days": "thirty days"}, churn=2))  # medium
+    servers[1].route("/privacy", policy_page(edits=dict([SALE]), churn=2))  # high
+    servers[2].route("/privacy", policy_page(churn=2))  # noise: not in the digest
+    report = check(watchlist, store)
+    assert len(http_receiver.posts) == 1
+    fields = http_receiver.posts[0].fields
+    assert "2 changes (1 high, 1 medium)" in fields["title"]
+    body = fields["message"]
+    assert body.index("Vendor 1 Privacy") < body.index("Vendor 0 Privacy")  # the sale (high) first
+    assert "Vendor 2" not in body
+    assert [len(d.ids) for d in report.notifications.deliveries] == [2]
+
+
+def test_error_states_fire_once_on_entry_and_once_on_recovery(tmp_path, store, http_server, http_receiver):
+    http_server.route("/privacy", policy_page(churn=1))
+    watchlist = load(write_watchlist(tmp_path, [{"id": "acme", "name": "ACME Privacy Policy",
+                                                 "url": http_server.url("/privacy")}],
+                                     {"team": [http_receiver.url()]}, notify=["team"]))
+    check(watchlist, store)
+    http_server.route("/privacy", {"status": 500, "body": "down"})
+    for _ in range(2):
+        assert check(watchlist, store).results[0].outcome == "failed"
+    assert http_receiver.posts == []
+    check(watchlist, store)  # the third failed run in a row
+    assert len(http_receiver.posts) == 1
+    assert "checks failing (3 runs)" in http_receiver.posts[0].fields["title"]
+    http_server.route("/privacy", "<html><body><p>Access denied</p></body></html>")  # suspect: still failing
+    for _ in range(2):
+        check(watchlist, store)
+    assert len(http_receiver.posts) == 1
+    http_server.route("/privacy", policy_page(churn=5))
+    assert check(watchlist, store).results[0].outcome == "unchanged"
+    assert len(http_receiver.posts) == 2
+    assert "recovered" in http_receiver.posts[1].fields["title"]
+    check(watchlist, store)
+    assert len(http_receiver.posts) == 2
+
+
+def cli(tmp_path, *args, env=None):
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
+    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
+                               "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml"), **(env or {})})
+
+
+def test_a_run_killed_after_sending_does_not_send_twice(tmp_path, http_server, http_receiver):
+    http_server.route("/privacy", policy_page(churn=1))
+    write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
+                    {"team": [http_receiver.url()]}, notify=["team"])
+    assert cli(tmp_path, "check").returncode == 0
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    http_receiver.delay = 30  # the message arrives, the answer never does: the sender dies waiting
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
+    process = subprocess.Popen(command + ["check"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
+                                    "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml")})
+    try:
+        http_receiver.wait_for(1, timeout=30)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    http_receiver.delay = 0
+    again = cli(tmp_path, "check")
+    assert again.returncode == 0, again.stderr
+    assert "unconfirmed" in again.stdout
+    time.sleep(0.2)
+    assert len(http_receiver.posts) == 1
+    log = json.loads(cli(tmp_path, "notify", "log", "--format", "json").stdout)["entries"]
+    assert log[0]["status"] == "sent"
+    assert [d["status"] for d in log[0]["deliveries"].values()] == ["unconfirmed"]
+
+
+def test_no_secret_is_ever_printed(tmp_path, http_server, make_http_receiver):
+    good, bad = make_http_receiver(), make_http_receiver(default_status=500)
+    http_server.route("/privacy", policy_page(churn=1))
+    secret, token = "s3cr3t-Passw0rd", "tok-9f8e7d6c5b4a3210"
+    write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
+                    {"team": [good.url("json", userinfo=f"alerts:{secret}"),
+                              bad.url("json", "/hook") + "?+X-Token=${HOOK_TOKEN}"]}, notify=["team"])
+    env = {"HOOK_TOKEN": token}
+    outputs = [cli(tmp_path, "check", "-v", env=env)]
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    outputs += [cli(tmp_path, "check", "-v", env=env), cli(tmp_path, "list", env=env),
+                cli(tmp_path, "list", "--format", "json", env=env), cli(tmp_path, "notify", "log", env=env),
+                cli(tmp_path, "notify", "log", "--format", "json", env=env),
+                cli(tmp_path, "notify", "test", env=env), cli(tmp_path, "notify", "flush", env=env),
+                cli(tmp_path, "validate", env=env)]
+    assert good.posts and bad.posts  # the secrets were really used …
+    assert bad.posts[0].header("X-Token") == token
+    for proc in outputs:  # … and never shown
+        for stream in (proc.stdout, proc.stderr):
+            assert secret not in stream and token not in stream, stream
+    test_run = outputs[6]
+    assert test_run.returncode == 3
+    assert "ok" in test_run.stdout and "FAILED" in test_run.stdout
+    with Store.open(tmp_path / "pw.db") as store:
+        dump = "\n".join(str(row) for row in store.db.query("SELECT * FROM outbox"))
+    assert secret not in dump and token not in dump
