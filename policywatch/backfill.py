@@ -43,7 +43,7 @@ from policywatch.timeline import find_or_add_version, judge_versions, merge_arch
 from policywatch.watchlist import Policy, Watchlist
 
 STRATEGIES = ("changes", "all")
-PROBE_EVERY = 8
+PROBE_EVERY = 10  # any text in effect for this many captures is found (about a fifth of the fetches)
 MAX_TRANSIENT_FAILURES = 3  # replays failing in a row (timeouts, resets) before the archive counts as unreachable
 LOCK_WAIT = 900.0  # seconds to wait for a check run to finish writing
 # Replay failures that will not go away on a later run: remembered, never fetched again.

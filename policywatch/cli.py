@@ -219,7 +219,7 @@ def _rate(text: str) -> float:
               "{url}, e.g. http://host/COLL/{timestamp}id_/{url}. Env POLICYWATCH_REPLAY_URL.")
 @click.option("--strategy", type=click.Choice(["changes", "all"]), default="changes", show_default=True,
               help="changes: bisect to the change points; all: every capture with new bytes.")
-@click.option("--probe-every", type=click.IntRange(1, 10_000), default=8, show_default=True,
+@click.option("--probe-every", type=click.IntRange(1, 10_000), default=10, show_default=True,
               help="With --strategy changes: any text in effect for this many captures is found.")
 @click.option("--rate", "rate_text", default="20/min", show_default=True,
               help="Requests a minute to the archive (0 = no limit, for your own archive).")

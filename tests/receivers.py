@@ -166,18 +166,28 @@ class HttpReceiver(http.server.ThreadingHTTPServer):
         self._thread.join(5)
 
 
-@pytest.fixture
-def make_http_receiver() -> Iterator[Any]:
-    receivers: list[HttpReceiver] = []
+@contextlib.contextmanager
+def _running(kind: type) -> Iterator[Any]:
+    """A factory of started ``kind`` receivers, each stopped at the end."""
+    started: list[Any] = []
 
-    def make(default_status: int = 200) -> HttpReceiver:
-        receiver = HttpReceiver(default_status).start()
-        receivers.append(receiver)
+    def make(*args: Any, **options: Any) -> Any:
+        receiver = kind(*args, **options).start()
+        started.append(receiver)
         return receiver
 
-    yield make
-    for receiver in receivers:
-        receiver.stop()
+    try:
+        yield make
+    finally:
+        for receiver in started:
+            receiver.stop()
+
+
+@pytest.fixture
+def make_http_receiver() -> Iterator[Any]:
+    """``make(default_status=200)`` → a started HttpReceiver."""
+    with _running(HttpReceiver) as make:
+        yield make
 
 
 @pytest.fixture
@@ -289,16 +299,9 @@ class SmtpReceiver:
 
 @pytest.fixture
 def make_smtp_receiver() -> Iterator[Any]:
-    receivers: list[SmtpReceiver] = []
-
-    def make(auth: tuple[str, str] | None = None) -> SmtpReceiver:
-        receiver = SmtpReceiver(auth).start()
-        receivers.append(receiver)
-        return receiver
-
-    yield make
-    for receiver in receivers:
-        receiver.stop()
+    """``make(auth=None)`` → a started SmtpReceiver."""
+    with _running(SmtpReceiver) as make:
+        yield make
 
 
 @pytest.fixture

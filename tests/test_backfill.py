@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pywb")
 pytest.importorskip("warcio")
 
+from console import run_cli, start_cli  # noqa: E402
 from pages import bot_wall_page, policy_page  # noqa: E402
 from pywb_harness import Capture, PywbArchive  # noqa: E402
 
@@ -26,7 +23,6 @@ from policywatch.store import Store  # noqa: E402
 
 URL = "https://acme.example/privacy"
 START = dt.date(2019, 1, 1)
-SCRIPT = Path(sys.executable).with_name("policywatch")
 
 TRAINING = ("can improve them.", "can improve them and train our artificial intelligence models on your content.")
 SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
@@ -161,13 +157,6 @@ def test_live_checks_continue_the_archived_history(archive, source, make_watchli
     assert [e[2] for e in timeline_of(store)] == ["wayback"] * 5 + ["live"]
 
 
-def run_cli(tmp_path, *args, env=None):
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
-    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                          env={**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
-                               "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml"), **(env or {})})
-
-
 def test_cli_backfill_then_history_show_and_diff_across_years(archive, make_watchlist, tmp_path):
     make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
     archive.reset_counts()
@@ -190,13 +179,9 @@ def test_cli_backfill_then_history_show_and_diff_across_years(archive, make_watc
 def test_killed_backfill_resumes_without_fetching_twice(archive, make_watchlist, tmp_path):
     make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
     archive.reset_counts()
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
-    env = {**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
-           "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml")}
     # 600 requests a minute: one every 0.1 s, so the kill lands mid-import.
-    process = subprocess.Popen(command + ["backfill", "--cdx-url", archive.cdx_url("acme"), "--strategy", "all",
-                                          "--rate", "600"], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_cli(tmp_path, "backfill", "--cdx-url", archive.cdx_url("acme"), "--strategy", "all",
+                        "--rate", "600")
     deadline = time.monotonic() + 60
     while archive.count("replay") < 20 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pages
 import pytest
+from console import policywatch
 
 from policywatch.fetch import Fetcher
 from policywatch.monitor import check
 
-SCRIPT = Path(sys.executable).with_name("policywatch")
 PAGE = pages.policy_page()
 RETENTION = "for up to ninety days after it is closed"
 SUBSTANTIVE = {RETENTION: "for up to five years after it is closed"}
@@ -518,11 +518,6 @@ def test_file_url_and_plain_path_policies(tmp_path, make_watchlist, store):
 
 
 # -- 8 and 9. real processes: a crash, and two overlapping runs ----------------------------------------------
-
-def policywatch(*args: str) -> list[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
-    return command + list(args)
-
 
 def run_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("POLICYWATCH_")}

@@ -1,14 +1,10 @@
 """End-to-end: the real `policywatch` console script in a subprocess, on local files."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(sys.executable).with_name("policywatch")
+from console import run_cli
 
 POLICY = """<!doctype html><html lang="en"><head><title>Privacy</title></head><body>
 <nav><a href="/">Home</a></nav><main><h1>Example Privacy Policy</h1>
@@ -20,9 +16,7 @@ We answer within thirty days and never charge for a request.</p></main></body></
 
 
 def run(tmp_path, *args, check_rc=None):
-    env = {**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"), "POLICYWATCH_WATCHLIST": str(tmp_path / "wl.yaml")}
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
-    proc = subprocess.run(command + list(args), capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    proc = run_cli(tmp_path, *args, watchlist="wl.yaml", timeout=60)
     if check_rc is not None:
         assert proc.returncode == check_rc, (proc.stdout, proc.stderr)
     return proc

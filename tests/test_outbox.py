@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from console import run_cli, start_cli
 from pages import policy_page
 
 from policywatch.monitor import check
@@ -18,7 +16,6 @@ from policywatch.outbox import MAX_ATTEMPTS, flush
 from policywatch.store import Store
 from policywatch.watchlist import parse_watchlist
 
-SCRIPT = Path(sys.executable).with_name("policywatch")
 SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 TRAINING = ("can improve them.", "can improve them and train our artificial intelligence models on your content.")
 
@@ -170,37 +167,26 @@ def test_error_states_fire_once_on_entry_and_once_on_recovery(tmp_path, store, h
     assert len(http_receiver.posts) == 2
 
 
-def cli(tmp_path, *args, env=None):
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
-    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                          env={**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
-                               "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml"), **(env or {})})
-
-
 def test_a_run_killed_after_sending_does_not_send_twice(tmp_path, http_server, http_receiver):
     http_server.route("/privacy", policy_page(churn=1))
     write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
                     {"team": [http_receiver.url()]}, notify=["team"])
-    assert cli(tmp_path, "check").returncode == 0
+    assert run_cli(tmp_path, "check").returncode == 0
     http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
     http_receiver.delay = 30  # the message arrives, the answer never does: the sender dies waiting
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "policywatch"]
-    process = subprocess.Popen(command + ["check"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL,
-                               env={**os.environ, "POLICYWATCH_DB": str(tmp_path / "pw.db"),
-                                    "POLICYWATCH_WATCHLIST": str(tmp_path / "watchlist.yaml")})
+    process = start_cli(tmp_path, "check")
     try:
         http_receiver.wait_for(1, timeout=30)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
     http_receiver.delay = 0
-    again = cli(tmp_path, "check")
+    again = run_cli(tmp_path, "check")
     assert again.returncode == 0, again.stderr
     assert "unconfirmed" in again.stdout
     time.sleep(0.2)
     assert len(http_receiver.posts) == 1
-    log = json.loads(cli(tmp_path, "notify", "log", "--format", "json").stdout)["entries"]
+    log = json.loads(run_cli(tmp_path, "notify", "log", "--format", "json").stdout)["entries"]
     assert log[0]["status"] == "sent"
     assert [d["status"] for d in log[0]["deliveries"].values()] == ["unconfirmed"]
 
@@ -213,13 +199,13 @@ def test_no_secret_is_ever_printed(tmp_path, http_server, make_http_receiver):
                     {"team": [good.url("json", userinfo=f"alerts:{secret}"),
                               bad.url("json", "/hook") + "?+X-Token=${HOOK_TOKEN}"]}, notify=["team"])
     env = {"HOOK_TOKEN": token}
-    outputs = [cli(tmp_path, "check", "-v", env=env)]
+    outputs = [run_cli(tmp_path, "check", "-v", env=env)]
     http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
-    outputs += [cli(tmp_path, "check", "-v", env=env), cli(tmp_path, "list", env=env),
-                cli(tmp_path, "list", "--format", "json", env=env), cli(tmp_path, "notify", "log", env=env),
-                cli(tmp_path, "notify", "log", "--format", "json", env=env),
-                cli(tmp_path, "notify", "test", env=env), cli(tmp_path, "notify", "flush", env=env),
-                cli(tmp_path, "validate", env=env)]
+    outputs += [run_cli(tmp_path, "check", "-v", env=env), run_cli(tmp_path, "list", env=env),
+                run_cli(tmp_path, "list", "--format", "json", env=env), run_cli(tmp_path, "notify", "log", env=env),
+                run_cli(tmp_path, "notify", "log", "--format", "json", env=env),
+                run_cli(tmp_path, "notify", "test", env=env), run_cli(tmp_path, "notify", "flush", env=env),
+                run_cli(tmp_path, "validate", env=env)]
     assert good.posts and bad.posts  # the secrets were really used …
     assert bad.posts[0].header("X-Token") == token
     for proc in outputs:  # … and never shown
