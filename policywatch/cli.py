@@ -250,16 +250,19 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
     with obj.store() as store:
         if interactive:
             from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                          console=Console(stderr=True), transient=True) as progress:
-                task = progress.add_task("listing captures")
+            with Progress(TextColumn("{task.fields[policy]}"), BarColumn(), TimeElapsedColumn(),
+                          TextColumn("{task.description}"), console=Console(stderr=True),
+                          transient=True) as progress:
+                task = progress.add_task("listing captures", total=None, policy="")
 
                 def show(r) -> None:
-                    progress.update(task, description=(
-                        f"{r.policy_id}: {r.listed} listed, {r.fetched} fetched, {r.known} known, "
-                        f"{r.skipped} skipped, {r.versions} versions"))
+                    # --strategy all looks at every distinct capture; changes at an unknown share of them
+                    progress.update(task, policy=r.policy_id, completed=r.fetched + r.known,
+                                    total=r.distinct if strategy == "all" and r.distinct else None,
+                                    description=f"{r.listed} listed, {r.fetched} fetched, {r.known} known, "
+                                                f"{r.skipped} skipped, {r.versions} versions")
 
                 report = run_backfill(watchlist, store, on_progress=show, **options)
         else:

@@ -63,8 +63,12 @@ TRUE_CHANGES = [day(0), day(12), day(30), day(42), day(50)]
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("pywb")
-    with PywbArchive(root, {"acme": history(), "empty": [Capture("https://other.example/", day(0), "<p>x</p>")]}) \
-            as running:
+    first = policy_page(churn=0)
+    revisits = [Capture(URL, day(0), first)]
+    revisits += [Capture(URL, day(n), policy_page(edits=dict([SALE]), churn=n)) for n in range(1, 10)]
+    # Back to the first text's very bytes: the archive stores a revisit record (status "-").
+    revisits.append(Capture(URL, day(10), first, revisit=True))
+    with PywbArchive(root, {"acme": history(), "revisits": revisits}) as running:
         yield running
 
 
@@ -221,3 +225,13 @@ def test_backfilled_history_notifies_only_when_asked(archive, source, tmp_path, 
     assert "purposes" in titles[0] and "sharing" in titles[1] and "retention" in titles[2]
     # the archived copy is the archive's own replay of the capture that shows the change
     assert f"/acme/{day(12)}/{URL}" in http_receiver.posts[0].fields["message"]
+
+
+def test_a_return_to_archived_bytes_is_found_through_the_revisit_record(archive, make_watchlist, store):
+    source = Archive.configured(archive.cdx_url("revisits"), archive.replay_template("revisits"))
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    result = backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0]
+    assert result.listed == 11 and result.outcome == "ok"
+    assert [(stamp_of(e[0]), e[1], e[3]) for e in timeline_of(store)] == [
+        (day(0), 1, None), (day(1), 2, None), (day(10), 1, 1)]
+    assert result.known == 1  # the revisit's digest is the first capture's: no second fetch
