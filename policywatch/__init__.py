@@ -6,8 +6,9 @@ The library reads like the pipeline it runs::
 
     watchlist = load_watchlist("watchlist.yaml")
     with Store.open("data/policywatch.db") as store:
-        report = check(watchlist, store)
+        report = check(watchlist, store)            # fetch, store, judge, notify
         print(report.counts)
+        backfill(watchlist, store, ids=["acme"], since="2018")   # history from the Wayback Machine
 """
 
 from policywatch.errors import ConfigError, LockedError, PolicywatchError
@@ -19,6 +20,7 @@ __all__ = [
     "LockedError",
     "PolicywatchError",
     "Store",
+    "backfill",
     "check",
     "load_watchlist",
     "normalize_html",
@@ -40,6 +42,10 @@ def __getattr__(name: str):
         from policywatch.monitor import check
 
         return check
+    if name == "backfill":
+        from policywatch.backfill import backfill
+
+        return backfill
     if name == "normalize_html":
         from policywatch.normalize import normalize_html
 

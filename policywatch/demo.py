@@ -52,7 +52,8 @@ def run_demo(echo: Callable[[str], None], color: bool = False) -> int:
     from policywatch.document import Document
     from policywatch.judge import compare
     from policywatch.monitor import check
-    from policywatch.render import render_message, render_text
+    from policywatch.notify import compose_change
+    from policywatch.render import render_text
     from policywatch.store import Store
     from policywatch.watchlist import parse_watchlist
 
@@ -71,12 +72,12 @@ def run_demo(echo: Callable[[str], None], color: bool = False) -> int:
         diff, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]))
         echo("")
         echo(render_text(diff, judgement, "acme-notes v1 (March 2023)", "acme-notes v2 (February 2024)", color))
-        title, body = render_message("Acme Notes Privacy Policy", server.url, diff, judgement, new["captured_at"])
+        message = compose_change(watchlist.policies[0], diff, judgement, new["captured_at"])
         echo("The message policywatch would send (e-mail, chat, webhook… via apprise):")
         echo("")
-        echo(f"  Subject: {title}")
+        echo(f"  Subject: {message.title}")
         echo("")
-        echo("\n".join("  " + line if line else "" for line in body.splitlines()))
+        echo("\n".join("  " + line if line else "" for line in message.markdown.splitlines()))
     echo("")
     echo("The demo database and server are gone. Next: edit watchlist.yaml, then `policywatch check`.")
     return 0

@@ -41,7 +41,7 @@ from urllib.parse import quote, quote_plus, unquote
 
 from policywatch.apprise_config import VARIABLE, ConfigEntry, is_yaml, read_apprise_config
 from policywatch.errors import ConfigError
-from policywatch.render import _interesting, message_title, section_path, status_text
+from policywatch.render import interesting_sections, message_title, section_path, status_text
 from policywatch.watchlist import SEVERITIES, Policy, Watchlist
 
 if TYPE_CHECKING:
@@ -273,7 +273,8 @@ def _section_html(section: SectionDiff) -> str:
 
 def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
     """Changed sections worth a message, most severe first (document order among equals)."""
-    sections = [s for s in _interesting(diff) if s.severity not in ("none", "low")] or _interesting(diff)
+    changed = interesting_sections(diff)
+    sections = [s for s in changed if s.severity not in ("none", "low")] or changed
     return sorted(sections, key=lambda s: -RANK.get(s.severity, 0))
 
 

@@ -30,7 +30,7 @@ def status_text(section: SectionDiff) -> str:
     return ", ".join(parts)
 
 
-def _interesting(diff: DocumentDiff) -> list[SectionDiff]:
+def interesting_sections(diff: DocumentDiff) -> list[SectionDiff]:
     return [s for s in diff.sections if s.changed and s.severity != "none" or s.status in ("added", "removed")] or \
         diff.changed_sections
 
@@ -72,7 +72,7 @@ def render_text(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
            paint(DIM, f"--- {old_label}\n+++ {new_label}")]
     if diff.identical:
         return "\n".join(out) + "\n"
-    for section in _interesting(diff):
+    for section in interesting_sections(diff):
         out.append("")
         path = section_path(section)
         out.append(paint(BOLD, f"§ {path}") + f"  [{status_text(section)}; {section.severity}"
@@ -106,7 +106,7 @@ def _plain_markers(section: SectionDiff) -> str:
 
 def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> str:
     out = [f"**{verdict_line(judgement)}**", "", f"`{old_label}` → `{new_label}`", ""]
-    for section in _interesting(diff):
+    for section in interesting_sections(diff):
         path = section_path(section)
         out.append(f"### {path}")
         out.append(f"*{status_text(section)} — severity {section.severity}"
@@ -174,7 +174,7 @@ ins{background:#d4f7d4;text-decoration:none}del{background:#fbd3d3}
 
 def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> str:
     e = html.escape
-    changed = _interesting(diff)
+    changed = interesting_sections(diff)
     outline = "".join(
         f'<li><a href="#s{k}">{e(s.heading)}</a><span class="badge {e(s.severity)}">{e(s.status)}</span></li>'
         for k, s in enumerate(changed))
@@ -227,20 +227,3 @@ def message_title(policy_name: str, judgement: Judgement) -> str:
     kind = "material change" if judgement.material else "change"
     cats = f": {', '.join(judgement.categories)}" if judgement.categories else ""
     return f"{policy_name} — {kind} ({judgement.severity}){cats}"
-
-
-def render_message(policy_name: str, url: str, diff: DocumentDiff, judgement: Judgement, when: str,
-                   archive_url: str | None = None) -> tuple[str, str]:
-    """Title and Markdown body of the notification for one change: verdict first, then evidence."""
-    lines = [judgement.summary, "", f"Detected {when[:16].replace('T', ' ')} UTC · [live page]({url})"
-             + (f" · [archived copy]({archive_url})" if archive_url else ""), ""]
-    for section in _interesting(diff):
-        if section.severity in ("none", "low"):
-            continue
-        path = section_path(section)
-        lines.append(f"**{_md_escape(path)}** — {status_text(section)}, {section.severity}")
-        for signal in section.signals[:4]:
-            lines.append(f"- {signal.message} ({signal.category})")
-            lines.extend(_md_evidence(signal))
-        lines.append("")
-    return message_title(policy_name, judgement), "\n".join(lines).rstrip() + "\n"
