@@ -33,7 +33,7 @@ from policywatch.archive import (
     stamp,
     strip_archive_noise,
 )
-from policywatch.fetch import FetchError, decode_body, utcnow
+from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
 from policywatch.monitor import profile_of
 from policywatch.normalize import normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
@@ -175,7 +175,7 @@ class _Prober:
         self.versions: set[int] = set()
         self.transient_failures = 0
         rows = list(store.db.query(
-            "SELECT archive, timestamp, digest, outcome, text_sha256, version_id FROM captures"
+            "SELECT archive, timestamp, digest, outcome, text_sha256, version_id, snapshot_sha256 FROM captures"
             " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy.id, self.profile]))
         self.by_digest = {row["digest"]: row for row in rows if row["digest"]}
         self.by_stamp = {(row["archive"], row["timestamp"]): row for row in rows}
@@ -196,11 +196,19 @@ class _Prober:
             self.result.known += 1
             if row["outcome"] == "version" and row["version_id"] is not None:
                 if row["timestamp"] != capture.timestamp or row["archive"] != archive:
-                    self._record(capture, "version", None, row["text_sha256"], row["version_id"], None)
+                    self._record(capture, "version", None, row["text_sha256"], row["version_id"], None,
+                                 row["snapshot_sha256"])
                 self._count_version(row["version_id"], new=False)
                 return row["text_sha256"]
             self.result.skipped += 1
             return None
+        stored = self._stored_raw(capture)
+        if stored is not None:
+            # Seen under other settings (select, remove…) or an older normalizer: derive it again
+            # from the raw bytes kept then, instead of asking the archive twice.
+            self.result.known += 1
+            content, content_type, encoding = self.store.snapshot(stored)
+            return self._derive(capture, content, content_type, None, None)
         self.result.fetched += 1
         fetched = self.client.replay(capture, self.policy.max_bytes)
         if not fetched.ok:
@@ -214,28 +222,40 @@ class _Prober:
                                        "run backfill again later to resume")
             return None
         self.transient_failures = 0
-        content_type = fetched.content_type or ""
+        return self._derive(capture, fetched.content or b"", fetched.content_type, fetched.text, fetched)
+
+    def _stored_raw(self, capture: Capture) -> str | None:
+        """The sha256 of this capture's raw bytes if an earlier backfill kept them."""
+        row = self.store.db.execute(
+            "SELECT snapshot_sha256 FROM captures WHERE policy_id = ? AND snapshot_sha256 IS NOT NULL"
+            " AND ((archive = ? AND timestamp = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1",
+            [self.policy.id, self.client.archive.cdx_url, capture.timestamp, capture.digest]).fetchone()
+        return row[0] if row else None
+
+    def _derive(self, capture: Capture, content: bytes, content_type: str | None, text: str | None,
+                fetched: FetchResult | None) -> str | None:
+        """Normalize a capture's bytes, weed out suspect pages, store the version; its text hash or None."""
         if content_type and "html" not in content_type and "text/plain" not in content_type:
             self._record(capture, "skipped", "not_html", None, None, fetched)
             self.result.skipped += 1
             return None
         try:
-            text = fetched.text if fetched.text is not None else decode_body(fetched.content or b"",
-                                                                              content_type)[0]
+            text = text if text is not None else decode_body(content, content_type, self.policy.encoding)[0]
         except FetchError as exc:
             self._record(capture, "skipped", exc.error_class, None, None, fetched)
             self.result.skipped += 1
             return None
-        normalized = normalize_text(strip_archive_noise(text), content_type=fetched.content_type,
+        normalized = normalize_text(strip_archive_noise(text), content_type=content_type,
                                     select=self.policy.select, remove=self.policy.remove,
                                     ignore=self.policy.ignore)
         verdict = judge_page(normalized, requested_url=capture.original, final_url=capture.original)
-        if verdict.suspect:
-            self._record(capture, "suspect", verdict.reason, None, None, fetched)
-            self.result.skipped += 1
-            return None
         with self.store.writer(wait=LOCK_WAIT), self.store.transaction():
-            snapshot = self.store.put_snapshot(fetched.content or b"", fetched.content_type, fetched.encoding)
+            # The raw bytes are kept for suspect pages too: for diagnosis, and to re-derive them later.
+            snapshot = self.store.put_snapshot(content, content_type, fetched.encoding if fetched else None)
+            if verdict.suspect:
+                self._record(capture, "suspect", verdict.reason, None, None, fetched, snapshot)
+                self.result.skipped += 1
+                return None
             version, is_new = find_or_add_version(self.store, self.policy.id, normalized,
                                                   captured_at=capture.captured_at, source="wayback",
                                                   snapshot_sha256=snapshot)
@@ -266,12 +286,14 @@ class _Prober:
                 "policy_id": self.policy.id, "archive": self.client.archive.cdx_url, "timestamp": capture.timestamp,
                 "captured_at": capture.captured_at, "original": capture.original, "digest": capture.digest,
                 "profile": self.profile, "outcome": outcome, "reason": reason, "text_sha256": text_sha256,
-                "version_id": version_id, "observation_id": observation_id, "run_id": self.run_id,
+                "version_id": version_id, "snapshot_sha256": snapshot, "observation_id": observation_id,
+                "run_id": self.run_id,
                 "fetched_at": fetched.fetched_at if fetched is not None else utcnow(),
             })
         if outcome != "failed":
             row = {"archive": self.client.archive.cdx_url, "timestamp": capture.timestamp, "digest": capture.digest,
-                   "outcome": outcome, "text_sha256": text_sha256, "version_id": version_id}
+                   "outcome": outcome, "text_sha256": text_sha256, "version_id": version_id,
+                   "snapshot_sha256": snapshot}
             self.by_stamp[(row["archive"], capture.timestamp)] = row
             if capture.digest:
                 self.by_digest.setdefault(capture.digest, row)

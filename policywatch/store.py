@@ -150,6 +150,7 @@ MIGRATIONS: list[str] = [
         reason TEXT,
         text_sha256 TEXT,
         version_id INTEGER REFERENCES versions(id),
+        snapshot_sha256 TEXT REFERENCES snapshots(sha256),
         observation_id INTEGER REFERENCES observations(id),
         run_id INTEGER REFERENCES runs(id),
         fetched_at TEXT NOT NULL

@@ -235,3 +235,16 @@ def test_a_return_to_archived_bytes_is_found_through_the_revisit_record(archive,
     assert [(stamp_of(e[0]), e[1], e[3]) for e in timeline_of(store)] == [
         (day(0), 1, None), (day(1), 2, None), (day(10), 1, 1)]
     assert result.known == 1  # the revisit's digest is the first capture's: no second fetch
+
+
+def test_new_policy_settings_are_applied_to_kept_bytes_without_refetching(archive, source, make_watchlist, store):
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    backfill(watchlist, store, archive=source, strategy="all", rate=0)
+    assert len(store.timeline("acme")) == 5
+    archive.reset_counts()
+    # The sale sentence is now ignored: the flip-flop disappears from the history.
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL,
+                                 "ignore": ["We (don't )?sell your personal information( to advertisers)?\\."]}])
+    result = backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0]
+    assert archive.count("replay") == 0 and result.fetched == 0 and result.known == 62
+    assert [stamp_of(e[0]) for e in timeline_of(store)] == [day(0), day(12), day(50)]
