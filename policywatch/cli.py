@@ -505,7 +505,8 @@ def notify() -> None:
 @handle_errors
 def notify_test(obj: Context, targets: tuple[str, ...]) -> None:
     """Send a sample message to TARGETS (default: every target); report each URL. Exit 3 on a failure."""
-    from policywatch.notify import compose_test, deliver
+    from policywatch.messages import compose_test
+    from policywatch.notify import deliver
 
     watchlist = obj.watchlist()
     names = list(targets) or list(watchlist.targets)

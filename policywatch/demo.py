@@ -51,8 +51,8 @@ class _Server:
 def run_demo(echo: Callable[[str], None], color: bool = False) -> int:
     from policywatch.document import Document
     from policywatch.judge import compare
+    from policywatch.messages import compose_change
     from policywatch.monitor import check
-    from policywatch.notify import compose_change
     from policywatch.render import render_text
     from policywatch.store import Store
     from policywatch.watchlist import parse_watchlist

@@ -23,16 +23,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from policywatch.archive import Archive
-from policywatch.notify import (
-    Message,
-    compose_change,
-    compose_digest,
-    compose_failing,
-    compose_recovered,
-    deliver,
-    mode_of,
-    route,
-)
+from policywatch.messages import Message, compose_change, compose_digest, compose_failing, compose_recovered
+from policywatch.notify import deliver, mode_of, route
 from policywatch.store import Store, now
 from policywatch.watchlist import Policy, Watchlist
 

@@ -14,21 +14,18 @@ import pytest
 from policywatch.demo import SAMPLES, VERSIONS
 from policywatch.errors import ConfigError
 from policywatch.judge import compare
-from policywatch.normalize import normalize_html
-from policywatch.notify import (
+from policywatch.messages import (
     Message,
     compose_change,
     compose_digest,
     compose_failing,
     compose_recovered,
     compose_test,
-    deliver,
-    describe_targets,
     fit,
-    mode_of,
-    redact,
-    route,
 )
+from policywatch.normalize import normalize_html
+from policywatch.notify import deliver, describe_targets, mode_of, route
+from policywatch.secrets import redact
 from policywatch.watchlist import parse_watchlist
 
 WHEN = "2026-11-23T06:17:00+00:00"

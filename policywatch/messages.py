@@ -1,0 +1,341 @@
+"""Stage 8a: messages — what a notification says, in Markdown and HTML, trimmable per service.
+
+``compose_change`` / ``compose_digest`` / ``compose_failing`` / ``compose_recovered`` /
+``compose_test`` build a ``Message``: a title and a body in Markdown and in HTML, each body made of
+a lead line (the verdict summary, never cut), head blocks (date, links) and detail items (changed
+sections, or the changes of a digest) that are dropped from the end to fit a service's length
+limit, with "… N more sections" in their place. ``Message.to_dict``/``from_dict`` let the outbox
+store it. Nothing here sends anything or knows a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from policywatch.render import interesting_sections, message_title, section_path, status_text
+from policywatch.watchlist import SEVERITIES, Policy
+
+if TYPE_CHECKING:
+    from policywatch.diff import DocumentDiff, SectionDiff
+    from policywatch.judge import Judgement
+
+KINDS = ("change", "digest", "failing", "recovered", "test")
+RANK = {name: index for index, name in enumerate(SEVERITIES)}
+MAX_EVIDENCE = 300  # characters of one quoted sentence
+MAX_SIGNALS = 4  # per section in a message
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending with … when cut."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 1, 0)].rstrip() + "…" if limit > 0 else ""
+
+
+@dataclass
+class Body:
+    """One rendering of a message body, built to be trimmed without losing its verdict.
+
+    ``lead`` (plain text) is the verdict/summary line: always first, cut only when the limit is
+    smaller than it. ``head`` blocks (date, links) come next and go only if the lead alone fits.
+    ``items`` (sections, or the changes of a digest) are dropped from the end, replaced by
+    "… N more <noun>".
+    """
+
+    format: str  # markdown | html
+    lead: str
+    head: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    noun: str = "sections"
+
+    def _lead(self, text: str) -> str:
+        return f"<p><strong>{html.escape(text)}</strong></p>" if self.format == "html" else _md_escape(text)
+
+    def _more(self, count: int) -> str:
+        noun = self.noun if count != 1 else self.noun.rstrip("s")
+        text = f"… {count} more {noun}"
+        return f"<p><em>{html.escape(text)}</em></p>" if self.format == "html" else f"*{text}*"
+
+    def _join(self, blocks: list[str]) -> str:
+        return ("\n" if self.format == "html" else "\n\n").join(b for b in blocks if b) + "\n"
+
+    def render(self, limit: int | None = None) -> str:
+        """The body, at most ``limit`` characters long (no limit: everything)."""
+        lead = self._lead(self.lead)
+        full = self._join([lead, *self.head, *self.items])
+        if limit is None or len(full) <= limit:
+            return full
+        for keep in range(len(self.items) - 1, -1, -1):
+            text = self._join([lead, *self.head, *self.items[:keep], self._more(len(self.items) - keep)])
+            if len(text) <= limit:
+                return text
+        for blocks in ([lead, *self.head], [lead, self._more(len(self.items))] if self.items else [lead], [lead]):
+            text = self._join(blocks)
+            if len(text) <= limit:
+                return text
+        overhead = len(self._join([self._lead("")]))
+        for room in range(limit - overhead, -1, -1):  # escaping may lengthen the cut lead: shrink until it fits
+            text = self._join([self._lead(clip(self.lead, room))])
+            if len(text) <= limit:
+                return text
+        return ""
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content: str  # HTML text
+
+
+@dataclass
+class Message:
+    """What one notification says, in Markdown and HTML, trimmable per service."""
+
+    kind: str  # change | digest | failing | recovered | test
+    title: str
+    markdown_body: Body
+    html_body: Body
+    severity: str | None = None
+    material: bool = False
+    categories: list[str] = field(default_factory=list)
+    policy_id: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return self.markdown_body.lead
+
+    @property
+    def markdown(self) -> str:
+        return self.markdown_body.render()
+
+    @property
+    def html(self) -> str:
+        return self.html_body.render()
+
+    @property
+    def attachment_html(self) -> str | None:
+        return self.attachments[0].content if self.attachments else None
+
+    def body(self, fmt: str, limit: int | None = None) -> str:
+        """The body as ``html`` or ``markdown`` (also used for plain-text services), trimmed to ``limit``."""
+        return (self.html_body if fmt == "html" else self.markdown_body).render(limit)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        data = dict(data)
+        data["markdown_body"] = Body(**data["markdown_body"])
+        data["html_body"] = Body(**data["html_body"])
+        data["attachments"] = [Attachment(**a) for a in data.get("attachments") or []]
+        return cls(**data)
+
+
+def fit(message: Message, fmt: str, body_maxlen: int | None = None, title_maxlen: int | None = None,
+        title_in_body: bool = False) -> tuple[str, str]:
+    """Title and body of ``message`` within a service's limits (apprise's ``title_maxlen``/``body_maxlen``).
+
+    ``title_in_body``: the service has no title (``title_maxlen`` 0) or counts it in the body
+    (``overflow_amalgamate_title``), so the body leaves room for it — at most half the limit.
+    """
+    title = message.title
+    if title_maxlen is not None and title_maxlen > 0:
+        title = clip(title, title_maxlen)
+    limit = body_maxlen if body_maxlen and body_maxlen > 0 else None
+    if limit is not None and (title_in_body or (title_maxlen is not None and title_maxlen <= 0)) and title:
+        title = clip(title, max(limit // 2 - 8, 1))
+        limit -= len(title) + 8  # apprise joins them with a line break (and bold markup in HTML)
+    return title, message.body(fmt, limit)
+
+
+def _md_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text)
+
+
+def _md_link(label: str, url: str) -> str:
+    return f"[{label}]({url.replace(' ', '%20').replace('(', '%28').replace(')', '%29')})"
+
+
+def _when(when: str | datetime | None) -> str:
+    if when is None:
+        when = datetime.now(timezone.utc)
+    if isinstance(when, datetime):
+        if when.tzinfo is not None:
+            when = when.astimezone(timezone.utc)
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    text = str(when)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return text
+    with contextlib.suppress(ValueError):
+        return _when(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    return text
+
+
+def _links(fmt: str, links: Sequence[tuple[str, str | None]], prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    for label, url in links:
+        if url:
+            parts.append(f'<a href="{html.escape(url)}">{html.escape(label)}</a>' if fmt == "html"
+                         else _md_link(label, url))
+    text = " · ".join(parts)
+    return f"<p>{text}</p>" if fmt == "html" and text else text
+
+
+def _evidence(section: SectionDiff) -> list[tuple[str | None, str, str | None, str | None]]:
+    """(message, category, old, new) rows for one section: its signals, else its key edited sentences."""
+    rows: list[tuple[str | None, str, str | None, str | None]] = [
+        (g.message, g.category, g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
+    if rows:
+        return rows
+    for old, new in section.changed_blocks[:2]:
+        rows.append((None, "", old, new))
+    for new in section.added_blocks[:max(0, 2 - len(rows))]:
+        rows.append((None, "", None, new))
+    for old in section.removed_blocks[:max(0, 2 - len(rows))]:
+        rows.append((None, "", old, None))
+    return rows
+
+
+def _section_md(section: SectionDiff) -> str:
+    lines = [f"**{_md_escape(section_path(section))}** — {status_text(section)}, {section.severity}"]
+    for message, category, old, new in _evidence(section):
+        indent = ""
+        if message:
+            lines.append(f"- {_md_escape(message)} ({category})")
+            indent = "  "
+        if old:
+            lines.append(f"{indent}- before: “{_md_escape(clip(old, MAX_EVIDENCE))}”")
+        if new:
+            lines.append(f"{indent}- after: “{_md_escape(clip(new, MAX_EVIDENCE))}”")
+    return "\n".join(lines)
+
+
+def _section_html(section: SectionDiff) -> str:
+    e = html.escape
+    rows = []
+    for message, category, old, new in _evidence(section):
+        parts = [f"{e(message)} <em>({e(category)})</em>"] if message else []
+        if old:
+            parts.append(f"<del>− {e(clip(old, MAX_EVIDENCE))}</del>")
+        if new:
+            parts.append(f"<ins>+ {e(clip(new, MAX_EVIDENCE))}</ins>")
+        rows.append("<li>" + "<br>".join(parts) + "</li>")
+    return (f"<h3>{e(section_path(section))} <small>— {e(status_text(section))}, {e(section.severity)}</small></h3>"
+            + (f"<ul>{''.join(rows)}</ul>" if rows else ""))
+
+
+def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
+    """Changed sections worth a message, most severe first (document order among equals)."""
+    changed = interesting_sections(diff)
+    sections = [s for s in changed if s.severity not in ("none", "low")] or changed
+    return sorted(sections, key=lambda s: -RANK.get(s.severity, 0))
+
+
+def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, when: str | datetime | None = None,
+                   *, url: str | None = None, archived_url: str | None = None, old_label: str = "previous version",
+                   new_label: str = "new version") -> Message:
+    """The message for one new version of ``policy``: verdict, changed sections with evidence, links.
+
+    ``url`` is the live page (default: the policy's URL); ``archived_url`` a stored copy, if any. The
+    HTML diff page (``render_html``) is attached for e-mail targets.
+    """
+    from policywatch.render import render_html
+
+    live = url or policy.url
+    detected = f"Detected {_when(when)}"
+    links = [("live page", live), ("archived copy", archived_url)]
+    sections = _message_sections(diff)
+    lead = judgement.summary or f"{judgement.severity} change"
+    markdown = Body("markdown", lead, [_links("markdown", links, detected)], [_section_md(s) for s in sections])
+    html_body = Body("html", lead, [_links("html", links, html.escape(detected))], [_section_html(s) for s in sections])
+    page = render_html(diff, judgement, old_label, new_label)
+    return Message("change", message_title(policy.name, judgement), markdown, html_body, judgement.severity,
+                   judgement.material, list(judgement.categories), policy.id,
+                   [Attachment(f"{policy.id}-diff.html", page)])
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
+    """One message listing every message of a run for ``target_name``: changes most severe first,
+    then error states. E-mail gets every change's diff page attached."""
+    messages = list(messages)
+    changes = sorted((m for m in messages if m.kind == "change"), key=lambda m: -RANK.get(m.severity or "none", 0))
+    others = [m for m in messages if m.kind != "change"]
+    ordered = changes + others
+    counts = {}
+    for m in changes:
+        counts[m.severity or "none"] = counts.get(m.severity or "none", 0) + 1
+    parts = []
+    if changes:
+        parts.append(_plural(len(changes), "change") + " ("
+                     + ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if s in counts) + ")")
+    failing = sum(1 for m in others if m.kind == "failing")
+    if failing:
+        parts.append(f"{failing} {'policy' if failing == 1 else 'policies'} failing")
+    rest = len(others) - failing
+    if rest:
+        parts.append(_plural(rest, "other message"))
+    overview = ", ".join(parts) or "nothing to report"
+    lead = f"{overview} — digest for {target_name}"
+
+    def item_md(m: Message) -> str:  # hard line breaks: one block per message
+        return "  \n".join([f"**{_md_escape(m.title)}**", _md_escape(m.summary), *m.markdown_body.head])
+
+    def item_html(m: Message) -> str:
+        return (f"<h3>{html.escape(m.title)}</h3><p>{html.escape(m.summary)}</p>" + "".join(m.html_body.head))
+
+    severity = max((m.severity for m in changes if m.severity), key=lambda s: RANK[s], default=None)
+    categories = list(dict.fromkeys(c for m in changes for c in m.categories))
+    return Message("digest", f"policywatch — {overview}", Body("markdown", lead, [], [item_md(m) for m in ordered],
+                                                                  "changes"),
+                   Body("html", lead, [], [item_html(m) for m in ordered], "changes"), severity,
+                   any(m.material for m in changes), categories, None,
+                   [a for m in ordered for a in m.attachments])
+
+
+def compose_failing(policy: Policy, streak: int, reason: str, message: str | None = None,
+                    since: str | datetime | None = None) -> Message:
+    """'ACME Privacy Policy — checks failing (3 runs): timeout'."""
+    runs = _plural(streak, "run")
+    title = f"{policy.name} — checks failing ({runs}): {reason}"
+    lead = f"The last {_plural(streak, 'check')} of {policy.name} failed: {reason}"
+    if message:
+        lead += f" — {message}"
+    head_text = f"Failing since {_when(since)}" if since else ""
+    links = [("page", policy.url)]
+    return Message("failing", title, Body("markdown", clip(lead, 600), [_links("markdown", links, head_text)]),
+                   Body("html", clip(lead, 600), [_links("html", links, html.escape(head_text))]),
+                   policy_id=policy.id)
+
+
+def compose_recovered(policy: Policy, since: str | datetime | None = None, streak: int | None = None) -> Message:
+    """'ACME Privacy Policy — checks recovered' after a failing streak."""
+    lead = f"{policy.name} can be checked again"
+    if streak:
+        lead += f" after {_plural(streak, 'failed run')}"
+    if since:
+        lead += f" (failing since {_when(since)})"
+    links = [("page", policy.url)]
+    return Message("recovered", f"{policy.name} — checks recovered", Body("markdown", lead + ".",
+                                                                           [_links("markdown", links)]),
+                   Body("html", lead + ".", [_links("html", links)]), policy_id=policy.id)
+
+
+def compose_test(target_name: str | None = None, when: str | datetime | None = None) -> Message:
+    """The message of ``policywatch notify test``."""
+    to = f" to notify target '{target_name}'" if target_name else ""
+    lead = f"If you can read this, policywatch can send messages{to}."
+    head = f"Sent {_when(when)}"
+    return Message("test", "policywatch — test notification", Body("markdown", lead, [head]),
+                   Body("html", lead, [f"<p>{html.escape(head)}</p>"]))
