@@ -240,7 +240,8 @@ def _config_services(path: Path, tag: str, env: Mapping[str, str], asset) -> tup
 
 def deliver(watchlist: Watchlist, target_name: str, message: Message,
             env: Mapping[str, str] | None = None, *, skip: Collection[str] = (),
-            before_send: Callable[[str], None] | None = None) -> Delivery:
+            before_send: Callable[[str], None] | None = None,
+            after_send: Callable[[UrlResult], None] | None = None) -> Delivery:
     """Send ``message`` to every URL of target ``target_name``, one at a time; never raises.
 
     Each URL gets its own ``UrlResult`` (redacted URL, ok, apprise's logged error). ``${VAR}``
@@ -250,12 +251,15 @@ def deliver(watchlist: Watchlist, target_name: str, message: Message,
     limits; e-mail services get the message's attachments (the HTML diff page).
 
     For the outbox: URLs whose redacted form is in ``skip`` are left out (already delivered), and
-    ``before_send(redacted_url)`` runs just before each send, so the attempt can be recorded first.
+    ``before_send(redacted_url)`` runs just before each send, so the attempt can be recorded first,
+    and ``after_send(result)`` as soon as apprise has answered.
     """
     def send(plugin, secrets: set[str], label: str) -> None:
         if before_send is not None:
             before_send(label)
         delivery.results.append(_send(plugin, message, secrets, label, asset))
+        if after_send is not None:
+            after_send(delivery.results[-1])
 
     env = os.environ if env is None else env
     delivery = Delivery(target_name)

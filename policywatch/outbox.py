@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from policywatch.archive import Archive
 from policywatch.messages import Message, compose_change, compose_digest, compose_failing, compose_recovered
-from policywatch.notify import deliver, mode_of, route
+from policywatch.notify import UrlResult, deliver, mode_of, route
 from policywatch.store import Store, now
 from policywatch.watchlist import Policy, Watchlist
 
@@ -184,11 +184,15 @@ def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Mess
         deliveries[url] = {"status": "sending", "at": _stamp(moment)}
         save(status="sending", attempts=attempts, last_attempt_at=_stamp(moment))
 
-    done = {url for url, state in deliveries.items() if state.get("status") in DELIVERED}
-    delivery = deliver(watchlist, target, message, env, skip=done, before_send=before_send)
-    for result in delivery.results:
+    def after_send(result: UrlResult) -> None:
+        # Saved with the next URL's mark, or at the end: a crash in between loses no known outcome.
         deliveries[result.url] = {"status": "sent" if result.ok else "failed", "at": _stamp(moment),
                                   "error": result.error, "format": result.format}
+
+    done = {url for url, state in deliveries.items() if state.get("status") in DELIVERED}
+    delivery = deliver(watchlist, target, message, env, skip=done, before_send=before_send, after_send=after_send)
+    for result in delivery.results:
+        after_send(result)  # the URLs that failed before anything was sent (e.g. a missing variable)
     errors = [f"{url}: {state['error']}" for url, state in deliveries.items()
               if state.get("status") == "failed" and state.get("error")]
     if delivery.error:

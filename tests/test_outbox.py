@@ -167,10 +167,11 @@ def test_error_states_fire_once_on_entry_and_once_on_recovery(tmp_path, store, h
     assert len(http_receiver.posts) == 2
 
 
-def test_a_run_killed_after_sending_does_not_send_twice(tmp_path, http_server, http_receiver):
+def test_a_run_killed_after_sending_does_not_send_twice(tmp_path, http_server, make_http_receiver):
+    first, http_receiver = make_http_receiver(), make_http_receiver()
     http_server.route("/privacy", policy_page(churn=1))
     write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
-                    {"team": [http_receiver.url()]}, notify=["team"])
+                    {"team": [first.url(), http_receiver.url()]}, notify=["team"])
     assert run_cli(tmp_path, "check").returncode == 0
     http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
     http_receiver.delay = 30  # the message arrives, the answer never does: the sender dies waiting
@@ -185,10 +186,11 @@ def test_a_run_killed_after_sending_does_not_send_twice(tmp_path, http_server, h
     assert again.returncode == 0, again.stderr
     assert "unconfirmed" in again.stdout
     time.sleep(0.2)
-    assert len(http_receiver.posts) == 1
+    assert len(http_receiver.posts) == 1 and len(first.posts) == 1
     log = json.loads(run_cli(tmp_path, "notify", "log", "--format", "json").stdout)["entries"]
     assert log[0]["status"] == "sent"
-    assert [d["status"] for d in log[0]["deliveries"].values()] == ["unconfirmed"]
+    # The first URL's answer was recorded before the second was tried; the second is unconfirmed.
+    assert [d["status"] for d in log[0]["deliveries"].values()] == ["sent", "unconfirmed"]
 
 
 def test_no_secret_is_ever_printed(tmp_path, http_server, make_http_receiver):
