@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import LoopbackServer
 from receivers import http_receiver, make_http_receiver, make_smtp_receiver, smtp_receiver  # noqa: F401
 
 from policywatch.store import Store
@@ -191,14 +192,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             super().finish()
 
 
-class TestServer(http.server.ThreadingHTTPServer):
+class TestServer(LoopbackServer):
     """A loopback HTTP server whose routes tests set; records every request."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.routes: dict[str, Any] = {}
         self.requests: list[Request] = []
         self.stopping = threading.Event()
@@ -207,13 +205,8 @@ class TestServer(http.server.ThreadingHTTPServer):
         self._active: dict[str, int] = {}
         self._max_active: dict[str, int] = {}
         self._served: dict[str, int] = {}
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # -- set up -------------------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
     @property
     def host(self) -> str:
         """host:port, the key policywatch uses for its one-request-per-host rule."""
@@ -241,15 +234,9 @@ class TestServer(http.server.ThreadingHTTPServer):
             self.routes[path] = response
             self._served[path] = 0
 
-    def start(self) -> TestServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(5)
+        self.stopping.set()  # wake handlers sleeping in a delay
+        super().stop()
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # no tracebacks on stderr
         import sys

@@ -65,6 +65,11 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+try:
+    from loopback import LoopbackServer
+except ImportError:  # imported as tests.pywb_harness
+    from tests.loopback import LoopbackServer
+
 __all__ = ["Capture", "CountingProxy", "ProxiedRequest", "PywbArchive", "write_warc", "DEFAULT_COLL"]
 
 DEFAULT_COLL = "test"
@@ -278,34 +283,18 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class CountingProxy(http.server.ThreadingHTTPServer):
+class CountingProxy(LoopbackServer):
     """A threaded reverse proxy on 127.0.0.1 that forwards to ``upstream_port`` and records requests."""
 
-    daemon_threads = True
-
     def __init__(self, upstream_port: int) -> None:
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        super().__init__(_ProxyHandler)
         self.upstream_port = upstream_port
         self.requests: list[ProxiedRequest] = []
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
 
     def _record(self, entry: ProxiedRequest) -> None:
         with self._lock:
             self.requests.append(entry)
-
-    def start(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(5)
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # client went away: no traceback
         pass

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from loopback import LoopbackServer
 
 # -- HTTP --------------------------------------------------------------------------------------------------
 
@@ -109,24 +110,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = _record  # noqa: N815
 
 
-class HttpReceiver(http.server.ThreadingHTTPServer):
+class HttpReceiver(LoopbackServer):
     """Records every request; answers the scripted statuses in turn, then ``default_status``."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
     def __init__(self, default_status: int = 200) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.default_status = default_status
         self.delay = 0.0  # seconds between recording a request and answering it
         self.posts: list[Post] = []
         self._statuses: list[int] = []
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
 
     def url(self, scheme: str = "json", path: str = "/hook", userinfo: str = "", **query: str) -> str:
         """An apprise URL pointing here, e.g. ``url("form", "/f", format="html")``."""
@@ -155,15 +148,6 @@ class HttpReceiver(http.server.ThreadingHTTPServer):
                 return seen
             time.sleep(0.01)
         raise AssertionError(f"expected {count} request(s) to {path or 'any path'} within {timeout}s")
-
-    def start(self) -> HttpReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(5)
 
 
 @contextlib.contextmanager
