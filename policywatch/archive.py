@@ -342,11 +342,6 @@ def _original_of(replay_url: str) -> str | None:
     return match.group(2) if match else None
 
 
-def timestamp_of(replay_url: str | None) -> str | None:
-    match = _REPLAY_PATH.search(replay_url or "")
-    return match.group(1) if match else None
-
-
 def _page_key(url: str) -> str:
     """Compare page URLs the way archives do: no scheme, no www., no trailing slash."""
     parts = urlsplit(url if "://" in url else "http://" + url)

@@ -68,12 +68,9 @@ class BackfillResult:
     new_versions: int = 0  # of which new to the database
     changes_added: int = 0  # timeline entries added by the merge
     requests: dict[str, int] = field(default_factory=dict)
-    added_change_ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        data = dict(self.__dict__)
-        data.pop("added_change_ids")
-        return data
+        return dict(self.__dict__)
 
     def line(self) -> str:
         if self.outcome == "failed" and not self.listed:
@@ -179,6 +176,11 @@ class _Prober:
             " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy.id, self.profile]))
         self.by_digest = {row["digest"]: row for row in rows if row["digest"]}
         self.by_stamp = {(row["archive"], row["timestamp"]): row for row in rows}
+        # Raw bytes kept by earlier backfills under any settings, to derive captures again from.
+        kept = store.db.execute("SELECT archive, timestamp, digest, snapshot_sha256 FROM captures"
+                                " WHERE policy_id = ? AND snapshot_sha256 IS NOT NULL", [policy.id]).fetchall()
+        self.raw_by_stamp = {(archive, stamp): sha for archive, stamp, _, sha in kept}
+        self.raw_by_digest = {digest: sha for _, _, digest, sha in kept if digest}
 
     def text_at(self, index: int) -> str | None:
         """The normalized-text hash of capture ``index`` (None: no usable text there)."""
@@ -202,7 +204,8 @@ class _Prober:
                 return row["text_sha256"]
             self.result.skipped += 1
             return None
-        stored = self._stored_raw(capture)
+        stored = self.raw_by_stamp.get((archive, capture.timestamp)) or (
+            self.raw_by_digest.get(capture.digest) if capture.digest else None)
         if stored is not None:
             # Seen under other settings (select, remove…) or an older normalizer: derive it again
             # from the raw bytes kept then, instead of asking the archive twice.
@@ -223,14 +226,6 @@ class _Prober:
             return None
         self.transient_failures = 0
         return self._derive(capture, fetched.content or b"", fetched.content_type, fetched.text, fetched)
-
-    def _stored_raw(self, capture: Capture) -> str | None:
-        """The sha256 of this capture's raw bytes if an earlier backfill kept them."""
-        row = self.store.db.execute(
-            "SELECT snapshot_sha256 FROM captures WHERE policy_id = ? AND snapshot_sha256 IS NOT NULL"
-            " AND ((archive = ? AND timestamp = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1",
-            [self.policy.id, self.client.archive.cdx_url, capture.timestamp, capture.digest]).fetchone()
-        return row[0] if row else None
 
     def _derive(self, capture: Capture, content: bytes, content_type: str | None, text: str | None,
                 fetched: FetchResult | None) -> str | None:
@@ -379,7 +374,6 @@ def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result
         if announcer is not None:
             _announce(store, announcer, policy, added)
     result.changes_added = len(added)
-    result.added_change_ids = added
 
 
 def _announce(store: Store, announcer: Announcer, policy: Policy, change_ids: list[int]) -> None:

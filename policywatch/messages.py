@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from policywatch.diff import DocumentDiff, SectionDiff
     from policywatch.judge import Judgement
 
-KINDS = ("change", "digest", "failing", "recovered", "test")
 RANK = {name: index for index, name in enumerate(SEVERITIES)}
 MAX_EVIDENCE = 300  # characters of one quoted sentence
 MAX_SIGNALS = 4  # per section in a message

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from policywatch.archive import Archive
 from policywatch.messages import Message, compose_change, compose_digest, compose_failing, compose_recovered
 from policywatch.notify import UrlResult, deliver, mode_of, route
 from policywatch.store import Store, now
 from policywatch.watchlist import Policy, Watchlist
 
 if TYPE_CHECKING:
+    from policywatch.archive import Archive
     from policywatch.timeline import Verdict
 
 RETRY_DELAYS = (0, 15 * 60, 2 * 3600, 12 * 3600)  # before attempts 2, 3, 4, 5 (0: the next run)
@@ -39,6 +39,8 @@ DELIVERED = ("sent", "unconfirmed")
 def archived_copy_url(url: str, captured_at: str, archive: Archive | None = None) -> str:
     """A link to an archive's copy of the page as of ``captured_at`` (its nearest capture), for people:
     the archive's normal replay rather than the raw ``id_`` one."""
+    from policywatch.archive import Archive  # lazily: waybackpy is not needed by a check run
+
     stamp = "".join(ch for ch in captured_at if ch.isdigit())[:14]
     template = (archive or Archive.configured()).replay_template.replace("id_/", "/")
     return template.format(timestamp=stamp, url=url)
@@ -229,6 +231,3 @@ def log(store: Store, limit: int = 50, ids: Iterable[str] = ()) -> list[dict]:
         out.append(row)
     return out
 
-
-def failed_count(store: Store) -> int:
-    return store.db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
