@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from policywatch.render import interesting_sections, message_title, section_path, status_text
+from policywatch.render import interesting_sections, message_title, plain_categories, section_path, status_text
 from policywatch.watchlist import SEVERITIES, Policy
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def _links(fmt: str, links: Sequence[tuple[str, str | None]], prefix: str = "") 
 def _evidence(section: SectionDiff) -> list[tuple[str | None, str, str | None, str | None]]:
     """(message, category, old, new) rows for one section: its signals, else its key edited sentences."""
     rows: list[tuple[str | None, str, str | None, str | None]] = [
-        (g.message, g.category, g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
+        (g.message, plain_categories([g.category]), g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
     if rows:
         return rows
     for old, new in section.changed_blocks[:2]:

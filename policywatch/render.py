@@ -5,15 +5,33 @@ from __future__ import annotations
 import html
 
 from policywatch.diff import DocumentDiff, SectionDiff
-from policywatch.judge import Judgement
+from policywatch.judge import Judgement, Signal, load_rules
 
 SEVERITY_COLOR = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m", "none": "\033[2m"}
 RED, GREEN, BOLD, DIM, RESET = "\033[31m", "\033[32m", "\033[1m", "\033[2m", "\033[0m"
 
 
+MAX_SHOWN_SIGNALS = 4  # per section in text, Markdown and HTML; JSON keeps them all
+
+
+def plain_categories(categories: list[str]) -> str:
+    """Categories as people read them: "Sharing & sale, Purposes"."""
+    rules = load_rules()
+    return ", ".join(rules.label(c) for c in categories)
+
+
+def shown_signals(section: SectionDiff) -> tuple[list[Signal], int]:
+    """The most severe signals of a section (already ranked), and how many more there are."""
+    return section.signals[:MAX_SHOWN_SIGNALS], max(0, len(section.signals) - MAX_SHOWN_SIGNALS)
+
+
+def _more(count: int) -> str:
+    return f"… and {count} more finding{'s' if count > 1 else ''} (all of them in --format json)"
+
+
 def verdict_line(judgement: Judgement) -> str:
     flag = "material" if judgement.material else "not material"
-    cats = f" — {', '.join(judgement.categories)}" if judgement.categories else ""
+    cats = f" — {plain_categories(judgement.categories)}" if judgement.categories else ""
     return f"{judgement.severity.upper()} ({flag}){cats}: {judgement.summary}"
 
 
@@ -81,13 +99,17 @@ def render_text(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
         text = _inline_ops(body, GREEN + "\033[4m", RED + "\033[9m", RESET) if color else _plain_markers(body)
         if text:
             out.extend("    " + line for line in text.splitlines())
-        for signal in section.signals[:6]:
-            out.append(paint(SEVERITY_COLOR[signal.severity], f"  ! {signal.severity} {signal.category}: "
-                                                               f"{signal.message} [{signal.rule}]"))
+        shown, more = shown_signals(section)
+        for signal in shown:
+            out.append(paint(SEVERITY_COLOR[signal.severity], f"  ! {signal.severity} "
+                                                               f"{plain_categories([signal.category])}: "
+                                                               f"{signal.message}"))
             if signal.old:
                 out.append(paint(RED, f"      − {signal.old}"))
             if signal.new:
                 out.append(paint(GREEN, f"      + {signal.new}"))
+        if more:
+            out.append(paint(DIM, f"  {_more(more)}"))
     return "\n".join(out) + "\n"
 
 
@@ -116,9 +138,13 @@ def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, ne
         if body:
             out.extend("> " + line for line in body.splitlines())
             out.append("")
-        for signal in section.signals[:6]:
-            out.append(f"- **{signal.severity}** {signal.category}: {signal.message} (`{signal.rule}`)")
+        shown, more = shown_signals(section)
+        for signal in shown:
+            out.append(f"- **{signal.severity}** {_md_escape(plain_categories([signal.category]))}: "
+                       f"{_md_escape(signal.message)}")
             out.extend(_md_evidence(signal))
+        if more:
+            out.append(f"- {_md_escape(_more(more))}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -183,11 +209,14 @@ def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
         body = _html_ops(_context_ops(s))
         old_text = e("\n".join(b.text for b in s.old.blocks)) if s.old else ""
         new_text = e("\n".join(b.text for b in s.new.blocks)) if s.new else ""
+        shown, more = shown_signals(s)
         signals = "".join(
-            f'<div class="signal"><span class="badge {e(g.severity)}">{e(g.severity)}</span> {e(g.category)}: '
-            f'{e(g.message)} <code>{e(g.rule)}</code>'
+            f'<div class="signal"><span class="badge {e(g.severity)}">{e(g.severity)}</span> '
+            f'{e(plain_categories([g.category]))}: {e(g.message)}'
             + (f'<div class="ev">− {e(g.old)}</div>' if g.old else "")
-            + (f'<div class="ev">+ {e(g.new)}</div>' if g.new else "") + "</div>" for g in s.signals)
+            + (f'<div class="ev">+ {e(g.new)}</div>' if g.new else "") + "</div>" for g in shown)
+        if more:
+            signals += f'<div class="signal">{e(_more(more))}</div>'
         parts.append(
             f'<section id="s{k}"><h2>{e(section_path(s))}'
             f'<span class="badge {e(s.severity)}">{e(s.severity)}</span></h2>'
@@ -223,7 +252,7 @@ def render_diff(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
 
 
 def message_title(policy_name: str, judgement: Judgement) -> str:
-    """'ACME Privacy Policy — material change (high): sharing, purposes'."""
+    """'ACME Privacy Policy — material change (high): Sharing & sale, Purposes'."""
     kind = "material change" if judgement.material else "change"
-    cats = f": {', '.join(judgement.categories)}" if judgement.categories else ""
+    cats = f": {plain_categories(judgement.categories)}" if judgement.categories else ""
     return f"{policy_name} — {kind} ({judgement.severity}){cats}"

@@ -123,7 +123,7 @@ def test_demo_runs_offline_and_leaves_nothing_behind(tmp_path):
     before = set(Path(tempfile.gettempdir()).glob("policywatch-demo-*"))
     proc = run(tmp_path, "demo", check_rc=0)
     assert "check 2: changed (version v2)" in proc.stdout
-    assert "HIGH (material)" in proc.stdout and "retention lengthened from 30 days to 5 years" in proc.stdout
+    assert "HIGH (material)" in proc.stdout and "keeps personal data for 5 years instead of 30 days" in proc.stdout
     assert "Subject: Acme Notes Privacy Policy — material change (high)" in proc.stdout
     assert set(Path(tempfile.gettempdir()).glob("policywatch-demo-*")) == before
     assert not (tmp_path / "pw.db").exists()
@@ -140,7 +140,8 @@ def test_diff_files_and_stored_diff(project):
     proc = run(project, "check", "acme", "--exit-code", check_rc=1)
     assert "material" in proc.stdout
     out = run(project, "diff", "acme", check_rc=0).stdout
-    assert out.startswith("HIGH (material) — data_collected: Adds data collected: biometric data.")
+    assert out.startswith("HIGH (material) — Data collected: Now collects biometric data.")
+    assert "[data_collected" not in out and "data_collected.added" not in out  # rule ids stay in JSON
     assert "{+and fingerprints +}" in out and "[- and-]" in out  # wdiff-style markers when piped
     html = run(project, "diff", "acme", "--from", "1", "--to", "2", "--format", "html", check_rc=0).stdout
     assert html.startswith("<!doctype html>") and "<ins>" in html and "http" not in html.split("</style>")[0]

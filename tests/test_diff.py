@@ -108,7 +108,7 @@ def test_json_contract_keys_and_types():
     diff, verdict = compare(doc(A, B), doc(A, (B[0], B[1] + " We also sell it to advertisers.")))
     out = diff_json(diff, verdict, "old", "new")
     assert list(out) == ["schema", "old", "new", "identical", "material", "severity", "categories", "summary",
-                         "stats", "sections"]
+                         "stats", "sections", "direction", "facts"]
     assert out["schema"] == "policywatch.diff/1" and out["material"] is True and out["severity"] == "high"
     assert set(out["stats"]) == {"sections_added", "sections_removed", "sections_modified", "sections_moved",
                                  "sections_renamed", "words_added", "words_removed"}
@@ -117,6 +117,11 @@ def test_json_contract_keys_and_types():
                 "categories", "direction", "signals", "edits"):
         assert key in section
     assert section["signals"][0]["evidence"]["new"].endswith("We also sell it to advertisers.")
+    # the fact changes behind the verdict: what was added, with its evidence and section path
+    sale = [c for c in out["facts"]["added"] if c["fact"]["category"] == "sharing"]
+    assert sale and sale[0]["severity"] == "high" and out["direction"] == "expand"
+    assert sale[0]["fact"]["evidence"].endswith("We also sell it to advertisers.")
+    assert sale[0]["fact"]["section"] == [section["new_heading"]]
     json.dumps(out)  # serializable
 
 

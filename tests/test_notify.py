@@ -14,6 +14,7 @@ import pytest
 from policywatch.demo import SAMPLES, VERSIONS
 from policywatch.errors import ConfigError
 from policywatch.judge import compare
+from policywatch.render import plain_categories
 from policywatch.messages import (
     Message,
     compose_change,
@@ -92,16 +93,17 @@ def test_target_without_urls_is_an_error():
 
 def test_change_message_content(change, judged):
     _, judgement = judged
-    assert change.title == "ACME Privacy Policy — material change (high): " + ", ".join(judgement.categories)
+    assert change.title == "ACME Privacy Policy — material change (high): " + plain_categories(judgement.categories)
+    assert change.title.endswith("Sharing & sale, Purposes, Retention")  # plain names, never snake_case
     assert change.kind == "change" and change.severity == "high" and change.material and change.policy_id == "acme"
     md, page = change.markdown, change.html
     assert md.startswith(judgement.summary)
     assert "Detected 2026-11-23 06:17 UTC" in md
     assert "[live page](https://acme.example/privacy)" in md and f"[archived copy]({ARCHIVED})" in md
-    assert "How we share information" in md and "no longer rules out sale of personal data (sharing)" in md
+    assert "How we share information" in md and "no longer promises not to sell personal data (Sharing & sale)" in md
     assert "before: “We do not sell your personal information" in md
     assert "after: “When you delete your account, we delete your notes and account data within 5 years.”" in md
-    assert page.startswith("<p><strong>Adds purposes") and '<a href="https://acme.example/privacy">' in page
+    assert page.startswith("<p><strong>No longer promises not to sell") and '<a href="https://acme.example/privacy">' in page
     assert "<del>− We do not sell your personal information" in page
     assert change.attachments[0].filename == "acme-diff.html"
     assert change.attachment_html.startswith("<!doctype html>")
@@ -125,7 +127,7 @@ def test_tiny_limits_cut_only_the_verdict_tail(change):
     assert len(title) + 8 + len(body) <= 160
     assert body.startswith(change.summary[:40]) and body.rstrip().endswith("…")
     title, body = fit(change, "html", body_maxlen=120, title_maxlen=30)
-    assert len(title) <= 30 and len(body) <= 120 and body.startswith("<p><strong>Adds purposes")
+    assert len(title) <= 30 and len(body) <= 120 and body.startswith("<p><strong>No longer promises not to sell")
 
 
 def test_digest_most_severe_first(change, judged, tmp_path):
@@ -171,7 +173,7 @@ def test_json_and_form_payloads_in_each_targets_format(tmp_path, http_receiver, 
     assert j.json["title"] == change.title and j.json["type"] == "warning"
     assert j.json["message"] == f.form["message"] == change.markdown.strip()
     assert f.form["title"] == change.title
-    assert h.json["message"].startswith("<p><strong>Adds purposes")
+    assert h.json["message"].startswith("<p><strong>No longer promises not to sell")
     assert all(res.attached == 0 for res in delivery.results)  # the diff page is for e-mail only
 
 
@@ -194,7 +196,7 @@ def test_email_gets_html_and_the_diff_attached(tmp_path, smtp_receiver, change):
     (mail,) = smtp_receiver.wait_for(1)
     assert mail.rcpt_tos == ["privacy@example.com"]
     assert mail.subject == change.title
-    assert "<strong>Adds purposes" in mail.body("html")
+    assert "<strong>No longer promises not to sell" in mail.body("html")
     assert mail.attachments["acme-diff.html"].decode() == change.attachment_html
 
 

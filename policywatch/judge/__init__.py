@@ -1,0 +1,15 @@
+"""Stage: judge — what a version says (its practice facts), and whether a change is material.
+
+- ``rules``: the lexicons (YAML a user can read and extend with ``POLICYWATCH_RULES``);
+- ``facts``: a version's practice facts, each with its evidence sentence;
+- ``judgement``: the difference of two fact sets, placed in the section diff, as a verdict;
+- ``words``: the verdict in plain words.
+"""
+
+from policywatch.judge.facts import Fact, FactExtractor, extract_facts
+from policywatch.judge.judgement import Judgement, Signal, compare, diff_facts, diff_json, judge
+from policywatch.judge.rules import Rules, is_date_stamp, load_rules, stated_date
+from policywatch.judge.words import SEVERITIES, SEVERITY_RANK
+
+__all__ = ["SEVERITIES", "SEVERITY_RANK", "Fact", "FactExtractor", "Judgement", "Rules", "Signal", "compare",
+           "diff_facts", "diff_json", "extract_facts", "is_date_stamp", "judge", "load_rules", "stated_date"]

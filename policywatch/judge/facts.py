@@ -1,0 +1,326 @@
+"""What a policy says the company does: its practice facts, each with its evidence sentence.
+
+A fact is a practice of one category (collects biometric data, shares personal data with data
+brokers, keeps personal data for 30 days, offers an opt-out, minimum age 13…) with a polarity
+(asserted, negated, or — for promises — only conditional), a normalised value where the practice
+has a number or a name (a period in days, an age, a company), and the sentence that says so with
+its section path.
+
+Facts are what the judgement compares: two versions that say the same things in other words,
+another order, other sections or other markup have the same fact set, so their difference is
+editorial or formatting by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from policywatch.document import Document
+from policywatch.judge.rules import PRIORITY, CategoryRules, Rules, Term, is_date_stamp, load_rules
+
+MAX_SENTENCE_WORDS = 120
+# A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
+                           r"(?<=[A-Z]{2}[.!?])(?=[A-Z][a-z]{2,}\b)")
+_CLAUSE_BREAK = re.compile(r";|:\s|,\s*(?:but|however|except|although|though|while|whereas|unless|and)\b|"
+                           r"\s+but\s+|\s+(?:except|unless)\s+", re.IGNORECASE)
+_DURATION = re.compile(r"\b(\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+                       r"fourteen|fifteen|eighteen|twenty|twenty-four|thirty|forty|forty-five|sixty|ninety|a|an)"
+                       r"\s*(?:\(\d+\)\s*)?(?:calendar |business |full )?"
+                       r"(hours?|days?|weeks?|months?|years?)\b(?![\s-]+(?:old|of age)\b)", re.IGNORECASE)
+_AGE = re.compile(r"\b(?:under(?: the age of)?|younger than|below(?: the age of)?|over(?: the age of)?|"
+                  r"at least|aged?(?: of)?|older than)\s+(\d{1,2})\b|"
+                  r"\b(\d{1,2})\s*(?:[\s-]years?[\s-](?:old|of age)|\+)|"
+                  r"\b(?:minimum|required|legal) age\b(?:\W+\w+){0,5}?\W+(\d{1,2})\b", re.IGNORECASE)
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+                 "fifteen": 15, "eighteen": 18, "twenty": 20, "twenty-four": 24, "thirty": 30, "forty": 40,
+                 "forty-five": 45, "sixty": 60, "ninety": 90}
+_UNIT_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
+_LEGAL_FORM = re.compile(r"\b(?:inc|ltd|llc|l\s*l\s*c|llp|gmbh|ag|kg|sa|sas|sarl|s\s*a\s*r\s*l|bv|nv|b\s*v|n\s*v|"
+                         r"pte|pty|limited|corporation|corp|plc|srl|s\s*r\s*l|sl|s\s*l|spa|s\s*p\s*a|oy|ab|as|aps|"
+                         r"kk|k\s*k|co|company|incorporated)\b")
+INDEFINITE = float("inf")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing a version says: ``key`` is what two versions compare; the rest is evidence."""
+
+    category: str
+    practice: str  # plain words: "biometric data", "an opt-out", "the right to erasure"
+    polarity: str  # asserted | negated | conditional
+    value: str | None  # normalised: "30" (days), "13" (age), "acme widgets" (company); None when none
+    shown: str | None  # the value as the policy writes it: "30 days", "Acme Widgets Ltd"
+    sensitive: bool
+    evidence: str
+    section: tuple[str, ...]
+    section_index: int
+    about: str | None = None  # what a choice or right is about, from the same sentence ("targeted advertising")
+
+    @property
+    def key(self) -> tuple[str, str, str, str | None]:
+        return self.category, self.practice, self.polarity, self.value
+
+    def to_json(self) -> dict:
+        return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
+                "value": self.shown if self.value is not None else None, "sensitive": self.sensitive,
+                "about": self.about, "evidence": self.evidence, "section": list(self.section)}
+
+
+class _Finding(NamedTuple):
+    """What one sentence says, before its section decides whether a framed term counts."""
+
+    category: str
+    practice: str
+    polarity: str
+    value: str | None
+    shown: str | None
+    sensitive: bool
+    matched: str | None  # a named company or country as written, to tell the policy's own names apart
+    about: str | None
+    needs_frame: bool  # counts only where the lead-in or heading frames the category
+
+
+@dataclass
+class Reading:
+    """A version's facts, and every practice it merely mentions (framed or not)."""
+
+    facts: list[Fact]
+    mentions: set[tuple]
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a block; run-ons are cut at any full stop, then every MAX_SENTENCE_WORDS words."""
+    out = []
+    for line in text.split("\n"):
+        for sentence in _SENTENCE_END.split(line):
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            if len(sentence) > MAX_SENTENCE_WORDS * 4 and len(sentence.split()) > MAX_SENTENCE_WORDS:
+                for part in re.split(r"(?<=[.;!?])\s+", sentence):
+                    tokens = part.split()
+                    out.extend(" ".join(tokens[k:k + MAX_SENTENCE_WORDS])
+                               for k in range(0, len(tokens), MAX_SENTENCE_WORDS))
+            else:
+                out.append(sentence)
+    return out
+
+
+def entity_key(name: str) -> str:
+    """A company's name without legal form, case or punctuation: "x.AI, L.L.C." and "X.AI LLC" are one."""
+    text = re.sub(r"[^\w\s]", " ", name.lower())
+    text = _LEGAL_FORM.sub(" ", re.sub(r"\b(\w) (?=\w\b)", r"\1", text))
+    return "".join(text.split())
+
+
+def durations(text: str) -> list[tuple[float, str]]:
+    """(days, as written) of every period a sentence names."""
+    out = []
+    for match in _DURATION.finditer(text):
+        number, unit = match.group(1), match.group(2)
+        value = float(number) if number.isdigit() else _NUMBER_WORDS.get(number.lower(), 0)
+        if value:
+            out.append((value * _UNIT_DAYS[unit.lower().rstrip("s")], " ".join(match.group(0).split())))
+    return out
+
+
+def ages(text: str) -> list[int]:
+    return [int(next(g for g in match.groups() if g)) for match in _AGE.finditer(text)]
+
+
+def _days(value: float) -> str:
+    return "inf" if value == INDEFINITE else f"{value:g}"
+
+
+class FactExtractor:
+    """Extracts facts; sentences shared by two versions are analysed once."""
+
+    def __init__(self, rules: Rules | None = None):
+        self.rules = rules or load_rules()
+        self._cache: dict[str, list[_Finding]] = {}
+        # One pass per category tells whether a sentence can hold any of its terms at all.
+        self._category_regex = {
+            name: re.compile("|".join(f"(?:{t.regex.pattern})" for t in c.terms), re.IGNORECASE)
+            for name, c in self.rules.categories.items() if c.terms and all(
+                t.regex.flags & re.IGNORECASE for t in c.terms)}
+
+    # -- documents ---------------------------------------------------------------------------
+    def facts(self, document: Document) -> list[Fact]:
+        return self.read(document).facts
+
+    def read(self, document: Document) -> Reading:
+        own = self.own_names(document)
+        facts: list[Fact] = []
+        mentions: set[tuple] = set()
+        for index, section in enumerate(document.sections):
+            heading_frames = self._frames(" ".join(section.path)) if section.path else frozenset()
+            lead = ""
+            # A heading says things too: a paragraph that became a heading must not lose its facts.
+            units = [("h", section.heading)] if section.heading else []
+            units += [(b.kind, b.text) for b in section.blocks]
+            for kind, text in units:
+                context = lead if kind in ("li", "row") else ""
+                frames = heading_frames | self._frames(context) if context else heading_frames
+                for sentence in sentences(text):
+                    for f in self._sentence(sentence):
+                        if f.matched is not None and f.matched in own:
+                            continue  # the policy's own company or brand is not a third party
+                        fact = Fact(f.category, f.practice, f.polarity, f.value, f.shown, f.sensitive, sentence,
+                                    section.path, index, f.about)
+                        mentions.add(fact.key)
+                        if not f.needs_frame or f.category in frames:
+                            facts.append(fact)
+                if kind == "p":
+                    lead = text
+        return Reading(facts, mentions)
+
+    def own_names(self, document: Document) -> set[str]:
+        """The policy's own company and brands: its legal entities and the words of its title."""
+        names: set[str] = set()
+        text = document.plain_text
+        for term in self.rules.terms:
+            if term.entity:
+                for match in term.regex.finditer(text):
+                    names.update(w.lower() for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
+        title = " ".join(filter(None, [document.title] + [s.heading for s in document.sections[:1]]))
+        names.update(w.lower() for w in re.findall(r"[\w.]+", title) if len(w) > 1)
+        return names
+
+    # -- sentences ---------------------------------------------------------------------------
+    def _frames(self, text: str) -> frozenset[str]:
+        """Categories a heading or lead-in sentence puts its content in."""
+        if not text:
+            return frozenset()
+        found = set()
+        for name, category in self.rules.categories.items():
+            regex = self._category_regex.get(name)
+            if regex is not None and not regex.search(text):
+                continue
+            if any(t.regex.search(text) for t in category.terms):
+                found.add(name)
+        return frozenset(found)
+
+    def _sentence(self, sentence: str) -> list[_Finding]:
+        cached = self._cache.get(sentence)
+        if cached is None:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            cached = self._cache[sentence] = list(self._analyse(sentence))
+        return cached
+
+    def _analyse(self, sentence: str) -> Iterator[_Finding]:
+        rules = self.rules
+        if is_date_stamp(sentence, rules) or len(sentence) < 12:
+            return
+        clauses = self._clauses(sentence)
+        hits: dict[str, list[tuple[Term, re.Match]]] = {}
+        verbs: set[str] = set()
+        for name in PRIORITY:
+            category = rules.categories.get(name)
+            regex = self._category_regex.get(name)
+            if category is None or (regex is not None and not regex.search(sentence)):
+                continue
+            found: list[tuple[Term, re.Match]] = []
+            for term in category.terms:
+                for match in term.regex.finditer(sentence):
+                    if term.verb:
+                        verbs.add(name)
+                    else:
+                        found.append((term, match))
+            # "advertising partners" is one recipient, not also "partners": drop matches inside a longer one.
+            found = [(t, m) for t, m in found if not any(
+                o.start() <= m.start() and m.end() <= o.end() and o.end() - o.start() > m.end() - m.start()
+                for _, o in found)]
+            if found:
+                hits[name] = found
+        if not hits:
+            return
+        agency = bool(rules.user_agency.search(sentence))
+        conditional = not agency and bool(rules.weak_modal.search(sentence)) and not rules.strong_modal.search(
+            sentence)
+        about = self._about(hits)
+        seen: set[tuple] = set()
+        for name, found in hits.items():
+            category = rules.categories[name]
+            for term, match in found:
+                needs_frame = (category.framed if term.framed is None else term.framed) and not term.sensitive \
+                    and name not in verbs
+                polarity = "negated" if self._negated(sentence, clauses, match.start()) else "asserted"
+                if polarity == "asserted" and category.protective and conditional:
+                    polarity = "conditional"
+                for row in self._facts_of(category, term, match, polarity, sentence, about):
+                    if row[:5] not in seen:
+                        seen.add(row[:5])
+                        yield _Finding(*row, needs_frame)
+
+    def _facts_of(self, category: CategoryRules, term: Term, match: re.Match, polarity: str, sentence: str,
+                  about: str | None) -> Iterator[tuple]:
+        matched = match.group(0).lower() if term.named else None
+        if term.entity:
+            name = " ".join(match.group(0).split()).rstrip(".,")
+            key = entity_key(name)
+            if key:
+                yield category.name, term.name, polarity, key, name, False, None, None
+            return
+        if category.name == "retention":
+            if term.name == "without a fixed period":
+                yield category.name, "retention period", polarity, _days(INDEFINITE), term.name, True, None, None
+                return
+            for days, written in durations(sentence):
+                yield category.name, "retention period", polarity, _days(days), f"for {written}", False, None, None
+            return
+        if category.name == "children":
+            found = ages(sentence)
+            if found:
+                age = min(found)
+                yield category.name, "minimum age", "asserted", str(age), str(age), False, None, None
+            yield category.name, term.name, polarity, None, None, term.sensitive, None, None
+            return
+        if category.name == "policy_changes":
+            for days, written in durations(sentence):
+                if days >= 1:
+                    yield category.name, "notice period", "asserted", _days(days), written, False, None, None
+        if term.named:
+            practice = f"{term.name}: {' '.join(match.group(0).split())}"
+            yield category.name, practice, polarity, None, None, term.sensitive, matched, None
+            return
+        yield (category.name, term.name, polarity, None, None, term.sensitive, None,
+               about if category.protective else None)
+
+    def _about(self, hits: dict[str, list[tuple[Term, re.Match]]]) -> str | None:
+        """What a choice or a right in this sentence is about: a purpose, a kind of sharing, tracking."""
+        for name in ("purposes", "sharing", "tracking", "data_collected"):
+            for term, _ in hits.get(name, ()):
+                if not term.named:
+                    return term.name
+        return None
+
+    # -- negation ------------------------------------------------------------------------------
+    def _clauses(self, text: str) -> list[int]:
+        """Start offset of each clause: "we do not sell it, but we share it" has two."""
+        return [0] + [m.end() for m in _CLAUSE_BREAK.finditer(text)]
+
+    def _negated(self, text: str, clause_starts: list[int], position: int) -> bool:
+        """Is the word at ``position`` denied by a negation before it in its own clause?
+
+        "If you do not want us to…" and "unless you opt in" deny something of the user, not of the
+        company, so they do not count.
+        """
+        start = clause_starts[bisect_right(clause_starts, position) - 1]
+        before = text[start:position]
+        for match in self.rules.negation.finditer(before):
+            lead = before[max(0, match.start() - 24):match.end()]
+            if not self.rules.user_negation.search(lead):
+                return True
+        return False
+
+
+def extract_facts(document: Document, rules: Rules | None = None) -> list[Fact]:
+    """The practice facts of a Document, in reading order."""
+    return FactExtractor(rules).facts(document)

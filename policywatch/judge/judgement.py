@@ -1,0 +1,423 @@
+"""Is a change material? The difference of two versions' fact sets, located by the section diff.
+
+- A fact in the new version only is *added*, in the old only *removed*; an added and a removed
+  fact of the same practice are one *changed* fact (a negation flip, a promise weakened, a
+  period or an age or a company changed).
+- Each change gets a rule id, a severity and a direction from one small rule below: asserting
+  more in an expanding category (collection, purposes, sharing, transfers, tracking, retention,
+  children) expands — less protective, high; saying less there restricts — medium. In a
+  protective category (choices, rights, security, change notices) it is the other way round.
+- The section diff places each change's evidence in its section; changed sections without a
+  fact change are editorial (words changed), date stamps, or formatting (nothing a reader sees).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
+from policywatch.document import Document
+from policywatch.judge import words as plain
+from policywatch.judge.facts import Fact, FactExtractor, sentences
+from policywatch.judge.rules import PRIORITY, Rules, is_date_stamp, load_rules, stated_date
+from policywatch.judge.words import SEVERITY_RANK
+
+_URL = re.compile(r"\b(?:https?://|www\.)\S+|\S+@\S+\.\w+|\[email[\s\xa0]*protected\]", re.IGNORECASE)
+
+
+@dataclass
+class Signal:
+    """One change of fact, with the evidence sentences before and after."""
+
+    rule: str  # "sharing.added", "retention.lengthened", …: stable ids for JSON and tests
+    category: str
+    severity: str
+    direction: str  # expand, restrict, clarify
+    message: str  # plain words: "may now sell personal data (it promised not to)"
+    old: str | None = None
+    new: str | None = None
+    old_fact: Fact | None = None
+    new_fact: Fact | None = None
+
+    @property
+    def change(self) -> str:
+        return "changed" if self.old_fact and self.new_fact else "added" if self.new_fact else "removed"
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "category": self.category, "severity": self.severity,
+                "direction": self.direction, "message": self.message, "change": self.change,
+                "evidence": {"old": self.old, "new": self.new}}
+
+
+@dataclass
+class Judgement:
+    severity: str
+    material: bool
+    categories: list[str]
+    summary: str
+    old_date: str | None = None
+    new_date: str | None = None
+    direction: str | None = None
+    signals: list[Signal] = field(default_factory=list)  # every fact change, most severe first
+
+
+# --- the rules of a change: one small function each ------------------------------------------------
+
+Assessment = tuple[str, str, str, str]  # rule, severity, direction, message
+
+
+def _expands(category: str, rules: Rules, asserting: bool) -> bool:
+    """Asserting more expands an expanding category; in a protective one, saying less does."""
+    return asserting != rules.categories[category].protective
+
+
+def assess_added(fact: Fact, rules: Rules) -> Assessment:
+    """A practice the old version did not state, or a new denial ("we do not sell")."""
+    asserting = fact.polarity != "negated"
+    if fact.category == "controller_contact":
+        return f"{fact.category}.added", "medium", "clarify", plain.added(fact, rules)
+    expand = _expands(fact.category, rules, asserting)
+    return (f"{fact.category}.{'added' if asserting else 'denial_added'}", "high" if expand else "medium",
+            "expand" if expand else "restrict", plain.added(fact, rules))
+
+
+def assess_removed(fact: Fact, rules: Rules) -> Assessment:
+    """A practice, promise or right the new version no longer states."""
+    asserting = fact.polarity == "negated"  # dropping a denial asserts more
+    if fact.category == "controller_contact":
+        return f"{fact.category}.removed", "medium", "clarify", plain.removed(fact, rules)
+    expand = _expands(fact.category, rules, asserting)
+    return (f"{fact.category}.{'denial_removed' if asserting else 'removed'}", "high" if expand else "medium",
+            "expand" if expand else "restrict", plain.removed(fact, rules))
+
+
+def assess_flip(old: Fact, new: Fact, rules: Rules) -> Assessment:
+    """The same practice, asserted then denied (or the reverse), or a promise weakened to 'may'."""
+    strength = {"negated": 0, "conditional": 1, "asserted": 2}
+    asserting = strength[new.polarity] > strength[old.polarity]
+    expand = _expands(new.category, rules, asserting)
+    rule = "negation_flip" if "negated" in (old.polarity, new.polarity) else "promise_weakened" if (
+        new.polarity == "conditional") else "promise_strengthened"
+    return (f"{new.category}.{rule}", "high" if expand else "medium", "expand" if expand else "restrict",
+            plain.flipped(old, new, rules))
+
+
+def assess_value(old: Fact, new: Fact, rules: Rules) -> Assessment:
+    """A number or a name changed: a period, an age, the company responsible."""
+    message = plain.changed_value(old, new, rules)
+    if new.category == "controller_contact":
+        return "controller_contact.company_changed", "high", "clarify", message
+    before, after = float(old.value or 0), float(new.value or 0)
+    if new.practice == "retention period":
+        longer = after > before
+        return (f"retention.{'lengthened' if longer else 'shortened'}", "high" if longer else "medium",
+                "expand" if longer else "restrict", message)
+    if new.practice == "minimum age":
+        lower = after < before
+        return (f"children.age_{'lowered' if lower else 'raised'}", "high" if lower else "medium",
+                "expand" if lower else "restrict", message)
+    if new.practice == "notice period":
+        shorter = after < before
+        return (f"policy_changes.notice_{'shortened' if shorter else 'lengthened'}", "high" if shorter else "medium",
+                "expand" if shorter else "restrict", message)
+    return f"{new.category}.value_changed", "medium", "clarify", message
+
+
+# --- fact sets ---------------------------------------------------------------------------------------
+
+def _by_key(facts: list[Fact]) -> dict[tuple, list[Fact]]:
+    out: dict[tuple, list[Fact]] = {}
+    for fact in facts:
+        out.setdefault(fact.key, []).append(fact)
+    return out
+
+
+def _closest(fact: Fact, candidates: list[Fact]) -> int:
+    bag = set(words(fact.evidence))
+    return max(range(len(candidates)), key=lambda k: similarity(bag, set(words(candidates[k].evidence))))
+
+
+def diff_facts(old: list[Fact], new: list[Fact], rules: Rules | None = None, *,
+               old_mentions: set[tuple] = frozenset(), new_mentions: set[tuple] = frozenset()) -> list[Signal]:
+    """The fact changes between two versions, most severe first.
+
+    A fact the other version still *mentions* (in a sentence whose lead-in or heading no longer
+    frames it: a list that lost its lead-in, a heading that became a paragraph) is not a change.
+    """
+    rules = rules or load_rules()
+    old_keys, new_keys = _by_key(old), _by_key(new)
+    gone = [facts[0] for key, facts in old_keys.items() if key not in new_keys and key not in new_mentions]
+    came = [facts[0] for key, facts in new_keys.items() if key not in old_keys and key not in old_mentions]
+    # Pair a gone and a new fact of the same practice: one changed fact, not two.
+    came_by_practice: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+    for fact in came:
+        came_by_practice[fact.category, fact.practice].append(fact)
+    signals: list[Signal] = []
+
+    def signal(assessment: Assessment, old_fact: Fact | None, new_fact: Fact | None) -> None:
+        rule, severity, direction, message = assessment
+        signals.append(Signal(rule, (new_fact or old_fact).category, severity, direction, message,
+                              old_fact.evidence if old_fact else None, new_fact.evidence if new_fact else None,
+                              old_fact, new_fact))
+
+    paired: set[int] = set()
+    for fact in gone:
+        candidates = [f for f in came_by_practice.get((fact.category, fact.practice), []) if id(f) not in paired]
+        same_value = [f for f in candidates if f.value == fact.value]
+        same_polarity = [f for f in candidates if f.polarity == fact.polarity and f.value is not None]
+        if same_value:
+            partner = same_value[_closest(fact, same_value)]
+            paired.add(id(partner))
+            signal(assess_flip(fact, partner, rules), fact, partner)
+        elif same_polarity and (len(same_polarity) == 1 or fact.category != "controller_contact"):
+            partner = same_polarity[_closest(fact, same_polarity)]
+            paired.add(id(partner))
+            signal(assess_value(fact, partner, rules), fact, partner)
+        else:
+            signal(assess_removed(fact, rules), fact, None)
+    for fact in came:
+        if id(fact) not in paired:
+            signal(assess_added(fact, rules), None, fact)
+    signals.sort(key=_rank)
+    return signals
+
+
+_PRIORITY = {name: k for k, name in enumerate(PRIORITY)}
+
+
+def _rank(signal: Signal) -> tuple:
+    fact = signal.new_fact or signal.old_fact
+    return (-SEVERITY_RANK[signal.severity], ".statement_" in signal.rule, not (fact and fact.sensitive),
+            _PRIORITY.get(signal.category, 99))
+
+
+# --- statements -------------------------------------------------------------------------------------
+
+NEW_STATEMENT_SIMILARITY = 0.5  # below this word overlap with every sentence of the other version
+
+
+class _SentenceIndex:
+    """The sentences of one version, to ask whether a sentence of the other is new or a rewording."""
+
+    def __init__(self, facts: list[Fact], document: Document):
+        self.folded = set()
+        self.bags: list[set[str]] = []
+        self.by_word: dict[str, list[int]] = defaultdict(list)
+        for section in document.sections:
+            for text in [section.heading] + [b.text for b in section.blocks]:
+                for sentence in sentences(text):
+                    key = fold(sentence)
+                    if key in self.folded:
+                        continue
+                    self.folded.add(key)
+                    bag = set(words(sentence))
+                    for word in bag:
+                        self.by_word[word].append(len(self.bags))
+                    self.bags.append(bag)
+
+    def is_new(self, sentence: str) -> bool:
+        if fold(sentence) in self.folded:
+            return False
+        bag = set(words(sentence))
+        if not bag:
+            return False
+        # Only sentences sharing one of its rarer words can be a rewording of it.
+        rare = sorted(bag, key=lambda w: (len(self.by_word.get(w, ())), w))[:6]
+        candidates = {k for w in rare for k in self.by_word.get(w, ())[:200]}
+        return all(similarity(bag, self.bags[k]) < NEW_STATEMENT_SIMILARITY for k in candidates)
+
+
+def assess_statement(fact: Fact, rules: Rules, added: bool) -> Assessment:
+    """A passage about a practice the other version also states, but in no sentence like this one."""
+    protective = rules.categories[fact.category].protective
+    asserting = (fact.polarity != "negated") == added
+    expand = asserting != protective
+    severity = "high" if expand and fact.sensitive and fact.polarity != "negated" else "medium"
+    verb = "adds" if added else "drops"
+    what = plain.practice(fact, rules, infinitive=fact.polarity == "negated")
+    message = f"{verb} a passage saying it {'does not ' if fact.polarity == 'negated' else ''}{what}"
+    return (f"{fact.category}.statement_{'added' if added else 'removed'}", severity,
+            "expand" if expand else "restrict", message)
+
+
+def statement_changes(old: list[Fact], new: list[Fact], old_doc: Document, new_doc: Document,
+                      changed_keys: set[tuple], rules: Rules) -> list[Signal]:
+    """New (or dropped) sentences that state a practice, unlike any sentence of the other version.
+
+    The fact sets alone miss a new passage about a practice the policy already named somewhere
+    (a new feature that collects location data, a new recipient paragraph); a rewording or a move
+    of an existing sentence is never one.
+    """
+    signals = []
+    for facts, other, added in ((new, old_doc, True), (old, new_doc, False)):
+        index = None
+        seen: set[str] = set()
+        for fact in facts:
+            if fact.key in changed_keys or fact.evidence in seen or fact.category == "controller_contact":
+                continue
+            if index is None:
+                index = _SentenceIndex(facts, other)
+            if not index.is_new(fact.evidence):
+                continue
+            seen.add(fact.evidence)
+            rule, severity, direction, message = assess_statement(fact, rules, added)
+            signals.append(Signal(rule, fact.category, severity, direction, message,
+                                  None if added else fact.evidence, fact.evidence if added else None,
+                                  None if added else fact, fact if added else None))
+    return signals
+
+
+# --- sections ----------------------------------------------------------------------------------------
+
+def _visible(texts: list[str]) -> str:
+    """What a reader sees of some text: words, without link targets or e-mail placeholders."""
+    return fold(_URL.sub(" ", " ".join(texts)))
+
+
+def _section_kind(section: SectionDiff, rules: Rules) -> str:
+    """formatting (nothing a reader sees changed), date_stamp, or editorial (words changed)."""
+    gone = list(section.removed_blocks) + [o for o, _ in section.changed_blocks]
+    came = list(section.added_blocks) + [n for _, n in section.changed_blocks]
+    if _visible(gone) == _visible(came):
+        return "formatting"
+    old_sentences = {fold(s) for b in gone for s in sentences(b)}
+    new_sentences = {fold(s) for b in came for s in sentences(b)}
+    differing = [s for b in gone for s in sentences(b) if fold(s) not in new_sentences] + \
+                [s for b in came for s in sentences(b) if fold(s) not in old_sentences]
+    if differing and all(is_date_stamp(s, rules) for s in differing):
+        return "date_stamp"
+    return "editorial"
+
+
+def _locate(diff: DocumentDiff, signals: list[Signal]) -> dict[int, list[Signal]]:
+    """Signals per changed section (by id), placed by their evidence's section."""
+    by_new = {s.new_index: s for s in diff.sections if s.new_index is not None}
+    by_old = {s.old_index: s for s in diff.sections if s.old_index is not None}
+    placed: dict[int, list[Signal]] = defaultdict(list)
+    for sig in signals:
+        section = None
+        if sig.new_fact is not None:
+            section = by_new.get(sig.new_fact.section_index)
+        if (section is None or not section.changed) and sig.old_fact is not None:
+            section = by_old.get(sig.old_fact.section_index)
+        if section is not None and section.changed:
+            placed[id(section)].append(sig)
+    return placed
+
+
+def _fill_section(section: SectionDiff, signals: list[Signal], rules: Rules) -> None:
+    section.signals = signals
+    if signals:
+        section.kinds = ["substantive"]
+        section.severity = signals[0].severity
+        section.direction = signals[0].direction
+        section.categories = list(dict.fromkeys(g.category for g in signals))
+        return
+    kind = _section_kind(section, rules)
+    section.kinds = [kind]
+    section.severity = "none" if kind == "formatting" else "low"
+    section.direction = None
+    section.categories = []
+
+
+# --- the verdict --------------------------------------------------------------------------------------
+
+def _unchanged_summary(diff: DocumentDiff, severity: str, old_date: str | None, new_date: str | None) -> str:
+    if diff.identical:
+        return "No change."
+    parts = []
+    stats = diff.stats
+    if stats["sections_moved"]:
+        parts.append(f"{stats['sections_moved']} section(s) moved")
+    if stats["sections_renamed"]:
+        parts.append(f"{stats['sections_renamed']} heading(s) renamed")
+    if old_date != new_date and new_date:
+        parts.append(f"date stamp now {new_date}" + (f" (was {old_date})" if old_date else ""))
+    if severity == "low" and any("editorial" in s.kinds for s in diff.changed_sections):
+        parts.append("editorial rewording")
+    return ("No material change: " + "; ".join(parts) + ".") if parts else "No material change: formatting only."
+
+
+def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtractor | None = None) -> Judgement:
+    """Judge a section diff by the difference of the two versions' facts; fill every changed section."""
+    rules = rules or load_rules()
+    old_date, new_date = stated_date(diff.old.markdown(), rules), stated_date(diff.new.markdown(), rules)
+    if diff.identical:
+        return Judgement("none", False, [], "No change.", old_date, new_date)
+    extractor = extractor or FactExtractor(rules)
+    old, new = extractor.read(diff.old), extractor.read(diff.new)
+    old_facts, new_facts = old.facts, new.facts
+    signals = diff_facts(old_facts, new_facts, rules, old_mentions=old.mentions, new_mentions=new.mentions)
+    changed_keys = {f.key for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
+    signals += statement_changes(old_facts, new_facts, diff.old, diff.new, changed_keys, rules)
+    signals.sort(key=_rank)
+    placed = _locate(diff, signals)
+    for section in diff.changed_sections:
+        _fill_section(section, placed.get(id(section), []), rules)
+    if signals:
+        severity = signals[0].severity
+        top = [g for g in signals if g.severity == severity]
+        direction = "expand" if any(g.direction == "expand" for g in top) else top[0].direction
+    else:
+        severity = max((s.severity for s in diff.changed_sections), key=SEVERITY_RANK.get, default="none")
+        if _visible([diff.old.plain_text]) == _visible([diff.new.plain_text]):
+            severity = "none"  # only markup, link targets or order of identical words changed
+        direction = None
+    material = SEVERITY_RANK[severity] >= SEVERITY_RANK["medium"]
+    categories = list(dict.fromkeys(g.category for g in signals if SEVERITY_RANK[g.severity] >= 2))
+    if material:
+        summary = plain.headline([g.message for g in signals if SEVERITY_RANK[g.severity] >= 2],
+                                 sum(1 for g in signals if SEVERITY_RANK[g.severity] < 2))
+    else:
+        summary = _unchanged_summary(diff, severity, old_date, new_date)
+    return Judgement(severity, material, categories, summary, old_date, new_date, direction, signals)
+
+
+def compare(old: Document, new: Document, rules: Rules | None = None) -> tuple[DocumentDiff, Judgement]:
+    """Diff two Documents and judge the result: ``(DocumentDiff, Judgement)``."""
+    from policywatch.diff import diff_documents
+
+    diff = diff_documents(old, new)
+    return diff, judge(diff, rules)
+
+
+def diff_json(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> dict:
+    """The ``policywatch.diff/1`` contract (docs/json.md); keys in a stable order."""
+    changes: dict[str, list] = {"added": [], "removed": [], "changed": []}
+    for g in judgement.signals:
+        entry = {"rule": g.rule, "severity": g.severity, "direction": g.direction, "message": g.message}
+        if g.change == "changed":
+            changes["changed"].append({**entry, "old": g.old_fact.to_json(), "new": g.new_fact.to_json()})
+        else:
+            changes[g.change].append({**entry, "fact": (g.new_fact or g.old_fact).to_json()})
+    return {
+        "schema": "policywatch.diff/1",
+        "old": {"label": old_label, "text_sha256": diff.old.sha256, "stated_date": judgement.old_date},
+        "new": {"label": new_label, "text_sha256": diff.new.sha256, "stated_date": judgement.new_date},
+        "identical": diff.identical,
+        "material": judgement.material,
+        "severity": judgement.severity,
+        "categories": judgement.categories,
+        "summary": judgement.summary,
+        "stats": diff.stats,
+        "sections": [{
+            "status": s.status,
+            "old_heading": s.old_heading,
+            "new_heading": s.new_heading,
+            "old_index": s.old_index,
+            "new_index": s.new_index,
+            "moved": s.moved,
+            "renamed": s.renamed,
+            "severity": s.severity,
+            "kinds": s.kinds,
+            "categories": s.categories,
+            "direction": s.direction,
+            "signals": [g.to_json() for g in s.signals],
+            "edits": [e.to_json() for e in s.edits],
+        } for s in diff.sections if s.changed],
+        # Added in policywatch.diff/1 without breaking it: the verdict's direction and its fact changes.
+        "direction": judgement.direction,
+        "facts": changes,
+    }

@@ -1,0 +1,185 @@
+"""The lexicons of the judgement, read from YAML files a user can read and extend.
+
+``policywatch/judge/lexicon/*.yaml`` ship with policywatch; folders or files named by
+``POLICYWATCH_RULES`` (os.pathsep-separated) are read after them, and a later file with the same
+``category`` adds terms to it. Each category file says what a practice of that category is called
+in plain words; ``language.yaml`` holds the words that change meaning across categories
+(negations, modal verbs, user agency, date-stamp lines, synonyms).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LEXICON_DIR = Path(__file__).parent / "lexicon"
+# The order in which categories are listed, and which one names a sentence that touches several.
+PRIORITY = ["children", "international_transfers", "retention", "user_rights", "choices", "security",
+            "policy_changes", "controller_contact", "tracking", "sharing", "purposes", "data_collected"]
+
+
+@dataclass(frozen=True)
+class Term:
+    category: str
+    name: str  # how people read the practice: "biometric data", "data brokers", "the right to erasure"
+    regex: re.Pattern
+    sensitive: bool = False  # always high when it appears (biometrics, sale, AI training…)
+    verb: bool = False  # a generic word ("share", "collect"): frames a sentence, is never a fact itself
+    named: bool = False  # a named company or country: the policy's own company is not a third party
+    entity: bool = False  # a legal entity name (controller facts)
+    framed: bool | None = None  # overrides the category's ``framed`` for this term
+    does: str | None = None  # overrides the category's phrasing: "sells personal data"
+    do: str | None = None
+
+
+@dataclass
+class CategoryRules:
+    name: str
+    protective: bool  # text that protects the user: adding it restricts, removing it expands
+    label: str  # plain name shown to people ("Sharing & sale")
+    does: str  # the practice asserted, third person: "shares personal data with {what}"
+    do: str  # the same, infinitive: "share personal data with {what}"
+    framed: bool = False  # a term counts only where the sentence (or its lead-in, or heading) frames it
+    terms: list[Term] = field(default_factory=list)
+
+    @property
+    def specific_terms(self) -> list[Term]:
+        return [t for t in self.terms if not t.verb]
+
+    @property
+    def verb_terms(self) -> list[Term]:
+        return [t for t in self.terms if t.verb]
+
+
+@dataclass
+class Rules:
+    categories: dict[str, CategoryRules]
+    negation: re.Pattern
+    user_negation: re.Pattern
+    strong_modal: re.Pattern
+    weak_modal: re.Pattern
+    conditional: re.Pattern
+    date_stamp: re.Pattern
+    user_agency: re.Pattern
+    synonyms: dict[str, int]
+    fingerprint: str  # changes whenever a lexicon changes: stored facts older than it are re-derived
+
+    @functools.cached_property
+    def terms(self) -> list[Term]:
+        return [t for name in PRIORITY if name in self.categories for t in self.categories[name].terms]
+
+    def phrasing(self, category: str, practice: str) -> tuple[str, str]:
+        """(does, do) templates for a practice: the term's own, else its category's."""
+        rules = self.categories[category]
+        term = next((t for t in rules.terms if t.name == practice and t.does), None)
+        return (term.does, term.do or term.does) if term else (rules.does, rules.do)
+
+    def label(self, category: str) -> str:
+        rules = self.categories.get(category)
+        return rules.label if rules else category.replace("_", " ").capitalize()
+
+
+def rule_files(extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    folders = [LEXICON_DIR] + [Path(p) for p in extra]
+    folders += [Path(p) for p in os.environ.get("POLICYWATCH_RULES", "").split(os.pathsep) if p]
+    files: list[Path] = []
+    for folder in folders:
+        files.extend(sorted(folder.glob("*.yaml")) if folder.is_dir() else [folder])
+    return files
+
+
+@functools.lru_cache(maxsize=4)
+def _load(files: tuple[Path, ...]) -> Rules:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from policywatch.errors import ConfigError
+    from policywatch.watchlist import CATEGORIES
+
+    yaml = YAML(typ="safe")
+    categories: dict[str, CategoryRules] = {}
+    language: dict = {}
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            raw = path.read_text(encoding="utf-8")
+            data = yaml.load(raw) or {}
+        except (OSError, YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read rules: {' '.join(str(exc).split())[:200]}") from None
+        digest.update(raw.encode("utf-8"))
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a rules file is a mapping (category: …, terms: […])")
+        if "category" not in data:
+            language.update(data)
+            continue
+        name = data["category"]
+        if name not in CATEGORIES:
+            raise ConfigError(f"{path}: unknown category '{name}' (one of: {', '.join(sorted(CATEGORIES))})")
+        rules = categories.get(name)
+        if rules is None:
+            rules = categories[name] = CategoryRules(
+                name, bool(data.get("protective")), data.get("label") or name.replace("_", " ").capitalize(),
+                data.get("does") or "mentions {what}", data.get("do") or "mention {what}", bool(data.get("framed")))
+        for index, term in enumerate(data.get("terms") or []):
+            if not isinstance(term, dict) or "pattern" not in term:
+                raise ConfigError(f"{path}: term {index + 1}: needs a pattern")
+            flags = 0 if term.get("case_sensitive") else re.IGNORECASE
+            try:
+                regex = re.compile(term["pattern"], flags)
+            except (re.error, TypeError) as exc:
+                raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): bad pattern: {exc}") from None
+            rules.terms.append(Term(name, term.get("name", term["pattern"]), regex, bool(term.get("sensitive")),
+                                    bool(term.get("verb")), bool(term.get("named")), bool(term.get("entity")),
+                                    term.get("framed"), term.get("does"), term.get("do")))
+    synonyms: dict[str, int] = {}
+    for group_id, group in enumerate(language.get("synonyms", [])):
+        for word in group:
+            synonyms[word.lower()] = group_id
+    flags = re.IGNORECASE
+    missing = [k for k in ("negations", "user_negations", "strong_modals", "weak_modals", "conditionals",
+                           "date_stamp", "user_agency") if k not in language]
+    if missing:
+        raise ConfigError(f"{LEXICON_DIR / 'language.yaml'}: missing {', '.join(missing)}")
+    try:
+        return Rules(categories=categories, negation=re.compile(language["negations"], flags),
+                     user_negation=re.compile(language["user_negations"], flags),
+                     strong_modal=re.compile(language["strong_modals"], flags),
+                     weak_modal=re.compile(language["weak_modals"], flags),
+                     conditional=re.compile(language["conditionals"], flags),
+                     date_stamp=re.compile(language["date_stamp"], flags | re.MULTILINE),
+                     user_agency=re.compile(language["user_agency"], flags), synonyms=synonyms,
+                     fingerprint=digest.hexdigest()[:16])
+    except re.error as exc:
+        raise ConfigError(f"language rules: bad pattern: {exc}") from None
+
+
+def load_rules(extra: tuple[str, ...] = ()) -> Rules:
+    """Read every lexicon; a broken file is a ConfigError naming the file (and term)."""
+    return _load(tuple(rule_files(extra)))
+
+
+def is_date_stamp(text: str, rules: Rules) -> bool:
+    """A line that only says when the policy was written ("Last updated: 3 May 2024")."""
+    return bool(rules.date_stamp.search(text.strip())) and bool(re.search(r"\d", text))
+
+
+def stated_date(text: str, rules: Rules) -> str | None:
+    """The date a policy says it was last updated or took effect, as YYYY-MM-DD."""
+    from dateutil import parser as dateparser
+
+    lines = text.splitlines()
+    for line in lines[:80] + lines[-20:]:
+        line = line.strip().lstrip("#").strip().strip("*_").strip()
+        if len(line) < 120 and is_date_stamp(line, rules):
+            try:
+                when = dateparser.parse(line, fuzzy=True, default=None)
+            except (ValueError, OverflowError, TypeError):
+                continue
+            if when and 1990 < when.year < 2100:
+                return when.date().isoformat()
+    return None

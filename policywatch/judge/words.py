@@ -1,0 +1,78 @@
+"""Plain words: how a change of facts reads to a lawyer, and the one-line verdict.
+
+Rule ids and snake_case category names stay in JSON; people read practices and plain category
+names ("may now sell personal data", "Sharing & sale").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from policywatch.judge.facts import Fact
+    from policywatch.judge.rules import Rules
+
+SEVERITIES = ("none", "low", "medium", "high")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+HEADLINE_POINTS = 3
+
+
+def practice(fact: Fact, rules: Rules, infinitive: bool = False) -> str:
+    """ "collects biometric data", "shares personal data with data brokers", "offers an opt-out from …"."""
+    does, do = rules.phrasing(fact.category, fact.practice)
+    what = fact.practice
+    if fact.value is not None and fact.shown:
+        what = fact.shown
+    elif ": " in what:  # a named company or country: "AI companies: Anthropic" reads as "Anthropic"
+        what = what.split(": ", 1)[1]
+    if fact.about and fact.about != fact.practice:
+        what = f"{what} ({fact.about})"
+    return (do if infinitive else does).format(what=what)
+
+
+def added(fact: Fact, rules: Rules) -> str:
+    if fact.polarity == "negated":
+        return f"now promises not to {practice(fact, rules, True)}"
+    if fact.polarity == "conditional":
+        return f"now says it may {practice(fact, rules, True)}"
+    return f"now {practice(fact, rules)}"
+
+
+def removed(fact: Fact, rules: Rules) -> str:
+    if fact.polarity == "negated":
+        return f"no longer promises not to {practice(fact, rules, True)}"
+    return f"no longer says it {practice(fact, rules)}"
+
+
+def flipped(old: Fact, new: Fact, rules: Rules) -> str:
+    if new.polarity == "negated":
+        return f"now rules out: {practice(new, rules, True)} (it said it did)"
+    if old.polarity == "negated":
+        return f"may now {practice(new, rules, True)} (it promised not to)"
+    if new.polarity == "conditional":
+        return f"weakens its promise to {practice(new, rules, True)} ('will' becomes 'may')"
+    return f"now firmly promises to {practice(new, rules, True)}"
+
+
+def changed_value(old: Fact, new: Fact, rules: Rules) -> str:
+    if old.category == "controller_contact":
+        return f"names a different company: {new.shown} instead of {old.shown}"
+    if old.practice == "minimum age":
+        return f"sets the minimum age at {new.shown} instead of {old.shown}"
+    if old.practice == "notice period":
+        return f"gives {new.shown} notice of changes instead of {old.shown}"
+    return f"{practice(new, rules)} instead of {(old.shown or '').removeprefix('for ')}"
+
+
+def headline(messages: list[str], extra: int = 0) -> str:
+    """At most three points, most severe first; the rest counted."""
+    points = list(dict.fromkeys(messages))
+    text = "; ".join(points[:HEADLINE_POINTS])
+    more = len(points) - HEADLINE_POINTS + extra
+    if more > 0:
+        text += f"; and {more} more change{'s' if more > 1 else ''}"
+    return text[:1].upper() + text[1:] + "."
+
+
+def category_names(categories: list[str], rules: Rules) -> str:
+    return ", ".join(rules.label(c) for c in categories)
