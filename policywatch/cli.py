@@ -341,6 +341,26 @@ def history(obj: Context, policy_id: str, fmt: str) -> None:
         click.echo(history_text(policy_id, entries))
 
 
+def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> tuple[dict, dict]:
+    """The stored policy and its version number N, the one in effect at a date, or the current one."""
+    if number is not None and at:
+        raise UsageError("give --version or --at, not both")
+    policy = _stored_policy(store, policy_id)
+    if number is not None:
+        version = store.version(policy_id, number)
+        if version is None:
+            raise UsageError(f"{policy_id} has no version {number}")
+    elif at:
+        version = store.in_effect_at(policy_id, parse_when(at))
+        if version is None:
+            raise UsageError(f"{policy_id} has no version stored on or before {at}")
+    else:
+        if not policy["current_version_id"]:
+            raise UsageError(f"{policy_id} has no version stored yet")
+        version = store.version_by_id(policy["current_version_id"])
+    return policy, version
+
+
 @cli.command()
 @click.argument("policy_id", metavar="ID")
 @click.option("--version", "number", type=int, help="Version number (see history).")
@@ -352,28 +372,36 @@ def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: 
     """One stored version of a policy (the current one by default)."""
     from policywatch.report import to_json, version_json, version_markdown, version_text
 
-    if number is not None and at:
-        raise UsageError("give --version or --at, not both")
     with obj.store(create=False) as store:
-        policy = _stored_policy(store, policy_id)
-        if number is not None:
-            version = store.version(policy_id, number)
-            if version is None:
-                raise UsageError(f"{policy_id} has no version {number}")
-        elif at:
-            version = store.in_effect_at(policy_id, parse_when(at))
-            if version is None:
-                raise UsageError(f"{policy_id} has no version stored on or before {at}")
-        else:
-            if not policy["current_version_id"]:
-                raise UsageError(f"{policy_id} has no version stored yet")
-            version = store.version_by_id(policy["current_version_id"])
+        policy, version = _pick_version(store, policy_id, number, at)
     if fmt == "json":
         click.echo(to_json(version_json(policy, version)))
     elif fmt == "markdown":
         click.echo(version_markdown(policy, version), nl=False)
     else:
         click.echo(version_text(policy, version), nl=False)
+
+
+@cli.command()
+@click.argument("policy_id", metavar="ID")
+@click.option("--version", "number", type=int, help="Version number (see history).")
+@click.option("--at", "at", help="The version in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def facts(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
+    """What a version says the company does: its practice facts, with evidence."""
+    from policywatch.judge import load_rules
+    from policywatch.report import facts_json, facts_text, to_json
+    from policywatch.timeline import version_facts
+
+    with obj.store(create=False) as store:
+        policy, version = _pick_version(store, policy_id, number, at)
+        found = version_facts(store, version)
+    if fmt == "json":
+        click.echo(to_json(facts_json(policy, version, found, load_rules().fingerprint)))
+    else:
+        click.echo(facts_text(policy, version, found), nl=False)
 
 
 # -- diff-files --------------------------------------------------------------------------------------

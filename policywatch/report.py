@@ -133,3 +133,41 @@ def counts_line(report: RunReport) -> str:
     return " · ".join(f"{n} {k}" for k, n in counts.items() if n or k in ("changed", "failed")) + \
         f"  ({len(report.results)} checked, run {report.run_id})"
 
+
+
+def facts_json(policy: dict, version: dict, facts: list, rules_fingerprint: str) -> dict:
+    """``policywatch.facts/1``: what one version says, fact by fact, with evidence."""
+    return {"schema": "policywatch.facts/1",
+            "policy": {"id": policy["id"], "name": policy["name"], "url": policy["url"]},
+            "version": {"number": version["number"], "captured_at": version["captured_at"],
+                        "text_sha256": version["text_sha256"]},
+            "rules": rules_fingerprint,
+            "facts": [f.to_json() for f in facts]}
+
+
+def facts_text(policy: dict, version: dict, facts: list) -> str:
+    """The facts of a version grouped by category (plain names), each with its first evidence sentence."""
+    from policywatch.judge import load_rules
+    from policywatch.judge.rules import PRIORITY
+    from policywatch.judge.words import statement
+
+    rules = load_rules()
+    by_key: dict[tuple, list] = {}
+    for fact in facts:
+        by_key.setdefault(fact.key, []).append(fact)
+    out = [f"{policy['name']} — version {version['number']} ({version['captured_at'][:10]}): "
+           f"{len(by_key)} distinct facts"]
+    order = {name: k for k, name in enumerate(PRIORITY)}
+    for category in sorted({f.category for f in facts}, key=lambda c: order.get(c, 99)):
+        out += ["", rules.label(category)]
+        for key, group in by_key.items():
+            if key[0] != category:
+                continue
+            first = group[0]
+            where = " › ".join(first.section) or "(preamble)"
+            also = f"; and {len(group) - 1} more place{'s' if len(group) > 2 else ''}" if len(group) > 1 else ""
+            out.append(f"  - {statement(first, rules)}")
+            out.append(f"      “{first.evidence}” (§ {where}{also})")
+    if not facts:
+        out.append("No practice facts found (is this the policy text? see `policywatch show`).")
+    return "\n".join(out) + "\n"

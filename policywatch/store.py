@@ -186,6 +186,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE policies ADD COLUMN failing_since TEXT;
     ALTER TABLE policies ADD COLUMN failure_alerted INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: what each version says — its practice facts, derived by one set of lexicons (``rules``,
+    # their fingerprint): re-derived when the lexicons change, like versions after a normalizer upgrade
+    """
+    CREATE TABLE facts (
+        id INTEGER PRIMARY KEY,
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        rules TEXT NOT NULL,
+        category TEXT NOT NULL,
+        practice TEXT NOT NULL,
+        polarity TEXT NOT NULL,
+        value TEXT,
+        shown TEXT,
+        sensitive INTEGER NOT NULL,
+        about TEXT,
+        evidence TEXT NOT NULL,
+        section TEXT NOT NULL,
+        section_index INTEGER NOT NULL
+    );
+    CREATE INDEX facts_version ON facts (version_id, rules);
+    CREATE INDEX facts_practice ON facts (category, practice, polarity);
+    """,
 ]
 
 
@@ -398,6 +419,21 @@ class Store:
     def version(self, policy_id: str, number: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM versions WHERE policy_id = ? AND number = ?", [policy_id, number]))
         return rows[0] if rows else None
+
+    def facts(self, version_id: int, rules: str) -> list[dict] | None:
+        """The stored facts of a version as derived by lexicons ``rules`` (a fingerprint); None if not yet."""
+        rows = list(self.db.query("SELECT * FROM facts WHERE version_id = ? AND rules = ? ORDER BY id",
+                                  [version_id, rules]))
+        return [r for r in rows if r["category"]] if rows else None
+
+    def put_facts(self, version_id: int, rules: str, rows: list[dict]) -> None:
+        """Replace a version's facts (derived by older lexicons too) in one transaction."""
+        with self.transaction():
+            self.db.execute("DELETE FROM facts WHERE version_id = ?", [version_id])
+            # A version that states no fact at all keeps one empty marker row, so it is not re-derived.
+            rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
+                             "section": "[]", "section_index": -1}]
+            self.db["facts"].insert_all([{**row, "version_id": version_id, "rules": rules} for row in rows])
 
     def version_by_id(self, version_id: int) -> dict:
         return next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id]))

@@ -21,7 +21,7 @@ from policywatch.suspect import detect_language
 
 if TYPE_CHECKING:
     from policywatch.diff import DocumentDiff
-    from policywatch.judge import Judgement
+    from policywatch.judge import Fact, Judgement
 
 
 @dataclass
@@ -44,10 +44,28 @@ def judge_versions(store: Store, policy_id: str, baseline_version_id: int, versi
     old_label = f"{policy_id} v{baseline['number']} ({baseline['captured_at'][:10]})"
     new_label = f"{policy_id} v{version['number']} ({version['captured_at'][:10]})"
     payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
+    rules = load_rules()
+    for stored, facts in ((baseline, judgement.old_facts), (version, judgement.new_facts)):
+        if facts is not None and store.facts(stored["id"], rules.fingerprint) is None:
+            store.put_facts(stored["id"], rules.fingerprint, [f.to_row() for f in facts])
     columns = {"severity": judgement.severity, "material": int(judgement.material),
                "categories": json.dumps(judgement.categories), "summary": judgement.summary,
                "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
     return Verdict(diff, judgement, old_label, new_label, columns)
+
+
+def version_facts(store: Store, version: dict) -> list[Fact]:
+    """What a stored version says: its stored facts, or — after the lexicons changed — derived anew and stored."""
+    from policywatch.document import Document
+    from policywatch.judge import Fact, extract_facts
+
+    rules = load_rules()
+    rows = store.facts(version["id"], rules.fingerprint)
+    if rows is not None:
+        return [Fact.from_row(row) for row in rows]
+    facts = extract_facts(Document.from_markdown(version["text"]), rules)
+    store.put_facts(version["id"], rules.fingerprint, [f.to_row() for f in facts])
+    return facts
 
 
 def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:

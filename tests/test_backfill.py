@@ -222,7 +222,7 @@ def test_backfilled_history_notifies_only_when_asked(archive, source, tmp_path, 
     titles = [post.fields["title"] for post in http_receiver.posts]
     # training, sale, retention: material; the return to the earlier text is not news
     assert len(titles) == 3 and report.notifications.count("sent") == 3
-    assert "purposes" in titles[0] and "sharing" in titles[1] and "retention" in titles[2]
+    assert "Purposes" in titles[0] and "Sharing & sale" in titles[1] and "Retention" in titles[2]
     # the archived copy is the archive's own replay of the capture that shows the change
     assert f"/acme/{day(12)}/{URL}" in http_receiver.posts[0].fields["message"]
 

@@ -147,3 +147,13 @@ def test_diff_files_and_stored_diff(project):
     assert html.startswith("<!doctype html>") and "<ins>" in html and "http" not in html.split("</style>")[0]
     history = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"]
     assert history[1]["material"] is True and "data_collected" in history[1]["categories"]
+    # what each version says: facts with evidence, stored per version and read back
+    facts = json.loads(run(project, "facts", "acme", "--format", "json", check_rc=0).stdout)
+    assert facts["schema"] == "policywatch.facts/1" and facts["version"]["number"] == 2
+    biometric = [f for f in facts["facts"] if f["practice"] == "biometric data"]
+    assert biometric and biometric[0]["evidence"].endswith("and fingerprints when you sign up.")
+    older = json.loads(run(project, "facts", "acme", "--version", "1", "--format", "json").stdout)["facts"]
+    assert not any(f["practice"] == "biometric data" for f in older)
+    text = run(project, "facts", "acme", check_rc=0).stdout
+    assert "Data collected" in text and "collects biometric data" in text and "data_collected" not in text
+    assert run(project, "facts", "acme", "--version", "9", check_rc=2).stderr.strip()

@@ -14,7 +14,6 @@ import pytest
 from policywatch.demo import SAMPLES, VERSIONS
 from policywatch.errors import ConfigError
 from policywatch.judge import compare
-from policywatch.render import plain_categories
 from policywatch.messages import (
     Message,
     compose_change,
@@ -26,6 +25,7 @@ from policywatch.messages import (
 )
 from policywatch.normalize import normalize_html
 from policywatch.notify import deliver, describe_targets, mode_of, route
+from policywatch.render import plain_categories
 from policywatch.secrets import redact
 from policywatch.watchlist import parse_watchlist
 
@@ -103,7 +103,8 @@ def test_change_message_content(change, judged):
     assert "How we share information" in md and "no longer promises not to sell personal data (Sharing & sale)" in md
     assert "before: “We do not sell your personal information" in md
     assert "after: “When you delete your account, we delete your notes and account data within 5 years.”" in md
-    assert page.startswith("<p><strong>No longer promises not to sell") and '<a href="https://acme.example/privacy">' in page
+    assert page.startswith("<p><strong>No longer promises not to sell")
+    assert '<a href="https://acme.example/privacy">' in page
     assert "<del>− We do not sell your personal information" in page
     assert change.attachments[0].filename == "acme-diff.html"
     assert change.attachment_html.startswith("<!doctype html>")

@@ -56,7 +56,7 @@ def test_a_material_change_reaches_exactly_its_targets_once(tmp_path, store, htt
     assert len(team.posts) == 1 and len(risk.posts) == 1 and len(smtp_receiver.mails) == 1
     assert security.posts == []  # its category filter wants security changes only
     title = team.posts[0].fields["title"]
-    assert title.startswith("ACME Privacy Policy — material change (high): sharing")
+    assert title.startswith("ACME Privacy Policy — material change (high): Sharing & sale")
     assert "sell your personal information" in team.posts[0].fields["message"]
     assert risk.posts[0].form and "ACME Privacy Policy" in risk.posts[0].form["title"]
     mail = smtp_receiver.mails[0]

@@ -66,6 +66,23 @@ class Fact:
     def key(self) -> tuple[str, str, str, str | None]:
         return self.category, self.practice, self.polarity, self.value
 
+    def to_row(self) -> dict:
+        """The columns of the store's ``facts`` table."""
+        import json
+
+        return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
+                "value": self.value, "shown": self.shown, "sensitive": int(self.sensitive), "about": self.about,
+                "evidence": self.evidence, "section": json.dumps(list(self.section), ensure_ascii=False),
+                "section_index": self.section_index}
+
+    @classmethod
+    def from_row(cls, row: dict) -> Fact:
+        import json
+
+        return cls(row["category"], row["practice"], row["polarity"], row["value"], row["shown"],
+                   bool(row["sensitive"]), row["evidence"], tuple(json.loads(row["section"])),
+                   row["section_index"], row["about"])
+
     def to_json(self) -> dict:
         return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
                 "value": self.shown if self.value is not None else None, "sensitive": self.sensitive,
@@ -180,6 +197,11 @@ class FactExtractor:
                     lead = text
         return Reading(facts, mentions)
 
+    def sentence_facts(self, sentence: str) -> list[Fact]:
+        """The facts one sentence states on its own (framed or not; no section)."""
+        return [Fact(f.category, f.practice, f.polarity, f.value, f.shown, f.sensitive, sentence, (), -1, f.about)
+                for f in self._sentence(sentence)]
+
     def own_names(self, document: Document) -> set[str]:
         """The policy's own company and brands: its legal entities and the words of its title."""
         names: set[str] = set()
@@ -245,6 +267,10 @@ class FactExtractor:
         conditional = not agency and bool(rules.weak_modal.search(sentence)) and not rules.strong_modal.search(
             sentence)
         about = self._about(hits)
+        if agency and any(rules.categories[name].protective for name in hits):
+            # "You can opt out of marketing e-mails": the sentence offers a choice; what the choice is
+            # about (marketing) is not thereby a new practice of the company.
+            hits = {name: found for name, found in hits.items() if rules.categories[name].protective}
         seen: set[tuple] = set()
         for name, found in hits.items():
             category = rules.categories[name]

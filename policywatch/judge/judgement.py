@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
@@ -24,7 +25,12 @@ from policywatch.judge.facts import Fact, FactExtractor, sentences
 from policywatch.judge.rules import PRIORITY, Rules, is_date_stamp, load_rules, stated_date
 from policywatch.judge.words import SEVERITY_RANK
 
-_URL = re.compile(r"\b(?:https?://|www\.)\S+|\S+@\S+\.\w+|\[email[\s\xa0]*protected\]", re.IGNORECASE)
+# What a reader does not read as words: link targets written out, e-mail addresses and the
+# placeholders that obfuscation leaves instead of them.
+_URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*|\S+@\S+\.\w+|"
+                  r"\[email[\s\xa0]*(?:protected|address)\]", re.IGNORECASE)
+# A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.
+_FRAGMENT_WORDS = 4
 
 
 @dataclass
@@ -61,6 +67,8 @@ class Judgement:
     new_date: str | None = None
     direction: str | None = None
     signals: list[Signal] = field(default_factory=list)  # every fact change, most severe first
+    old_facts: list[Fact] | None = field(default=None, repr=False)
+    new_facts: list[Fact] | None = field(default=None, repr=False)
 
 
 # --- the rules of a change: one small function each ------------------------------------------------
@@ -68,9 +76,9 @@ class Judgement:
 Assessment = tuple[str, str, str, str]  # rule, severity, direction, message
 
 
-def _expands(category: str, rules: Rules, asserting: bool) -> bool:
+def _expands(fact: Fact, rules: Rules, asserting: bool) -> bool:
     """Asserting more expands an expanding category; in a protective one, saying less does."""
-    return asserting != rules.categories[category].protective
+    return asserting != rules.protective(fact.category, fact.practice)
 
 
 def assess_added(fact: Fact, rules: Rules) -> Assessment:
@@ -78,7 +86,7 @@ def assess_added(fact: Fact, rules: Rules) -> Assessment:
     asserting = fact.polarity != "negated"
     if fact.category == "controller_contact":
         return f"{fact.category}.added", "medium", "clarify", plain.added(fact, rules)
-    expand = _expands(fact.category, rules, asserting)
+    expand = _expands(fact, rules, asserting)
     return (f"{fact.category}.{'added' if asserting else 'denial_added'}", "high" if expand else "medium",
             "expand" if expand else "restrict", plain.added(fact, rules))
 
@@ -88,7 +96,7 @@ def assess_removed(fact: Fact, rules: Rules) -> Assessment:
     asserting = fact.polarity == "negated"  # dropping a denial asserts more
     if fact.category == "controller_contact":
         return f"{fact.category}.removed", "medium", "clarify", plain.removed(fact, rules)
-    expand = _expands(fact.category, rules, asserting)
+    expand = _expands(fact, rules, asserting)
     return (f"{fact.category}.{'denial_removed' if asserting else 'removed'}", "high" if expand else "medium",
             "expand" if expand else "restrict", plain.removed(fact, rules))
 
@@ -97,7 +105,7 @@ def assess_flip(old: Fact, new: Fact, rules: Rules) -> Assessment:
     """The same practice, asserted then denied (or the reverse), or a promise weakened to 'may'."""
     strength = {"negated": 0, "conditional": 1, "asserted": 2}
     asserting = strength[new.polarity] > strength[old.polarity]
-    expand = _expands(new.category, rules, asserting)
+    expand = _expands(new, rules, asserting)
     rule = "negation_flip" if "negated" in (old.polarity, new.polarity) else "promise_weakened" if (
         new.polarity == "conditional") else "promise_strengthened"
     return (f"{new.category}.{rule}", "high" if expand else "medium", "expand" if expand else "restrict",
@@ -203,6 +211,7 @@ class _SentenceIndex:
 
     def __init__(self, facts: list[Fact], document: Document):
         self.folded = set()
+        self.texts: list[str] = []
         self.bags: list[set[str]] = []
         self.by_word: dict[str, list[int]] = defaultdict(list)
         for section in document.sections:
@@ -216,25 +225,35 @@ class _SentenceIndex:
                     for word in bag:
                         self.by_word[word].append(len(self.bags))
                     self.bags.append(bag)
+                    self.texts.append(sentence)
 
-    def is_new(self, sentence: str) -> bool:
+    def closest(self, sentence: str) -> tuple[str | None, float]:
+        """The most similar sentence of this version, and how similar (1.0: the same words)."""
         if fold(sentence) in self.folded:
-            return False
+            return sentence, 1.0
         bag = set(words(sentence))
         if not bag:
-            return False
+            return None, 0.0
         # Only sentences sharing one of its rarer words can be a rewording of it.
         rare = sorted(bag, key=lambda w: (len(self.by_word.get(w, ())), w))[:6]
         candidates = {k for w in rare for k in self.by_word.get(w, ())[:200]}
-        return all(similarity(bag, self.bags[k]) < NEW_STATEMENT_SIMILARITY for k in candidates)
+        best, score = None, 0.0
+        for k in sorted(candidates):
+            if (value := similarity(bag, self.bags[k])) > score:
+                best, score = self.texts[k], value
+        return best, score
+
+    def is_new(self, sentence: str) -> bool:
+        return self.closest(sentence)[1] < NEW_STATEMENT_SIMILARITY
 
 
 def assess_statement(fact: Fact, rules: Rules, added: bool) -> Assessment:
     """A passage about a practice the other version also states, but in no sentence like this one."""
-    protective = rules.categories[fact.category].protective
     asserting = (fact.polarity != "negated") == added
-    expand = asserting != protective
-    severity = "high" if expand and fact.sensitive and fact.polarity != "negated" else "medium"
+    expand = _expands(fact, rules, asserting)
+    # A new passage on what the company does (collects, shares, uses…) is news whatever else it said;
+    # a passage dropped, or one about a right or a promise, says less than a fact change does.
+    severity = "high" if expand and added and fact.polarity != "negated" else "medium"
     verb = "adds" if added else "drops"
     what = plain.practice(fact, rules, infinitive=fact.polarity == "negated")
     message = f"{verb} a passage saying it {'does not ' if fact.polarity == 'negated' else ''}{what}"
@@ -253,19 +272,60 @@ def statement_changes(old: list[Fact], new: list[Fact], old_doc: Document, new_d
     signals = []
     for facts, other, added in ((new, old_doc, True), (old, new_doc, False)):
         index = None
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for fact in facts:
-            if fact.key in changed_keys or fact.evidence in seen or fact.category == "controller_contact":
+            if fact.key in changed_keys or (fact.evidence, fact.category) in seen or \
+                    fact.category == "controller_contact":
                 continue
             if index is None:
                 index = _SentenceIndex(facts, other)
             if not index.is_new(fact.evidence):
                 continue
-            seen.add(fact.evidence)
+            seen.add((fact.evidence, fact.category))  # one finding per category of a new passage
             rule, severity, direction, message = assess_statement(fact, rules, added)
             signals.append(Signal(rule, fact.category, severity, direction, message,
                                   None if added else fact.evidence, fact.evidence if added else None,
                                   None if added else fact, fact if added else None))
+    return signals
+
+
+def reworded_changes(extractor: FactExtractor, old_doc: Document, new_doc: Document,
+                     covered: set[tuple[str, str]], rules: Rules) -> list[Signal]:
+    """A sentence reworded so that one of its facts turned: a period, an age, a company, a negation.
+
+    The fact sets miss it when the old value or polarity is still stated elsewhere ("30 days" for
+    other data); numbers and negations almost never change in an editorial rewording.
+    """
+    index = _SentenceIndex([], old_doc)
+    signals = []
+    for section in new_doc.sections:
+        for block in section.blocks:
+            for sentence in sentences(block.text):
+                if fold(sentence) in index.folded:
+                    continue
+                new_findings = extractor.sentence_facts(sentence)
+                if not new_findings:
+                    continue
+                old_sentence, score = index.closest(sentence)
+                if old_sentence is None or score < NEW_STATEMENT_SIMILARITY:
+                    continue
+                old_findings = extractor.sentence_facts(old_sentence)
+                for new in new_findings:
+                    if (new.category, new.practice) in covered:
+                        continue
+                    same = [o for o in old_findings if (o.category, o.practice) == (new.category, new.practice)]
+                    if not same or any(o.key == new.key for o in same):
+                        continue
+                    old = same[0]
+                    old_fact = dataclasses.replace(old, evidence=old_sentence)
+                    new_fact = dataclasses.replace(new, evidence=sentence, section=section.path,
+                                                   section_index=new_doc.sections.index(section))
+                    assessment = assess_flip(old_fact, new_fact, rules) if old.value == new.value else \
+                        assess_value(old_fact, new_fact, rules)
+                    rule, severity, direction, message = assessment
+                    covered.add((new.category, new.practice))
+                    signals.append(Signal(rule, new.category, severity, direction, message, old_sentence, sentence,
+                                          old_fact, new_fact))
     return signals
 
 
@@ -276,17 +336,29 @@ def _visible(texts: list[str]) -> str:
     return fold(_URL.sub(" ", " ".join(texts)))
 
 
+def _sentence_bag(texts: list[str]) -> Counter:
+    """The visible sentences of some text, in any order."""
+    return Counter(v for t in texts for s in sentences(t) if (v := _visible([s])))
+
+
+def _is_fragment(sentence: str) -> bool:
+    return len(words(sentence)) <= _FRAGMENT_WORDS and sentence.rstrip()[-1:] not in ".!?:;"
+
+
 def _section_kind(section: SectionDiff, rules: Rules) -> str:
-    """formatting (nothing a reader sees changed), date_stamp, or editorial (words changed)."""
+    """formatting (nothing a reader reads changed), date_stamp, or editorial (words changed)."""
     gone = list(section.removed_blocks) + [o for o, _ in section.changed_blocks]
     came = list(section.added_blocks) + [n for _, n in section.changed_blocks]
-    if _visible(gone) == _visible(came):
+    old_bag, new_bag = _sentence_bag(gone), _sentence_bag(came)
+    if old_bag == new_bag:
         return "formatting"
-    old_sentences = {fold(s) for b in gone for s in sentences(b)}
-    new_sentences = {fold(s) for b in came for s in sentences(b)}
-    differing = [s for b in gone for s in sentences(b) if fold(s) not in new_sentences] + \
-                [s for b in came for s in sentences(b) if fold(s) not in old_sentences]
-    if differing and all(is_date_stamp(s, rules) for s in differing):
+    old_sentences = {_visible([s]) for b in gone for s in sentences(b)}
+    new_sentences = {_visible([s]) for b in came for s in sentences(b)}
+    differing = [s for b in gone for s in sentences(b) if _visible([s]) not in new_sentences] + \
+                [s for b in came for s in sentences(b) if _visible([s]) not in old_sentences]
+    if not differing or all(_is_fragment(s) for s in differing):
+        return "formatting"  # moved sentences, or labels of widgets and links
+    if all(is_date_stamp(s, rules) for s in differing):
         return "date_stamp"
     return "editorial"
 
@@ -350,6 +422,8 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     old, new = extractor.read(diff.old), extractor.read(diff.new)
     old_facts, new_facts = old.facts, new.facts
     signals = diff_facts(old_facts, new_facts, rules, old_mentions=old.mentions, new_mentions=new.mentions)
+    covered = {(f.category, f.practice) for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
+    signals += reworded_changes(extractor, diff.old, diff.new, covered, rules)
     changed_keys = {f.key for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
     signals += statement_changes(old_facts, new_facts, diff.old, diff.new, changed_keys, rules)
     signals.sort(key=_rank)
@@ -362,8 +436,8 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
         direction = "expand" if any(g.direction == "expand" for g in top) else top[0].direction
     else:
         severity = max((s.severity for s in diff.changed_sections), key=SEVERITY_RANK.get, default="none")
-        if _visible([diff.old.plain_text]) == _visible([diff.new.plain_text]):
-            severity = "none"  # only markup, link targets or order of identical words changed
+        if _sentence_bag([diff.old.plain_text]) == _sentence_bag([diff.new.plain_text]):
+            severity = "none"  # only markup, link targets or the order of the same sentences changed
         direction = None
     material = SEVERITY_RANK[severity] >= SEVERITY_RANK["medium"]
     categories = list(dict.fromkeys(g.category for g in signals if SEVERITY_RANK[g.severity] >= 2))
@@ -372,7 +446,8 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
                                  sum(1 for g in signals if SEVERITY_RANK[g.severity] < 2))
     else:
         summary = _unchanged_summary(diff, severity, old_date, new_date)
-    return Judgement(severity, material, categories, summary, old_date, new_date, direction, signals)
+    return Judgement(severity, material, categories, summary, old_date, new_date, direction, signals,
+                     old_facts, new_facts)
 
 
 def compare(old: Document, new: Document, rules: Rules | None = None) -> tuple[DocumentDiff, Judgement]:

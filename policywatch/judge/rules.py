@@ -33,6 +33,7 @@ class Term:
     named: bool = False  # a named company or country: the policy's own company is not a third party
     entity: bool = False  # a legal entity name (controller facts)
     framed: bool | None = None  # overrides the category's ``framed`` for this term
+    protective: bool | None = None  # overrides the category's: a transfer safeguard protects the user
     does: str | None = None  # overrides the category's phrasing: "sells personal data"
     do: str | None = None
 
@@ -78,6 +79,12 @@ class Rules:
         rules = self.categories[category]
         term = next((t for t in rules.terms if t.name == practice and t.does), None)
         return (term.does, term.do or term.does) if term else (rules.does, rules.do)
+
+    def protective(self, category: str, practice: str) -> bool:
+        """Does stating this practice protect the user (a right, an opt-out, a transfer safeguard)?"""
+        rules = self.categories[category]
+        term = next((t for t in rules.terms if t.name == practice and t.protective is not None), None)
+        return term.protective if term else rules.protective
 
     def label(self, category: str) -> str:
         rules = self.categories.get(category)
@@ -135,7 +142,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
                 raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): bad pattern: {exc}") from None
             rules.terms.append(Term(name, term.get("name", term["pattern"]), regex, bool(term.get("sensitive")),
                                     bool(term.get("verb")), bool(term.get("named")), bool(term.get("entity")),
-                                    term.get("framed"), term.get("does"), term.get("do")))
+                                    term.get("framed"), term.get("protective"), term.get("does"), term.get("do")))
     synonyms: dict[str, int] = {}
     for group_id, group in enumerate(language.get("synonyms", [])):
         for word in group:

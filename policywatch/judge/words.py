@@ -30,7 +30,24 @@ def practice(fact: Fact, rules: Rules, infinitive: bool = False) -> str:
     return (do if infinitive else does).format(what=what)
 
 
+def statement(fact: Fact, rules: Rules) -> str:
+    """What a fact says, as a lawyer would list it: "does not sell personal data"."""
+    if fact.practice == "minimum age":
+        return f"sets a minimum age of {fact.shown}"
+    if fact.practice == "notice period":
+        return f"promises {fact.shown} notice of changes"
+    if fact.polarity == "negated":
+        return f"does not {practice(fact, rules, True)}"
+    if fact.polarity == "conditional":
+        return f"may {practice(fact, rules, True)}"
+    return practice(fact, rules)
+
+
 def added(fact: Fact, rules: Rules) -> str:
+    if fact.practice == "minimum age":
+        return f"now sets a minimum age of {fact.shown}"
+    if fact.practice == "notice period":
+        return f"now promises {fact.shown} notice of changes"
     if fact.polarity == "negated":
         return f"now promises not to {practice(fact, rules, True)}"
     if fact.polarity == "conditional":
@@ -39,6 +56,10 @@ def added(fact: Fact, rules: Rules) -> str:
 
 
 def removed(fact: Fact, rules: Rules) -> str:
+    if fact.practice == "minimum age":
+        return f"no longer sets a minimum age of {fact.shown}"
+    if fact.practice == "notice period":
+        return f"no longer promises {fact.shown} notice of changes"
     if fact.polarity == "negated":
         return f"no longer promises not to {practice(fact, rules, True)}"
     return f"no longer says it {practice(fact, rules)}"

@@ -1,0 +1,264 @@
+"""Practice facts, and the properties a facts-based judgement must hold on any policy.
+
+Every phrasing here was written for these tests.
+"""
+
+import random
+import re
+
+import pytest
+
+from policywatch.document import parse_text
+from policywatch.judge import compare, extract_facts, load_rules
+from policywatch.judge.facts import entity_key
+from policywatch.normalize import normalize_html
+
+POLICY = """# Brightside Privacy Notice
+
+Last updated: 4 March 2024
+
+## Information we collect
+
+When you sign up we collect your email address, your full name and the device identifiers of your phone.
+If you turn on trip logging, we collect precise location from your phone while the app is open.
+
+## How we use information
+
+We use information to run the service, to answer support questions and to detect fraud.
+
+## Who receives information
+
+We share information with service providers who host our servers and send our e-mails.
+We do not sell your personal information to anyone.
+
+## How long we keep it
+
+Trip logs are deleted 90 days after a trip ends.
+
+## Your choices
+
+You can opt out of marketing e-mails from the link in every message.
+You may ask for a copy of your data or ask us to delete it.
+
+## Children
+
+Brightside is not meant for children under 16 and we do not knowingly collect data from them.
+
+## Changes to this notice
+
+We will e-mail you 30 days before any material change to this notice takes effect.
+
+## Who we are
+
+The controller of your data is Brightside Mobility Ltd., 12 Quay Street, Galway.
+"""
+
+
+def facts_of(text: str):
+    return extract_facts(parse_text(text))
+
+
+def keys(text: str) -> set[tuple]:
+    return {f.key for f in facts_of(text)}
+
+
+def judged(old: str, new: str):
+    return compare(parse_text(old), parse_text(new))[1]
+
+
+# -- extraction ---------------------------------------------------------------------------------------
+
+def test_a_policy_reads_as_practice_facts_with_evidence():
+    found = facts_of(POLICY)
+    by = {(f.category, f.practice, f.polarity): f for f in found}
+    assert ("data_collected", "precise location", "asserted") in by
+    assert ("data_collected", "contact details", "asserted") in by
+    assert ("sharing", "service providers", "asserted") in by
+    assert ("sharing", "sale of personal data", "negated") in by  # "we do not sell"
+    assert ("choices", "an opt-out", "asserted") in by
+    assert ("user_rights", "the right to erasure", "asserted") in by
+    assert any(f.category == "retention" and f.value == "90" for f in found)
+    assert any(f.category == "children" and f.practice == "minimum age" and f.value == "16" for f in found)
+    assert any(f.category == "policy_changes" and f.practice == "notice period" and f.value == "30" for f in found)
+    assert any(f.category == "controller_contact" and f.value == "brightsidemobility" for f in found)
+    sale = by["sharing", "sale of personal data", "negated"]
+    assert sale.evidence == "We do not sell your personal information to anyone."
+    assert sale.section == ("Brightside Privacy Notice", "Who receives information")
+
+
+def test_an_offered_opt_out_is_a_choice_not_a_denial():
+    text = "# P\n\n## Choices\n\nYou can opt out of training through our privacy portal.\n"
+    found = {(f.category, f.practice, f.polarity) for f in facts_of(text)}
+    assert ("choices", "an opt-out", "asserted") in found
+    assert not any(p == "negated" for _, _, p in found)
+
+
+def test_a_negation_of_the_user_is_not_a_denial_of_the_company():
+    text = "# P\n\n## Sharing\n\nIf you do not want us to share data with advertising partners, turn it off.\n"
+    found = {(f.category, f.practice, f.polarity) for f in facts_of(text)}
+    assert ("sharing", "advertising partners", "asserted") in found
+
+
+def test_the_policys_own_company_is_not_a_third_party():
+    text = ("# OpenAI Privacy Policy\n\n## How we share\n\nWe share content with Microsoft, our hosting provider. "
+            "This page explains how OpenAI uses content you share with OpenAI.\n")
+    named = {f.practice for f in facts_of(text) if f.category == "sharing"}
+    assert "ad and analytics companies: Microsoft" in named
+    assert not any("OpenAI" in n for n in named)
+
+
+def test_a_restyled_company_is_the_same_company():
+    assert entity_key("x.AI, L.L.C.") == entity_key("X.AI LLC") == entity_key("X.AI Llc")
+    assert entity_key("Acme Widgets Ltd") != entity_key("Globex Holdings Inc")
+    old = POLICY
+    new = POLICY.replace("Brightside Mobility Ltd.", "BRIGHTSIDE MOBILITY LIMITED")
+    assert not judged(old, new).material
+
+
+# -- properties: the same facts in another form are never material -------------------------------------
+
+def sections_of(text: str) -> tuple[str, list[str]]:
+    head, *rest = text.split("\n## ")
+    return head, ["## " + s.strip() + "\n" for s in rest]
+
+
+def test_shuffled_sections_are_not_material():
+    head, sections = sections_of(POLICY)
+    for seed in range(5):
+        shuffled = sections[:]
+        random.Random(seed).shuffle(shuffled)
+        verdict = judged(POLICY, head.rstrip() + "\n\n" + "\n".join(shuffled))
+        assert not verdict.material, verdict.summary
+
+
+def test_split_and_merged_paragraphs_are_not_material():
+    split = POLICY.replace("e-mails.\nWe do not sell", "e-mails.\n\nWe do not sell")
+    split = split.replace("your phone.\nIf you turn on", "your phone.\n\nIf you turn on")
+    assert not judged(POLICY, split).material
+    merged = POLICY.replace("in every message.\nYou may ask", "in every message. You may ask")
+    assert not judged(POLICY, merged).material
+
+
+def test_inline_lists_and_bullets_are_the_same_facts():
+    inline = POLICY.replace(
+        "We use information to run the service, to answer support questions and to detect fraud.",
+        "We use information:\n\n- to run the service;\n- to answer support questions;\n- to detect fraud.")
+    verdict = judged(POLICY, inline)
+    assert not verdict.material, verdict.summary
+
+
+def test_markdown_and_html_of_one_policy_are_not_material():
+    def html_of(text: str) -> str:
+        out = []
+        for line in text.splitlines():
+            if line.startswith("## "):
+                out.append(f"<h2>{line[3:]}</h2>")
+            elif line.startswith("# "):
+                out.append(f"<h1>{line[2:]}</h1>")
+            elif line.strip():
+                out.append(f"<p>{line}</p>")
+        return "<html><body><main>" + "\n".join(out) + "</main></body></html>"
+
+    diff, verdict = compare(parse_text(POLICY), normalize_html(html_of(POLICY)).document)
+    assert not verdict.material, verdict.summary
+
+
+def test_a_duplicated_paragraph_is_not_material():
+    twice = POLICY.replace("We do not sell your personal information to anyone.\n",
+                           "We do not sell your personal information to anyone.\n\n"
+                           "We do not sell your personal information to anyone.\n")
+    assert not judged(POLICY, twice).material
+    assert not judged(twice, POLICY).material
+
+
+def test_rewording_with_the_same_facts_is_editorial():
+    new = POLICY.replace("We use information to run the service, to answer support questions and to detect fraud.",
+                         "Information is used to operate the service, reply to support questions and catch fraud.")
+    verdict = judged(POLICY, new)
+    assert verdict.severity == "low" and not verdict.material, verdict.summary
+
+
+# -- negation and modality -------------------------------------------------------------------------------
+
+def test_a_negation_flip_is_high_and_named_as_such():
+    verdict = judged(POLICY, POLICY.replace("We do not sell your personal information to anyone.",
+                                            "We may sell your personal information to selected partners."))
+    assert verdict.severity == "high" and "sharing" in verdict.categories
+    assert any(g.rule == "sharing.negation_flip" for g in verdict.signals)
+    assert verdict.summary.startswith("May now sell personal data")
+
+
+def test_a_promise_weakened_to_may_is_high():
+    verdict = judged(POLICY, POLICY.replace("We will e-mail you 30 days before any material change",
+                                            "We may e-mail you 30 days before any material change"))
+    assert verdict.severity == "high"
+    assert any(g.rule == "policy_changes.promise_weakened" for g in verdict.signals), verdict.signals
+
+
+def test_a_removed_opt_out_is_high_and_an_added_one_medium():
+    without = POLICY.replace("You can opt out of marketing e-mails from the link in every message.\n", "")
+    removed, added = judged(POLICY, without), judged(without, POLICY)
+    assert removed.severity == "high" and "choices" in removed.categories
+    assert added.severity == "medium" and added.direction == "restrict"
+
+
+def test_numbers_are_compared_both_ways():
+    longer = judged(POLICY, POLICY.replace("deleted 90 days after", "deleted 2 years after"))
+    assert longer.severity == "high" and longer.direction == "expand"
+    assert "keeps personal data for 2 years instead of 90 days" in longer.summary.lower()
+    younger = judged(POLICY, POLICY.replace("children under 16", "children under 13"))
+    assert younger.severity == "high" and "sets the minimum age at 13 instead of 16" in younger.summary.lower()
+    shorter = judged(POLICY, POLICY.replace("deleted 90 days after", "deleted 30 days after"))
+    assert shorter.severity == "medium" and shorter.direction == "restrict"
+
+
+def test_changes_both_ways_take_the_most_severe_and_say_so():
+    new = POLICY.replace("deleted 90 days after", "deleted 30 days after").replace(
+        "We do not sell your personal information to anyone.", "We sell your personal information to data brokers.")
+    verdict = judged(POLICY, new)
+    assert verdict.severity == "high" and verdict.direction == "expand"
+    assert {g.direction for g in verdict.signals} >= {"expand", "restrict"}
+
+
+def test_a_new_passage_about_a_known_practice_is_caught():
+    new = POLICY.replace("## How we use information",
+                         "Our new Family feature also collects the precise location of every family member and "
+                         "shows it to the family organiser at all times.\n\n## How we use information")
+    verdict = judged(POLICY, new)
+    assert verdict.material and "data_collected" in verdict.categories, verdict.summary
+
+
+# -- plain words ------------------------------------------------------------------------------------------
+
+SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
+
+
+@pytest.mark.parametrize("find, replace", [
+    ("We do not sell your personal information to anyone.", "We sell your data to advertising partners."),
+    ("deleted 90 days after", "kept indefinitely after"),
+    ("You can opt out of marketing e-mails from the link in every message.\n", ""),
+    ("We use information to run the service", "We use information to train our machine learning models, to run "
+                                              "the service"),
+])
+def test_summaries_read_as_plain_words(find, replace):
+    verdict = judged(POLICY, POLICY.replace(find, replace))
+    assert verdict.material
+    assert not SNAKE.search(verdict.summary), verdict.summary  # no rule ids, no snake_case categories
+    labels = {c.label.lower() for c in load_rules().categories.values()}
+    for point in verdict.summary.rstrip(".").split("; "):
+        head, _, rest = point.partition(": ")
+        assert not (rest and head.split()[-1].lower() == rest.lower()), point  # never "adds X: X"
+        assert point.lower() not in labels
+    assert verdict.summary.count(";") <= 3  # at most three points, the rest counted
+
+
+def test_many_changes_are_counted_not_listed():
+    new = POLICY
+    for find, replace in [("We do not sell", "We sell"), ("deleted 90 days", "deleted 9 years"),
+                          ("children under 16", "children under 10"),
+                          ("You can opt out of marketing e-mails from the link in every message.\n", ""),
+                          ("We will e-mail you", "We may e-mail you")]:
+        new = new.replace(find, replace)
+    verdict = judged(POLICY, new)
+    assert re.search(r"; and \d+ more changes?\.$", verdict.summary), verdict.summary
+    assert verdict.summary.count(";") == 3
