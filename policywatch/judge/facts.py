@@ -13,16 +13,19 @@ editorial or formatting by construction.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from policywatch.document import Document
 from policywatch.judge.rules import PRIORITY, CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
+MAX_ANALYSED_CHARS = 150_000  # per document: about three long policies; beyond it the judgement is coarser
+MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
 # A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
                            r"(?<=[A-Z]{2}[.!?])(?=[A-Z][a-z]{2,}\b)")
@@ -103,16 +106,30 @@ class _Finding(NamedTuple):
     needs_frame: bool  # counts only where the lead-in or heading frames the category
 
 
+class _Analysis(NamedTuple):
+    findings: list[_Finding]
+    touched: frozenset[str]  # categories any of its words belong to, verbs included: what it frames
+
+
 @dataclass
 class Reading:
     """A version's facts, and every practice it merely mentions (framed or not)."""
 
     facts: list[Fact]
     mentions: set[tuple]
+    unread: list[str] = field(default_factory=list)  # sentences past the analysis bound, in order
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences of a block; run-ons are cut at any full stop, then every MAX_SENTENCE_WORDS words."""
+@functools.lru_cache(maxsize=16384)
+def sentences(text: str) -> tuple[str, ...]:
+    """Sentences of a block; run-ons are cut at any full stop, then every MAX_SENTENCE_WORDS words.
+
+    Cached: the diff, the facts and the judgement of one pair split the same blocks several times.
+    """
+    return tuple(_split_sentences(text))
+
+
+def _split_sentences(text: str) -> list[str]:
     out = []
     for line in text.split("\n"):
         for sentence in _SENTENCE_END.split(line):
@@ -160,18 +177,35 @@ class FactExtractor:
 
     def __init__(self, rules: Rules | None = None):
         self.rules = rules or load_rules()
-        self._cache: dict[str, list[_Finding]] = {}
-        # One pass per category tells whether a sentence can hold any of its terms at all.
-        self._category_regex = {
-            name: re.compile("|".join(f"(?:{t.regex.pattern})" for t in c.terms), re.IGNORECASE)
-            for name, c in self.rules.categories.items() if c.terms and all(
-                t.regex.flags & re.IGNORECASE for t in c.terms)}
+        self._cache: dict[str, _Analysis] = {}
+        # Terms some read document can match at all (it holds one of their literals); only ever grows,
+        # so a cached sentence analysis stays true for every document read since.
+        self._active: dict[str, list[Term]] = {}
+        self._active_ids: set[int] = set()
+        self._terms = {id(t): t for t in self.rules.terms}
+        self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
+        self._by_literal: dict[str, set[int]] = {}  # literal → ids of the active terms it may start
+        self._always: set[int] = set()  # active terms without known literals
+        self._candidates: dict[str, set[int]] = {}  # sentence → ids of the terms it may hold
 
     # -- documents ---------------------------------------------------------------------------
     def facts(self, document: Document) -> list[Fact]:
         return self.read(document).facts
 
     def read(self, document: Document) -> Reading:
+        self._activate(document)
+        split = {text: sentences(text) for section in document.sections
+                 for text in [section.heading] + [b.text for b in section.blocks]}
+        # Past MAX_ANALYSED_CHARS of distinct text (far beyond any real policy) sentences are not analysed.
+        budget = MAX_ANALYSED_CHARS
+        analysed: set[str] = set()
+        for parts in split.values():
+            for sentence in parts:
+                if sentence not in analysed and budget > 0:
+                    analysed.add(sentence)
+                    budget -= len(sentence)
+        self._prepare(list(analysed))
+        unread: list[str] = []
         own = self.own_names(document)
         facts: list[Fact] = []
         mentions: set[tuple] = set()
@@ -184,7 +218,10 @@ class FactExtractor:
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
                 frames = heading_frames | self._frames(context) if context else heading_frames
-                for sentence in sentences(text):
+                for sentence in split[text]:
+                    if sentence not in analysed:
+                        unread.append(sentence)
+                        continue
                     for f in self._sentence(sentence):
                         if f.matched is not None and f.matched in own:
                             continue  # the policy's own company or brand is not a third party
@@ -195,7 +232,51 @@ class FactExtractor:
                             facts.append(fact)
                 if kind == "p":
                     lead = text
-        return Reading(facts, mentions)
+        return Reading(facts, mentions, unread)
+
+    def _activate(self, document: Document) -> None:
+        lowered = document.plain_text.lower()
+        for name, category in self.rules.categories.items():
+            fresh = [t for t in category.terms if id(t) not in self._active_ids and (
+                t.literals is None or any(lit in lowered for lit in t.literals))]
+            if fresh:
+                self._active_ids.update(id(t) for t in fresh)
+                for term in fresh:
+                    if term.literals is None:
+                        self._always.add(id(term))
+                    for literal in term.literals or ():
+                        self._by_literal.setdefault(literal, set()).add(id(term))
+                self._active[name] = [t for t in category.terms if id(t) in self._active_ids]
+        # Categories in PRIORITY order, so a sentence reads the same whatever was read before it.
+        self._active = {name: self._active[name] for name in PRIORITY if name in self._active}
+
+    def _prepare(self, texts: list[str]) -> None:
+        """Find which terms each new sentence may hold, one pass per literal over all of them.
+
+        ``str.find`` runs in C; testing every literal against every sentence in Python, or running
+        every regular expression on every sentence, is what made a 100 KB policy cost 0.5 s.
+        """
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache and t not in self._candidates))
+        if not todo:
+            return
+        lowered = [t.lower() for t in todo]
+        starts, position = [], 0
+        for text in lowered:
+            starts.append(position)
+            position += len(text) + 1
+        joined = "\n".join(lowered)
+        found: list[set[int]] = [set(self._always) for _ in todo]
+        for literal, term_ids in self._by_literal.items():
+            at = joined.find(literal)
+            while at != -1:
+                index = bisect_right(starts, at) - 1
+                found[index].update(term_ids)
+                at = joined.find(literal, starts[index + 1]) if index + 1 < len(starts) else -1
+        self._candidates.update(zip(todo, found, strict=True))
+
+    def analysed(self, sentence: str) -> bool:
+        """Was this sentence analysed while reading a document (not past the analysis bound)?"""
+        return sentence in self._cache
 
     def sentence_facts(self, sentence: str) -> list[Fact]:
         """The facts one sentence states on its own (framed or not; no section)."""
@@ -216,53 +297,61 @@ class FactExtractor:
 
     # -- sentences ---------------------------------------------------------------------------
     def _frames(self, text: str) -> frozenset[str]:
-        """Categories a heading or lead-in sentence puts its content in."""
+        """Categories a heading or lead-in puts its content in."""
         if not text:
             return frozenset()
-        found = set()
-        for name, category in self.rules.categories.items():
-            regex = self._category_regex.get(name)
-            if regex is not None and not regex.search(text):
-                continue
-            if any(t.regex.search(text) for t in category.terms):
-                found.add(name)
-        return frozenset(found)
+        return frozenset().union(*(self._analysis(s).touched for s in sentences(text)))
 
     def _sentence(self, sentence: str) -> list[_Finding]:
+        return self._analysis(sentence).findings
+
+    def _analysis(self, sentence: str) -> _Analysis:
         cached = self._cache.get(sentence)
         if cached is None:
             if len(self._cache) > 50_000:
                 self._cache.clear()
-            cached = self._cache[sentence] = list(self._analyse(sentence))
+            cached = self._cache[sentence] = self._analyse(sentence)
         return cached
 
-    def _analyse(self, sentence: str) -> Iterator[_Finding]:
-        rules = self.rules
-        if is_date_stamp(sentence, rules) or len(sentence) < 12:
-            return
-        clauses = self._clauses(sentence)
+    def _matches(self, sentence: str) -> tuple[dict[str, list[tuple[Term, re.Match]]], set[str]]:
+        """Specific term matches by category, and the categories whose verbs the sentence uses."""
+        candidates = self._candidates.pop(sentence, None)
+        if candidates is None:
+            lowered = sentence.lower()
+            candidates = {id(t) for terms in self._active.values() for t in terms
+                          if t.literals is None or any(lit in lowered for lit in t.literals)}
         hits: dict[str, list[tuple[Term, re.Match]]] = {}
         verbs: set[str] = set()
-        for name in PRIORITY:
-            category = rules.categories.get(name)
-            regex = self._category_regex.get(name)
-            if category is None or (regex is not None and not regex.search(sentence)):
-                continue
-            found: list[tuple[Term, re.Match]] = []
-            for term in category.terms:
-                for match in term.regex.finditer(sentence):
-                    if term.verb:
-                        verbs.add(name)
-                    else:
-                        found.append((term, match))
+        for term in sorted((self._terms[i] for i in candidates), key=lambda t: self._rank[id(t)]):
+            name = term.category
+            for count, match in enumerate(term.regex.finditer(sentence)):
+                if term.verb:
+                    verbs.add(name)
+                    break
+                hits.setdefault(name, []).append((term, match))
+                if count + 1 >= MAX_MATCHES_PER_TERM:
+                    break
+        for name, found in hits.items():
             # "advertising partners" is one recipient, not also "partners": drop matches inside a longer one.
-            found = [(t, m) for t, m in found if not any(
-                o.start() <= m.start() and m.end() <= o.end() and o.end() - o.start() > m.end() - m.start()
-                for _, o in found)]
-            if found:
-                hits[name] = found
-        if not hits:
-            return
+            if len(found) > 1:
+                hits[name] = [(t, m) for t, m in found if not any(
+                    o.start() <= m.start() and m.end() <= o.end() and o.end() - o.start() > m.end() - m.start()
+                    for _, o in found)]
+        return hits, verbs
+
+    def _analyse(self, sentence: str) -> _Analysis:
+        rules = self.rules
+        hits, verbs = self._matches(sentence)
+        touched = frozenset(hits) | frozenset(verbs)
+        if not hits or len(sentence) < 12 or is_date_stamp(sentence, rules):
+            return _Analysis([], touched)
+        return _Analysis(list(self._findings(sentence, hits, verbs)), touched)
+
+    def _findings(self, sentence: str, hits: dict[str, list[tuple[Term, re.Match]]],
+                  verbs: set[str]) -> Iterator[_Finding]:
+        rules = self.rules
+        clauses = self._clauses(sentence)
+        negations = self._negations(sentence, clauses)
         agency = bool(rules.user_agency.search(sentence))
         conditional = not agency and bool(rules.weak_modal.search(sentence)) and not rules.strong_modal.search(
             sentence)
@@ -277,7 +366,7 @@ class FactExtractor:
             for term, match in found:
                 needs_frame = (category.framed if term.framed is None else term.framed) and not term.sensitive \
                     and name not in verbs
-                polarity = "negated" if self._negated(sentence, clauses, match.start()) else "asserted"
+                polarity = "negated" if self._negated(clauses, negations, match.start()) else "asserted"
                 if polarity == "asserted" and category.protective and conditional:
                     polarity = "conditional"
                 for row in self._facts_of(category, term, match, polarity, sentence, about):
@@ -332,19 +421,25 @@ class FactExtractor:
         """Start offset of each clause: "we do not sell it, but we share it" has two."""
         return [0] + [m.end() for m in _CLAUSE_BREAK.finditer(text)]
 
-    def _negated(self, text: str, clause_starts: list[int], position: int) -> bool:
-        """Is the word at ``position`` denied by a negation before it in its own clause?
+    def _negations(self, text: str, clause_starts: list[int]) -> list[int]:
+        """Where the sentence denies something of the company (not of the user), in order.
 
         "If you do not want us to…" and "unless you opt in" deny something of the user, not of the
         company, so they do not count.
         """
+        out = []
+        for match in self.rules.negation.finditer(text):
+            start = max(clause_starts[bisect_right(clause_starts, match.start()) - 1], match.start() - 24)
+            if not self.rules.user_negation.search(text[start:match.end()]):
+                out.append(match.start())
+        return out
+
+    @staticmethod
+    def _negated(clause_starts: list[int], negations: list[int], position: int) -> bool:
+        """Is the word at ``position`` denied by a negation before it in its own clause?"""
         start = clause_starts[bisect_right(clause_starts, position) - 1]
-        before = text[start:position]
-        for match in self.rules.negation.finditer(before):
-            lead = before[max(0, match.start() - 24):match.end()]
-            if not self.rules.user_negation.search(lead):
-                return True
-        return False
+        k = bisect_right(negations, position) - 1
+        return k >= 0 and negations[k] >= start
 
 
 def extract_facts(document: Document, rules: Rules | None = None) -> list[Fact]:

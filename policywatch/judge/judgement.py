@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
 from policywatch.document import Document
 from policywatch.judge import words as plain
-from policywatch.judge.facts import Fact, FactExtractor, sentences
+from policywatch.judge.facts import MAX_ANALYSED_CHARS, Fact, FactExtractor, sentences
 from policywatch.judge.rules import PRIORITY, Rules, is_date_stamp, load_rules, stated_date
 from policywatch.judge.words import SEVERITY_RANK
 
@@ -204,12 +204,16 @@ def _rank(signal: Signal) -> tuple:
 # --- statements -------------------------------------------------------------------------------------
 
 NEW_STATEMENT_SIMILARITY = 0.5  # below this word overlap with every sentence of the other version
+# Bounds that keep any input fast: past them the judgement is coarser, never slower.
+MAX_CANDIDATES = 40  # sentences compared with one sentence, found through its rarest words
+SIMILARITY_BUDGET = 60_000  # sentence comparisons per judgement; past it only the same words are "the same"
 
 
 class _SentenceIndex:
     """The sentences of one version, to ask whether a sentence of the other is new or a rewording."""
 
-    def __init__(self, facts: list[Fact], document: Document):
+    def __init__(self, document: Document, budget: list[int]):
+        self.budget = budget  # shared by the indexes of one judgement
         self.folded = set()
         self.texts: list[str] = []
         self.bags: list[set[str]] = []
@@ -234,9 +238,15 @@ class _SentenceIndex:
         bag = set(words(sentence))
         if not bag:
             return None, 0.0
+        if self.budget[0] <= 0:
+            return None, 0.0
         # Only sentences sharing one of its rarer words can be a rewording of it.
-        rare = sorted(bag, key=lambda w: (len(self.by_word.get(w, ())), w))[:6]
-        candidates = {k for w in rare for k in self.by_word.get(w, ())[:200]}
+        candidates: set[int] = set()
+        for word in sorted(bag, key=lambda w: (len(self.by_word.get(w, ())), w))[:6]:
+            candidates.update(self.by_word.get(word, ())[:MAX_CANDIDATES])
+            if len(candidates) >= MAX_CANDIDATES:
+                break
+        self.budget[0] -= len(candidates)
         best, score = None, 0.0
         for k in sorted(candidates):
             if (value := similarity(bag, self.bags[k])) > score:
@@ -261,7 +271,7 @@ def assess_statement(fact: Fact, rules: Rules, added: bool) -> Assessment:
             "expand" if expand else "restrict", message)
 
 
-def statement_changes(old: list[Fact], new: list[Fact], old_doc: Document, new_doc: Document,
+def statement_changes(old: list[Fact], new: list[Fact], old_index: _SentenceIndex, new_index: _SentenceIndex,
                       changed_keys: set[tuple], rules: Rules) -> list[Signal]:
     """New (or dropped) sentences that state a practice, unlike any sentence of the other version.
 
@@ -270,15 +280,12 @@ def statement_changes(old: list[Fact], new: list[Fact], old_doc: Document, new_d
     of an existing sentence is never one.
     """
     signals = []
-    for facts, other, added in ((new, old_doc, True), (old, new_doc, False)):
-        index = None
+    for facts, index, added in ((new, old_index, True), (old, new_index, False)):
         seen: set[tuple[str, str]] = set()
         for fact in facts:
             if fact.key in changed_keys or (fact.evidence, fact.category) in seen or \
                     fact.category == "controller_contact":
                 continue
-            if index is None:
-                index = _SentenceIndex(facts, other)
             if not index.is_new(fact.evidence):
                 continue
             seen.add((fact.evidence, fact.category))  # one finding per category of a new passage
@@ -289,25 +296,24 @@ def statement_changes(old: list[Fact], new: list[Fact], old_doc: Document, new_d
     return signals
 
 
-def reworded_changes(extractor: FactExtractor, old_doc: Document, new_doc: Document,
+def reworded_changes(extractor: FactExtractor, index: _SentenceIndex, new_doc: Document,
                      covered: set[tuple[str, str]], rules: Rules) -> list[Signal]:
     """A sentence reworded so that one of its facts turned: a period, an age, a company, a negation.
 
     The fact sets miss it when the old value or polarity is still stated elsewhere ("30 days" for
     other data); numbers and negations almost never change in an editorial rewording.
     """
-    index = _SentenceIndex([], old_doc)
     signals = []
-    for section in new_doc.sections:
+    for section_index, section in enumerate(new_doc.sections):
         for block in section.blocks:
             for sentence in sentences(block.text):
-                if fold(sentence) in index.folded:
+                if fold(sentence) in index.folded or not extractor.analysed(sentence):
                     continue
                 new_findings = extractor.sentence_facts(sentence)
                 if not new_findings:
                     continue
                 old_sentence, score = index.closest(sentence)
-                if old_sentence is None or score < NEW_STATEMENT_SIMILARITY:
+                if old_sentence is None or score < NEW_STATEMENT_SIMILARITY or not extractor.analysed(old_sentence):
                     continue
                 old_findings = extractor.sentence_facts(old_sentence)
                 for new in new_findings:
@@ -319,7 +325,7 @@ def reworded_changes(extractor: FactExtractor, old_doc: Document, new_doc: Docum
                     old = same[0]
                     old_fact = dataclasses.replace(old, evidence=old_sentence)
                     new_fact = dataclasses.replace(new, evidence=sentence, section=section.path,
-                                                   section_index=new_doc.sections.index(section))
+                                                   section_index=section_index)
                     assessment = assess_flip(old_fact, new_fact, rules) if old.value == new.value else \
                         assess_value(old_fact, new_fact, rules)
                     rule, severity, direction, message = assessment
@@ -423,9 +429,11 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     old_facts, new_facts = old.facts, new.facts
     signals = diff_facts(old_facts, new_facts, rules, old_mentions=old.mentions, new_mentions=new.mentions)
     covered = {(f.category, f.practice) for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
-    signals += reworded_changes(extractor, diff.old, diff.new, covered, rules)
+    budget = [SIMILARITY_BUDGET]
+    old_index, new_index = _SentenceIndex(diff.old, budget), _SentenceIndex(diff.new, budget)
+    signals += reworded_changes(extractor, old_index, diff.new, covered, rules)
     changed_keys = {f.key for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
-    signals += statement_changes(old_facts, new_facts, diff.old, diff.new, changed_keys, rules)
+    signals += statement_changes(old_facts, new_facts, old_index, new_index, changed_keys, rules)
     signals.sort(key=_rank)
     placed = _locate(diff, signals)
     for section in diff.changed_sections:
@@ -439,6 +447,11 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
         if _sentence_bag([diff.old.plain_text]) == _sentence_bag([diff.new.plain_text]):
             severity = "none"  # only markup, link targets or the order of the same sentences changed
         direction = None
+    # Text past the analysis bound is only compared as a whole: a change there is at least medium.
+    unjudged = sum((Counter(map(fold, new.unread)) - Counter(map(fold, old.unread))).values()) + \
+        sum((Counter(map(fold, old.unread)) - Counter(map(fold, new.unread))).values())
+    if unjudged and SEVERITY_RANK[severity] < SEVERITY_RANK["medium"]:
+        severity, direction = "medium", "clarify"
     material = SEVERITY_RANK[severity] >= SEVERITY_RANK["medium"]
     categories = list(dict.fromkeys(g.category for g in signals if SEVERITY_RANK[g.severity] >= 2))
     if material:
@@ -446,6 +459,10 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
                                  sum(1 for g in signals if SEVERITY_RANK[g.severity] < 2))
     else:
         summary = _unchanged_summary(diff, severity, old_date, new_date)
+    if unjudged:
+        summary = (summary if signals else "The policy changed") + \
+            f" ({unjudged} changed sentences past the first {MAX_ANALYSED_CHARS:,} characters not judged one by one)."
+        summary = summary.replace(". (", " (")
     return Judgement(severity, material, categories, summary, old_date, new_date, direction, signals,
                      old_facts, new_facts)
 

@@ -23,6 +23,51 @@ PRIORITY = ["children", "international_transfers", "retention", "user_rights", "
             "policy_changes", "controller_contact", "tracking", "sharing", "purposes", "data_collected"]
 
 
+def required_literals(pattern: str) -> tuple[str, ...] | None:
+    """Strings of which every match of ``pattern`` contains one, read off its syntax tree.
+
+    ``'advertis\\w* partners?|ad networks?'`` gives ``('advertis', 'ad network')``. A text containing
+    none of them cannot match, so the regular expression need not run on it: most policy sentences
+    hold none of most terms, and Python's ``re`` is slow on long alternations.
+    """
+    import re._parser as parser  # the standard library's own regex parser
+
+    try:
+        tree = parser.parse(pattern.lower())
+    except re.error:
+        return None
+    found = _factors(list(tree))
+    return tuple(sorted(found)) if found and min(map(len, found)) >= 2 else None
+
+
+def _factors(items: list) -> set[str] | None:
+    """Required literals of a sequence of regex syntax nodes: its most selective element's."""
+    from re._constants import BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN
+
+    best: set[str] | None = None
+    run = ""
+
+    def consider(candidate: set[str] | None) -> None:
+        nonlocal best
+        if candidate and (best is None or min(map(len, candidate)) > min(map(len, best))):
+            best = candidate
+
+    for op, value in items + [(None, None)]:
+        if op is LITERAL:
+            run += chr(value)
+            continue
+        consider({run} if run else None)
+        run = ""
+        if op is SUBPATTERN:
+            consider(_factors(list(value[-1])))
+        elif op is BRANCH:
+            branches = [_factors(list(b)) for b in value[1]]
+            consider(set().union(*branches) if all(branches) else None)
+        elif op in (MAX_REPEAT, MIN_REPEAT) and value[0] >= 1:
+            consider(_factors(list(value[2])))
+    return best
+
+
 @dataclass(frozen=True)
 class Term:
     category: str
@@ -36,6 +81,11 @@ class Term:
     protective: bool | None = None  # overrides the category's: a transfer safeguard protects the user
     does: str | None = None  # overrides the category's phrasing: "sells personal data"
     do: str | None = None
+
+    @functools.cached_property
+    def literals(self) -> tuple[str, ...] | None:
+        """Lowercase strings one of which every match contains (None: not known), to skip text quickly."""
+        return required_literals(self.regex.pattern) if self.regex.flags & re.IGNORECASE else None
 
 
 @dataclass
