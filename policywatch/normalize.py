@@ -24,7 +24,7 @@ from lxml.cssselect import CSSSelector
 from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_level, parse_text, strip_list_marker
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 2
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
@@ -44,6 +44,7 @@ HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 BOLD_TAGS = {"b", "strong"}
 BULLETS = "-*\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u2013"
 LINE_BREAK = "\x00"  # stands for <br> until a block is flushed
+_BLANK_LINE = re.compile("\x00[\\s\u200b\u200c\u200d\u2060\ufeff]*\x00")
 _BULLET_LINE = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u2013]|\(?\d{1,3}[.)]|\([a-z]\))\s")
 
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -70,6 +71,9 @@ BACK_TO_TOP = re.compile(r"^\W*(back to (the )?top|to top|top of page|return to 
                          r"skip to (main )?content|skip to main|skip navigation|print( this page)?|"
                          r"zur[üu]ck nach oben|haut de page)\W*$", re.IGNORECASE)
 
+TOC_TITLE = re.compile(r"^\W*(table of contents|contents|on this page|in this (article|policy|notice|section)|"
+                       r"jump to( a)? section|inhaltsverzeichnis|inhalt|sommaire|[íi]ndice)\W*$", re.IGNORECASE)
+TOC_TITLE_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "summary", "p", "strong", "b", "span"}
 
 # Plain lxml.etree elements: lxml.html's element classes cost a class lookup per node visited.
 # A parser must not be shared between threads, so each fetch worker gets its own.
@@ -106,6 +110,7 @@ class Normalized:
     has_password_field: bool = False
     selector_missing: bool = False
     raw_text_sample: str = ""  # visible text before noise removal (bot walls hide in "noise")
+    script_shell: bool = False  # an empty app mount point or script-only body: the text comes from JavaScript
 
     @property
     def markdown(self) -> str:
@@ -236,6 +241,8 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
         if _is_chrome(element, tag, tokens) or _is_consent_banner(element, tokens) \
                 or (tag in ("ul", "ol") and _is_toc_list(element)):
             doomed.append(element)
+        elif tag in TOC_TITLE_TAGS and len(element) <= 1 and TOC_TITLE.match(_text(element)):
+            doomed.append(element)  # the title of an in-page table of contents, which goes too
         elif (tag == "a" and (element.get("href") or "").startswith("#")) or \
                 (tokens & {"top", "back", "skip", "print", "backtotop", "totop"}):
             text = _text(element)
@@ -258,6 +265,197 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
             continue
         removed.add(id(element))
         _drop(element)
+
+
+# -- site furniture at the edges of the policy ------------------------------------------------------
+# Menus, link lists, app badges, language pickers and promo boxes built from <div>s and class names
+# no list can foresee. What they share: before the policy's first paragraph of prose and after its
+# last one, they are blocks made mostly of links, or small boxes whose only substance is a link
+# ("Codeium is now Windsurf. Learn more"). Only the edges are trimmed: a link list inside the policy
+# (processors, opt-out pages) sits between paragraphs and stays.
+PROSE_CHARS = 100  # non-link characters that make a block the policy's prose, where trimming stops
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")  # text nodes run together: "2025Download"
+# Class words of furniture (from the class attribute only: ids are often made from headings, and a
+# policy section "Social media" must not read as a share bar).
+EDGE_CLASS_WORDS = {"nav", "navigation", "navbar", "sidenav", "menu", "megamenu", "submenu", "dropdown", "footer",
+                    "cta", "newsletter", "subscribe", "signup", "appstore", "badges", "promo", "announcement",
+                    "related", "languageswitcher", "langswitcher", "languagepicker", "localeswitcher", "switcher",
+                    "breadcrumb", "breadcrumbs", "share", "sharebar", "socials"}
+# Language pickers: every entry a language's own name ("English", "Deutsch", "日本語 (ja-JP)").
+LANGUAGE_NAMES = {"english", "deutsch", "français", "francais", "español", "espanol", "italiano", "português",
+                  "portugues", "nederlands", "svenska", "dansk", "norsk", "suomi", "polski", "čeština", "cestina",
+                  "magyar", "română", "romana", "türkçe", "turkce", "ελληνικά", "русский", "українська", "עברית",
+                  "العربية", "हिन्दी", "ไทย", "tiếng việt", "bahasa indonesia", "bahasa melayu", "日本語", "한국어",
+                  "中文", "简体中文", "繁體中文", "繁体中文", "中文(简体)", "中文(繁體)", "german", "french", "spanish",
+                  "italian", "portuguese", "dutch", "japanese", "korean", "chinese", "en", "de", "fr", "es", "it", "pt",
+                  "nl", "ja", "ko", "zh"}
+_LANGUAGE_ENTRY = re.compile(r"\s*[(\[][a-z]{2}(?:[-_][a-z]{2,4})?[)\]]\s*$|\s*[-–]\s*[a-z]{2}$", re.IGNORECASE)
+_COPYRIGHT = re.compile(r"^\W*(©|\(c\)|copyright\b)|\ball rights reserved\b", re.IGNORECASE)
+
+
+@dataclass
+class _Stats:
+    chars: int = 0  # visible characters (whitespace stripped per text node)
+    link_chars: int = 0  # of which inside links (mailto: and tel: links are contact details, not links)
+    heading: bool = False  # holds an h1-h6
+    blocks: bool = False  # has block-level element children
+    own_chars: int = 0  # text directly inside, outside any child element
+    heading_chars: int = 0  # of which inside headings
+
+
+def _measure(root: etree._Element) -> dict[etree._Element, _Stats]:
+    stats: dict[etree._Element, _Stats] = {}
+    for _event, element in etree.iterwalk(root, events=("end",)):
+        tag = element.tag
+        if not isinstance(tag, str):
+            continue
+        tag = tag.lower()
+        own = len((element.text or "").strip())
+        s = _Stats(heading=tag in HEADINGS)
+        for child in element:
+            own += len((child.tail or "").strip())
+            c = stats.get(child)
+            if c is None:
+                continue
+            s.chars += c.chars
+            s.link_chars += c.link_chars
+            s.heading = s.heading or c.heading
+            s.heading_chars += c.heading_chars
+            s.blocks = s.blocks or c.blocks or child.tag in BLOCK_TAGS
+        s.chars += own
+        s.own_chars = own
+        if tag in HEADINGS:
+            s.heading_chars = s.chars
+        if tag == "a" and not (element.get("href") or "").lower().startswith(("mailto:", "tel:")):
+            s.link_chars = s.chars
+        stats[element] = s
+    return stats
+
+
+def _is_language_picker(element: etree._Element) -> bool:
+    entries = [e for e in element.iter("a", "li", "option") if e.tag != "li" or e.find(".//a") is None]
+    names = [clean_text(_text(e)) for e in entries] or [clean_text(_text(element))]
+    names = [n for n in names if n]
+    if not names or not all(_LANGUAGE_ENTRY.sub("", n).lower() in LANGUAGE_NAMES for n in names):
+        return False
+    rest = len(clean_text(_text(element))) - sum(len(n) for n in names)
+    return rest < 40  # "Select your language", "Other language versions →"
+
+
+def _is_furniture(element: etree._Element, s: _Stats, total: int) -> bool:
+    classes = (element.get("class") or "") + " " + (element.get("aria-label") or "")
+    if classes.strip() and s.chars < total / 2:
+        raw = re.sub(r"([a-z])([A-Z])", r"\1 \2", classes).lower()
+        # "section_cta25", "nav-2": numbered variants of the same word
+        words = {w.rstrip("0123456789") for w in _TOKEN_SPLIT.split(raw)} | \
+            {w.replace("-", "").replace("_", "") for w in raw.split()}
+        if words & EDGE_CLASS_WORDS:
+            return True
+    if s.chars < 200 and _is_language_picker(element):
+        return True
+    density = s.link_chars / s.chars
+    if density >= (0.7 if s.heading else 0.5):
+        return True
+    # A promo or CTA box: a few words and a link, no heading, no date (a title block with "Last
+    # updated 2024 · Download PDF" is the policy's own header).
+    return (s.blocks and s.link_chars > 0 and not s.heading and s.chars - s.link_chars < PROSE_CHARS
+            and not _YEAR.search(_text(element)))
+
+
+def _is_footer_residue(element: etree._Element, s: _Stats) -> bool:
+    return s.chars < PROSE_CHARS and (s.heading_chars == s.chars or bool(_COPYRIGHT.search(_text(element))))
+
+
+def _trim_edge(node: etree._Element, stats: dict[etree._Element, _Stats], reverse: bool,
+               doomed: list[etree._Element], total: int, kept: list[bool]) -> bool:
+    """Mark furniture from one end of ``node`` up to the first prose; True once prose is reached.
+
+    ``kept[0]`` says whether anything has been kept yet on this edge: at the very end of a page, a
+    heading with nothing under it ("Download our app" over badges) or a "© 2025" line is the footer's.
+    """
+    if stats[node].own_chars >= PROSE_CHARS:
+        return True
+    children = [c for c in node if isinstance(c.tag, str)]
+    for child in reversed(children) if reverse else children:
+        s = stats.get(child)
+        if s is None or not s.chars:
+            continue
+        if _is_furniture(child, s, total) or (reverse and not kept[0] and _is_footer_residue(child, s)):
+            doomed.append(child)
+        elif not s.blocks:
+            if s.chars - s.link_chars >= PROSE_CHARS:
+                return True
+            kept[0] = True
+        elif _trim_edge(child, stats, reverse, doomed, total, kept):
+            return True
+    return False
+
+
+def _main_landmark(root: etree._Element, stats: dict[etree._Element, _Stats]) -> etree._Element:
+    """The page's one <main> when it holds nearly all the text: what lies beside it is the site's."""
+    landmarks = [e for e in root.iter("main", "div", "section") if e.tag == "main" or e.get("role") == "main"]
+    if len(landmarks) != 1:
+        return root
+    main, total = stats.get(landmarks[0]), stats[root]
+    if main is None:
+        return root
+    prose = main.chars - main.link_chars
+    return landmarks[0] if prose >= 0.9 * (total.chars - total.link_chars) else root
+
+
+# A legal hub ("/legal") holds the terms, the privacy policy, the DMCA policy… as collapsed <details>
+# or tab panels; a privacy-policy watcher reads the panels about privacy and leaves the others.
+_DOCUMENT_TITLE = re.compile(r"\b(terms|policy|notice|agreement|conditions|statement|guidelines|addendum|"
+                             r"richtlinie|bedingungen|erkl[äa]rung|politique|pol[íi]tica|t[ée]rminos)\b",
+                             re.IGNORECASE)
+_PRIVACY_POLICY = re.compile(r"\bprivacy\s+(policy|notice|statement)\b|\bdatenschutz|\bpolitique\s+de\s+"
+                             r"confidentialit|\bpol[íi]tica\s+de\s+privacidad|\binformativa\s+(sulla\s+)?privacy|"
+                             r"\bprivacybeleid", re.IGNORECASE)
+_ABOUT_PRIVACY = re.compile(r"privacy|personal\s+(data|information)|\bdata\s+(protection|retention|processing)|"
+                            r"\bgdpr\b|\bccpa\b|\bcookie|datenschutz|confidentialit|privacidad|\bdpf", re.IGNORECASE)
+
+
+def _panel_title(element: etree._Element) -> str:
+    first = element.find("summary") if element.tag == "details" else None
+    if first is None:
+        first = next(element.iter("h1", "h2", "h3", "h4"), None)
+    return clean_text(_text(first)) if first is not None else (element.get("aria-label") or "")
+
+
+def _drop_other_documents(root: etree._Element, stats: dict[etree._Element, _Stats]) -> None:
+    panels = [e for e in root.iter("details", "div", "section")
+              if (e.tag == "details" or e.get("role") == "tabpanel") and stats.get(e)]
+    panel_set = set(panels)
+    titled = [(p, _panel_title(p)) for p in panels if not any(a in panel_set for a in p.iterancestors())]
+    documents = [(p, t) for p, t in titled if stats[p].chars >= 1000 and len(t) < 120 and _DOCUMENT_TITLE.search(t)]
+    if len(documents) < 3 or not any(_PRIVACY_POLICY.search(title) for _, title in documents):
+        return
+    for panel, title in titled:
+        if title and not _ABOUT_PRIVACY.search(title):
+            _drop(panel)
+
+
+def _main_content(root: etree._Element) -> etree._Element:
+    """The element to read the policy from, with the site's furniture at its edges removed."""
+    stats = _measure(root)
+    if not stats.get(root) or not stats[root].chars:
+        return root
+    root = _main_landmark(root, stats)
+    _drop_other_documents(root, stats)
+    for details in list(root.iter("details")):
+        # A disclosure widget left with only its summary ("See details" over a removed table of contents).
+        s = stats.get(details)
+        if s is not None and s.chars == sum(stats[c].chars for c in details if c.tag == "summary" and c in stats):
+            _drop(details)
+    head: list[etree._Element] = []
+    tail: list[etree._Element] = []
+    # A page without any prose is left alone: what the policy is there cannot be told from chrome.
+    total = stats[root].chars
+    if _trim_edge(root, stats, False, head, total, [False]) and _trim_edge(root, stats, True, tail, total, [False]):
+        for element in head + tail:
+            if element.getparent() is not None:
+                _drop(element)
+    return root
 
 
 class _Walker:
@@ -287,6 +485,13 @@ class _Walker:
         bold_only = self.bold_chars > 0 and self.plain_chars == 0
         self.parts, self.bold_chars, self.plain_chars = [], 0, 0
         kind, level = self.context[-1] if self.context else ("p", 0)
+        if kind == "p" and _BLANK_LINE.search(raw):
+            # "Last updated<br><br>This policy…": a blank line is a paragraph break, however it is made.
+            for paragraph in _BLANK_LINE.split(raw):
+                self.parts = [paragraph]
+                self.bold_chars, self.plain_chars = (1, 0) if bold_only else (0, 1)
+                self.flush()
+            return
         if kind == "p" and not bold_only:
             # "• one<br>• two" and a lone "• item" paragraph are lists written without list markup.
             lines = [line for line in raw.split(LINE_BREAK) if line.strip()]
@@ -351,6 +556,18 @@ class _Walker:
                 self.context.pop()
 
 
+# Where single-page-application frameworks mount what JavaScript renders.
+APP_MOUNTS = {"root", "app", "__next", "__nuxt", "___gatsby", "svelte", "app-root", "main-app", "application"}
+
+
+def _script_shell_signs(root: etree._Element) -> tuple[bool, int]:
+    """An app mount point left empty, and how many characters of script the page carries."""
+    empty_mount = any(not _text(e).strip() for e in root.xpath(
+        "//*[@id and (" + " or ".join(f"@id='{m}'" for m in sorted(APP_MOUNTS)) + ")] | //*[@ng-app] | "
+        "//*[@data-reactroot] | //app-root"))
+    return empty_mount, sum(len(e.text or "") + (500 if e.get("src") else 0) for e in root.iter("script"))
+
+
 def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str] = (),
                    ignore: Sequence[str] = ()) -> Normalized:
     """HTML page → Normalized (Document + what the suspect checks need)."""
@@ -371,6 +588,7 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     has_password = bool(root.xpath("//input[@type='password']"))
     body = root.find("body")
     raw_sample = clean_text(_text(body if body is not None else root)[:4000])
+    empty_mount, script_chars = _script_shell_signs(root)
 
     _clean_tree(root, remove)
     selector_missing = False
@@ -382,7 +600,7 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
         selector_missing = not chosen
         roots = chosen
     else:
-        roots = [root.find("body") if root.find("body") is not None else root]
+        roots = [_main_content(root.find("body") if root.find("body") is not None else root)]
 
     walker = _Walker()
     for element in roots:
@@ -390,8 +608,9 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
         walker.flush()
     items = _apply_ignore(walker.items, ignore)
     document = Document.build(items, title=title, lang=html_lang)
+    shell = empty_mount or (script_chars > 2000 and document.word_count < 40)
     return Normalized(document, title=title, html_lang=html_lang, has_password_field=has_password,
-                      selector_missing=selector_missing, raw_text_sample=raw_sample)
+                      selector_missing=selector_missing, raw_text_sample=raw_sample, script_shell=shell)
 
 
 def _apply_ignore(items: list[tuple[str, str, int]], ignore: Sequence[str]) -> list[tuple[str, str, int]]:

@@ -64,7 +64,7 @@ def detect_language(text: str) -> str | None:
 @dataclass
 class Verdict:
     suspect: bool
-    reason: str | None = None  # bot_wall, login, error_page, redirected, empty, shrunk, language, selector
+    reason: str | None = None  # bot_wall, login, error_page, redirected, javascript, empty, shrunk, language, selector
     detail: str | None = None
 
 
@@ -97,6 +97,9 @@ def judge_page(normalized: Normalized, *, requested_url: str, final_url: str | N
         return Verdict(True, "error_page", f"error page served with status 200 ({normalized.title or 'untitled'})")
     if final_url and final.scheme in ("http", "https") and _site_root(final.path) and not _site_root(requested.path):
         return Verdict(True, "redirected", f"redirected away from the policy to {final_url}")
+    if page_words < MIN_WORDS and normalized.script_shell:
+        return Verdict(True, "javascript", f"the page's text is injected by JavaScript: its HTML is an empty "
+                                           f"shell ({page_words} words) and policywatch does not run scripts")
     if page_words < MIN_WORDS:
         return Verdict(True, "empty", f"page has only {page_words} words of text")
     if missing:

@@ -364,7 +364,7 @@ FAULTS = {
     "login-redirect": (_login_redirect, "suspect", "login", 1),
     "login-form": (_login_form, "suspect", "login", 1),
     "empty-body": (_empty, "suspect", "empty", 1),
-    "javascript-shell": (_blank_shell, "suspect", "empty", 1),
+    "javascript-shell": (_blank_shell, "suspect", "javascript", 1),
     "selector-not-found": (_selector_missing, "suspect", "selector", 1),
     "shrunk-under-half": (_shrunk, "suspect", "shrunk", 1),
     "redirect-to-home-page": (_redirected_home, "suspect", "redirected", 1),
