@@ -24,7 +24,8 @@ from policywatch.document import Document
 from policywatch.judge.rules import PRIORITY, CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
-MAX_ANALYSED_CHARS = 150_000  # per document: about three long policies; beyond it the judgement is coarser
+MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260,000; beyond, coarser
+MAX_TERM_RUNS = 40_000  # term searches per extractor (a long policy pair needs ~12,000); beyond, coarser
 MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
 # A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
@@ -182,6 +183,7 @@ class FactExtractor:
         # so a cached sentence analysis stays true for every document read since.
         self._active: dict[str, list[Term]] = {}
         self._active_ids: set[int] = set()
+        self._runs = 0  # term searches so far (MAX_TERM_RUNS)
         self._terms = {id(t): t for t in self.rules.terms}
         self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
         self._by_literal: dict[str, set[int]] = {}  # literal → ids of the active terms it may start
@@ -198,13 +200,24 @@ class FactExtractor:
                  for text in [section.heading] + [b.text for b in section.blocks]}
         # Past MAX_ANALYSED_CHARS of distinct text (far beyond any real policy) sentences are not analysed.
         budget = MAX_ANALYSED_CHARS
-        analysed: set[str] = set()
+        fresh: dict[str, None] = {}
         for parts in split.values():
             for sentence in parts:
-                if sentence not in analysed and budget > 0:
-                    analysed.add(sentence)
+                if sentence not in fresh and budget > 0:
+                    fresh[sentence] = None
                     budget -= len(sentence)
-        self._prepare(list(analysed))
+        self._prepare(list(fresh))
+        # Term-search budget: sentences whose candidate terms would exceed it are left unread too.
+        analysed: set[str] = set()
+        for sentence in fresh:
+            if sentence in self._cache:
+                analysed.add(sentence)
+                continue
+            runs = len(self._candidates.get(sentence, ()))
+            if self._runs + runs > MAX_TERM_RUNS:
+                break
+            self._runs += runs
+            analysed.add(sentence)
         unread: list[str] = []
         own = self.own_names(document)
         facts: list[Fact] = []
