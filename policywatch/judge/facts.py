@@ -400,6 +400,9 @@ class FactExtractor:
             if term.name == "without a fixed period":
                 yield category.name, "retention period", polarity, _days(INDEFINITE), term.name, True, None, None
                 return
+            if term.name != "retention period":  # a period in words ("for a limited period")
+                yield category.name, term.name, polarity, None, None, term.sensitive, None, None
+                return
             for days, written in durations(sentence):
                 yield category.name, "retention period", polarity, _days(days), f"for {written}", False, None, None
             return

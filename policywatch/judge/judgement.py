@@ -293,7 +293,12 @@ def statement_changes(old: list[Fact], new: list[Fact], old_index: _SentenceInde
             signals.append(Signal(rule, fact.category, severity, direction, message,
                                   None if added else fact.evidence, fact.evidence if added else None,
                                   None if added else fact, fact if added else None))
-    return signals
+    # A passage dropped and a passage added stating the same practice: the practice was said again
+    # in other words (a list made of a sentence, a paragraph rewritten), not added or dropped.
+    added_keys = {g.new_fact.key for g in signals if g.new_fact is not None}
+    dropped_keys = {g.old_fact.key for g in signals if g.old_fact is not None}
+    restated = added_keys & dropped_keys
+    return [g for g in signals if (g.new_fact or g.old_fact).key not in restated]
 
 
 def reworded_changes(extractor: FactExtractor, index: _SentenceIndex, new_doc: Document,
