@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from policywatch.render import interesting_sections, message_title, plain_categories, section_path, status_text
+from policywatch.render import interesting_sections, message_title, section_path, status_text
+from policywatch.report import plain_categories
 from policywatch.watchlist import SEVERITIES, Policy
 
 if TYPE_CHECKING:

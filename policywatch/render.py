@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 
 from policywatch.diff import DocumentDiff, SectionDiff
-from policywatch.judge import Judgement, Signal, load_rules
+from policywatch.judge import Judgement, Signal
+from policywatch.report import plain_categories
 
 SEVERITY_COLOR = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m", "none": "\033[2m"}
 RED, GREEN, BOLD, DIM, RESET = "\033[31m", "\033[32m", "\033[1m", "\033[2m", "\033[0m"
@@ -14,10 +15,6 @@ RED, GREEN, BOLD, DIM, RESET = "\033[31m", "\033[32m", "\033[1m", "\033[2m", "\0
 MAX_SHOWN_SIGNALS = 4  # per section in text, Markdown and HTML; JSON keeps them all
 
 
-def plain_categories(categories: list[str]) -> str:
-    """Categories as people read them: "Sharing & sale, Purposes"."""
-    rules = load_rules()
-    return ", ".join(rules.label(c) for c in categories)
 
 
 def shown_signals(section: SectionDiff) -> tuple[list[Signal], int]:

@@ -17,6 +17,14 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+def plain_categories(categories: list[str]) -> str:
+    """Categories as people read them ("Sharing & sale, Data collected"); snake_case stays in JSON."""
+    from policywatch.judge import load_rules
+
+    rules = load_rules()
+    return ", ".join(rules.label(c) for c in categories)
+
+
 def _categories(value: Any) -> list[str]:
     if not value:
         return []
@@ -54,7 +62,7 @@ def history_text(policy_id: str, entries: list[dict]) -> str:
             note.append("technical (re-normalized)")
         if e["severity"]:
             flag = "material" if e["material"] else "not material"
-            cats = f": {', '.join(e['categories'])}" if e["categories"] else ""
+            cats = f": {plain_categories(e['categories'])}" if e["categories"] else ""
             note.append(f"{e['severity']}, {flag}{cats}")
         if e["summary"]:
             note.append(e["summary"])
@@ -113,7 +121,7 @@ def summary_lines(report: RunReport, quiet: bool, limit: int | None = None) -> l
             detail = f"new version v{r.version} (was v{r.previous_version})"
             if r.severity:
                 flag = "material" if r.material else "not material"
-                cats = f", {', '.join(r.categories)}" if r.categories else ""
+                cats = f", {plain_categories(r.categories)}" if r.categories else ""
                 detail += f" — {r.severity} ({flag}{cats}): {r.summary}"
         elif r.outcome == "reverted":
             detail = f"back to v{r.returns_to} (flip-flop, was v{r.previous_version})"

@@ -262,3 +262,21 @@ def test_many_changes_are_counted_not_listed():
     verdict = judged(POLICY, new)
     assert re.search(r"; and \d+ more changes?\.$", verdict.summary), verdict.summary
     assert verdict.summary.count(";") == 3
+
+
+def test_a_period_lengthened_to_one_stated_elsewhere_is_still_lengthened():
+    old = POLICY.replace("Trip logs are deleted 90 days after a trip ends.",
+                         "Trip logs are deleted 90 days after a trip ends. Invoices are kept for 2 years.")
+    new = old.replace("deleted 90 days after", "deleted 2 years after")
+    verdict = judged(old, new)
+    assert verdict.severity == "high" and verdict.direction == "expand", verdict.summary
+    assert any(g.rule == "retention.lengthened" for g in verdict.signals), [g.rule for g in verdict.signals]
+
+
+def test_a_sentence_made_a_list_of_short_items_is_not_material():
+    old = POLICY.replace("We share information with service providers who host our servers and send our e-mails.",
+                         "We share your data with affiliates and advertising partners.")
+    new = old.replace("We share your data with affiliates and advertising partners.",
+                      "We share your data with:\n\n- affiliates\n- advertising partners\n")
+    verdict = judged(old, new)
+    assert not verdict.material, verdict.summary

@@ -25,7 +25,7 @@ from policywatch.messages import (
 )
 from policywatch.normalize import normalize_html
 from policywatch.notify import deliver, describe_targets, mode_of, route
-from policywatch.render import plain_categories
+from policywatch.report import plain_categories
 from policywatch.secrets import redact
 from policywatch.watchlist import parse_watchlist
 

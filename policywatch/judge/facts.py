@@ -65,6 +65,7 @@ class Fact:
     section: tuple[str, ...]
     section_index: int
     about: str | None = None  # what a choice or right is about, from the same sentence ("targeted advertising")
+    lead: str | None = None  # the sentence leading into a list item: "We share your data with:"
 
     @property
     def key(self) -> tuple[str, str, str, str | None]:
@@ -89,7 +90,7 @@ class Fact:
 
     def to_json(self) -> dict:
         return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
-                "value": self.shown if self.value is not None else None, "sensitive": self.sensitive,
+                "value": self.value, "shown": self.shown, "sensitive": self.sensitive,
                 "about": self.about, "evidence": self.evidence, "section": list(self.section)}
 
 
@@ -231,6 +232,7 @@ class FactExtractor:
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
                 frames = heading_frames | self._frames(context) if context else heading_frames
+                lead_in = split[context][-1] if context and split.get(context) else None
                 for sentence in split[text]:
                     if sentence not in analysed:
                         unread.append(sentence)
@@ -239,7 +241,7 @@ class FactExtractor:
                         if f.matched is not None and f.matched in own:
                             continue  # the policy's own company or brand is not a third party
                         fact = Fact(f.category, f.practice, f.polarity, f.value, f.shown, f.sensitive, sentence,
-                                    section.path, index, f.about)
+                                    section.path, index, f.about, lead_in)
                         mentions.add(fact.key)
                         if not f.needs_frame or f.category in frames:
                             facts.append(fact)
@@ -356,7 +358,7 @@ class FactExtractor:
         rules = self.rules
         hits, verbs = self._matches(sentence)
         touched = frozenset(hits) | frozenset(verbs)
-        if not hits or len(sentence) < 12 or is_date_stamp(sentence, rules):
+        if not hits or is_date_stamp(sentence, rules):
             return _Analysis([], touched)
         return _Analysis(list(self._findings(sentence, hits, verbs)), touched)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
 from policywatch.document import Document
 from policywatch.judge import words as plain
-from policywatch.judge.facts import MAX_ANALYSED_CHARS, Fact, FactExtractor, sentences
+from policywatch.judge.facts import Fact, FactExtractor, sentences
 from policywatch.judge.rules import PRIORITY, Rules, is_date_stamp, load_rules, stated_date
 from policywatch.judge.words import SEVERITY_RANK
 
@@ -204,6 +204,7 @@ def _rank(signal: Signal) -> tuple:
 # --- statements -------------------------------------------------------------------------------------
 
 NEW_STATEMENT_SIMILARITY = 0.5  # below this word overlap with every sentence of the other version
+MIN_PASSAGE_WORDS = 4
 # Bounds that keep any input fast: past them the judgement is coarser, never slower.
 MAX_CANDIDATES = 40  # sentences compared with one sentence, found through its rarest words
 SIMILARITY_BUDGET = 60_000  # sentence comparisons per judgement; past it only the same words are "the same"
@@ -286,7 +287,10 @@ def statement_changes(old: list[Fact], new: list[Fact], old_index: _SentenceInde
             if fact.key in changed_keys or (fact.evidence, fact.category) in seen or \
                     fact.category == "controller_contact":
                 continue
-            if not index.is_new(fact.evidence):
+            # A list item is read with the sentence that leads into it ("We share your data with: affiliates");
+            # a label on its own ("Cookies") is a title, not a passage.
+            passage = f"{fact.lead} {fact.evidence}" if fact.lead else fact.evidence
+            if len(words(passage)) < MIN_PASSAGE_WORDS or not index.is_new(passage):
                 continue
             seen.add((fact.evidence, fact.category))  # one finding per category of a new passage
             rule, severity, direction, message = assess_statement(fact, rules, added)
@@ -433,10 +437,16 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     old, new = extractor.read(diff.old), extractor.read(diff.new)
     old_facts, new_facts = old.facts, new.facts
     signals = diff_facts(old_facts, new_facts, rules, old_mentions=old.mentions, new_mentions=new.mentions)
-    covered = {(f.category, f.practice) for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
+    # Practices whose change is already paired (a flip, a value changed) need no sentence-level look.
+    covered = {(g.new_fact.category, g.new_fact.practice) for g in signals if g.change == "changed"}
     budget = [SIMILARITY_BUDGET]
     old_index, new_index = _SentenceIndex(diff.old, budget), _SentenceIndex(diff.new, budget)
-    signals += reworded_changes(extractor, old_index, diff.new, covered, rules)
+    reworded = reworded_changes(extractor, old_index, diff.new, covered, rules)
+    # A period lengthened to one the policy already states elsewhere reads, in the fact sets, as the
+    # old period removed; the reworded sentence says what happened.
+    explained = {f.key for g in reworded for f in (g.old_fact, g.new_fact) if f is not None}
+    signals = [g for g in signals if g.change == "changed" or (g.new_fact or g.old_fact).key not in explained]
+    signals += reworded
     changed_keys = {f.key for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
     signals += statement_changes(old_facts, new_facts, old_index, new_index, changed_keys, rules)
     signals.sort(key=_rank)
@@ -466,7 +476,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
         summary = _unchanged_summary(diff, severity, old_date, new_date)
     if unjudged:
         summary = (summary if signals else "The policy changed") + \
-            f" ({unjudged} changed sentences past the first {MAX_ANALYSED_CHARS:,} characters not judged one by one)."
+            f" ({unjudged} changed sentences past the analysis bounds not judged one by one)."
         summary = summary.replace(". (", " (")
     return Judgement(severity, material, categories, summary, old_date, new_date, direction, signals,
                      old_facts, new_facts)

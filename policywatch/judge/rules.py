@@ -4,7 +4,7 @@
 ``POLICYWATCH_RULES`` (os.pathsep-separated) are read after them, and a later file with the same
 ``category`` adds terms to it. Each category file says what a practice of that category is called
 in plain words; ``language.yaml`` holds the words that change meaning across categories
-(negations, modal verbs, user agency, date-stamp lines, synonyms).
+(negations, modal verbs, user agency, date-stamp lines).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Term:
     category: str
     name: str  # how people read the practice: "biometric data", "data brokers", "the right to erasure"
     regex: re.Pattern
-    sensitive: bool = False  # always high when it appears (biometrics, sale, AI training…)
+    sensitive: bool = False  # counts without a frame and ranks first; a new passage about it is high
     verb: bool = False  # a generic word ("share", "collect"): frames a sentence, is never a fact itself
     named: bool = False  # a named company or country: the policy's own company is not a third party
     entity: bool = False  # a legal entity name (controller facts)
@@ -114,10 +114,8 @@ class Rules:
     user_negation: re.Pattern
     strong_modal: re.Pattern
     weak_modal: re.Pattern
-    conditional: re.Pattern
     date_stamp: re.Pattern
     user_agency: re.Pattern
-    synonyms: dict[str, int]
     fingerprint: str  # changes whenever a lexicon changes: stored facts older than it are re-derived
 
     @functools.cached_property
@@ -193,12 +191,8 @@ def _load(files: tuple[Path, ...]) -> Rules:
             rules.terms.append(Term(name, term.get("name", term["pattern"]), regex, bool(term.get("sensitive")),
                                     bool(term.get("verb")), bool(term.get("named")), bool(term.get("entity")),
                                     term.get("framed"), term.get("protective"), term.get("does"), term.get("do")))
-    synonyms: dict[str, int] = {}
-    for group_id, group in enumerate(language.get("synonyms", [])):
-        for word in group:
-            synonyms[word.lower()] = group_id
     flags = re.IGNORECASE
-    missing = [k for k in ("negations", "user_negations", "strong_modals", "weak_modals", "conditionals",
+    missing = [k for k in ("negations", "user_negations", "strong_modals", "weak_modals",
                            "date_stamp", "user_agency") if k not in language]
     if missing:
         raise ConfigError(f"{LEXICON_DIR / 'language.yaml'}: missing {', '.join(missing)}")
@@ -207,9 +201,8 @@ def _load(files: tuple[Path, ...]) -> Rules:
                      user_negation=re.compile(language["user_negations"], flags),
                      strong_modal=re.compile(language["strong_modals"], flags),
                      weak_modal=re.compile(language["weak_modals"], flags),
-                     conditional=re.compile(language["conditionals"], flags),
                      date_stamp=re.compile(language["date_stamp"], flags | re.MULTILINE),
-                     user_agency=re.compile(language["user_agency"], flags), synonyms=synonyms,
+                     user_agency=re.compile(language["user_agency"], flags),
                      fingerprint=digest.hexdigest()[:16])
     except re.error as exc:
         raise ConfigError(f"language rules: bad pattern: {exc}") from None
