@@ -131,3 +131,24 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert "stated_date" in store.db["versions"].columns_dict
         assert list(store.policy_rows()) == ["a"]  # data kept
+
+
+def test_facts_are_kept_per_version_and_rules_fingerprint(store):
+    from policywatch.document import parse_text, text_sha256
+    from policywatch.judge import Fact, extract_facts, load_rules
+
+    store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+    text = "# P\n\n## Sharing\n\nWe do not sell your personal information.\n"
+    version = store.add_version("acme", text=text, text_sha256=text_sha256(text), words=8, language="en",
+                                title=None, captured_at="2026-01-01T00:00:00Z", source="live",
+                                snapshot_sha256=None, normalizer=1)
+    facts = extract_facts(parse_text(text))
+    fingerprint = load_rules().fingerprint
+    assert store.facts(version["id"], fingerprint) is None  # not derived yet
+    store.put_facts(version["id"], fingerprint, [f.to_row() for f in facts])
+    back = [Fact.from_row(row) for row in store.facts(version["id"], fingerprint)]
+    assert back == facts and back[0].polarity == "negated"
+    assert store.facts(version["id"], "other-lexicons") is None  # lexicons changed: derive again
+    store.put_facts(version["id"], "other-lexicons", [])  # a version that states nothing is remembered
+    assert store.facts(version["id"], "other-lexicons") == []
+    assert store.facts(version["id"], fingerprint) is None  # the older derivation was replaced

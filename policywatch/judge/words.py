@@ -30,12 +30,14 @@ def practice(fact: Fact, rules: Rules, infinitive: bool = False) -> str:
     return (do if infinitive else does).format(what=what)
 
 
+# Practices whose plain words are their value, not a verb of their category.
+_BY_VALUE = {"minimum age": "sets a minimum age of {shown}", "notice period": "promises {shown} notice of changes"}
+
+
 def statement(fact: Fact, rules: Rules) -> str:
     """What a fact says, as a lawyer would list it: "does not sell personal data"."""
-    if fact.practice == "minimum age":
-        return f"sets a minimum age of {fact.shown}"
-    if fact.practice == "notice period":
-        return f"promises {fact.shown} notice of changes"
+    if fact.practice in _BY_VALUE:
+        return _BY_VALUE[fact.practice].format(shown=fact.shown)
     if fact.polarity == "negated":
         return f"does not {practice(fact, rules, True)}"
     if fact.polarity == "conditional":
@@ -44,25 +46,15 @@ def statement(fact: Fact, rules: Rules) -> str:
 
 
 def added(fact: Fact, rules: Rules) -> str:
-    if fact.practice == "minimum age":
-        return f"now sets a minimum age of {fact.shown}"
-    if fact.practice == "notice period":
-        return f"now promises {fact.shown} notice of changes"
-    if fact.polarity == "negated":
+    if fact.polarity == "negated" and fact.practice not in _BY_VALUE:
         return f"now promises not to {practice(fact, rules, True)}"
-    if fact.polarity == "conditional":
-        return f"now says it may {practice(fact, rules, True)}"
-    return f"now {practice(fact, rules)}"
+    return f"now {statement(fact, rules)}"
 
 
 def removed(fact: Fact, rules: Rules) -> str:
-    if fact.practice == "minimum age":
-        return f"no longer sets a minimum age of {fact.shown}"
-    if fact.practice == "notice period":
-        return f"no longer promises {fact.shown} notice of changes"
-    if fact.polarity == "negated":
+    if fact.polarity == "negated" and fact.practice not in _BY_VALUE:
         return f"no longer promises not to {practice(fact, rules, True)}"
-    return f"no longer says it {practice(fact, rules)}"
+    return f"no longer says it {statement(fact, rules)}"
 
 
 def flipped(old: Fact, new: Fact, rules: Rules) -> str:
