@@ -280,3 +280,21 @@ def test_a_sentence_made_a_list_of_short_items_is_not_material():
                       "We share your data with:\n\n- affiliates\n- advertising partners\n")
     verdict = judged(old, new)
     assert not verdict.material, verdict.summary
+
+
+@pytest.mark.parametrize("sentence, practice, polarity", [
+    ("Renting out member data is not part of how we make money.", "sale of personal data", "negated"),
+    ("Tracking cookies are never used on our checkout pages.", "cookies", "negated"),
+    ("Precise location is not shared with advertising partners.", "precise location", "asserted"),
+])
+def test_a_denial_after_the_practice_denies_it_only_when_it_is_about_that_practice(sentence, practice, polarity):
+    text = "# P\n\n## What we do\n\nWe collect the data you give us. " + sentence.replace(
+        "Renting out", "Selling") + "\n"
+    found = {(f.practice, f.polarity) for f in facts_of(text)}
+    assert (practice, polarity) in found, found
+
+
+def test_an_age_limit_counts_without_the_word_children():
+    old = "# P\n\n## Who may use it\n\nIf we learn that a user is younger than 16, we close the account.\n"
+    verdict = judged(old, old.replace("younger than 16", "younger than 13"))
+    assert verdict.severity == "high" and "children" in verdict.categories, verdict.summary

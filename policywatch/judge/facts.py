@@ -49,6 +49,8 @@ _LEGAL_FORM = re.compile(r"\b(?:inc|ltd|llc|l\s*l\s*c|llp|gmbh|ag|kg|sa|sas|sarl
                          r"pte|pty|limited|corporation|corp|plc|srl|s\s*r\s*l|sl|s\s*l|spa|s\s*p\s*a|oy|ab|as|aps|"
                          r"kk|k\s*k|co|company|incorporated)\b")
 INDEFINITE = float("inf")
+_COPULA_DENIAL = re.compile(r"\s*(?:\w+\s+)?(?:part of|permitted|allowed|done|something|what we do|our business)",
+                            re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -381,7 +383,9 @@ class FactExtractor:
             for term, match in found:
                 needs_frame = (category.framed if term.framed is None else term.framed) and not term.sensitive \
                     and name not in verbs
-                polarity = "negated" if self._negated(clauses, negations, match.start()) else "asserted"
+                negated = self._negated(clauses, negations, match.start()) or self._denied_after(
+                    sentence, clauses, match, category)
+                polarity = "negated" if negated else "asserted"
                 if polarity == "asserted" and category.protective and conditional:
                     polarity = "conditional"
                 for row in self._facts_of(category, term, match, polarity, sentence, about):
@@ -413,7 +417,8 @@ class FactExtractor:
             if found:
                 age = min(found)
                 yield category.name, "minimum age", "asserted", str(age), str(age), False, None, None
-            yield category.name, term.name, polarity, None, None, term.sensitive, None, None
+            if term.name != "minimum age":
+                yield category.name, term.name, polarity, None, None, term.sensitive, None, None
             return
         if category.name == "policy_changes":
             for days, written in durations(sentence):
@@ -451,6 +456,18 @@ class FactExtractor:
             if not self.rules.user_negation.search(text[start:match.end()]):
                 out.append(match.start())
         return out
+
+    def _denied_after(self, text: str, clause_starts: list[int], match: re.Match, category: CategoryRules) -> bool:
+        """ "Selling customer data is not part of our model", "cookies are never used": a denial after
+        the practice, when what is denied is the practice itself (a verb of its category, or a copula)."""
+        k = bisect_right(clause_starts, match.start())
+        end = clause_starts[k] if k < len(clause_starts) else len(text)
+        after = text[match.end():end]
+        denial = self.rules.negation_after.match(after)
+        if denial is None:
+            return False
+        rest = after[denial.end():]
+        return bool(_COPULA_DENIAL.match(rest)) or any(t.regex.search(rest[:80]) for t in category.verb_terms)
 
     @staticmethod
     def _negated(clause_starts: list[int], negations: list[int], position: int) -> bool:

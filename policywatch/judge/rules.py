@@ -111,6 +111,7 @@ class CategoryRules:
 class Rules:
     categories: dict[str, CategoryRules]
     negation: re.Pattern
+    negation_after: re.Pattern  # a denial right after the practice: "Selling data is not…"
     user_negation: re.Pattern
     strong_modal: re.Pattern
     weak_modal: re.Pattern
@@ -198,6 +199,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
         raise ConfigError(f"{LEXICON_DIR / 'language.yaml'}: missing {', '.join(missing)}")
     try:
         return Rules(categories=categories, negation=re.compile(language["negations"], flags),
+                     negation_after=re.compile(language.get("negations_after", "(?!)"), flags),
                      user_negation=re.compile(language["user_negations"], flags),
                      strong_modal=re.compile(language["strong_modals"], flags),
                      weak_modal=re.compile(language["weak_modals"], flags),
