@@ -316,7 +316,8 @@ _NEW_WINDOW = re.compile(r"[\s,-]*[(\[]?\s*(?:this\s+)?(?:link\s+)?(?:opens|will
                          r"new\s+(?:browser\s+)?(?:window|tab)\s*[)\]]?", re.IGNORECASE)
 # Cloudflare's stand-in for an address it hides from scrapers: it says only "an address is here".
 _EMAIL_PLACEHOLDER = re.compile(r"\[\s*email\s+protected\s*\]", re.IGNORECASE)
-EMAIL_PLACEHOLDER = "[email address]"
+# What the page shows in place of an obfuscated address; never read as a practice ("e-mail address").
+EMAIL_PLACEHOLDER = "[email protected]"
 _TOC_TITLE = re.compile(r"^\W*(?:(?:privacy\s+(?:policy|notice)\s+)?table\s+of\s+contents?|contents|on\s+this\s+page|"
                         r"in\s+this\s+(?:article|policy|notice|page|section)|jump\s+to|quick\s+links|"
                         r"sections|skip\s+to)\W*$", re.IGNORECASE)

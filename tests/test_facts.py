@@ -298,3 +298,23 @@ def test_an_age_limit_counts_without_the_word_children():
     old = "# P\n\n## Who may use it\n\nIf we learn that a user is younger than 16, we close the account.\n"
     verdict = judged(old, old.replace("younger than 16", "younger than 13"))
     assert verdict.severity == "high" and "children" in verdict.categories, verdict.summary
+
+
+def test_a_material_verdict_also_names_what_its_reworded_passages_are_about():
+    new = POLICY.replace("We do not sell your personal information to anyone.", "We sell your data to data brokers.")
+    new = new.replace("Trip logs are deleted 90 days after a trip ends.",
+                      "Trip logs and device identifiers are deleted 90 days after a trip ends.")
+    verdict = judged(POLICY, new)
+    assert verdict.material and verdict.categories[0] == "sharing"
+    assert "data_collected" in verdict.categories  # the reworded passage, though no fact changed
+    reworded = [g for g in verdict.signals if g.rule == "data_collected.passage_reworded"]
+    assert reworded and reworded[0].severity == "low"
+    alone = judged(POLICY, POLICY.replace("Trip logs are deleted 90 days after a trip ends.",
+                                          "Trip logs and device identifiers are deleted 90 days after a trip ends."))
+    assert not alone.material and alone.categories == []  # on its own, a reworded passage is not news
+
+
+def test_a_right_removed_is_not_hidden_by_the_same_word_in_another_sense():
+    verdict = judged(POLICY, POLICY.replace("You may ask for a copy of your data or ask us to delete it.",
+                                            "You may ask for a copy of your data."))
+    assert verdict.severity == "high" and "user_rights" in verdict.categories, verdict.summary

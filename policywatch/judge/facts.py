@@ -244,7 +244,10 @@ class FactExtractor:
                             continue  # the policy's own company or brand is not a third party
                         fact = Fact(f.category, f.practice, f.polarity, f.value, f.shown, f.sensitive, sentence,
                                     section.path, index, f.about, lead_in)
-                        mentions.add(fact.key)
+                        if kind != "p":
+                            # A list item or heading is framed by what surrounds it, which may change
+                            # without the policy saying anything else; a paragraph frames itself.
+                            mentions.add(fact.key)
                         if not f.needs_frame or f.category in frames:
                             facts.append(fact)
                 if kind == "p":

@@ -313,6 +313,7 @@ def reworded_changes(extractor: FactExtractor, index: _SentenceIndex, new_doc: D
     other data); numbers and negations almost never change in an editorial rewording.
     """
     signals = []
+    touched_categories: set[str] = set()
     for section_index, section in enumerate(new_doc.sections):
         for block in section.blocks:
             for sentence in sentences(block.text):
@@ -325,6 +326,20 @@ def reworded_changes(extractor: FactExtractor, index: _SentenceIndex, new_doc: D
                 if old_sentence is None or score < NEW_STATEMENT_SIMILARITY or not extractor.analysed(old_sentence):
                     continue
                 old_findings = extractor.sentence_facts(old_sentence)
+                touched = {(f.category, f.practice) for f in new_findings} ^ {
+                    (f.category, f.practice) for f in old_findings}
+                for category in dict.fromkeys(c for c, _ in sorted(touched)):
+                    if category in touched_categories:
+                        continue
+                    touched_categories.add(category)
+                    old_fact = next((dataclasses.replace(f, evidence=old_sentence) for f in old_findings
+                                     if f.category == category), None)
+                    new_fact = next((dataclasses.replace(f, evidence=sentence, section=section.path,
+                                                         section_index=section_index)
+                                     for f in new_findings if f.category == category), None)
+                    signals.append(Signal(f"{category}.passage_reworded", category, "low", "clarify",
+                                          f"rewords a passage on {rules.label(category)}", old_sentence, sentence,
+                                          old_fact, new_fact))
                 for new in new_findings:
                     if (new.category, new.practice) in covered:
                         continue
@@ -396,7 +411,7 @@ def _locate(diff: DocumentDiff, signals: list[Signal]) -> dict[int, list[Signal]
 
 def _fill_section(section: SectionDiff, signals: list[Signal], rules: Rules) -> None:
     section.signals = signals
-    if signals:
+    if any(SEVERITY_RANK[g.severity] >= SEVERITY_RANK["medium"] for g in signals):
         section.kinds = ["substantive"]
         section.severity = signals[0].severity
         section.direction = signals[0].direction
@@ -444,7 +459,8 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     reworded = reworded_changes(extractor, old_index, diff.new, covered, rules)
     # A period lengthened to one the policy already states elsewhere reads, in the fact sets, as the
     # old period removed; the reworded sentence says what happened.
-    explained = {f.key for g in reworded for f in (g.old_fact, g.new_fact) if f is not None}
+    explained = {f.key for g in reworded if not g.rule.endswith(".passage_reworded")
+                 for f in (g.old_fact, g.new_fact) if f is not None}
     signals = [g for g in signals if g.change == "changed" or (g.new_fact or g.old_fact).key not in explained]
     signals += reworded
     changed_keys = {f.key for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
@@ -453,7 +469,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     placed = _locate(diff, signals)
     for section in diff.changed_sections:
         _fill_section(section, placed.get(id(section), []), rules)
-    if signals:
+    if signals and SEVERITY_RANK[signals[0].severity] >= SEVERITY_RANK["medium"]:
         severity = signals[0].severity
         top = [g for g in signals if g.severity == severity]
         direction = "expand" if any(g.direction == "expand" for g in top) else top[0].direction
@@ -468,7 +484,9 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     if unjudged and SEVERITY_RANK[severity] < SEVERITY_RANK["medium"]:
         severity, direction = "medium", "clarify"
     material = SEVERITY_RANK[severity] >= SEVERITY_RANK["medium"]
-    categories = list(dict.fromkeys(g.category for g in signals if SEVERITY_RANK[g.severity] >= 2))
+    # A material verdict also names what its reworded passages are about: a lawyer reads those too.
+    categories = list(dict.fromkeys([g.category for g in signals if SEVERITY_RANK[g.severity] >= 2] + (
+        [g.category for g in signals if g.rule.endswith(".passage_reworded")] if material else [])))
     if material:
         summary = plain.headline([g.message for g in signals if SEVERITY_RANK[g.severity] >= 2],
                                  sum(1 for g in signals if SEVERITY_RANK[g.severity] < 2))
@@ -494,6 +512,8 @@ def diff_json(diff: DocumentDiff, judgement: Judgement, old_label: str, new_labe
     """The ``policywatch.diff/1`` contract (docs/json.md); keys in a stable order."""
     changes: dict[str, list] = {"added": [], "removed": [], "changed": []}
     for g in judgement.signals:
+        if g.rule.endswith(".passage_reworded"):
+            continue  # a reworded passage is located in its section's signals; no fact changed
         entry = {"rule": g.rule, "severity": g.severity, "direction": g.direction, "message": g.message}
         if g.change == "changed":
             changes["changed"].append({**entry, "old": g.old_fact.to_json(), "new": g.new_fact.to_json()})
