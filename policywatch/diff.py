@@ -18,6 +18,7 @@ share too few words are shown as a replacement without a character diff.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from bisect import bisect_left
@@ -138,8 +139,12 @@ def heading_key(heading: str) -> str:
     return " ".join(_WORDS.findall(text.lower()))
 
 
+@functools.lru_cache(maxsize=32768)
 def fold(text: str) -> str:
-    """Text equal after folding differs only in formatting (case, punctuation, spacing)."""
+    """Text equal after folding differs only in formatting (case, punctuation, spacing).
+
+    Cached: the diff and the judgement of one pair fold the same sentences several times.
+    """
     return " ".join(_WORDS.findall(text.lower()))
 
 

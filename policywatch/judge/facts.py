@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from policywatch.document import Document
-from policywatch.judge.rules import PRIORITY, CategoryRules, Rules, Term, is_date_stamp, load_rules
+from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
 MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260,000; beyond, coarser
@@ -182,15 +182,14 @@ class FactExtractor:
     def __init__(self, rules: Rules | None = None):
         self.rules = rules or load_rules()
         self._cache: dict[str, _Analysis] = {}
-        # Terms some read document can match at all (it holds one of their literals); only ever grows,
-        # so a cached sentence analysis stays true for every document read since.
-        self._active: dict[str, list[Term]] = {}
-        self._active_ids: set[int] = set()
-        self._runs = 0  # term searches so far (MAX_TERM_RUNS)
         self._terms = {id(t): t for t in self.rules.terms}
         self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
-        self._by_literal: dict[str, set[int]] = {}  # literal → ids of the active terms it may start
-        self._always: set[int] = set()  # active terms without known literals
+        self._runs = 0  # term searches so far (MAX_TERM_RUNS)
+        self._by_literal: dict[str, set[int]] = {}  # literal → ids of the terms whose matches contain it
+        for term in self.rules.terms:
+            for literal in term.literals or ():
+                self._by_literal.setdefault(literal, set()).add(id(term))
+        self._always = {id(t) for t in self.rules.terms if t.literals is None}  # terms without known literals
         self._candidates: dict[str, set[int]] = {}  # sentence → ids of the terms it may hold
 
     # -- documents ---------------------------------------------------------------------------
@@ -198,7 +197,6 @@ class FactExtractor:
         return self.read(document).facts
 
     def read(self, document: Document) -> Reading:
-        self._activate(document)
         split = {text: sentences(text) for section in document.sections
                  for text in [section.heading] + [b.text for b in section.blocks]}
         # Past MAX_ANALYSED_CHARS of distinct text (far beyond any real policy) sentences are not analysed.
@@ -253,22 +251,6 @@ class FactExtractor:
                 if kind == "p":
                     lead = text
         return Reading(facts, mentions, unread)
-
-    def _activate(self, document: Document) -> None:
-        lowered = document.plain_text.lower()
-        for name, category in self.rules.categories.items():
-            fresh = [t for t in category.terms if id(t) not in self._active_ids and (
-                t.literals is None or any(lit in lowered for lit in t.literals))]
-            if fresh:
-                self._active_ids.update(id(t) for t in fresh)
-                for term in fresh:
-                    if term.literals is None:
-                        self._always.add(id(term))
-                    for literal in term.literals or ():
-                        self._by_literal.setdefault(literal, set()).add(id(term))
-                self._active[name] = [t for t in category.terms if id(t) in self._active_ids]
-        # Categories in PRIORITY order, so a sentence reads the same whatever was read before it.
-        self._active = {name: self._active[name] for name in PRIORITY if name in self._active}
 
     def _prepare(self, texts: list[str]) -> None:
         """Find which terms each new sentence may hold, one pass per literal over all of them.
@@ -338,7 +320,7 @@ class FactExtractor:
         candidates = self._candidates.pop(sentence, None)
         if candidates is None:
             lowered = sentence.lower()
-            candidates = {id(t) for terms in self._active.values() for t in terms
+            candidates = {id(t) for t in self.rules.terms
                           if t.literals is None or any(lit in lowered for lit in t.literals)}
         hits: dict[str, list[tuple[Term, re.Match]]] = {}
         verbs: set[str] = set()
@@ -465,7 +447,7 @@ class FactExtractor:
         the practice, when what is denied is the practice itself (a verb of its category, or a copula)."""
         k = bisect_right(clause_starts, match.start())
         end = clause_starts[k] if k < len(clause_starts) else len(text)
-        after = text[match.end():end]
+        after = text[match.end():min(end, match.end() + 80)]  # "… is not": the next few words only
         denial = self.rules.negation_after.match(after)
         if denial is None:
             return False

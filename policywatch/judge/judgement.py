@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -215,22 +216,23 @@ class _SentenceIndex:
 
     def __init__(self, document: Document, budget: list[int]):
         self.budget = budget  # shared by the indexes of one judgement
-        self.folded = set()
-        self.texts: list[str] = []
-        self.bags: list[set[str]] = []
-        self.by_word: dict[str, list[int]] = defaultdict(list)
+        self.folded: dict[str, str] = {}  # folded → a sentence as written
         for section in document.sections:
             for text in [section.heading] + [b.text for b in section.blocks]:
                 for sentence in sentences(text):
-                    key = fold(sentence)
-                    if key in self.folded:
-                        continue
-                    self.folded.add(key)
-                    bag = set(words(sentence))
-                    for word in bag:
-                        self.by_word[word].append(len(self.bags))
-                    self.bags.append(bag)
-                    self.texts.append(sentence)
+                    self.folded.setdefault(fold(sentence), sentence)
+
+    @functools.cached_property
+    def _words(self) -> tuple[list[str], list[set[str]], dict[str, list[int]]]:
+        """Sentences, their word sets, and which sentences hold each word: built on the first real query."""
+        texts, bags, by_word = [], [], defaultdict(list)
+        for key, sentence in self.folded.items():
+            bag = set(key.split())
+            for word in bag:
+                by_word[word].append(len(bags))
+            bags.append(bag)
+            texts.append(sentence)
+        return texts, bags, by_word
 
     def closest(self, sentence: str) -> tuple[str | None, float]:
         """The most similar sentence of this version, and how similar (1.0: the same words)."""
@@ -241,17 +243,18 @@ class _SentenceIndex:
             return None, 0.0
         if self.budget[0] <= 0:
             return None, 0.0
+        texts, bags, by_word = self._words
         # Only sentences sharing one of its rarer words can be a rewording of it.
         candidates: set[int] = set()
-        for word in sorted(bag, key=lambda w: (len(self.by_word.get(w, ())), w))[:6]:
-            candidates.update(self.by_word.get(word, ())[:MAX_CANDIDATES])
+        for word in sorted(bag, key=lambda w: (len(by_word.get(w, ())), w))[:6]:
+            candidates.update(by_word.get(word, ())[:MAX_CANDIDATES])
             if len(candidates) >= MAX_CANDIDATES:
                 break
         self.budget[0] -= len(candidates)
         best, score = None, 0.0
         for k in sorted(candidates):
-            if (value := similarity(bag, self.bags[k])) > score:
-                best, score = self.texts[k], value
+            if (value := similarity(bag, bags[k])) > score:
+                best, score = texts[k], value
         return best, score
 
     def is_new(self, sentence: str) -> bool:
@@ -289,6 +292,8 @@ def statement_changes(old: list[Fact], new: list[Fact], old_index: _SentenceInde
                 continue
             # A list item is read with the sentence that leads into it ("We share your data with: affiliates");
             # a label on its own ("Cookies") is a title, not a passage.
+            if fold(fact.evidence) in index.folded:
+                continue  # the very sentence is in the other version
             passage = f"{fact.lead} {fact.evidence}" if fact.lead else fact.evidence
             if len(words(passage)) < MIN_PASSAGE_WORDS or not index.is_new(passage):
                 continue
