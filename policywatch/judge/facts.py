@@ -25,7 +25,7 @@ from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, l
 
 MAX_SENTENCE_WORDS = 120
 MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260,000; beyond, coarser
-MAX_TERM_RUNS = 40_000  # term searches per extractor (a long policy pair needs ~12,000); beyond, coarser
+MAX_TERM_RUNS = 40_000  # term searches × 100 characters, per pair (the longest real pairs: ~27,000)
 MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
 # A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
@@ -207,14 +207,17 @@ class FactExtractor:
                 if sentence not in fresh and budget > 0:
                     fresh[sentence] = None
                     budget -= len(sentence)
-        self._prepare(list(fresh))
+        # Heading paths frame their sections: prepared with the rest, so they are read the fast way too.
+        paths = {s for section in document.sections if section.path for s in sentences(" ".join(section.path))}
+        self._prepare(list(fresh) + [p for p in paths if p not in fresh])
         # Term-search budget: sentences whose candidate terms would exceed it are left unread too.
         analysed: set[str] = set()
         for sentence in fresh:
             if sentence in self._cache:
                 analysed.add(sentence)
                 continue
-            runs = len(self._candidates.get(sentence, ()))
+            # A search costs more on a longer sentence: count it per 100 characters.
+            runs = len(self._candidates.get(sentence, ())) * (1 + len(sentence) // 100)
             if self._runs + runs > MAX_TERM_RUNS:
                 break
             self._runs += runs
