@@ -85,7 +85,3 @@ def headline(messages: list[str], extra: int = 0) -> str:
     if more > 0:
         text += f"; and {more} more change{'s' if more > 1 else ''}"
     return text[:1].upper() + text[1:] + "."
-
-
-def category_names(categories: list[str], rules: Rules) -> str:
-    return ", ".join(rules.label(c) for c in categories)
