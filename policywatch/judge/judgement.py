@@ -3,18 +3,17 @@
 - A fact in the new version only is *added*, in the old only *removed*; an added and a removed
   fact of the same practice are one *changed* fact (a negation flip, a promise weakened, a
   period or an age or a company changed).
-- Each change gets a rule id, a severity and a direction from one small rule below: asserting
-  more in an expanding category (collection, purposes, sharing, transfers, tracking, retention,
-  children) expands — less protective, high; saying less there restricts — medium. In a
-  protective category (choices, rights, security, change notices) it is the other way round.
+- Each change gets a rule id, a severity and a direction from one small rule in ``changes``:
+  asserting more in an expanding category (collection, purposes, sharing, transfers, tracking,
+  retention, children) expands — less protective, high; saying less there restricts — medium.
+  In a protective category (choices, rights, security, change notices) it is the other way round.
+- ``passages`` adds what the sets alone miss: new or dropped passages, reworded sentences.
 - The section diff places each change's evidence in its section; changed sections without a
   fact change are editorial (words changed), date stamps, or formatting (nothing a reader sees).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,8 +21,10 @@ from dataclasses import dataclass, field
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
 from policywatch.document import Document
 from policywatch.judge import words as plain
+from policywatch.judge.changes import Assessment, Signal, assess_added, assess_flip, assess_removed, assess_value, rank
 from policywatch.judge.facts import Fact, FactExtractor, sentences
-from policywatch.judge.rules import PRIORITY, Rules, is_date_stamp, load_rules, stated_date
+from policywatch.judge.passages import SIMILARITY_BUDGET, SentenceIndex, reworded_changes, statement_changes
+from policywatch.judge.rules import Rules, is_date_stamp, load_rules, stated_date
 from policywatch.judge.words import SEVERITY_RANK
 
 # What a reader does not read as words: link targets written out, e-mail addresses and the
@@ -32,30 +33,6 @@ _URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S
                   r"\[email[\s\xa0]*(?:protected|address)\]", re.IGNORECASE)
 # A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.
 _FRAGMENT_WORDS = 4
-
-
-@dataclass
-class Signal:
-    """One change of fact, with the evidence sentences before and after."""
-
-    rule: str  # "sharing.added", "retention.lengthened", …: stable ids for JSON and tests
-    category: str
-    severity: str
-    direction: str  # expand, restrict, clarify
-    message: str  # plain words: "may now sell personal data (it promised not to)"
-    old: str | None = None
-    new: str | None = None
-    old_fact: Fact | None = None
-    new_fact: Fact | None = None
-
-    @property
-    def change(self) -> str:
-        return "changed" if self.old_fact and self.new_fact else "added" if self.new_fact else "removed"
-
-    def to_json(self) -> dict:
-        return {"rule": self.rule, "category": self.category, "severity": self.severity,
-                "direction": self.direction, "message": self.message, "change": self.change,
-                "evidence": {"old": self.old, "new": self.new}}
 
 
 @dataclass
@@ -70,68 +47,6 @@ class Judgement:
     signals: list[Signal] = field(default_factory=list)  # every fact change, most severe first
     old_facts: list[Fact] | None = field(default=None, repr=False)
     new_facts: list[Fact] | None = field(default=None, repr=False)
-
-
-# --- the rules of a change: one small function each ------------------------------------------------
-
-Assessment = tuple[str, str, str, str]  # rule, severity, direction, message
-
-
-def _expands(fact: Fact, rules: Rules, asserting: bool) -> bool:
-    """Asserting more expands an expanding category; in a protective one, saying less does."""
-    return asserting != rules.protective(fact.category, fact.practice)
-
-
-def assess_added(fact: Fact, rules: Rules) -> Assessment:
-    """A practice the old version did not state, or a new denial ("we do not sell")."""
-    asserting = fact.polarity != "negated"
-    if fact.category == "controller_contact":
-        return f"{fact.category}.added", "medium", "clarify", plain.added(fact, rules)
-    expand = _expands(fact, rules, asserting)
-    return (f"{fact.category}.{'added' if asserting else 'denial_added'}", "high" if expand else "medium",
-            "expand" if expand else "restrict", plain.added(fact, rules))
-
-
-def assess_removed(fact: Fact, rules: Rules) -> Assessment:
-    """A practice, promise or right the new version no longer states."""
-    asserting = fact.polarity == "negated"  # dropping a denial asserts more
-    if fact.category == "controller_contact":
-        return f"{fact.category}.removed", "medium", "clarify", plain.removed(fact, rules)
-    expand = _expands(fact, rules, asserting)
-    return (f"{fact.category}.{'denial_removed' if asserting else 'removed'}", "high" if expand else "medium",
-            "expand" if expand else "restrict", plain.removed(fact, rules))
-
-
-def assess_flip(old: Fact, new: Fact, rules: Rules) -> Assessment:
-    """The same practice, asserted then denied (or the reverse), or a promise weakened to 'may'."""
-    strength = {"negated": 0, "conditional": 1, "asserted": 2}
-    asserting = strength[new.polarity] > strength[old.polarity]
-    expand = _expands(new, rules, asserting)
-    rule = "negation_flip" if "negated" in (old.polarity, new.polarity) else "promise_weakened" if (
-        new.polarity == "conditional") else "promise_strengthened"
-    return (f"{new.category}.{rule}", "high" if expand else "medium", "expand" if expand else "restrict",
-            plain.flipped(old, new, rules))
-
-
-def assess_value(old: Fact, new: Fact, rules: Rules) -> Assessment:
-    """A number or a name changed: a period, an age, the company responsible."""
-    message = plain.changed_value(old, new, rules)
-    if new.category == "controller_contact":
-        return "controller_contact.company_changed", "high", "clarify", message
-    before, after = float(old.value or 0), float(new.value or 0)
-    if new.practice == "retention period":
-        longer = after > before
-        return (f"retention.{'lengthened' if longer else 'shortened'}", "high" if longer else "medium",
-                "expand" if longer else "restrict", message)
-    if new.practice == "minimum age":
-        lower = after < before
-        return (f"children.age_{'lowered' if lower else 'raised'}", "high" if lower else "medium",
-                "expand" if lower else "restrict", message)
-    if new.practice == "notice period":
-        shorter = after < before
-        return (f"policy_changes.notice_{'shortened' if shorter else 'lengthened'}", "high" if shorter else "medium",
-                "expand" if shorter else "restrict", message)
-    return f"{new.category}.value_changed", "medium", "clarify", message
 
 
 # --- fact sets ---------------------------------------------------------------------------------------
@@ -189,178 +104,7 @@ def diff_facts(old: list[Fact], new: list[Fact], rules: Rules | None = None, *,
     for fact in came:
         if id(fact) not in paired:
             signal(assess_added(fact, rules), None, fact)
-    signals.sort(key=_rank)
-    return signals
-
-
-_PRIORITY = {name: k for k, name in enumerate(PRIORITY)}
-
-
-def _rank(signal: Signal) -> tuple:
-    fact = signal.new_fact or signal.old_fact
-    return (-SEVERITY_RANK[signal.severity], ".statement_" in signal.rule, not (fact and fact.sensitive),
-            _PRIORITY.get(signal.category, 99))
-
-
-# --- statements -------------------------------------------------------------------------------------
-
-NEW_STATEMENT_SIMILARITY = 0.5  # below this word overlap with every sentence of the other version
-MIN_PASSAGE_WORDS = 4
-# Bounds that keep any input fast: past them the judgement is coarser, never slower.
-MAX_CANDIDATES = 40  # sentences compared with one sentence, found through its rarest words
-SIMILARITY_BUDGET = 60_000  # sentence comparisons per judgement; past it only the same words are "the same"
-
-
-class _SentenceIndex:
-    """The sentences of one version, to ask whether a sentence of the other is new or a rewording."""
-
-    def __init__(self, document: Document, budget: list[int]):
-        self.budget = budget  # shared by the indexes of one judgement
-        self.folded: dict[str, str] = {}  # folded → a sentence as written
-        for section in document.sections:
-            for text in [section.heading] + [b.text for b in section.blocks]:
-                for sentence in sentences(text):
-                    self.folded.setdefault(fold(sentence), sentence)
-
-    @functools.cached_property
-    def _words(self) -> tuple[list[str], list[set[str]], dict[str, list[int]]]:
-        """Sentences, their word sets, and which sentences hold each word: built on the first real query."""
-        texts, bags, by_word = [], [], defaultdict(list)
-        for key, sentence in self.folded.items():
-            bag = set(key.split())
-            for word in bag:
-                by_word[word].append(len(bags))
-            bags.append(bag)
-            texts.append(sentence)
-        return texts, bags, by_word
-
-    def closest(self, sentence: str) -> tuple[str | None, float]:
-        """The most similar sentence of this version, and how similar (1.0: the same words)."""
-        if fold(sentence) in self.folded:
-            return sentence, 1.0
-        bag = set(words(sentence))
-        if not bag:
-            return None, 0.0
-        if self.budget[0] <= 0:
-            return None, 0.0
-        texts, bags, by_word = self._words
-        # Only sentences sharing one of its rarer words can be a rewording of it.
-        candidates: set[int] = set()
-        for word in sorted(bag, key=lambda w: (len(by_word.get(w, ())), w))[:6]:
-            candidates.update(by_word.get(word, ())[:MAX_CANDIDATES])
-            if len(candidates) >= MAX_CANDIDATES:
-                break
-        self.budget[0] -= len(candidates)
-        best, score = None, 0.0
-        for k in sorted(candidates):
-            if (value := similarity(bag, bags[k])) > score:
-                best, score = texts[k], value
-        return best, score
-
-    def is_new(self, sentence: str) -> bool:
-        return self.closest(sentence)[1] < NEW_STATEMENT_SIMILARITY
-
-
-def assess_statement(fact: Fact, rules: Rules, added: bool) -> Assessment:
-    """A passage about a practice the other version also states, but in no sentence like this one."""
-    asserting = (fact.polarity != "negated") == added
-    expand = _expands(fact, rules, asserting)
-    # A new passage on what the company does (collects, shares, uses…) is news whatever else it said;
-    # a passage dropped, or one about a right or a promise, says less than a fact change does.
-    severity = "high" if expand and added and fact.polarity != "negated" else "medium"
-    verb = "adds" if added else "drops"
-    what = plain.practice(fact, rules, infinitive=fact.polarity == "negated")
-    message = f"{verb} a passage saying it {'does not ' if fact.polarity == 'negated' else ''}{what}"
-    return (f"{fact.category}.statement_{'added' if added else 'removed'}", severity,
-            "expand" if expand else "restrict", message)
-
-
-def statement_changes(old: list[Fact], new: list[Fact], old_index: _SentenceIndex, new_index: _SentenceIndex,
-                      changed_keys: set[tuple], rules: Rules) -> list[Signal]:
-    """New (or dropped) sentences that state a practice, unlike any sentence of the other version.
-
-    The fact sets alone miss a new passage about a practice the policy already named somewhere
-    (a new feature that collects location data, a new recipient paragraph); a rewording or a move
-    of an existing sentence is never one.
-    """
-    signals = []
-    for facts, index, added in ((new, old_index, True), (old, new_index, False)):
-        seen: set[tuple[str, str]] = set()
-        for fact in facts:
-            if fact.key in changed_keys or (fact.evidence, fact.category) in seen or \
-                    fact.category == "controller_contact":
-                continue
-            # A list item is read with the sentence that leads into it ("We share your data with: affiliates");
-            # a label on its own ("Cookies") is a title, not a passage.
-            if fold(fact.evidence) in index.folded:
-                continue  # the very sentence is in the other version
-            passage = f"{fact.lead} {fact.evidence}" if fact.lead else fact.evidence
-            if len(words(passage)) < MIN_PASSAGE_WORDS or not index.is_new(passage):
-                continue
-            seen.add((fact.evidence, fact.category))  # one finding per category of a new passage
-            rule, severity, direction, message = assess_statement(fact, rules, added)
-            signals.append(Signal(rule, fact.category, severity, direction, message,
-                                  None if added else fact.evidence, fact.evidence if added else None,
-                                  None if added else fact, fact if added else None))
-    # A passage dropped and a passage added stating the same practice: the practice was said again
-    # in other words (a list made of a sentence, a paragraph rewritten), not added or dropped.
-    added_keys = {g.new_fact.key for g in signals if g.new_fact is not None}
-    dropped_keys = {g.old_fact.key for g in signals if g.old_fact is not None}
-    restated = added_keys & dropped_keys
-    return [g for g in signals if (g.new_fact or g.old_fact).key not in restated]
-
-
-def reworded_changes(extractor: FactExtractor, index: _SentenceIndex, new_doc: Document,
-                     covered: set[tuple[str, str]], rules: Rules) -> list[Signal]:
-    """A sentence reworded so that one of its facts turned: a period, an age, a company, a negation.
-
-    The fact sets miss it when the old value or polarity is still stated elsewhere ("30 days" for
-    other data); numbers and negations almost never change in an editorial rewording.
-    """
-    signals = []
-    touched_categories: set[str] = set()
-    for section_index, section in enumerate(new_doc.sections):
-        for block in section.blocks:
-            for sentence in sentences(block.text):
-                if fold(sentence) in index.folded or not extractor.analysed(sentence):
-                    continue
-                new_findings = extractor.sentence_facts(sentence)
-                if not new_findings:
-                    continue
-                old_sentence, score = index.closest(sentence)
-                if old_sentence is None or score < NEW_STATEMENT_SIMILARITY or not extractor.analysed(old_sentence):
-                    continue
-                old_findings = extractor.sentence_facts(old_sentence)
-                touched = {(f.category, f.practice) for f in new_findings} ^ {
-                    (f.category, f.practice) for f in old_findings}
-                for category in dict.fromkeys(c for c, _ in sorted(touched)):
-                    if category in touched_categories:
-                        continue
-                    touched_categories.add(category)
-                    old_fact = next((dataclasses.replace(f, evidence=old_sentence) for f in old_findings
-                                     if f.category == category), None)
-                    new_fact = next((dataclasses.replace(f, evidence=sentence, section=section.path,
-                                                         section_index=section_index)
-                                     for f in new_findings if f.category == category), None)
-                    signals.append(Signal(f"{category}.passage_reworded", category, "low", "clarify",
-                                          f"rewords a passage on {rules.label(category)}", old_sentence, sentence,
-                                          old_fact, new_fact))
-                for new in new_findings:
-                    if (new.category, new.practice) in covered:
-                        continue
-                    same = [o for o in old_findings if (o.category, o.practice) == (new.category, new.practice)]
-                    if not same or any(o.key == new.key for o in same):
-                        continue
-                    old = same[0]
-                    old_fact = dataclasses.replace(old, evidence=old_sentence)
-                    new_fact = dataclasses.replace(new, evidence=sentence, section=section.path,
-                                                   section_index=section_index)
-                    assessment = assess_flip(old_fact, new_fact, rules) if old.value == new.value else \
-                        assess_value(old_fact, new_fact, rules)
-                    rule, severity, direction, message = assessment
-                    covered.add((new.category, new.practice))
-                    signals.append(Signal(rule, new.category, severity, direction, message, old_sentence, sentence,
-                                          old_fact, new_fact))
+    signals.sort(key=rank)
     return signals
 
 
@@ -460,7 +204,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     # Practices whose change is already paired (a flip, a value changed) need no sentence-level look.
     covered = {(g.new_fact.category, g.new_fact.practice) for g in signals if g.change == "changed"}
     budget = [SIMILARITY_BUDGET]
-    old_index, new_index = _SentenceIndex(diff.old, budget), _SentenceIndex(diff.new, budget)
+    old_index, new_index = SentenceIndex(diff.old, budget), SentenceIndex(diff.new, budget)
     reworded = reworded_changes(extractor, old_index, diff.new, covered, rules)
     # A period lengthened to one the policy already states elsewhere reads, in the fact sets, as the
     # old period removed; the reworded sentence says what happened.
@@ -470,7 +214,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
     signals += reworded
     changed_keys = {f.key for g in signals for f in (g.old_fact, g.new_fact) if f is not None}
     signals += statement_changes(old_facts, new_facts, old_index, new_index, changed_keys, rules)
-    signals.sort(key=_rank)
+    signals.sort(key=rank)
     placed = _locate(diff, signals)
     for section in diff.changed_sections:
         _fill_section(section, placed.get(id(section), []), rules)
