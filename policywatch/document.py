@@ -919,7 +919,10 @@ def _read_lines(chunk: _Chunk, wrapped: bool, items: list[tuple[str, str, int]])
         indented = raw is not None and raw[:1] in (" ", "\t") and chunk.kind != "code"
         is_item = chunk.kind == "li" and index == 0
         shown = f"{chunk.marker} {text}" if is_item and chunk.marker else text
-        plain_item = None if is_item else _ITEM.match(raw if raw is not None else text)
+        # "\- item" (a converter escaping a dash it found in the page's text) is still an item
+        # of a list written inline: the same list as a bulleted one.
+        plain_item = None if is_item else (_ITEM.match(raw if raw is not None else text) or (
+            _ITEM.match(text) if raw is not None and raw.lstrip().startswith("\\") else None))
         underline = texts[index + 1] if index + 1 < len(texts) else ""
         if not _WORD.search(text):
             flush()  # a rule, a stray underline or quote: no words to read

@@ -225,3 +225,9 @@ def test_cloudflare_address_is_decoded_when_the_link_carries_it():
 
 def test_real_addresses_stay_readable():
     assert "team@s.example" in parse_text("Mail [team@s.example](mailto:team@s.example).\n").markdown()
+
+
+def test_escaped_dash_lines_are_the_items_of_an_inline_list():
+    inline = "## Your rights\n\nYou can ask us:  \n\\- to see your data;  \n\\- to erase your data.\n"
+    bulleted = "## Your rights\n\nYou can ask us:\n\n- to see your data;\n- to erase your data.\n"
+    assert parse_text(inline).markdown() == parse_text(bulleted).markdown()
