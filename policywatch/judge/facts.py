@@ -14,6 +14,7 @@ editorial or formatting by construction.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -75,8 +76,6 @@ class Fact:
 
     def to_row(self) -> dict:
         """The columns of the store's ``facts`` table."""
-        import json
-
         return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
                 "value": self.value, "shown": self.shown, "sensitive": int(self.sensitive), "about": self.about,
                 "evidence": self.evidence, "section": json.dumps(list(self.section), ensure_ascii=False),
@@ -84,8 +83,6 @@ class Fact:
 
     @classmethod
     def from_row(cls, row: dict) -> Fact:
-        import json
-
         return cls(row["category"], row["practice"], row["polarity"], row["value"], row["shown"],
                    bool(row["sensitive"]), row["evidence"], tuple(json.loads(row["section"])),
                    row["section_index"], row["about"])
@@ -193,9 +190,6 @@ class FactExtractor:
         self._candidates: dict[str, set[int]] = {}  # sentence → ids of the terms it may hold
 
     # -- documents ---------------------------------------------------------------------------
-    def facts(self, document: Document) -> list[Fact]:
-        return self.read(document).facts
-
     def read(self, document: Document) -> Reading:
         split = {text: sentences(text) for section in document.sections
                  for text in [section.heading] + [b.text for b in section.blocks]}
@@ -467,4 +461,4 @@ class FactExtractor:
 
 def extract_facts(document: Document, rules: Rules | None = None) -> list[Fact]:
     """The practice facts of a Document, in reading order."""
-    return FactExtractor(rules).facts(document)
+    return FactExtractor(rules).read(document).facts

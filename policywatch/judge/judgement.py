@@ -30,7 +30,7 @@ from policywatch.judge.words import SEVERITY_RANK
 # What a reader does not read as words: link targets written out, e-mail addresses and the
 # placeholders that obfuscation leaves instead of them.
 _URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*|\S+@\S+\.\w+|"
-                  r"\[email[\s\xa0]*(?:protected|address)\]", re.IGNORECASE)
+                  r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
 # A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.
 _FRAGMENT_WORDS = 4
 
