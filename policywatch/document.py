@@ -128,8 +128,7 @@ def heading_level(text: str, *, bold_only: bool = False) -> int | None:
         return PSEUDO_LEVEL
     if last == "?" and len(words) <= 14 and words[0][0].isupper():
         return PSEUDO_LEVEL
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) >= 4 and text.isupper() and len(words) <= 10 and last not in ".;,":
+    if text.isupper() and len(words) <= 10 and last not in ".;," and sum(c.isalpha() for c in text) >= 4:
         return PSEUDO_LEVEL
     return None
 

@@ -207,6 +207,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX facts_version ON facts (version_id, rules);
     CREATE INDEX facts_practice ON facts (category, practice, polarity);
     """,
+    # 6: what each sentence says, by the lexicons' fingerprint: a new version re-reads only its new
+    # sentences. A cache — dropping it loses nothing — pruned whenever the lexicons change.
+    """
+    CREATE TABLE sentence_analyses (
+        rules TEXT NOT NULL,
+        sentence BLOB NOT NULL,
+        analysis TEXT NOT NULL,
+        PRIMARY KEY (rules, sentence)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -433,7 +443,28 @@ class Store:
             # A version that states no fact at all keeps one empty marker row, so it is not re-derived.
             rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
                              "section": "[]", "section_index": -1}]
-            self.db["facts"].insert_all([{**row, "version_id": version_id, "rules": rules} for row in rows])
+            columns = ["version_id", "rules", *rows[0]]
+            # executemany: sqlite-utils' insert_all inspects every value, ten times slower for a large policy
+            self.db.conn.executemany(
+                f"INSERT INTO facts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [(version_id, rules, *row.values()) for row in rows])
+
+    def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
+        """Stored analyses of sentences (by ``judge.facts.sentence_key``) under lexicons ``rules``."""
+        found: dict[bytes, str] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = keys[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT sentence, analysis FROM sentence_analyses WHERE rules = ? AND sentence IN"
+                f" ({', '.join('?' for _ in chunk)})", [rules, *chunk]).fetchall())
+        return found
+
+    def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None:
+        """Remember sentence analyses; those of other lexicons are dropped (they can never be read again)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM sentence_analyses WHERE rules < ? OR rules > ?", [rules, rules])
+            self.db.conn.executemany("INSERT OR IGNORE INTO sentence_analyses (rules, sentence, analysis)"
+                                     " VALUES (?, ?, ?)", [(rules, k, v) for k, v in analyses.items()])
 
     def version_by_id(self, version_id: int) -> dict:
         return next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id]))

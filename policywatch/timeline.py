@@ -37,10 +37,11 @@ class Verdict:
 
 def judge_versions(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> Verdict:
     from policywatch.document import Document
-    from policywatch.judge import compare, diff_json
+    from policywatch.judge import FactExtractor, compare, diff_json
 
     baseline = store.version_by_id(baseline_version_id)
-    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]))
+    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]),
+                              extractor=FactExtractor(memory=store))
     old_label = f"{policy_id} v{baseline['number']} ({baseline['captured_at'][:10]})"
     new_label = f"{policy_id} v{version['number']} ({version['captured_at'][:10]})"
     payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
@@ -63,7 +64,7 @@ def version_facts(store: Store, version: dict) -> list[Fact]:
     rows = store.facts(version["id"], rules.fingerprint)
     if rows is not None:
         return [Fact.from_row(row) for row in rows]
-    facts = extract_facts(Document.from_markdown(version["text"]), rules)
+    facts = extract_facts(Document.from_markdown(version["text"]), rules, memory=store)
     store.put_facts(version["id"], rules.fingerprint, [f.to_row() for f in facts])
     return facts
 

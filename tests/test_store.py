@@ -152,3 +152,26 @@ def test_facts_are_kept_per_version_and_rules_fingerprint(store):
     store.put_facts(version["id"], "other-lexicons", [])  # a version that states nothing is remembered
     assert store.facts(version["id"], "other-lexicons") == []
     assert store.facts(version["id"], fingerprint) is None  # the older derivation was replaced
+
+
+def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(store):
+    from policywatch.document import parse_text
+    from policywatch.judge import FactExtractor, load_rules
+
+    old = parse_text("# P\n\n## Sharing\n\nWe do not sell your personal information.\n\n"
+                     "We share it with service providers.\n")
+    new = parse_text("# P\n\n## Sharing\n\nWe do not sell your personal information.\n\n"
+                     "We share it with data brokers.\n")
+    first = FactExtractor(memory=store).read(old).facts
+    fingerprint = load_rules().fingerprint
+    assert store.db.execute("SELECT count(*) FROM sentence_analyses WHERE rules = ?", [fingerprint]).fetchone()[0]
+
+    later = FactExtractor(memory=store)  # a later run: what it knows comes from the store
+    assert later.read(old).facts == first
+    assert later._learned == [] and not later._runs  # nothing analysed anew
+    facts = later.read(new).facts
+    assert facts == FactExtractor().read(new).facts  # recalled or analysed, the same facts
+    assert {f.practice for f in facts} >= {"data brokers"}
+
+    store.put_sentence_analyses("other-lexicons", {b"k" * 16: "[[],[]]"})  # the lexicons changed
+    assert store.db.execute("SELECT DISTINCT rules FROM sentence_analyses").fetchall() == [("other-lexicons",)]

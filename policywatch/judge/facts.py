@@ -14,12 +14,13 @@ editorial or formatting by construction.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from policywatch.document import Document
 from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
@@ -29,8 +30,11 @@ MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260
 MAX_TERM_RUNS = 40_000  # term searches × 100 characters, per pair (the longest real pairs: ~27,000)
 MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
 # A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
-                           r"(?<=[A-Z]{2}[.!?])(?=[A-Z][a-z]{2,}\b)")
+# Matched from the punctuation on, so the search skips to the next [.!?;] in C; a cut is marked
+# (_CUT) after it and the space after it is dropped.
+_SENTENCE_END = re.compile(r"([.!?;])(?:\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
+                           r"(?<=[A-Z]{2}[.!?])(?=[A-Z][a-z]{2,}\b))")
+_CUT = "\x00"
 _CLAUSE_BREAK = re.compile(r";|:\s|,\s*(?:but|however|except|although|though|while|whereas|unless|and)\b|"
                            r"\s+but\s+|\s+(?:except|unless)\s+", re.IGNORECASE)
 _DURATION = re.compile(r"\b(\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
@@ -112,6 +116,30 @@ class _Analysis(NamedTuple):
     touched: frozenset[str]  # categories any of its words belong to, verbs included: what it frames
 
 
+class AnalysisMemory(Protocol):
+    """Where sentence analyses outlive a process (the store): a new version of a policy shares most
+    of its sentences with the last one, so reading it costs only its new sentences."""
+
+    def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]: ...
+
+    def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None: ...
+
+
+def sentence_key(sentence: str) -> bytes:
+    return hashlib.sha256(sentence.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def _encode(analysis: _Analysis) -> str:
+    return json.dumps([[list(f) for f in analysis.findings], sorted(analysis.touched)], ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _decode_all(texts: list[str]) -> list[_Analysis]:
+    # One json.loads for them all: a version recalls hundreds, and each call has its own overhead.
+    return [_Analysis([_Finding(*f) for f in findings], frozenset(touched))
+            for findings, touched in json.loads("[" + ",".join(texts) + "]")]
+
+
 @dataclass
 class Reading:
     """A version's facts, and every practice it merely mentions (framed or not)."""
@@ -132,8 +160,8 @@ def sentences(text: str) -> tuple[str, ...]:
 
 def _split_sentences(text: str) -> list[str]:
     out = []
-    for line in text.split("\n"):
-        for sentence in _SENTENCE_END.split(line):
+    for line in _SENTENCE_END.sub("\\1" + _CUT, text.replace(_CUT, " ")).split("\n"):
+        for sentence in line.split(_CUT):
             sentence = sentence.strip()
             if not sentence:
                 continue
@@ -174,11 +202,14 @@ def _days(value: float) -> str:
 
 
 class FactExtractor:
-    """Extracts facts; sentences shared by two versions are analysed once."""
+    """Extracts facts; sentences shared by two versions are analysed once (across runs, given a memory)."""
 
-    def __init__(self, rules: Rules | None = None):
+    def __init__(self, rules: Rules | None = None, memory: AnalysisMemory | None = None):
         self.rules = rules or load_rules()
+        self.memory = memory
         self._cache: dict[str, _Analysis] = {}
+        self._learned: list[str] = []  # analysed since the memory last heard of it
+        self._names: dict[str, frozenset[str]] = {}  # line → the company names it holds
         self._terms = {id(t): t for t in self.rules.terms}
         self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
         self._runs = 0  # term searches so far (MAX_TERM_RUNS)
@@ -203,6 +234,7 @@ class FactExtractor:
                     budget -= len(sentence)
         # Heading paths frame their sections: prepared with the rest, so they are read the fast way too.
         paths = {s for section in document.sections if section.path for s in sentences(" ".join(section.path))}
+        self._recall([*fresh, *paths])
         self._prepare(list(fresh) + [p for p in paths if p not in fresh])
         # Term-search budget: sentences whose candidate terms would exceed it are left unread too.
         analysed: set[str] = set()
@@ -247,7 +279,23 @@ class FactExtractor:
                             facts.append(fact)
                 if kind == "p":
                     lead = text
+        self._remember()
         return Reading(facts, mentions, unread)
+
+    def _recall(self, texts: Iterable[str]) -> None:
+        if self.memory is None:
+            return
+        keys = {sentence_key(t): t for t in texts if t not in self._cache}
+        if keys:
+            found = self.memory.sentence_analyses(self.rules.fingerprint, list(keys))
+            for key, analysis in zip(found, _decode_all(list(found.values())), strict=True):
+                self._cache[keys[key]] = analysis
+
+    def _remember(self) -> None:
+        if self.memory is not None and self._learned:
+            self.memory.put_sentence_analyses(self.rules.fingerprint, {
+                sentence_key(t): _encode(self._cache[t]) for t in self._learned if t in self._cache})
+        self._learned.clear()
 
     def _prepare(self, texts: list[str]) -> None:
         """Find which terms each new sentence may hold, one pass per literal over all of them.
@@ -285,11 +333,15 @@ class FactExtractor:
     def own_names(self, document: Document) -> set[str]:
         """The policy's own company and brands: its legal entities and the words of its title."""
         names: set[str] = set()
-        text = document.plain_text
-        for term in self.rules.terms:
-            if term.entity:
-                for match in term.regex.finditer(text):
-                    names.update(w.lower() for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
+        # Line by line (a company's name does not span paragraphs): lines the other version shares
+        # are looked up, not searched again.
+        for line in document.plain_text.split("\n"):
+            found = self._names.get(line)
+            if found is None:
+                found = self._names[line] = frozenset(
+                    w.lower() for term in self.rules.terms if term.entity for match in term.regex.finditer(line)
+                    for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
+            names |= found
         title = " ".join(filter(None, [document.title] + [s.heading for s in document.sections[:1]]))
         names.update(w.lower() for w in re.findall(r"[\w.]+", title) if len(w) > 1)
         return names
@@ -310,6 +362,7 @@ class FactExtractor:
             if len(self._cache) > 50_000:
                 self._cache.clear()
             cached = self._cache[sentence] = self._analyse(sentence)
+            self._learned.append(sentence)
         return cached
 
     def _matches(self, sentence: str) -> tuple[dict[str, list[tuple[Term, re.Match]]], set[str]]:
@@ -459,6 +512,7 @@ class FactExtractor:
         return k >= 0 and negations[k] >= start
 
 
-def extract_facts(document: Document, rules: Rules | None = None) -> list[Fact]:
+def extract_facts(document: Document, rules: Rules | None = None, memory: AnalysisMemory | None = None
+                  ) -> list[Fact]:
     """The practice facts of a Document, in reading order."""
-    return FactExtractor(rules).read(document).facts
+    return FactExtractor(rules, memory).read(document).facts

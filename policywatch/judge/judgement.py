@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -110,14 +111,19 @@ def diff_facts(old: list[Fact], new: list[Fact], rules: Rules | None = None, *,
 
 # --- sections ----------------------------------------------------------------------------------------
 
-def _visible(texts: list[str]) -> str:
-    """What a reader sees of some text: words, without link targets or e-mail placeholders."""
-    return fold(_URL.sub(" ", " ".join(texts)))
+@functools.lru_cache(maxsize=32768)
+def _visible(sentence: str) -> str:
+    """What a reader sees of a sentence: words, without link targets or e-mail placeholders."""
+    lowered = sentence.lower()
+    # Every branch of _URL needs one of these; most sentences have none, and the pattern backtracks.
+    if "/" in sentence or "@" in sentence or "www" in lowered or "protected" in lowered:
+        sentence = _URL.sub(" ", sentence)
+    return fold(sentence)
 
 
 def _sentence_bag(texts: list[str]) -> Counter:
     """The visible sentences of some text, in any order."""
-    return Counter(v for t in texts for s in sentences(t) if (v := _visible([s])))
+    return Counter(v for t in texts for s in sentences(t) if (v := _visible(s)))
 
 
 def _is_fragment(sentence: str) -> bool:
@@ -131,10 +137,10 @@ def _section_kind(section: SectionDiff, rules: Rules) -> str:
     old_bag, new_bag = _sentence_bag(gone), _sentence_bag(came)
     if old_bag == new_bag:
         return "formatting"
-    old_sentences = {_visible([s]) for b in gone for s in sentences(b)}
-    new_sentences = {_visible([s]) for b in came for s in sentences(b)}
-    differing = [s for b in gone for s in sentences(b) if _visible([s]) not in new_sentences] + \
-                [s for b in came for s in sentences(b) if _visible([s]) not in old_sentences]
+    old_sentences = {_visible(s) for b in gone for s in sentences(b)}
+    new_sentences = {_visible(s) for b in came for s in sentences(b)}
+    differing = [s for b in gone for s in sentences(b) if _visible(s) not in new_sentences] + \
+                [s for b in came for s in sentences(b) if _visible(s) not in old_sentences]
     if not differing or all(_is_fragment(s) for s in differing):
         return "formatting"  # moved sentences, or labels of widgets and links
     if all(is_date_stamp(s, rules) for s in differing):
@@ -249,12 +255,13 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
                      old_facts, new_facts)
 
 
-def compare(old: Document, new: Document, rules: Rules | None = None) -> tuple[DocumentDiff, Judgement]:
+def compare(old: Document, new: Document, rules: Rules | None = None, *,
+            extractor: FactExtractor | None = None) -> tuple[DocumentDiff, Judgement]:
     """Diff two Documents and judge the result: ``(DocumentDiff, Judgement)``."""
     from policywatch.diff import diff_documents
 
     diff = diff_documents(old, new)
-    return diff, judge(diff, rules)
+    return diff, judge(diff, rules, extractor=extractor)
 
 
 def diff_json(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> dict:

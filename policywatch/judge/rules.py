@@ -26,14 +26,15 @@ PRIORITY = ["children", "international_transfers", "retention", "user_rights", "
 def required_literals(pattern: str) -> tuple[str, ...] | None:
     """Strings of which every match of ``pattern`` contains one, read off its syntax tree.
 
-    ``'advertis\\w* partners?|ad networks?'`` gives ``('advertis', 'ad network')``. A text containing
-    none of them cannot match, so the regular expression need not run on it: most policy sentences
+    ``'data brokers?|data resellers?'`` gives ``('broker', 'reseller')`` (the parser factors out the
+    common "data "; the longer factor wins). A text containing none of them cannot match, so the
+    regular expression need not run on it: most policy sentences
     hold none of most terms, and Python's ``re`` is slow on long alternations.
     """
     import re._parser as parser  # the standard library's own regex parser
 
     try:
-        tree = parser.parse(pattern.lower())
+        tree = parser.parse(pattern)
     except re.error:
         return None
     found = _factors(list(tree))
@@ -54,7 +55,8 @@ def _factors(items: list) -> set[str] | None:
 
     for op, value in items + [(None, None)]:
         if op is LITERAL:
-            run += chr(value)
+            # Lowercase whatever the case rules: a text holding the literal holds its lowercase in lowercase.
+            run += chr(value).lower()
             continue
         consider({run} if run else None)
         run = ""
@@ -84,8 +86,11 @@ class Term:
 
     @functools.cached_property
     def literals(self) -> tuple[str, ...] | None:
-        """Lowercase strings one of which every match contains (None: not known), to skip text quickly."""
-        return required_literals(self.regex.pattern) if self.regex.flags & re.IGNORECASE else None
+        """Strings one of which every match contains, lowercase (None: not known), to skip text quickly.
+
+        Tested against lowercased text, so they hold for case-sensitive terms too.
+        """
+        return required_literals(self.regex.pattern)
 
 
 @dataclass
