@@ -311,7 +311,8 @@ _STRAY_TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b(?:\s[^<>]*)?/?>")
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"?|'([^']*)'?|([^\s>]+))""", re.IGNORECASE)
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "svg"})
 # Screen-reader labels of links, not policy text.
-_NEW_WINDOW = re.compile(r"[\s,-]*[(\[]?\s*(?:this\s+)?(?:link\s+)?(?:opens|will open|open)\s+(?:in\s+)?(?:a\s+)?"
+# (?<!…): a run of spaces, commas and dashes is taken from its start only (from every position, it is quadratic).
+_NEW_WINDOW = re.compile(r"(?:(?<![\s,-])[\s,-]+)?(?:[(\[]\s*)?(?:this\s+)?(?:link\s+)?(?:opens|will open|open)\s+(?:in\s+)?(?:a\s+)?"
                          r"new\s+(?:browser\s+)?(?:window|tab)\s*[)\]]?", re.IGNORECASE)
 # Cloudflare's stand-in for an address it hides from scrapers: it says only "an address is here".
 _EMAIL_PLACEHOLDER = re.compile(r"\[\s*email\s+protected\s*\]", re.IGNORECASE)

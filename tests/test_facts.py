@@ -318,3 +318,9 @@ def test_a_right_removed_is_not_hidden_by_the_same_word_in_another_sense():
     verdict = judged(POLICY, POLICY.replace("You may ask for a copy of your data or ask us to delete it.",
                                             "You may ask for a copy of your data."))
     assert verdict.severity == "high" and "user_rights" in verdict.categories, verdict.summary
+
+
+def test_a_run_of_dashes_after_a_practice_does_not_backtrack_for_ever():
+    # "\W*(?:[\w-]+\W+){0,4}" read a dash both ways: 60 dashes took longer than any test run.
+    facts = extract_facts(parse_text("# P\n\nWe sell cookies " + "-" * 60 + " and more.\n"))
+    assert {f.practice for f in facts} >= {"sale of personal data"}
