@@ -221,7 +221,12 @@ class Document:
 
     @property
     def sha256(self) -> str:
-        return text_sha256(self.markdown())
+        """Identifies a version: its Markdown with every heading at one level.
+
+        A page that drops its title or a heading level shifts every heading below it; a reader sees
+        the same words in the same order, so it is the same version (kept with its first levels).
+        """
+        return text_sha256(_HEADING_MARK.sub("# ", self.markdown()))
 
     @property
     def plain_text(self) -> str:
@@ -271,6 +276,9 @@ class Document:
                 paragraph.append(line)
         flush()
         return cls.build(items)
+
+
+_HEADING_MARK = re.compile(r"^#{1,6} ", re.MULTILINE)  # block text starting with "#" is escaped
 
 
 def text_sha256(text: str) -> str:

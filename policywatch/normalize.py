@@ -24,7 +24,7 @@ from lxml.cssselect import CSSSelector
 from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_level, parse_text, strip_list_marker
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 2
+NORMALIZER_VERSION = 3
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",

@@ -68,6 +68,11 @@ class Verdict:
     detail: str | None = None
 
 
+def is_shrunk(words: int, previous_words: int | None) -> bool:
+    """Under half the words of the text in effect: a teaser, a landing page, a broken render."""
+    return bool(previous_words) and words < previous_words * SHRINK_RATIO
+
+
 def _site_root(path: str) -> bool:
     """'/', '/en', '/en-us/' and the like: a home page, not a policy."""
     return re.fullmatch(r"/?([a-z]{2}([-_][a-z]{2})?/?)?(index\.html?)?", path.lower()) is not None
@@ -104,7 +109,7 @@ def judge_page(normalized: Normalized, *, requested_url: str, final_url: str | N
         return Verdict(True, "empty", f"page has only {page_words} words of text")
     if missing:
         return Verdict(True, "selector", "the 'select' CSS selector matched nothing on the page")
-    if previous_words and words < previous_words * SHRINK_RATIO:
+    if previous_words and is_shrunk(words, previous_words):
         return Verdict(True, "shrunk", f"text shrank from {previous_words} to {words} words")
     if previous_language:
         language = detect_language(document.plain_text)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized
 from policywatch.store import Store
-from policywatch.suspect import detect_language
+from policywatch.suspect import detect_language, is_shrunk
 
 if TYPE_CHECKING:
     from policywatch.diff import DocumentDiff
@@ -116,9 +116,15 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
     stored = list(store.db.query("SELECT * FROM changes WHERE policy_id = ? ORDER BY captured_at, id", [policy_id]))
     archived = {(row["captured_at"], row["version_id"]): row for row in stored if row["source"] == "wayback"}
 
+    words = dict(store.db.execute("SELECT id, words FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
     entries: list[_Entry] = []
     for captured_at, version_id, observation_id in captures:
         if entries and entries[-1].version_id == version_id:
+            continue
+        if entries and is_shrunk(words[version_id], words[entries[-1].version_id]):
+            # What a live check calls suspect: under half the text in effect before it (a teaser, a
+            # landing page, a page whose text now comes from scripts). Only time order can tell, so
+            # captures are weighed here, not when they are fetched out of order.
             continue
         entries.append(_Entry(captured_at, version_id, "wayback", archived.get((captured_at, version_id)),
                               observation_id))

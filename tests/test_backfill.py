@@ -13,7 +13,7 @@ pytest.importorskip("pywb")
 pytest.importorskip("warcio")
 
 from console import run_cli, start_cli  # noqa: E402
-from pages import bot_wall_page, policy_page  # noqa: E402
+from pages import SECTIONS, bot_wall_page, policy_page  # noqa: E402
 from pywb_harness import Capture, PywbArchive  # noqa: E402
 
 from policywatch.archive import Archive  # noqa: E402
@@ -68,7 +68,10 @@ def archive(tmp_path_factory):
     revisits += [Capture(URL, day(n), policy_page(edits=dict([SALE]), churn=n)) for n in range(1, 10)]
     # Back to the first text's very bytes: the archive stores a revisit record (status "-").
     revisits.append(Capture(URL, day(10), first, revisit=True))
-    with PywbArchive(root, {"acme": history(), "revisits": revisits}) as running:
+    # A teaser stands where the policy was for three days (a landing page, a script-built page).
+    teaser = [Capture(URL, day(n), policy_page(churn=n, drop_sections=len(SECTIONS) - 1 if 4 <= n < 7 else 0,
+                                               edits=dict([SALE]) if n >= 9 else None)) for n in range(12)]
+    with PywbArchive(root, {"acme": history(), "revisits": revisits, "teaser": teaser}) as running:
         yield running
 
 
@@ -248,3 +251,17 @@ def test_new_policy_settings_are_applied_to_kept_bytes_without_refetching(archiv
     result = backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0]
     assert archive.count("replay") == 0 and result.fetched == 0 and result.known == 62
     assert [stamp_of(e[0]) for e in timeline_of(store)] == [day(0), day(12), day(50)]
+
+
+def test_a_page_shrunk_to_a_teaser_is_suspect_as_in_a_live_check(archive, make_watchlist, store):
+    """Under half the words of the text in effect before it: not a change of the policy.
+
+    Captures are fetched out of time order, so the comparison is made when the timeline is built.
+    """
+    source = Archive.configured(archive.cdx_url("teaser"), archive.replay_template("teaser"))
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    result = backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0]
+    assert result.outcome == "ok" and result.fetched == 12
+    entries = timeline_of(store)
+    assert [stamp_of(e[0]) for e in entries] == [day(0), day(9)]  # neither the teaser nor the way back
+    assert store.timeline("acme")[1]["severity"] == "high"  # the sale, judged against the full text

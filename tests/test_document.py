@@ -241,3 +241,18 @@ def test_long_runs_of_spaces_commas_and_dashes_are_read_in_linear_time():
         line = _clean_line("Terms" + unit * 100_000 + " opens a new chapter, not a window")
         assert line.startswith("Terms") and line.endswith("window")
     assert _clean_line("Help, link opens in a new window [ opens in new tab ]") == "Help"
+
+
+def test_a_version_is_its_words_in_order_whatever_the_heading_levels():
+    from policywatch.document import Document
+
+    # A page that drops its title or a heading level shifts every heading below it.
+    nested = Document.build([("h", "Privacy", 1), ("h", "Sharing", 2), ("p", "We share data.", 0),
+                             ("h", "Partners", 3), ("p", "Our partners.", 0)])
+    flat = Document.build([("h", "Privacy", 1), ("h", "Sharing", 2), ("p", "We share data.", 0),
+                           ("h", "Partners", 2), ("p", "Our partners.", 0)])
+    assert nested.markdown() != flat.markdown() and nested.sha256 == flat.sha256
+    renamed = Document.build([("h", "Privacy", 1), ("h", "Disclosure", 2), ("p", "We share data.", 0),
+                              ("h", "Partners", 2), ("p", "Our partners.", 0)])
+    assert renamed.sha256 != flat.sha256
+    assert Document.from_markdown(nested.markdown()).sha256 == nested.sha256

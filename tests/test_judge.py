@@ -142,6 +142,11 @@ def test_moved_and_renamed_sections():
     assert [s.status for s in diff.changed_sections] == ["moved"]
     diff, verdict = edit("## How Long We Keep It", "## Data Retention")
     assert [s.status for s in diff.changed_sections] == ["renamed"] and not verdict.material
+    # A renamed heading is read: its words changed, so the change is editorial, not formatting.
+    assert diff.changed_sections[0].kinds == ["editorial"] and verdict.severity == "low"
+    diff, verdict = judged("# P\n\n## Effective April 2, 2024\n\nWe collect your e-mail address.\n",
+                           "# P\n\n## Effective April 2nd 2024\n\nWe collect your e-mail address.\n")
+    assert diff.changed_sections[0].kinds == ["date_stamp"] and verdict.severity == "low"
 
 
 def test_added_and_removed_sections_are_material():

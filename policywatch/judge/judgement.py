@@ -134,6 +134,9 @@ def _section_kind(section: SectionDiff, rules: Rules) -> str:
     """formatting (nothing a reader reads changed), date_stamp, or editorial (words changed)."""
     gone = list(section.removed_blocks) + [o for o, _ in section.changed_blocks]
     came = list(section.added_blocks) + [n for _, n in section.changed_blocks]
+    if section.renamed:  # a heading's words are read too ("Effective April 2, 2024" → "…2nd 2024")
+        gone.append(section.old_heading or "")
+        came.append(section.new_heading or "")
     old_bag, new_bag = _sentence_bag(gone), _sentence_bag(came)
     if old_bag == new_bag:
         return "formatting"
@@ -141,10 +144,10 @@ def _section_kind(section: SectionDiff, rules: Rules) -> str:
     new_sentences = {_visible(s) for b in came for s in sentences(b)}
     differing = [s for b in gone for s in sentences(b) if _visible(s) not in new_sentences] + \
                 [s for b in came for s in sentences(b) if _visible(s) not in old_sentences]
+    if differing and all(is_date_stamp(s, rules) for s in differing):
+        return "date_stamp"  # before fragments: "Effective April 2nd 2024" is short, and a date stamp
     if not differing or all(_is_fragment(s) for s in differing):
         return "formatting"  # moved sentences, or labels of widgets and links
-    if all(is_date_stamp(s, rules) for s in differing):
-        return "date_stamp"
     return "editorial"
 
 
