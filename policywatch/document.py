@@ -320,8 +320,9 @@ _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"?|'([^']*)'?|([^\s>]+))""", re.I
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "svg"})
 # Screen-reader labels of links, not policy text.
 # (?<!…): a run of spaces, commas and dashes is taken from its start only (from every position, it is quadratic).
-_NEW_WINDOW = re.compile(r"(?:(?<![\s,-])[\s,-]+)?(?:[(\[]\s*)?(?:this\s+)?(?:link\s+)?(?:opens|will open|open)\s+(?:in\s+)?(?:a\s+)?"
-                         r"new\s+(?:browser\s+)?(?:window|tab)\s*[)\]]?", re.IGNORECASE)
+_NEW_WINDOW = re.compile(r"(?:(?<![\s,-])[\s,-]+)?(?:[(\[]\s*)?(?:this\s+)?(?:link\s+)?"
+                         r"(?:opens|will open|open)\s+(?:in\s+)?(?:a\s+)?new\s+(?:browser\s+)?(?:window|tab)\s*[)\]]?",
+                         re.IGNORECASE)
 # Cloudflare's stand-in for an address it hides from scrapers: it says only "an address is here".
 _EMAIL_PLACEHOLDER = re.compile(r"\[\s*email\s+protected\s*\]", re.IGNORECASE)
 # What the page shows in place of an obfuscated address; never read as a practice ("e-mail address").

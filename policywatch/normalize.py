@@ -54,6 +54,7 @@ CONSENT_VENDORS = {"onetrust", "optanon", "cookiebot", "cybotcookiebot", "truste
                    "cookielaw", "cookiehub", "klaro", "cookiefirst", "consentmanager", "sp_message",
                    "evidon", "quantcast", "complianz", "cmplz", "borlabs"}
 CONSENT_WORDS = {"cookie", "cookies", "consent", "cc", "gdpr"}
+INLINE_TAGS = {"a", "span", "b", "strong", "em", "i", "u", "small", "label", "abbr", "code", "sup", "sub", "mark"}
 BANNER_WORDS = {"banner", "bar", "notice", "popup", "modal", "overlay", "notification", "wall", "dialog",
                 "alert", "message", "prompt", "window", "container", "law", "box", "sdk", "layer", "toast",
                 "drawer", "panel"}
@@ -238,7 +239,9 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
             obfuscated.append(element)  # decoded after the walk: changing the tree now would end it
             continue
         tokens = _tokens(element)
-        if _is_chrome(element, tag, tokens) or _is_consent_banner(element, tokens) \
+        # A banner is a box: a link or a span whose aria-label says "cookies" and whose class says
+        # "Box" (a styled-components name) is a heading's permalink or a word in a sentence.
+        if _is_chrome(element, tag, tokens) or (tag not in INLINE_TAGS and _is_consent_banner(element, tokens)) \
                 or (tag in ("ul", "ol") and _is_toc_list(element)):
             doomed.append(element)
         elif tag in TOC_TITLE_TAGS and len(element) <= 1 and TOC_TITLE.match(_text(element)):

@@ -131,6 +131,15 @@ def test_policy_section_about_cookies_is_kept():
     assert "We use cookies for analytics." in md(html)
 
 
+def test_a_headings_permalink_about_cookies_is_not_a_consent_banner():
+    # A React page's heading anchor: aria-label "…cookies permalink", class "Box-sc-… prc-Link-…".
+    html = page("<h2>Sharing</h2><p>We share data with processors.</p>"
+                "<h3 id='npm-uses-cookies'><a class='Box-sc-g0xbh4-0 gwWBLw prc-Link-Link-85e08' "
+                "href='#npm-uses-cookies' aria-label='npm uses cookies permalink'>npm uses cookies</a></h3>"
+                "<p>The website uses internal cookies for analytics purposes.</p>")
+    assert "## npm uses cookies" in md(html)  # ranked below "Sharing"
+
+
 def test_cloudflare_decoding():
     encoded = bytes([0x17] + [b ^ 0x17 for b in b"dpo@example.com"]).hex()
     assert decode_cloudflare_email(encoded) == "dpo@example.com"
