@@ -135,6 +135,21 @@ def heading_level(text: str, *, bold_only: bool = False) -> int | None:
 
 # --- the model ---------------------------------------------------------------------------------
 
+def _without_repeated_titles(items: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Drop a heading that repeats the heading right above it ("# HER Privacy Policy" over "## HER
+    Privacy Policy"): a page title set twice, which templates add and remove between captures."""
+    out: list[tuple[str, str, int]] = []
+    for item in items:
+        if item[0] == "h" and out and out[-1][0] == "h" and _title_key(out[-1][1]) == _title_key(item[1]):
+            continue
+        out.append(item)
+    return out
+
+
+def _title_key(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
 @dataclass(frozen=True)
 class Block:
     """A paragraph (``p``), list item (``li``, with nesting ``depth``) or table row (``row``)."""
@@ -172,7 +187,7 @@ class Document:
         Raw heading levels are ranked so that the same page under another template (h2/h3
         versus h3/h4, or bold paragraphs) yields the same text.
         """
-        items = [(k, t, lv) for k, t, lv in items if t]
+        items = _without_repeated_titles([(k, t, lv) for k, t, lv in items if t])
         ranks = {lv: i + 1 for i, lv in enumerate(sorted({lv for k, _, lv in items if k == "h"}))}
         sections = [Section(heading="", level=0, path=())]
         stack: list[tuple[int, str]] = []

@@ -284,6 +284,8 @@ EDGE_CLASS_WORDS = {"nav", "navigation", "navbar", "sidenav", "menu", "megamenu"
                     "cta", "newsletter", "subscribe", "signup", "appstore", "badges", "promo", "announcement",
                     "related", "languageswitcher", "langswitcher", "languagepicker", "localeswitcher", "switcher",
                     "breadcrumb", "breadcrumbs", "share", "sharebar", "socials"}
+# Whole class names that hide an element in common stylesheets (Bootstrap, Tailwind, Webflow forms).
+_HIDDEN_CLASSES = {"hidden", "d-none", "is-hidden", "hide", "w-form-done", "w-form-fail"}
 # Language pickers: every entry a language's own name ("English", "Deutsch", "日本語 (ja-JP)").
 LANGUAGE_NAMES = {"english", "deutsch", "français", "francais", "español", "espanol", "italiano", "português",
                   "portugues", "nederlands", "svenska", "dansk", "norsk", "suomi", "polski", "čeština", "cestina",
@@ -346,6 +348,10 @@ def _is_language_picker(element: etree._Element) -> bool:
 
 
 def _is_furniture(element: etree._Element, s: _Stats, total: int) -> bool:
+    if s.chars < total / 2 and _HIDDEN_CLASSES.intersection((element.get("class") or "").lower().split()):
+        # Hidden by the site's stylesheet (a newsletter box under class "hidden"). Only at the edges:
+        # inside the policy, the same class marks accordion panels that a click opens.
+        return True
     classes = (element.get("class") or "") + " " + (element.get("aria-label") or "")
     if classes.strip() and s.chars < total / 2:
         raw = re.sub(r"([a-z])([A-Z])", r"\1 \2", classes).lower()

@@ -256,3 +256,17 @@ def test_a_version_is_its_words_in_order_whatever_the_heading_levels():
                               ("h", "Partners", 2), ("p", "Our partners.", 0)])
     assert renamed.sha256 != flat.sha256
     assert Document.from_markdown(nested.markdown()).sha256 == nested.sha256
+
+
+def test_a_title_repeated_by_the_heading_below_it_is_one_heading():
+    from policywatch.document import Document
+
+    twice = Document.build([("h", "HER Privacy Policy", 1), ("h", "HER privacy policy", 2),
+                            ("p", "Last updated: May 1, 2024.", 0), ("h", "Sharing", 2), ("p", "We share.", 0)])
+    once = Document.build([("h", "HER Privacy Policy", 2), ("p", "Last updated: May 1, 2024.", 0),
+                           ("h", "Sharing", 3), ("p", "We share.", 0)])
+    assert twice.sha256 == once.sha256
+    # The same words as a heading further down are a section of their own.
+    apart = Document.build([("h", "Privacy", 1), ("p", "Intro.", 0), ("h", "Privacy", 2), ("p", "More.", 0)])
+    assert [s.heading for s in apart.sections] == ["Privacy", "Privacy"]
+

@@ -110,6 +110,21 @@ def test_footer_residue_at_the_very_end_goes():
     assert text(page(after=tail)) == text(page())
 
 
+def test_boxes_the_stylesheet_hides_go_at_the_edges_and_accordion_panels_stay():
+    # Webflow's newsletter and community cards under class "hidden", after the policy.
+    hidden = ("<div class='hidden'><div class='bottom-card-section'><div class='big-card'><h3>Stay up-to-date</h3>"
+              "<form><input type='email' placeholder='Enter your email'></form>"
+              "<div class='w-form-done'>Thank you! Your submission has been received!</div></div>"
+              "<div class='big-card'><h3>Join our community</h3><p>Connect with automation professionals, "
+              "industry experts, and the latest technologies.</p></div></div></div>")
+    assert text(page(after=hidden)) == text(page())
+    # Inside the policy the same class marks a panel a click opens: its text is the policy's.
+    accordion = POLICY.replace("<h2>3. Contact</h2>", "<h2>Retention</h2><div class='panel hidden'><p>We keep "
+                               "account data for as long as your account is open and delete it within thirty "
+                               "days after you close it.</p></div><h2>3. Contact</h2>")
+    assert "We keep account data" in text(page(policy=accordion))
+
+
 def test_legal_hub_keeps_the_privacy_documents_only():
     def panel(title: str, body: str) -> str:
         return f"<section><details><summary><h2>{title}</h2></summary><div>{body * 12}</div></details></section>"
