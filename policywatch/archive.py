@@ -233,7 +233,7 @@ class ArchiveClient:
                  sleep: Callable[[float], None] = time.sleep):
         from policywatch import __version__
 
-        self.archive = archive or Archive()
+        self.archive = archive or Archive.configured()  # POLICYWATCH_CDX_URL / _REPLAY_URL, as the CLI
         self.limiter = RateLimiter(rate, sleep=sleep)
         self.fetcher = fetcher or Fetcher(user_agent=f"policywatch/{__version__} (history import)", sleep=sleep)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff

@@ -1,4 +1,4 @@
-"""The command line: a thin click layer over the library (see DESIGN.md for the contract)."""
+"""The command line: a thin click layer over the library (docs/cli.md is its reference)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handle_errors(func):
-    """Turn library errors into one-line messages and DESIGN.md's exit codes."""
+    """Turn library errors into one-line messages and the exit codes of docs/cli.md."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

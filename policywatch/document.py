@@ -42,7 +42,7 @@ _SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
 
 
 def clean_text(text: str) -> str:
-    """Fold the typographic and invisible noise DESIGN.md lists into one canonical form."""
+    """Fold typographic and invisible noise (docs/architecture.md, "normalize") into one canonical form."""
     if not text.isascii():
         text = _INVISIBLE.sub("", text)
         if not unicodedata.is_normalized("NFKC", text):

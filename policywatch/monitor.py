@@ -68,7 +68,7 @@ class RunReport:
         return any(r.material for r in self.results)
 
     def exit_code_for(self, exit_code_on_material: bool = False) -> int:
-        """DESIGN.md: 3 if some policy (or notification) failed, else 1 with --exit-code when a change was material."""
+        """3 if some policy (or notification) failed, else 1 with --exit-code on a material change (docs/cli.md)."""
         if any(r.outcome == "failed" for r in self.results) or self.notifications.failed:
             return 3
         return 1 if exit_code_on_material and self.material else 0

@@ -1,6 +1,6 @@
 """Stage 3: normalize — HTML (or Markdown / plain text) to a clean, sectioned Document.
 
-Removes, with no per-site configuration, the noise real policy pages carry (DESIGN.md):
+Removes, with no per-site configuration, the noise real policy pages carry (docs/architecture.md):
 scripts, styles, hidden elements, site navigation, headers, footers and sidebars, cookie and
 consent banners, "back to top" and skip links, in-page tables of contents, link targets and
 their tracking parameters (anchor text is kept), Cloudflare e-mail obfuscation, relative

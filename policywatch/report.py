@@ -32,7 +32,7 @@ def _categories(value: Any) -> list[str]:
 
 
 def history_entries(timeline: Iterable[dict]) -> list[dict]:
-    """History in DESIGN.md's JSON shape."""
+    """History as ``policywatch.history/1`` (docs/json.md)."""
     return [{
         "version": row["version"],
         "captured_at": row["captured_at"],

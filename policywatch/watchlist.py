@@ -1,6 +1,6 @@
 """Stage 1: the watchlist — which pages to watch, how to clean them, whom to tell.
 
-``load_watchlist`` reads ``watchlist.yaml`` (see DESIGN.md for the contract), applies the
+``load_watchlist`` reads ``watchlist.yaml`` (docs/watchlist.md is its reference), applies the
 ``defaults`` block to every policy and validates everything it can before anything runs.
 Every problem is reported as ``file:line: message`` and all problems are reported at once.
 """
