@@ -171,14 +171,11 @@ class _Prober:
         self.texts: dict[int, str | None] = {}
         self.versions: set[int] = set()
         self.transient_failures = 0
-        rows = list(store.db.query(
-            "SELECT archive, timestamp, digest, outcome, text_sha256, version_id, snapshot_sha256 FROM captures"
-            " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy.id, self.profile]))
+        rows = store.captures_of(policy.id, self.profile)
         self.by_digest = {row["digest"]: row for row in rows if row["digest"]}
         self.by_stamp = {(row["archive"], row["timestamp"]): row for row in rows}
         # Raw bytes kept by earlier backfills under any settings, to derive captures again from.
-        kept = store.db.execute("SELECT archive, timestamp, digest, snapshot_sha256 FROM captures"
-                                " WHERE policy_id = ? AND snapshot_sha256 IS NOT NULL", [policy.id]).fetchall()
+        kept = store.kept_snapshots(policy.id)
         self.raw_by_stamp = {(archive, stamp): sha for archive, stamp, _, sha in kept}
         self.raw_by_digest = {digest: sha for _, _, digest, sha in kept if digest}
 
@@ -277,14 +274,14 @@ class _Prober:
                     outcome="archived" if outcome == "version" else outcome, reason=reason, error=fetched.error,
                     snapshot_sha256=snapshot, text_sha256=text_sha256, version_id=version_id,
                     attempts=fetched.attempts, elapsed_ms=round(fetched.elapsed * 1000))
-            self.store._insert("captures", {
-                "policy_id": self.policy.id, "archive": self.client.archive.cdx_url, "timestamp": capture.timestamp,
-                "captured_at": capture.captured_at, "original": capture.original, "digest": capture.digest,
-                "profile": self.profile, "outcome": outcome, "reason": reason, "text_sha256": text_sha256,
-                "version_id": version_id, "snapshot_sha256": snapshot, "observation_id": observation_id,
-                "run_id": self.run_id,
-                "fetched_at": fetched.fetched_at if fetched is not None else utcnow(),
-            })
+            self.store.add_capture(
+                policy_id=self.policy.id, archive=self.client.archive.cdx_url, timestamp=capture.timestamp,
+                captured_at=capture.captured_at, original=capture.original, digest=capture.digest,
+                profile=self.profile, outcome=outcome, reason=reason, text_sha256=text_sha256,
+                version_id=version_id, snapshot_sha256=snapshot, observation_id=observation_id,
+                run_id=self.run_id,
+                fetched_at=fetched.fetched_at if fetched is not None else utcnow(),
+            )
         if outcome != "failed":
             row = {"archive": self.client.archive.cdx_url, "timestamp": capture.timestamp, "digest": capture.digest,
                    "outcome": outcome, "text_sha256": text_sha256, "version_id": version_id,
@@ -379,8 +376,7 @@ def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result
 def _announce(store: Store, announcer: Announcer, policy: Policy, change_ids: list[int]) -> None:
     """Queue the material changes a backfill added (only with ``notify=True``: history is old news)."""
     for change_id in change_ids:
-        row = store.db.execute("SELECT version_id, baseline_version_id, material, technical, returns_to, captured_at"
-                               " FROM changes WHERE id = ?", [change_id]).fetchone()
+        row = store.judged_change(change_id)
         version_id, baseline_id, material, technical, returns_to, captured_at = row
         if material and not technical and not returns_to and baseline_id is not None:
             verdict = judge_versions(store, policy.id, baseline_id, store.version_by_id(version_id))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from policywatch.messages import Message, compose_change, compose_digest, compose_failing, compose_recovered
 from policywatch.notify import UrlResult, deliver, mode_of, route
-from policywatch.store import Store, now
+from policywatch.store import Store
 from policywatch.watchlist import Policy, Watchlist
 
 if TYPE_CHECKING:
@@ -76,11 +76,10 @@ class Announcer:
             self._enqueue(policy.id, None, target, message)
 
     def _enqueue(self, policy_id: str | None, change_id: int | None, target: str, message: Message) -> None:
-        self.store.db.execute(
-            "INSERT OR IGNORE INTO outbox (run_id, policy_id, change_id, target, kind, mode, severity, title,"
-            " message, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-            [self.run_id, policy_id, change_id, target, message.kind, mode_of(self.watchlist, target),
-             message.severity, message.title, json.dumps(message.to_dict(), ensure_ascii=False), now()])
+        self.store.queue_message(
+            run_id=self.run_id, policy_id=policy_id, change_id=change_id, target=target, kind=message.kind,
+            mode=mode_of(self.watchlist, target), severity=message.severity, title=message.title,
+            message=json.dumps(message.to_dict(), ensure_ascii=False))
 
 
 @dataclass
@@ -132,14 +131,13 @@ def reconcile(store: Store) -> int:
     """Mark URLs a dead run left ``sending`` as ``unconfirmed`` (never sent again); returns how many."""
     marked = 0
     with store.transaction():
-        for row in list(store.db.query("SELECT id, deliveries FROM outbox WHERE status = 'sending'")):
+        for row in store.sending_messages():
             deliveries = json.loads(row["deliveries"] or "{}")
             for state in deliveries.values():
                 if state.get("status") == "sending":
                     state["status"] = "unconfirmed"
                     marked += 1
-            store.db.execute("UPDATE outbox SET status = 'pending', deliveries = ? WHERE id = ?",
-                             [json.dumps(deliveries), row["id"]])
+            store.requeue_message(row["id"], json.dumps(deliveries))
     return marked
 
 
@@ -149,10 +147,7 @@ def flush(store: Store, watchlist: Watchlist, *, force: bool = False, when: date
     that run's new ones). Call holding the write lock."""
     reconcile(store)
     moment = _utc(when)
-    due = list(store.db.query(
-        "SELECT * FROM outbox WHERE status = 'pending' AND (? OR next_attempt_at IS NULL OR next_attempt_at <= ?)"
-        " AND (? IS NULL OR (run_id = ? AND attempts = 0)) ORDER BY id",
-        [int(force), _stamp(moment), run_id, run_id]))
+    due = store.due_messages(force=force, moment=_stamp(moment), run_id=run_id)
     report = FlushReport()
     digests: dict[tuple, list[dict]] = {}
     for row in due:
@@ -174,13 +169,11 @@ def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Mess
     target = rows[0]["target"]
     deliveries: dict[str, dict] = json.loads(rows[0]["deliveries"] or "{}")
     attempts = max(row["attempts"] for row in rows) + 1
-    marks = ",".join("?" for _ in ids)
 
     def save(**columns) -> None:
         columns["deliveries"] = json.dumps(deliveries, ensure_ascii=False)
-        assignments = ", ".join(f"{name} = ?" for name in columns)
         with store.transaction():
-            store.db.execute(f"UPDATE outbox SET {assignments} WHERE id IN ({marks})", [*columns.values(), *ids])
+            store.update_messages(ids, columns)
 
     def before_send(url: str) -> None:
         deliveries[url] = {"status": "sending", "at": _stamp(moment)}
@@ -218,12 +211,7 @@ def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Mess
 
 def log(store: Store, limit: int = 50, ids: Iterable[str] = ()) -> list[dict]:
     """The outbox, newest first: what was (or will be) sent to whom, when, and how it went."""
-    ids = list(ids)
-    where = f" WHERE policy_id IN ({','.join('?' for _ in ids)})" if ids else ""
-    rows = store.db.query(
-        f"SELECT id, created_at, policy_id, change_id, target, kind, mode, severity, title, status, attempts,"
-        f" last_attempt_at, sent_at, next_attempt_at, error, deliveries FROM outbox{where}"
-        f" ORDER BY id DESC LIMIT ?", [*ids, limit])
+    rows = store.recent_messages(limit, list(ids))
     out = []
     for row in rows:
         row = dict(row)

@@ -57,11 +57,7 @@ def renormalize(store: Store, watchlist: Watchlist | None = None, ids: Iterable[
 
 
 def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
-    timeline = list(store.db.query(
-        "SELECT c.id, c.captured_at, c.source, v.id AS version_id, v.text_sha256, v.snapshot_sha256,"
-        " o.snapshot_sha256 AS observed_snapshot FROM changes c JOIN versions v ON v.id = c.version_id"
-        " LEFT JOIN observations o ON o.id = c.observation_id WHERE c.policy_id = ? ORDER BY c.captured_at, c.id",
-        [policy.id]))
+    timeline = store.changes_with_snapshots(policy.id)
     result = RederiveResult(policy.id, len(timeline))
     previous_version_id = None
     for entry in timeline:
@@ -86,16 +82,13 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                     result.rederived += 1
         if version_id == previous_version_id:
             # Two texts the old normalizer told apart are now one: that was never a change.
-            store.db.execute("DELETE FROM changes WHERE id = ?", [entry["id"]])
+            store.delete_change(entry["id"])
             result.merged += 1
             continue
         if version_id != entry["version_id"] or result.changed:
             number = store.version_by_id(version_id)["number"]
-            seen_before = store.db.execute(
-                "SELECT 1 FROM changes WHERE policy_id = ? AND version_id = ? AND (captured_at < ? OR"
-                " (captured_at = ? AND id < ?))",
-                [policy.id, version_id, entry["captured_at"], entry["captured_at"], entry["id"]]).fetchone()
-            store.db["changes"].update(entry["id"], {
+            seen_before = store.version_seen_before(policy.id, version_id, entry["captured_at"], entry["id"])
+            store.update_change(entry["id"], {
                 "version_id": version_id, "previous_version_id": previous_version_id,
                 "returns_to": number if seen_before else None,
                 "technical": 1 if version_id != entry["version_id"] else 0,

@@ -495,3 +495,130 @@ class Store:
     def search(self, query: str, limit: int = 20) -> list[dict]:
         return list(self.db["versions"].search(query, limit=limit,
                                                columns=["policy_id", "number", "captured_at"]))
+
+    def version_words(self, policy_id: str) -> dict[int, int]:
+        """Each of a policy's versions' word count, by version id."""
+        return dict(self.db.execute("SELECT id, words FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
+
+    def version_numbers(self, policy_id: str) -> dict[int, int]:
+        """Each of a policy's versions' number, by version id."""
+        return dict(self.db.execute("SELECT id, number FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
+
+    def numbered_versions(self, policy_id: str) -> list[tuple[int, int, str]]:
+        """Each of a policy's versions as ``(id, number, captured_at)``, in no particular order."""
+        return self.db.execute("SELECT id, number, captured_at FROM versions WHERE policy_id = ?",
+                               [policy_id]).fetchall()
+
+    def renumber_versions(self, policy_id: str, wanted: dict[int, int]) -> None:
+        """Give a policy's versions new numbers (``wanted``: number by version id); call in a transaction."""
+        # Negated first, so no new number collides with an old one under UNIQUE (policy_id, number).
+        self.db.execute("UPDATE versions SET number = -number WHERE policy_id = ?", [policy_id])
+        for version_id, number in wanted.items():
+            self.db.execute("UPDATE versions SET number = ? WHERE id = ?", [number, version_id])
+
+    def backdate_version(self, version_id: int, captured_at: str, source: str) -> None:
+        """Record an earlier first sighting of a version (``captured_at``, by ``source``); later ones change nothing."""
+        self.db.execute("UPDATE versions SET captured_at = ?, source = ? WHERE id = ? AND captured_at > ?",
+                        [captured_at, source, version_id, captured_at])
+
+    def changes_of(self, policy_id: str) -> list[dict]:
+        """Every stored change of a policy, all columns, oldest first."""
+        return list(self.db.query("SELECT * FROM changes WHERE policy_id = ? ORDER BY captured_at, id",
+                                  [policy_id]))
+
+    def changes_with_snapshots(self, policy_id: str) -> list[dict]:
+        """A policy's changes, oldest first, with their version's text hash and the raw snapshots behind it."""
+        return list(self.db.query(
+            "SELECT c.id, c.captured_at, c.source, v.id AS version_id, v.text_sha256, v.snapshot_sha256,"
+            " o.snapshot_sha256 AS observed_snapshot FROM changes c JOIN versions v ON v.id = c.version_id"
+            " LEFT JOIN observations o ON o.id = c.observation_id WHERE c.policy_id = ? ORDER BY c.captured_at, c.id",
+            [policy_id]))
+
+    def judged_change(self, change_id: int) -> tuple[int, int | None, int | None, int, int | None, str] | None:
+        """A change's ``(version_id, baseline_version_id, material, technical, returns_to, captured_at)``."""
+        return self.db.execute("SELECT version_id, baseline_version_id, material, technical, returns_to, captured_at"
+                               " FROM changes WHERE id = ?", [change_id]).fetchone()
+
+    def version_seen_before(self, policy_id: str, version_id: int, captured_at: str, change_id: int) -> bool:
+        """Whether a change earlier in the timeline than change ``change_id`` (at ``captured_at``) has this version."""
+        return self.db.execute(
+            "SELECT 1 FROM changes WHERE policy_id = ? AND version_id = ? AND (captured_at < ? OR"
+            " (captured_at = ? AND id < ?))",
+            [policy_id, version_id, captured_at, captured_at, change_id]).fetchone() is not None
+
+    def update_change(self, change_id: int, values: dict[str, Any]) -> None:
+        """Set some columns of a change (which must exist)."""
+        self.db["changes"].update(change_id, values)
+
+    def delete_change(self, change_id: int) -> None:
+        """Remove a change from the timeline."""
+        self.db.execute("DELETE FROM changes WHERE id = ?", [change_id])
+
+    # -- observations ---------------------------------------------------------------------------
+    def live_start(self, policy_id: str) -> str | None:
+        """When the first live check found a version of the policy (None: none has yet)."""
+        return self.db.execute(
+            "SELECT MIN(fetched_at) FROM observations WHERE policy_id = ? AND source != 'wayback'"
+            " AND version_id IS NOT NULL", [policy_id]).fetchone()[0]
+
+    # -- captures -------------------------------------------------------------------------------
+    def add_capture(self, **values: Any) -> int:
+        """Record an archive capture a backfill looked at; returns its id."""
+        return self._insert("captures", values)
+
+    def captures_of(self, policy_id: str, profile: str) -> list[dict]:
+        """The captures looked at under ``profile`` that did not fail (a failed one is worth trying again)."""
+        return list(self.db.query(
+            "SELECT archive, timestamp, digest, outcome, text_sha256, version_id, snapshot_sha256 FROM captures"
+            " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy_id, profile]))
+
+    def kept_snapshots(self, policy_id: str) -> list[tuple[str, str, str | None, str]]:
+        """``(archive, timestamp, digest, snapshot_sha256)`` of every capture whose raw bytes were kept, any profile."""
+        return self.db.execute("SELECT archive, timestamp, digest, snapshot_sha256 FROM captures"
+                               " WHERE policy_id = ? AND snapshot_sha256 IS NOT NULL", [policy_id]).fetchall()
+
+    def archive_captures(self, policy_id: str, profile: str, before: str | None) -> list[tuple[str, int, int | None]]:
+        """``(captured_at, version_id, observation_id)`` of captures with a version before ``before``, oldest first."""
+        return self.db.execute(
+            "SELECT captured_at, version_id, observation_id FROM captures WHERE policy_id = ? AND profile = ?"
+            " AND version_id IS NOT NULL AND (? IS NULL OR captured_at < ?) ORDER BY captured_at, id",
+            [policy_id, profile, before, before]).fetchall()
+
+    # -- outbox ---------------------------------------------------------------------------------
+    def queue_message(self, *, run_id: int | None, policy_id: str | None, change_id: int | None, target: str,
+                      kind: str, mode: str, severity: str | None, title: str, message: str) -> None:
+        """Add a pending message, unless this change is already queued for this target."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO outbox (run_id, policy_id, change_id, target, kind, mode, severity, title,"
+            " message, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            [run_id, policy_id, change_id, target, kind, mode, severity, title, message, now()])
+
+    def sending_messages(self) -> list[dict]:
+        """The ``id`` and ``deliveries`` of every message left ``sending`` (by a run that died mid-delivery)."""
+        return list(self.db.query("SELECT id, deliveries FROM outbox WHERE status = 'sending'"))
+
+    def requeue_message(self, message_id: int, deliveries: str) -> None:
+        """Set a message back to ``pending``, with its per-URL ``deliveries`` (JSON)."""
+        self.db.execute("UPDATE outbox SET status = 'pending', deliveries = ? WHERE id = ?",
+                        [deliveries, message_id])
+
+    def due_messages(self, *, force: bool, moment: str, run_id: int | None) -> list[dict]:
+        """Pending messages due at ``moment`` (all with ``force``; with ``run_id``, its unattempted ones), by id."""
+        return list(self.db.query(
+            "SELECT * FROM outbox WHERE status = 'pending' AND (? OR next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            " AND (? IS NULL OR (run_id = ? AND attempts = 0)) ORDER BY id",
+            [int(force), moment, run_id, run_id]))
+
+    def update_messages(self, ids: list[int], columns: dict[str, Any]) -> None:
+        """Set the same columns of several messages (the rows of one delivery)."""
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        marks = ",".join("?" for _ in ids)
+        self.db.execute(f"UPDATE outbox SET {assignments} WHERE id IN ({marks})", [*columns.values(), *ids])
+
+    def recent_messages(self, limit: int, policy_ids: list[str]) -> list[dict]:
+        """The latest ``limit`` messages, newest first (only those of ``policy_ids`` if any), without their text."""
+        where = f" WHERE policy_id IN ({','.join('?' for _ in policy_ids)})" if policy_ids else ""
+        return list(self.db.query(
+            f"SELECT id, created_at, policy_id, change_id, target, kind, mode, severity, title, status, attempts,"
+            f" last_attempt_at, sent_at, next_attempt_at, error, deliveries FROM outbox{where}"
+            f" ORDER BY id DESC LIMIT ?", [*policy_ids, limit]))

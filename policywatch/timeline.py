@@ -106,17 +106,12 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
 
     Returns the ids of changes that were not in the timeline before (for ``backfill --notify``).
     """
-    live_start = store.db.execute(
-        "SELECT MIN(fetched_at) FROM observations WHERE policy_id = ? AND source != 'wayback'"
-        " AND version_id IS NOT NULL", [policy_id]).fetchone()[0]
-    captures = store.db.execute(
-        "SELECT captured_at, version_id, observation_id FROM captures WHERE policy_id = ? AND profile = ?"
-        " AND version_id IS NOT NULL AND (? IS NULL OR captured_at < ?) ORDER BY captured_at, id",
-        [policy_id, profile, live_start, live_start]).fetchall()
-    stored = list(store.db.query("SELECT * FROM changes WHERE policy_id = ? ORDER BY captured_at, id", [policy_id]))
+    live_start = store.live_start(policy_id)
+    captures = store.archive_captures(policy_id, profile, before=live_start)
+    stored = store.changes_of(policy_id)
     archived = {(row["captured_at"], row["version_id"]): row for row in stored if row["source"] == "wayback"}
 
-    words = dict(store.db.execute("SELECT id, words FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
+    words = store.version_words(policy_id)
     entries: list[_Entry] = []
     for captured_at, version_id, observation_id in captures:
         if entries and entries[-1].version_id == version_id:
@@ -135,11 +130,11 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
             entries.append(_Entry(row["captured_at"], row["version_id"], row["source"], row, row["observation_id"]))
 
     renumbered = _renumber(store, policy_id, entries)
-    numbers = dict(store.db.execute("SELECT id, number FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
+    numbers = store.version_numbers(policy_id)
     kept = {entry.row["id"] for entry in entries if entry.row is not None}
     for row in stored:
         if row["id"] not in kept:
-            store.db.execute("DELETE FROM changes WHERE id = ?", [row["id"]])
+            store.delete_change(row["id"])
 
     added: list[int] = []
     seen: set[int] = set()
@@ -169,7 +164,7 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
         else:
             changed = {k: v for k, v in values.items() if row.get(k) != v}
             if changed:
-                store.db["changes"].update(row["id"], changed)
+                store.update_change(row["id"], changed)
             material = values.get("material", row["material"])
         if previous is None or material:
             alerted = entry.version_id
@@ -177,8 +172,7 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
         previous = entry.version_id
 
     for entry in entries:
-        store.db.execute("UPDATE versions SET captured_at = ?, source = ? WHERE id = ? AND captured_at > ?",
-                         [entry.captured_at, entry.source, entry.version_id, entry.captured_at])
+        store.backdate_version(entry.version_id, entry.captured_at, entry.source)
     if live_start is None and entries:
         store.update_policy(policy_id, current_version_id=entries[-1].version_id)
     return added
@@ -186,8 +180,7 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
 
 def _renumber(store: Store, policy_id: str, entries: list[_Entry]) -> bool:
     """Number versions in order of first appearance in the timeline; say whether any number moved."""
-    rows = store.db.execute("SELECT id, number, captured_at FROM versions WHERE policy_id = ?",
-                            [policy_id]).fetchall()
+    rows = store.numbered_versions(policy_id)
     first_seen: dict[int, str] = {}
     for entry in entries:
         first_seen.setdefault(entry.version_id, entry.captured_at)
@@ -196,7 +189,5 @@ def _renumber(store: Store, policy_id: str, entries: list[_Entry]) -> bool:
     wanted = {row[0]: number for number, row in enumerate(order, 1)}
     if all(wanted[row[0]] == row[1] for row in rows):
         return False
-    store.db.execute("UPDATE versions SET number = -number WHERE policy_id = ?", [policy_id])
-    for version_id, number in wanted.items():
-        store.db.execute("UPDATE versions SET number = ? WHERE id = ?", [number, version_id])
+    store.renumber_versions(policy_id, wanted)
     return True
