@@ -39,7 +39,7 @@ from pages import bot_wall_page, policy_page  # noqa: E402  (tests/: the realist
 from pywb_harness import Capture, PywbArchive  # noqa: E402  (tests/: pywb behind a counting proxy)
 
 from policywatch.archive import Archive  # noqa: E402
-from policywatch.backfill import PROBE_EVERY, backfill  # noqa: E402
+from policywatch.history_import import PROBE_EVERY, backfill  # noqa: E402
 from policywatch.normalize import normalize_text  # noqa: E402
 from policywatch.store import Store  # noqa: E402
 from policywatch.watchlist import parse_watchlist  # noqa: E402

@@ -43,7 +43,7 @@ def __getattr__(name: str):
 
         return check
     if name == "backfill":
-        from policywatch.backfill import backfill
+        from policywatch.history_import import backfill
 
         return backfill
     if name == "normalize_html":

@@ -236,7 +236,7 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
     policy could not be completed (the archive refused or failed); what was fetched is kept.
     """
     from policywatch.archive import Archive, stamp
-    from policywatch.backfill import backfill as run_backfill
+    from policywatch.history_import import backfill as run_backfill
     from policywatch.report import to_json
 
     watchlist = obj.watchlist()

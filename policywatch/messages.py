@@ -18,15 +18,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from policywatch.render import interesting_sections, message_title, section_path, status_text
+from policywatch.render import interesting_sections, md_escape, message_title, section_path, status_text
 from policywatch.report import plain_categories
-from policywatch.watchlist import SEVERITIES, Policy
+from policywatch.vocabulary import SEVERITIES, SEVERITY_RANK
+from policywatch.watchlist import Policy
 
 if TYPE_CHECKING:
     from policywatch.diff import DocumentDiff, SectionDiff
     from policywatch.judge import Judgement
 
-RANK = {name: index for index, name in enumerate(SEVERITIES)}
 MAX_EVIDENCE = 300  # characters of one quoted sentence
 MAX_SIGNALS = 4  # per section in a message
 
@@ -55,7 +55,7 @@ class Body:
     noun: str = "sections"
 
     def _lead(self, text: str) -> str:
-        return f"<p><strong>{html.escape(text)}</strong></p>" if self.format == "html" else _md_escape(text)
+        return f"<p><strong>{html.escape(text)}</strong></p>" if self.format == "html" else md_escape(text)
 
     def _more(self, count: int) -> str:
         noun = self.noun if count != 1 else self.noun.rstrip("s")
@@ -156,10 +156,6 @@ def fit(message: Message, fmt: str, body_maxlen: int | None = None, title_maxlen
     return title, message.body(fmt, limit)
 
 
-def _md_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text)
-
-
 def _md_link(label: str, url: str) -> str:
     return f"[{label}]({url.replace(' ', '%20').replace('(', '%28').replace(')', '%29')})"
 
@@ -205,16 +201,16 @@ def _evidence(section: SectionDiff) -> list[tuple[str | None, str, str | None, s
 
 
 def _section_md(section: SectionDiff) -> str:
-    lines = [f"**{_md_escape(section_path(section))}** — {status_text(section)}, {section.severity}"]
+    lines = [f"**{md_escape(section_path(section))}** — {status_text(section)}, {section.severity}"]
     for message, category, old, new in _evidence(section):
         indent = ""
         if message:
-            lines.append(f"- {_md_escape(message)} ({category})")
+            lines.append(f"- {md_escape(message)} ({category})")
             indent = "  "
         if old:
-            lines.append(f"{indent}- before: “{_md_escape(clip(old, MAX_EVIDENCE))}”")
+            lines.append(f"{indent}- before: “{md_escape(clip(old, MAX_EVIDENCE))}”")
         if new:
-            lines.append(f"{indent}- after: “{_md_escape(clip(new, MAX_EVIDENCE))}”")
+            lines.append(f"{indent}- after: “{md_escape(clip(new, MAX_EVIDENCE))}”")
     return "\n".join(lines)
 
 
@@ -236,7 +232,7 @@ def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
     """Changed sections worth a message, most severe first (document order among equals)."""
     changed = interesting_sections(diff)
     sections = [s for s in changed if s.severity not in ("none", "low")] or changed
-    return sorted(sections, key=lambda s: -RANK.get(s.severity, 0))
+    return sorted(sections, key=lambda s: -SEVERITY_RANK.get(s.severity, 0))
 
 
 def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, when: str | datetime | None = None,
@@ -270,7 +266,8 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
     """One message listing every message of a run for ``target_name``: changes most severe first,
     then error states. E-mail gets every change's diff page attached."""
     messages = list(messages)
-    changes = sorted((m for m in messages if m.kind == "change"), key=lambda m: -RANK.get(m.severity or "none", 0))
+    changes = sorted((m for m in messages if m.kind == "change"),
+                     key=lambda m: -SEVERITY_RANK.get(m.severity or "none", 0))
     others = [m for m in messages if m.kind != "change"]
     ordered = changes + others
     counts = {}
@@ -290,12 +287,12 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
     lead = f"{overview} — digest for {target_name}"
 
     def item_md(m: Message) -> str:  # hard line breaks: one block per message
-        return "  \n".join([f"**{_md_escape(m.title)}**", _md_escape(m.summary), *m.markdown_body.head])
+        return "  \n".join([f"**{md_escape(m.title)}**", md_escape(m.summary), *m.markdown_body.head])
 
     def item_html(m: Message) -> str:
         return (f"<h3>{html.escape(m.title)}</h3><p>{html.escape(m.summary)}</p>" + "".join(m.html_body.head))
 
-    severity = max((m.severity for m in changes if m.severity), key=lambda s: RANK[s], default=None)
+    severity = max((m.severity for m in changes if m.severity), key=SEVERITY_RANK.__getitem__, default=None)
     categories = list(dict.fromkeys(c for m in changes for c in m.categories))
     return Message("digest", f"policywatch — {overview}", Body("markdown", lead, [], [item_md(m) for m in ordered],
                                                                   "changes"),

@@ -27,7 +27,7 @@ from typing import Any
 
 from policywatch.apprise_config import VARIABLE, ConfigEntry, is_yaml, read_apprise_config
 from policywatch.errors import ConfigError
-from policywatch.messages import RANK, Message, clip, fit
+from policywatch.messages import Message, clip, fit
 from policywatch.secrets import (
     apprise_asset,
     expand,
@@ -40,6 +40,7 @@ from policywatch.secrets import (
     variables,
     variants,
 )
+from policywatch.vocabulary import SEVERITY_RANK
 from policywatch.watchlist import Policy, Watchlist
 
 # apprise services that are e-mail: they get the HTML diff page as an attachment.
@@ -71,7 +72,7 @@ def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, mat
     for name in names:
         target = watchlist.targets.get(name)
         threshold = (target.min_severity if target else None) or policy.min_severity
-        if RANK.get(severity, 0) < RANK.get(threshold, 0):
+        if SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK.get(threshold, 0):
             continue
         if target and target.categories and not categories & set(target.categories):
             continue

@@ -137,11 +137,11 @@ def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, ne
             out.append("")
         shown, more = shown_signals(section)
         for signal in shown:
-            out.append(f"- **{signal.severity}** {_md_escape(plain_categories([signal.category]))}: "
-                       f"{_md_escape(signal.message)}")
+            out.append(f"- **{signal.severity}** {md_escape(plain_categories([signal.category]))}: "
+                       f"{md_escape(signal.message)}")
             out.extend(_md_evidence(signal))
         if more:
-            out.append(f"- {_md_escape(_more(more))}")
+            out.append(f"- {md_escape(_more(more))}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -150,9 +150,9 @@ def _md_evidence(signal) -> list[str]:
     """The before / after sentences of a signal as Markdown sub-items."""
     out = []
     if signal.old:
-        out.append(f"  - before: “{_md_escape(signal.old)}”")
+        out.append(f"  - before: “{md_escape(signal.old)}”")
     if signal.new:
-        out.append(f"  - after: “{_md_escape(signal.new)}”")
+        out.append(f"  - after: “{md_escape(signal.new)}”")
     return out
 
 
@@ -160,7 +160,8 @@ def section_path(section: SectionDiff) -> str:
     return " › ".join((section.new or section.old).path) or "(preamble)"
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
+    """Page text made inert in Markdown: every character Markdown could read as syntax is escaped."""
     return "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text)
 
 
@@ -171,11 +172,11 @@ def _balance_markdown(section: SectionDiff) -> str:
         rendered = []
         for line in lines:
             if not line.strip() or op == 0:
-                rendered.append(_md_escape(line))
+                rendered.append(md_escape(line))
             elif op == -1:
-                rendered.append(f"~~{_md_escape(line.strip())}~~")
+                rendered.append(f"~~{md_escape(line.strip())}~~")
             else:
-                rendered.append(f"**{_md_escape(line.strip())}**")
+                rendered.append(f"**{md_escape(line.strip())}**")
         out.append("\n".join(rendered))
     return "".join(out).strip()
 

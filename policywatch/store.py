@@ -470,7 +470,7 @@ class Store:
         return next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id]))
 
     def timeline(self, policy_id: str) -> list[dict]:
-        """The texts in effect over time, oldest first (see DESIGN.md's ``history``)."""
+        """The texts in effect over time, oldest first (``policywatch.history/1`` in docs/json.md)."""
         return list(self.db.query(
             "SELECT c.*, v.number AS version, v.text_sha256, v.words, v.stated_date, pv.number AS previous_version"
             " FROM changes c JOIN versions v ON v.id = c.version_id"

@@ -20,22 +20,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from policywatch.errors import ConfigError
+from policywatch.vocabulary import CATEGORIES, SEVERITIES
 
-SEVERITIES = ("none", "low", "medium", "high")
-CATEGORIES = (
-    "data_collected",
-    "purposes",
-    "sharing",
-    "choices",
-    "user_rights",
-    "retention",
-    "security",
-    "international_transfers",
-    "children",
-    "tracking",
-    "policy_changes",
-    "controller_contact",
-)
 NOTIFY_MODES = ("immediate", "digest")
 DEFAULT_USER_AGENT = "policywatch/{version} (+https://github.com/policywatch/policywatch; privacy-policy monitor)"
 

@@ -16,8 +16,8 @@ from policywatch.archive import (
     stamp,
     strip_archive_noise,
 )
-from policywatch.backfill import distinct_captures, probe_all, probe_changes
 from policywatch.errors import UsageError
+from policywatch.history_import import distinct_captures, probe_all, probe_changes
 
 # -- CDX shapes -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pages import policy_page  # noqa: E402
 from pywb_harness import Capture  # noqa: E402
 
 from policywatch.archive import Archive, ArchiveClient, ArchiveError, ArchiveRefused, parse_cdx  # noqa: E402
-from policywatch.backfill import backfill  # noqa: E402
+from policywatch.history_import import backfill  # noqa: E402
 
 SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 

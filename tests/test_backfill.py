@@ -17,7 +17,7 @@ from pages import SECTIONS, bot_wall_page, policy_page  # noqa: E402
 from pywb_harness import Capture, PywbArchive  # noqa: E402
 
 from policywatch.archive import Archive  # noqa: E402
-from policywatch.backfill import backfill  # noqa: E402
+from policywatch.history_import import backfill  # noqa: E402
 from policywatch.monitor import check  # noqa: E402
 from policywatch.store import Store  # noqa: E402
 

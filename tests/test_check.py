@@ -381,7 +381,7 @@ def test_fault_is_an_observation_not_a_version(http_server, make_watchlist, stor
     other = pages.policy_page(company="Globex")
     http_server.route("/privacy", PAGE)
     http_server.route("/other", other)
-    # A policy with `select` (as in DESIGN.md's example) must get the same diagnosis: the page that
+    # A policy with `select` (as in the watchlist reference) must get the same diagnosis: the page that
     # stands in the policy's way lacks the selected element too, but that is not the cause.
     victim = {"id": "p1", "url": http_server.url("/privacy"), "select": select}
     if fault.startswith("timeout"):

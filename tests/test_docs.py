@@ -112,12 +112,13 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, http_server):
     from pages import policy_page
 
     import policywatch
+    from policywatch import history_import
 
     fake = install_fake_ia(http_server, acme_captures())
     monkeypatch.setenv("POLICYWATCH_CDX_URL", fake.cdx_url)
     monkeypatch.setenv("POLICYWATCH_REPLAY_URL", fake.replay_template)
     # The archive is ours: no politeness delay (the README's call keeps the default rate).
-    monkeypatch.setattr(policywatch, "backfill", functools.partial(policywatch.backfill, rate=0))
+    monkeypatch.setattr(policywatch, "backfill", functools.partial(history_import.backfill, rate=0))
     http_server.route("/privacy", policy_page())
     (tmp_path / "watchlist.yaml").write_text(
         "defaults: {timeout: 5, retries: 0}\npolicies:\n"
@@ -132,3 +133,12 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, http_server):
     assert namespace["report"].counts["new"] == 1
     assert namespace["imported"].results[0].outcome == "ok"
     assert namespace["verdict"].material
+
+
+def test_the_librarys_names_are_functions_whatever_was_imported_before():
+    import policywatch
+    import policywatch.history_import  # noqa: F401 - a submodule loaded first must not shadow a name
+    import policywatch.monitor  # noqa: F401
+    from policywatch import backfill, check, load_watchlist, normalize_html  # noqa: I001
+    assert all(callable(f) for f in (backfill, check, load_watchlist, normalize_html))
+    assert policywatch.backfill is backfill

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from policywatch.judge import words as plain
 from policywatch.judge.facts import Fact
 from policywatch.judge.rules import PRIORITY, Rules
-from policywatch.judge.words import SEVERITY_RANK
+from policywatch.vocabulary import SEVERITY_RANK
 
 
 @dataclass

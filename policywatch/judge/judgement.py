@@ -26,7 +26,7 @@ from policywatch.judge.changes import Assessment, Signal, assess_added, assess_f
 from policywatch.judge.facts import Fact, FactExtractor, sentences
 from policywatch.judge.passages import SIMILARITY_BUDGET, SentenceIndex, reworded_changes, statement_changes
 from policywatch.judge.rules import Rules, is_date_stamp, load_rules, stated_date
-from policywatch.judge.words import SEVERITY_RANK
+from policywatch.vocabulary import SEVERITY_RANK
 
 # What a reader does not read as words: link targets written out, e-mail addresses and the
 # placeholders that obfuscation leaves instead of them.

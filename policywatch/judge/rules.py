@@ -160,7 +160,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
     from ruamel.yaml.error import YAMLError
 
     from policywatch.errors import ConfigError
-    from policywatch.watchlist import CATEGORIES
+    from policywatch.vocabulary import CATEGORIES
 
     yaml = YAML(typ="safe")
     categories: dict[str, CategoryRules] = {}

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from policywatch.judge.facts import Fact
     from policywatch.judge.rules import Rules
 
-SEVERITIES = ("none", "low", "medium", "high")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 HEADLINE_POINTS = 3
 
 
