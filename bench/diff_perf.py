@@ -37,7 +37,7 @@ from policywatch.judge import compare  # noqa: E402
 from policywatch.judge.facts import sentences  # noqa: E402
 from policywatch.normalize import NORMALIZER_VERSION, normalize_text  # noqa: E402
 from policywatch.store import Store  # noqa: E402
-from policywatch.timeline import judge_versions, version_facts  # noqa: E402
+from policywatch.timeline import judge_change, version_facts  # noqa: E402
 
 EDITS = [
     ("We collect", "We may collect and combine"),
@@ -72,7 +72,7 @@ def forget() -> None:
 
 
 def timed_in_check(store: Store, index: int, old: str, new: str) -> float:
-    """normalize the new page + judge_versions against the stored old one (its sentences known)."""
+    """normalize the new page + judge_change against the stored old one (its sentences known)."""
     old_text = normalize_text(old)
     store.ensure_policy(f"p{index}", f"Policy {index}", f"https://p{index}.example/privacy")
     stored = store.add_version(f"p{index}", text=old_text.markdown, text_sha256=old_text.document.sha256, words=0,
@@ -85,7 +85,7 @@ def timed_in_check(store: Store, index: int, old: str, new: str) -> float:
     version = store.add_version(f"p{index}", text=new_text.markdown, text_sha256=new_text.document.sha256, words=0,
                                 language="en", title=None, captured_at="2026-01-02T00:00:00Z", source="live",
                                 snapshot_sha256=None, normalizer=NORMALIZER_VERSION)
-    judge_versions(store, f"p{index}", stored["id"], version)
+    judge_change(store, f"p{index}", stored["id"], version)
     return time.process_time() - started
 
 

@@ -1,4 +1,5 @@
-"""Stage 2b: archive — list and replay a page's captures in the Wayback Machine or any pywb archive.
+"""The archive stage (docs/architecture.md): list and replay a page's captures in the Wayback Machine
+or any pywb archive.
 
 Two requests kinds, both through the polite ``Fetcher`` (timeout, checked status, retry budget,
 Retry-After) plus a rate limiter shared by every request to the archive:

@@ -1,4 +1,4 @@
-"""Stage 5: diff — align two Documents section by section, then diff words inside each section.
+"""The diff stage (docs/architecture.md): align two Documents section by section, then diff words inside each section.
 
 Alignment comes before any word diff, so a moved section is "moved", not a removal plus an
 addition, and a renamed heading is "renamed", not a new section:

@@ -1,4 +1,4 @@
-"""Stage 2: fetch — one polite HTTP client for live pages (and local files).
+"""The fetch stage (docs/architecture.md): one polite HTTP client for live pages (and local files).
 
 One ``requests.Session`` shared by a small worker pool that never sends two requests to the
 same host at once; conditional requests (ETag / Last-Modified); bounded retries with

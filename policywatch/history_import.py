@@ -38,8 +38,8 @@ from policywatch.monitor import profile_of
 from policywatch.normalize import normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
-from policywatch.suspect import judge_page
-from policywatch.timeline import find_or_add_version, judge_versions, merge_archive_history
+from policywatch.suspect import diagnose_page
+from policywatch.timeline import find_or_add_version, judge_change, merge_archive_history
 from policywatch.watchlist import Policy, Watchlist
 
 STRATEGIES = ("changes", "all")
@@ -240,12 +240,12 @@ class _Prober:
         normalized = normalize_text(strip_archive_noise(text), content_type=content_type,
                                     select=self.policy.select, remove=self.policy.remove,
                                     ignore=self.policy.ignore)
-        verdict = judge_page(normalized, requested_url=capture.original, final_url=capture.original)
+        diagnosis = diagnose_page(normalized, requested_url=capture.original, final_url=capture.original)
         with self.store.writer(wait=LOCK_WAIT), self.store.transaction():
             # The raw bytes are kept for suspect pages too: for diagnosis, and to re-derive them later.
             snapshot = self.store.put_snapshot(content, content_type, fetched.encoding if fetched else None)
-            if verdict.suspect:
-                self._record(capture, "suspect", verdict.reason, None, None, fetched, snapshot)
+            if diagnosis.suspect:
+                self._record(capture, "suspect", diagnosis.reason, None, None, fetched, snapshot)
                 self.result.skipped += 1
                 return None
             version, is_new = find_or_add_version(self.store, self.policy.id, normalized,
@@ -379,6 +379,6 @@ def _announce(store: Store, announcer: Announcer, policy: Policy, change_ids: li
         row = store.judged_change(change_id)
         version_id, baseline_id, material, technical, returns_to, captured_at = row
         if material and not technical and not returns_to and baseline_id is not None:
-            verdict = judge_versions(store, policy.id, baseline_id, store.version_by_id(version_id))
+            verdict = judge_change(store, policy.id, baseline_id, store.version_by_id(version_id))
             announcer.change(policy, change_id, verdict, captured_at)
 

@@ -1,4 +1,4 @@
-"""Stage 8a: messages — what a notification says, in Markdown and HTML, trimmable per service.
+"""The messages stage (docs/architecture.md): what a notification says, in Markdown and HTML, trimmable per service.
 
 ``compose_change`` / ``compose_digest`` / ``compose_failing`` / ``compose_recovered`` /
 ``compose_test`` build a ``Message``: a title and a body in Markdown and in HTML, each body made of

@@ -19,8 +19,8 @@ from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
-from policywatch.suspect import judge_page
-from policywatch.timeline import find_or_add_version, judge_versions
+from policywatch.suspect import diagnose_page
+from policywatch.timeline import find_or_add_version, judge_change
 from policywatch.watchlist import Policy, Watchlist
 
 OUTCOMES = ("new", "changed", "reverted", "unchanged", "suspect", "failed")
@@ -265,15 +265,15 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
 
         normalized = fetched.normalized
         assert normalized is not None
-        verdict = judge_page(normalized, requested_url=policy.url, final_url=result.final_url,
+        diagnosis = diagnose_page(normalized, requested_url=policy.url, final_url=result.final_url,
                              previous_words=state.current_words if state else None,
                              previous_language=state.current_language if state else None)
-        if verdict.suspect:
+        if diagnosis.suspect:
             snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
-            base.outcome, base.reason, base.message = "suspect", verdict.reason, verdict.detail
-            store.add_observation(**observation, outcome="suspect", reason=verdict.reason, error=verdict.detail,
+            base.outcome, base.reason, base.message = "suspect", diagnosis.reason, diagnosis.detail
+            store.add_observation(**observation, outcome="suspect", reason=diagnosis.reason, error=diagnosis.detail,
                                   snapshot_sha256=snapshot)
-            store.update_policy(policy.id, **failed("suspect", verdict.reason, verdict.detail))
+            store.update_policy(policy.id, **failed("suspect", diagnosis.reason, diagnosis.detail))
             return base
 
         text_sha = normalized.document.sha256
@@ -300,7 +300,7 @@ def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: s
             # A flip-flop is judged against the last text people were told about, so that a page
             # wobbling between two texts is not announced again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
-            judged = judge_versions(store, policy.id, baseline or state.current_version_id, version)
+            judged = judge_change(store, policy.id, baseline or state.current_version_id, version)
             base.severity, base.material = judged.judgement.severity, judged.judgement.material
             base.categories, base.summary = list(judged.judgement.categories), judged.judgement.summary
         change_id = store.add_change(policy_id=policy.id, version_id=version["id"],

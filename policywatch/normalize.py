@@ -1,4 +1,4 @@
-"""Stage 3: normalize — HTML (or Markdown / plain text) to a clean, sectioned Document.
+"""The normalize stage (docs/architecture.md): HTML (or Markdown / plain text) to a clean, sectioned Document.
 
 Removes, with no per-site configuration, the noise real policy pages carry (docs/architecture.md):
 scripts, styles, hidden elements, site navigation, headers, footers and sidebars, cookie and

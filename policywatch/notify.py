@@ -1,4 +1,4 @@
-"""Stage 8: notify — route messages to targets and deliver them with apprise.
+"""The notify stage (docs/architecture.md): route messages to targets and deliver them with apprise.
 
 Library only (no database): the outbox decides *when* to send; ``messages`` decides *what*; this
 module decides *to whom* and *how*.

@@ -29,7 +29,7 @@ from policywatch.watchlist import Policy, Watchlist
 
 if TYPE_CHECKING:
     from policywatch.archive import Archive
-    from policywatch.timeline import Verdict
+    from policywatch.timeline import JudgedChange
 
 RETRY_DELAYS = (0, 15 * 60, 2 * 3600, 12 * 3600)  # before attempts 2, 3, 4, 5 (0: the next run)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
@@ -52,7 +52,7 @@ class Announcer:
     def __init__(self, store: Store, watchlist: Watchlist, run_id: int | None, archive: Archive | None = None):
         self.store, self.watchlist, self.run_id, self.archive = store, watchlist, run_id, archive
 
-    def change(self, policy: Policy, change_id: int, verdict: Verdict, captured_at: str) -> list[str]:
+    def change(self, policy: Policy, change_id: int, verdict: JudgedChange, captured_at: str) -> list[str]:
         """Queue a judged change for the targets routed to it; returns their names."""
         judgement = verdict.judgement
         targets = route(self.watchlist, policy, judgement.severity, judgement.material, judgement.categories)

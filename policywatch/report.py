@@ -1,4 +1,5 @@
-"""Stage 8: report — render what the store knows for people (text, Markdown) and programs (JSON)."""
+"""The report stage (docs/architecture.md): what the store knows, for people (text, Markdown) and
+programs (JSON)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 4: store — every observation, raw snapshot, distinct version and change, in SQLite.
+"""The store stage (docs/architecture.md): every observation, raw snapshot, distinct version and change, in SQLite.
 
 Tables (open the file in Datasette or ``sqlite-utils`` to browse them):
 

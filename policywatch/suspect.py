@@ -62,7 +62,9 @@ def detect_language(text: str) -> str | None:
 
 
 @dataclass
-class Verdict:
+class PageDiagnosis:
+    """Is a fetched page the policy? If not (``suspect``), why, in a word and in a sentence."""
+
     suspect: bool
     reason: str | None = None  # bot_wall, login, error_page, redirected, javascript, empty, shrunk, language, selector
     detail: str | None = None
@@ -78,8 +80,8 @@ def _site_root(path: str) -> bool:
     return re.fullmatch(r"/?([a-z]{2}([-_][a-z]{2})?/?)?(index\.html?)?", path.lower()) is not None
 
 
-def judge_page(normalized: Normalized, *, requested_url: str, final_url: str | None,
-               previous_words: int | None = None, previous_language: str | None = None) -> Verdict:
+def diagnose_page(normalized: Normalized, *, requested_url: str, final_url: str | None,
+                  previous_words: int | None = None, previous_language: str | None = None) -> PageDiagnosis:
     """Decide whether a fetched page is the policy or something standing in its way."""
     document = normalized.document
     words = document.word_count
@@ -91,28 +93,30 @@ def judge_page(normalized: Normalized, *, requested_url: str, final_url: str | N
     visible = normalized.raw_text_sample if missing else document.plain_text
     sample = " ".join(filter(None, [normalized.title, normalized.raw_text_sample[:1500]]))
     if short and BOT_WALL.search(sample):
-        return Verdict(True, "bot_wall", f"bot wall or captcha ({normalized.title or 'untitled'}, {page_words} words)")
+        return PageDiagnosis(True, "bot_wall",
+                             f"bot wall or captcha ({normalized.title or 'untitled'}, {page_words} words)")
     requested = urlsplit(requested_url)
     final = urlsplit(final_url or requested_url)
     if final.path != requested.path and LOGIN_PATH.search(final.path) and not LOGIN_PATH.search(requested.path):
-        return Verdict(True, "login", f"redirected to a login page {final_url}")
+        return PageDiagnosis(True, "login", f"redirected to a login page {final_url}")
     if short and normalized.has_password_field and LOGIN.search(sample):
-        return Verdict(True, "login", "a login form stands where the policy was")
+        return PageDiagnosis(True, "login", "a login form stands where the policy was")
     if short and ERROR_PAGE.search(" ".join(filter(None, [normalized.title, visible[:600]]))):
-        return Verdict(True, "error_page", f"error page served with status 200 ({normalized.title or 'untitled'})")
+        return PageDiagnosis(True, "error_page",
+                             f"error page served with status 200 ({normalized.title or 'untitled'})")
     if final_url and final.scheme in ("http", "https") and _site_root(final.path) and not _site_root(requested.path):
-        return Verdict(True, "redirected", f"redirected away from the policy to {final_url}")
+        return PageDiagnosis(True, "redirected", f"redirected away from the policy to {final_url}")
     if page_words < MIN_WORDS and normalized.script_shell:
-        return Verdict(True, "javascript", f"the page's text is injected by JavaScript: its HTML is an empty "
+        return PageDiagnosis(True, "javascript", f"the page's text is injected by JavaScript: its HTML is an empty "
                                            f"shell ({page_words} words) and policywatch does not run scripts")
     if page_words < MIN_WORDS:
-        return Verdict(True, "empty", f"page has only {page_words} words of text")
+        return PageDiagnosis(True, "empty", f"page has only {page_words} words of text")
     if missing:
-        return Verdict(True, "selector", "the 'select' CSS selector matched nothing on the page")
+        return PageDiagnosis(True, "selector", "the 'select' CSS selector matched nothing on the page")
     if previous_words and is_shrunk(words, previous_words):
-        return Verdict(True, "shrunk", f"text shrank from {previous_words} to {words} words")
+        return PageDiagnosis(True, "shrunk", f"text shrank from {previous_words} to {words} words")
     if previous_language:
         language = detect_language(document.plain_text)
         if language and language != previous_language:
-            return Verdict(True, "language", f"language changed from {previous_language} to {language}")
-    return Verdict(False)
+            return PageDiagnosis(True, "language", f"language changed from {previous_language} to {language}")
+    return PageDiagnosis(False)

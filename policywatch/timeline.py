@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Verdict:
+class JudgedChange:
     """A version judged against its baseline: the diff, the judgement, and the columns ``changes`` stores."""
 
     diff: DocumentDiff
@@ -35,7 +35,8 @@ class Verdict:
     columns: dict
 
 
-def judge_versions(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> Verdict:
+def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
+    """Diff a stored version against its baseline and judge it; store both versions' facts if new."""
     from policywatch.document import Document
     from policywatch.judge import FactExtractor, compare, diff_json
 
@@ -52,7 +53,7 @@ def judge_versions(store: Store, policy_id: str, baseline_version_id: int, versi
     columns = {"severity": judgement.severity, "material": int(judgement.material),
                "categories": json.dumps(judgement.categories), "summary": judgement.summary,
                "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
-    return Verdict(diff, judgement, old_label, new_label, columns)
+    return JudgedChange(diff, judgement, old_label, new_label, columns)
 
 
 def version_facts(store: Store, version: dict) -> list[Fact]:
@@ -67,11 +68,6 @@ def version_facts(store: Store, version: dict) -> list[Fact]:
     facts = extract_facts(Document.from_markdown(version["text"]), rules, memory=store)
     store.put_facts(version["id"], rules.fingerprint, [f.to_row() for f in facts])
     return facts
-
-
-def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> dict:
-    """Diff a version against a baseline version and return the columns ``changes`` stores."""
-    return judge_versions(store, policy_id, baseline_version_id, version).columns
 
 
 def find_or_add_version(store: Store, policy_id: str, normalized: Normalized, *, captured_at: str, source: str,
@@ -153,7 +149,7 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
             reuse = (row is not None and not renumbered and row["baseline_version_id"] == baseline
                      and row["previous_version_id"] == previous and row["severity"] is not None)
             judged = ({} if reuse else
-                      judge_change(store, policy_id, baseline, store.version_by_id(entry.version_id)))
+                      judge_change(store, policy_id, baseline, store.version_by_id(entry.version_id)).columns)
         values.update(judged)
         if row is None:
             change_id = store.add_change(policy_id=policy_id, version_id=entry.version_id,

@@ -1,4 +1,4 @@
-"""Stage 1: the watchlist — which pages to watch, how to clean them, whom to tell.
+"""The watchlist stage (docs/architecture.md): which pages to watch, how to clean them, whom to tell.
 
 ``load_watchlist`` reads ``watchlist.yaml`` (docs/watchlist.md is its reference), applies the
 ``defaults`` block to every policy and validates everything it can before anything runs.

@@ -6,7 +6,7 @@ import pytest
 
 from policywatch.document import Document, clean_text, parse_text
 from policywatch.normalize import decode_cloudflare_email, looks_like_html, normalize_html, normalize_text
-from policywatch.suspect import detect_language, judge_page
+from policywatch.suspect import detect_language, diagnose_page
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
@@ -179,17 +179,17 @@ def test_real_policy_texts_get_sections(name, minimum):
 def test_suspect_pages():
     words = " ".join(["We collect and use your information for the service."] * 30)
     good = normalize_html(page(f"<h2>Data</h2><p>{words}</p>"))
-    assert not judge_page(good, requested_url="https://a.example/privacy", final_url=None).suspect
+    assert not diagnose_page(good, requested_url="https://a.example/privacy", final_url=None).suspect
     wall = normalize_html("<html><head><title>Just a moment...</title></head><body><p>Checking your browser "
                           "before accessing a.example.</p></body></html>")
-    assert judge_page(wall, requested_url="https://a.example/privacy", final_url=None).reason == "bot_wall"
-    home = judge_page(good, requested_url="https://a.example/privacy", final_url="https://a.example/en-us/")
+    assert diagnose_page(wall, requested_url="https://a.example/privacy", final_url=None).reason == "bot_wall"
+    home = diagnose_page(good, requested_url="https://a.example/privacy", final_url="https://a.example/en-us/")
     assert home.reason == "redirected"
-    shrunk = judge_page(good, requested_url="https://a.example/p", final_url=None,
+    shrunk = diagnose_page(good, requested_url="https://a.example/p", final_url=None,
                         previous_words=good.document.word_count * 3)
     assert shrunk.reason == "shrunk"
     german = " ".join(["Wir verarbeiten die Daten und sie sind nicht mit den Diensten von uns verbunden."] * 30)
     flipped = normalize_html(page(f"<h2>Daten</h2><p>{german}</p>"))
-    assert judge_page(flipped, requested_url="https://a.example/p", final_url=None,
+    assert diagnose_page(flipped, requested_url="https://a.example/p", final_url=None,
                       previous_language="en").reason == "language"
     assert detect_language(good.document.plain_text) == "en"

@@ -6,7 +6,7 @@ the policy text is the same and complete.
 """
 
 from policywatch.normalize import normalize_html
-from policywatch.suspect import judge_page
+from policywatch.suspect import diagnose_page
 
 POLICY = """
 <h1>Privacy Policy</h1>
@@ -190,12 +190,12 @@ def test_a_script_filled_shell_is_suspect_and_says_why():
              "<script src='/static/js/main.4f9c.js'></script></head><body><noscript>You need to enable JavaScript "
              "to run this app.</noscript><div id='root'></div></body></html>")
     normalized = normalize_html(shell)
-    verdict = judge_page(normalized, requested_url="https://northwind.example/privacy",
+    verdict = diagnose_page(normalized, requested_url="https://northwind.example/privacy",
                          final_url="https://northwind.example/privacy")
     assert verdict.suspect and verdict.reason == "javascript"
     assert "JavaScript" in verdict.detail
     plain_short = normalize_html("<html><body><p>Coming soon.</p></body></html>")
-    assert judge_page(plain_short, requested_url="https://x.example/p", final_url=None).reason == "empty"
+    assert diagnose_page(plain_short, requested_url="https://x.example/p", final_url=None).reason == "empty"
 
 
 def test_a_page_without_prose_is_left_alone():
