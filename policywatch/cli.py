@@ -48,6 +48,20 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def format_option(kind: str):
+    """--format, its choices read from the renderer table of ``kind`` results (report.RENDERERS)."""
+    from policywatch.report import formats
+
+    return click.option("--format", "fmt", type=click.Choice(formats(kind)), default="text", show_default=True)
+
+
+def emit(result, fmt: str, **options) -> None:
+    """Print ``result`` in ``fmt``: every command's output goes through here."""
+    from policywatch.report import render
+
+    click.echo(render(result, fmt, **options), nl=False)
+
+
 def handle_errors(func):
     """Turn library errors into one-line messages and the exit codes of docs/cli.md."""
 
@@ -97,12 +111,12 @@ def validate(obj: Context) -> None:
 
 
 @cli.command(name="list")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("list")
 @click.pass_obj
 @handle_errors
 def list_(obj: Context, fmt: str) -> None:
     """The watched policies with their last check and current version."""
-    from policywatch.report import to_json
+    from policywatch.report import PolicyList
 
     watchlist = obj.watchlist()
     rows = {}
@@ -121,24 +135,7 @@ def list_(obj: Context, fmt: str) -> None:
     targets = [{"name": t.name, "urls": list(t.urls), "min_severity": t.min_severity,
                 "categories": list(t.categories), "mode": t.mode, "tags": list(t.tags)}
                for t in describe_targets(watchlist)]
-    if fmt == "json":
-        click.echo(to_json({"schema": "policywatch.list/1", "policies": entries, "targets": targets}))
-        return
-    width = max((len(e["id"]) for e in entries), default=2)
-    for e in entries:
-        state = f"v{e['current_version']} ({e['versions']} versions)" if e["current_version"] else "not checked"
-        last = f"{e['last_outcome']} {e['last_checked_at'][:16].replace('T', ' ')}" if e["last_checked_at"] else ""
-        tags = f"  [{', '.join(e['tags'])}]" if e["tags"] else ""
-        off = "  (disabled)" if not e["enabled"] else ""
-        click.echo(f"{e['id']:<{width}}  {state:<18} {last:<26} {e['url']}{tags}{off}")
-    if targets:
-        click.echo("notify targets:")
-    for t in targets:
-        rules = [f"min_severity {t['min_severity']}"] if t["min_severity"] else []
-        rules += [f"categories {', '.join(t['categories'])}"] if t["categories"] else []
-        rules += [f"policies tagged {', '.join(t['tags'])}"] if t["tags"] else []
-        click.echo(f"  {t['name']} ({t['mode']}{'; ' + '; '.join(rules) if rules else ''}): "
-                   + (", ".join(t["urls"]) or "no URLs"))
+    emit(PolicyList(entries, targets), fmt)
 
 
 # -- check ----------------------------------------------------------------------------------------
@@ -146,7 +143,7 @@ def list_(obj: Context, fmt: str) -> None:
 @cli.command()
 @click.argument("ids", nargs=-1)
 @click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("check")
 @click.option("--no-notify", is_flag=True, help="Store and judge, but send nothing.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Parallel fetches (never more than one per host).")
@@ -161,7 +158,6 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
     change was material.
     """
     from policywatch.monitor import check as run_check
-    from policywatch.report import counts_line, summary_lines, to_json
 
     watchlist = obj.watchlist()
     watchlist.select(ids, tags)  # fail on an unknown id before touching the database
@@ -182,23 +178,8 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
                     on_result=lambda r: progress.update(task, advance=1, last=f"{r.policy_id}: {r.outcome}"))
         else:
             report = run_check(watchlist, store, ids=ids, tags=tags, workers=workers, notify=not no_notify)
-    if fmt == "json":
-        click.echo(to_json(report.to_json()))
-    else:
-        for line in summary_lines(report, quiet=cron, limit=None if cron else 20):
-            click.echo(line)
-        _notification_lines(report.notifications, quiet=cron)
-        if not cron:
-            click.echo(counts_line(report))
+    emit(report, fmt, quiet=cron)
     sys.exit(report.exit_code_for(exit_code))
-
-
-def _notification_lines(notifications, quiet: bool) -> None:
-    for delivery in notifications.deliveries:
-        if not quiet or delivery.status != "sent" or delivery.unconfirmed:
-            click.echo(delivery.line())
-    if notifications.failed:
-        click.echo(f"{notifications.failed} notification(s) could not be delivered; see `policywatch notify log`")
 
 
 def _rate(text: str) -> float:
@@ -224,7 +205,7 @@ def _rate(text: str) -> float:
 @click.option("--rate", "rate_text", default="20/min", show_default=True,
               help="Requests a minute to the archive (0 = no limit, for your own archive).")
 @click.option("--notify", is_flag=True, help="Send notifications for the material changes found.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("backfill")
 @click.pass_obj
 @handle_errors
 def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: str | None, until: str | None,
@@ -237,7 +218,6 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
     """
     from policywatch.archive import Archive, stamp
     from policywatch.history_import import backfill as run_backfill
-    from policywatch.report import to_json
 
     watchlist = obj.watchlist()
     watchlist.select(ids, tags)
@@ -267,17 +247,7 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
                 report = run_backfill(watchlist, store, on_progress=show, **options)
         else:
             report = run_backfill(watchlist, store, **options)
-    if fmt == "json":
-        click.echo(to_json(report.to_json()))
-    else:
-        for result in report.results:
-            if not obj.quiet or result.outcome != "ok" or result.changes_added:
-                click.echo(result.line())
-        if not obj.quiet:
-            totals = report.requests
-            click.echo(f"{len(report.results)} policies; strategy {strategy}; requests to {archive.host}: "
-                       f"{totals.get('cdx', 0)} listing + {totals.get('replay', 0)} replay")
-        _notification_lines(report.notifications, quiet=obj.quiet)
+    emit(report, fmt, quiet=obj.quiet, archive_host=archive.host)
     sys.exit(report.exit_code)
 
 
@@ -324,21 +294,17 @@ def _stored_policy(store, policy_id: str) -> dict:
 
 @cli.command()
 @click.argument("policy_id", metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("history")
 @click.pass_obj
 @handle_errors
 def history(obj: Context, policy_id: str, fmt: str) -> None:
     """The texts in effect over time, oldest first."""
-    from policywatch.report import history_entries, history_text, to_json
+    from policywatch.report import History, history_entries
 
     with obj.store(create=False) as store:
         policy = _stored_policy(store, policy_id)
         entries = history_entries(store.timeline(policy_id))
-    if fmt == "json":
-        click.echo(to_json({"schema": "policywatch.history/1", "policy": {"id": policy["id"], "name": policy["name"],
-                            "url": policy["url"]}, "entries": entries}))
-    else:
-        click.echo(history_text(policy_id, entries))
+    emit(History(policy, entries), fmt)
 
 
 def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> tuple[dict, dict]:
@@ -365,43 +331,35 @@ def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> 
 @click.argument("policy_id", metavar="ID")
 @click.option("--version", "number", type=int, help="Version number (see history).")
 @click.option("--at", "at", help="The text in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@format_option("version")
 @click.pass_obj
 @handle_errors
 def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
     """One stored version of a policy (the current one by default)."""
-    from policywatch.report import to_json, version_json, version_markdown, version_text
+    from policywatch.report import VersionView
 
     with obj.store(create=False) as store:
         policy, version = _pick_version(store, policy_id, number, at)
-    if fmt == "json":
-        click.echo(to_json(version_json(policy, version)))
-    elif fmt == "markdown":
-        click.echo(version_markdown(policy, version), nl=False)
-    else:
-        click.echo(version_text(policy, version), nl=False)
+    emit(VersionView(policy, version), fmt)
 
 
 @cli.command()
 @click.argument("policy_id", metavar="ID")
 @click.option("--version", "number", type=int, help="Version number (see history).")
 @click.option("--at", "at", help="The version in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("facts")
 @click.pass_obj
 @handle_errors
 def facts(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
     """What a version says the company does: its practice facts, with evidence."""
     from policywatch.judge import load_rules
-    from policywatch.report import facts_json, facts_text, to_json
+    from policywatch.report import FactsView
     from policywatch.timeline import version_facts
 
     with obj.store(create=False) as store:
         policy, version = _pick_version(store, policy_id, number, at)
         found = version_facts(store, version)
-    if fmt == "json":
-        click.echo(to_json(facts_json(policy, version, found, load_rules().fingerprint)))
-    else:
-        click.echo(facts_text(policy, version, found), nl=False)
+    emit(FactsView(policy, version, found, load_rules().fingerprint), fmt)
 
 
 # -- diff-files --------------------------------------------------------------------------------------
@@ -419,23 +377,15 @@ def _load_document(source: str):
 
 
 def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str) -> None:
-    from policywatch.judge import diff_json
-    from policywatch.report import to_json
+    from policywatch.report import DiffView
 
-    if fmt == "json":
-        click.echo(to_json(diff_json(diff, judgement, old_label, new_label)))
-        return
-    from policywatch.render import render_diff
-
-    click.echo(render_diff(diff, judgement, old_label, new_label, fmt,
-                           color=fmt == "text" and sys.stdout.isatty()), nl=False)
+    emit(DiffView(diff, judgement, old_label, new_label), fmt, color=sys.stdout.isatty())
 
 
 @cli.command(name="diff-files")
 @click.argument("old")
 @click.argument("new")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
-              show_default=True)
+@format_option("diff")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the change is material (like git diff).")
 @handle_errors
 def diff_files(old: str, new: str, fmt: str, exit_code: bool) -> None:
@@ -451,8 +401,7 @@ def diff_files(old: str, new: str, fmt: str, exit_code: bool) -> None:
 @click.argument("policy_id", metavar="ID")
 @click.option("--from", "from_", help="Version number or DATE (default: the version before --to).")
 @click.option("--to", "to", help="Version number or DATE (default: the current version).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "json"]), default="text",
-              show_default=True)
+@format_option("diff")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the change is material.")
 @click.pass_obj
 @handle_errors
@@ -567,37 +516,24 @@ def notify_flush(obj: Context) -> None:
     watchlist = obj.watchlist()
     with obj.store() as store, store.writer():
         report = flush(store, watchlist, force=True)
-    if not report.deliveries and not obj.quiet:
-        click.echo("nothing to send")
-    _notification_lines(report, quiet=obj.quiet)
+    emit(report, "text", quiet=obj.quiet)
     sys.exit(3 if report.failed else 0)
 
 
 @notify.command(name="log")
 @click.argument("ids", nargs=-1)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=30, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("notify-log")
 @click.pass_obj
 @handle_errors
 def notify_log(obj: Context, ids: tuple[str, ...], limit: int, fmt: str) -> None:
     """What was sent to whom and when, newest first (URLs redacted)."""
     from policywatch.outbox import log
-    from policywatch.report import to_json
+    from policywatch.report import NotifyLog
 
     with obj.store(create=False) as store:
         rows = log(store, limit, ids)
-    if fmt == "json":
-        click.echo(to_json({"schema": "policywatch.notify-log/1", "entries": rows}))
-        return
-    if not rows:
-        click.echo("no notifications yet")
-    for row in rows:
-        when = (row["sent_at"] or row["last_attempt_at"] or row["created_at"])[:16].replace("T", " ")
-        state = row["status"] + (f" ({row['attempts']} attempts)" if row["attempts"] > 1 else "")
-        click.echo(f"{when}  {state:<22} {row['target']:<16} {row['kind']:<9} {row['title']}")
-        for url, outcome in row["deliveries"].items():
-            error = f" — {outcome['error']}" if outcome.get("error") and outcome.get("status") != "sent" else ""
-            click.echo(f"    {outcome.get('status', '?'):<11} {url}{error}")
+    emit(NotifyLog(rows), fmt)
 
 
 @cli.command()

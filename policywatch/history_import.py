@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from policywatch.archive import (
     DEFAULT_RATE,
@@ -88,6 +89,7 @@ class BackfillResult:
 
 @dataclass
 class BackfillReport:
+    kind: ClassVar[str] = "backfill"  # its renderers: report.RENDERERS
     run_id: int | None
     strategy: str
     results: list[BackfillResult] = field(default_factory=list)

@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
@@ -54,6 +55,7 @@ class PolicyResult:
 
 @dataclass
 class RunReport:
+    kind: ClassVar[str] = "check"  # its renderers: report.RENDERERS
     run_id: int | None
     results: list[PolicyResult] = field(default_factory=list)
     notifications: FlushReport = field(default_factory=FlushReport)

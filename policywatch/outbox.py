@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from policywatch.messages import Message, compose_change, compose_digest, compose_failing, compose_recovered
 from policywatch.notify import UrlResult, deliver, mode_of, route
@@ -105,6 +105,7 @@ class Sent:
 
 @dataclass
 class FlushReport:
+    kind: ClassVar[str] = "flush"  # its renderers: report.RENDERERS
     deliveries: list[Sent] = field(default_factory=list)
 
     def count(self, status: str) -> int:

@@ -4,11 +4,47 @@ programs (JSON)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from policywatch.errors import UsageError
 
 if TYPE_CHECKING:
+    from policywatch.history_import import BackfillReport
     from policywatch.monitor import RunReport
+    from policywatch.outbox import FlushReport
+
+# --- one home for output ---------------------------------------------------------------------------
+# Every result the command line prints has a ``kind``; each kind has a table of renderers, one per
+# format. A new format or a new result is one entry here, and the CLI's --format choices come from
+# the table (``formats``), so a format cannot be offered that does not exist.
+Renderer = Callable[..., str]
+RENDERERS: dict[str, dict[str, Renderer]] = {}
+
+
+def renders(kind: str, *fmts: str) -> Callable[[Renderer], Renderer]:
+    """Register the decorated function as the renderer of ``kind`` results in ``fmts``."""
+    def register(function: Renderer) -> Renderer:
+        for fmt in fmts:
+            RENDERERS.setdefault(kind, {})[fmt] = function
+        return function
+    return register
+
+
+def formats(kind: str) -> list[str]:
+    """The formats ``kind`` results can be rendered in: text, markdown, html, json."""
+    order = ["text", "markdown", "html", "json"]
+    return sorted(RENDERERS[kind], key=lambda f: order.index(f) if f in order else len(order))
+
+
+def render(result: Any, fmt: str, **options: Any) -> str:
+    """``result`` in ``fmt`` (text, markdown, html or json), ending with a newline."""
+    table = RENDERERS[result.kind]
+    if fmt not in table:
+        raise UsageError(f"{result.kind} has no {fmt} output (one of: {', '.join(formats(result.kind))})")
+    text = table[fmt](result, fmt=fmt, **options)
+    return text if text.endswith("\n") or not text else text + "\n"
 
 OUTCOME_STYLE = {"new": "cyan", "changed": "bold yellow", "reverted": "magenta", "unchanged": "dim",
                  "suspect": "bold red", "failed": "bold red"}
@@ -180,3 +216,184 @@ def facts_text(policy: dict, version: dict, facts: list) -> str:
     if not facts:
         out.append("No practice facts found (is this the policy text? see `policywatch show`).")
     return "\n".join(out) + "\n"
+
+
+# --- the results the command line prints, and their renderers ----------------------------------------
+
+def _json(result: Any, **_: Any) -> str:
+    return to_json(result.to_json())
+
+
+def _policy_head(policy: dict) -> dict:
+    return {"id": policy["id"], "name": policy["name"], "url": policy["url"]}
+
+
+@dataclass
+class PolicyList:
+    """``policywatch list``: the watched policies and the notification targets (URLs redacted)."""
+
+    kind: ClassVar[str] = "list"
+    policies: list[dict]
+    targets: list[dict]
+
+    def to_json(self) -> dict:
+        return {"schema": "policywatch.list/1", "policies": self.policies, "targets": self.targets}
+
+
+@dataclass
+class History:
+    kind: ClassVar[str] = "history"
+    policy: dict
+    entries: list[dict]
+
+    def to_json(self) -> dict:
+        return {"schema": "policywatch.history/1", "policy": _policy_head(self.policy), "entries": self.entries}
+
+
+@dataclass
+class VersionView:
+    kind: ClassVar[str] = "version"
+    policy: dict
+    version: dict
+
+    def to_json(self) -> dict:
+        return version_json(self.policy, self.version)
+
+
+@dataclass
+class FactsView:
+    kind: ClassVar[str] = "facts"
+    policy: dict
+    version: dict
+    facts: list
+    rules: str  # the lexicons' fingerprint
+
+    def to_json(self) -> dict:
+        return facts_json(self.policy, self.version, self.facts, self.rules)
+
+
+@dataclass
+class DiffView:
+    kind: ClassVar[str] = "diff"
+    diff: Any
+    judgement: Any
+    old_label: str
+    new_label: str
+
+    def to_json(self) -> dict:
+        from policywatch.judge import diff_json
+
+        return diff_json(self.diff, self.judgement, self.old_label, self.new_label)
+
+
+@dataclass
+class NotifyLog:
+    kind: ClassVar[str] = "notify-log"
+    entries: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"schema": "policywatch.notify-log/1", "entries": self.entries}
+
+
+for _kind in ("list", "history", "version", "facts", "diff", "notify-log", "check", "backfill"):
+    renders(_kind, "json")(_json)
+
+
+@renders("list", "text")
+def _list_text(result: PolicyList, **_: Any) -> str:
+    lines = []
+    width = max((len(e["id"]) for e in result.policies), default=2)
+    for e in result.policies:
+        state = f"v{e['current_version']} ({e['versions']} versions)" if e["current_version"] else "not checked"
+        last = f"{e['last_outcome']} {e['last_checked_at'][:16].replace('T', ' ')}" if e["last_checked_at"] else ""
+        tags = f"  [{', '.join(e['tags'])}]" if e["tags"] else ""
+        off = "  (disabled)" if not e["enabled"] else ""
+        lines.append(f"{e['id']:<{width}}  {state:<18} {last:<26} {e['url']}{tags}{off}")
+    if result.targets:
+        lines.append("notify targets:")
+    for t in result.targets:
+        rules = [f"min_severity {t['min_severity']}"] if t["min_severity"] else []
+        rules += [f"categories {', '.join(t['categories'])}"] if t["categories"] else []
+        rules += [f"policies tagged {', '.join(t['tags'])}"] if t["tags"] else []
+        lines.append(f"  {t['name']} ({t['mode']}{'; ' + '; '.join(rules) if rules else ''}): "
+                     + (", ".join(t["urls"]) or "no URLs"))
+    return "\n".join(lines)
+
+
+@renders("history", "text")
+def _history_text(result: History, **_: Any) -> str:
+    return history_text(result.policy["id"], result.entries)
+
+
+@renders("version", "text")
+def _version_text(result: VersionView, **_: Any) -> str:
+    return version_text(result.policy, result.version)
+
+
+@renders("version", "markdown")
+def _version_markdown(result: VersionView, **_: Any) -> str:
+    return version_markdown(result.policy, result.version)
+
+
+@renders("facts", "text")
+def _facts_text(result: FactsView, **_: Any) -> str:
+    return facts_text(result.policy, result.version, result.facts)
+
+
+@renders("diff", "text", "markdown", "html")
+def _diff_page(result: DiffView, fmt: str = "text", color: bool = False, **_: Any) -> str:
+    from policywatch.render import render_diff
+
+    return render_diff(result.diff, result.judgement, result.old_label, result.new_label, fmt,
+                       color=color and fmt == "text")
+
+
+@renders("notify-log", "text")
+def _notify_log_text(result: NotifyLog, **_: Any) -> str:
+    if not result.entries:
+        return "no notifications yet"
+    lines = []
+    for row in result.entries:
+        when = (row["sent_at"] or row["last_attempt_at"] or row["created_at"])[:16].replace("T", " ")
+        state = row["status"] + (f" ({row['attempts']} attempts)" if row["attempts"] > 1 else "")
+        lines.append(f"{when}  {state:<22} {row['target']:<16} {row['kind']:<9} {row['title']}")
+        for url, outcome in row["deliveries"].items():
+            error = f" — {outcome['error']}" if outcome.get("error") and outcome.get("status") != "sent" else ""
+            lines.append(f"    {outcome.get('status', '?'):<11} {url}{error}")
+    return "\n".join(lines)
+
+
+def notification_lines(report: FlushReport, quiet: bool) -> list[str]:
+    """What the deliveries of a run did: under cron only what needs reading (failures, doubts)."""
+    lines = [d.line() for d in report.deliveries if not quiet or d.status != "sent" or d.unconfirmed]
+    if report.failed:
+        lines.append(f"{report.failed} notification(s) could not be delivered; see `policywatch notify log`")
+    return lines
+
+
+@renders("flush", "text")
+def _flush_text(report: FlushReport, quiet: bool = False, **_: Any) -> str:
+    if not report.deliveries:
+        return "" if quiet else "nothing to send"
+    return "\n".join(notification_lines(report, quiet))
+
+
+@renders("check", "text")
+def _check_text(report: RunReport, quiet: bool = False, **_: Any) -> str:
+    lines = summary_lines(report, quiet=quiet, limit=None if quiet else 20)
+    lines += notification_lines(report.notifications, quiet=quiet)
+    if not quiet:
+        lines.append(counts_line(report))
+    return "\n".join(lines)
+
+
+@renders("backfill", "text")
+def _backfill_text(report: BackfillReport, quiet: bool = False, archive_host: str = "the archive",
+                   **_: Any) -> str:
+    lines = [r.line() for r in report.results if not quiet or r.outcome != "ok" or r.changes_added]
+    if not quiet:
+        totals = report.requests
+        lines.append(f"{len(report.results)} policies; strategy {report.strategy}; requests to {archive_host}: "
+                     f"{totals.get('cdx', 0)} listing + {totals.get('replay', 0)} replay")
+    lines += notification_lines(report.notifications, quiet=quiet)
+    return "\n".join(lines)
