@@ -307,6 +307,16 @@ def history(obj: Context, policy_id: str, fmt: str) -> None:
     emit(History(policy, entries), fmt)
 
 
+def version_options(what: str):
+    """ID, --version N and --at DATE: one stored version of a policy (see _pick_version)."""
+    def decorate(command):
+        command = click.option("--at", "at", help=f"The {what} in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")(
+            command)
+        command = click.option("--version", "number", type=int, help="Version number (see history).")(command)
+        return click.argument("policy_id", metavar="ID")(command)
+    return decorate
+
+
 def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> tuple[dict, dict]:
     """The stored policy and its version number N, the one in effect at a date, or the current one."""
     if number is not None and at:
@@ -328,9 +338,7 @@ def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> 
 
 
 @cli.command()
-@click.argument("policy_id", metavar="ID")
-@click.option("--version", "number", type=int, help="Version number (see history).")
-@click.option("--at", "at", help="The text in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")
+@version_options("text")
 @format_option("version")
 @click.pass_obj
 @handle_errors
@@ -344,9 +352,7 @@ def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: 
 
 
 @cli.command()
-@click.argument("policy_id", metavar="ID")
-@click.option("--version", "number", type=int, help="Version number (see history).")
-@click.option("--at", "at", help="The version in effect at DATE (YYYY, YYYY-MM-DD, ISO time).")
+@version_options("version")
 @format_option("facts")
 @click.pass_obj
 @handle_errors

@@ -19,7 +19,7 @@ from typing import ClassVar
 from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
-from policywatch.store import Store
+from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
 from policywatch.timeline import find_or_add_version, judge_change
 from policywatch.watchlist import Policy, Watchlist
@@ -210,108 +210,159 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     return report
 
 
-def record(store: Store, fetched: _Fetched, state, run_id: int | None, source: str | None = None,
-           announcer: Announcer | None = None) -> PolicyResult:
+@dataclass(frozen=True)
+class Classified:
+    """What one fetch means for its policy, decided before anything is written.
+
+    ``kind`` is failed, unchanged, suspect or text (a text other than the current one: new,
+    changed or reverted, which only the stored versions can tell).
+    """
+
+    kind: str
+    reason: str | None = None  # failed: the error class; unchanged: not_modified, same_raw or None
+    detail: str | None = None
+
+
+def classify(fetched: _Fetched, state: PolicyState | None) -> Classified:
+    """What a fetch means, from the fetch and the policy's last state alone: no database."""
+    policy, result = fetched.policy, fetched.result
+    if not result.ok:
+        return Classified("failed", result.error_class, result.error)
+    if result.not_modified or fetched.same_raw:
+        return Classified("unchanged", "not_modified" if result.not_modified else "same_raw")
+    normalized = fetched.normalized
+    assert normalized is not None
+    diagnosis = diagnose_page(normalized, requested_url=policy.url, final_url=result.final_url,
+                              previous_words=state.current_words if state else None,
+                              previous_language=state.current_language if state else None)
+    if diagnosis.suspect:
+        return Classified("suspect", diagnosis.reason, diagnosis.detail)
+    if state and normalized.document.sha256 == state.current_sha256:
+        return Classified("unchanged")  # new bytes, the same text
+    return Classified("text")
+
+
+def record(store: Store, fetched: _Fetched, state: PolicyState | None, run_id: int | None,
+           source: str | None = None, announcer: Announcer | None = None) -> PolicyResult:
     """Write one policy's result in one transaction and say what it was.
 
     Notifications (a material change, a failing streak, a recovery) are queued through
     ``announcer`` in the same transaction, so a change is never stored without its messages.
     """
-    policy, result = fetched.policy, fetched.result
-    source = source or ("file" if policy.host == "local-files" else "live")
-    base = PolicyResult(policy_id=policy.id, name=policy.name, url=policy.url, outcome="failed",
-                        status=result.status, final_url=result.final_url, fetched_at=result.fetched_at,
-                        version=state.current_number if state else None)
-    observation = {
-        "run_id": run_id, "policy_id": policy.id, "fetched_at": result.fetched_at, "source": source,
-        "url": policy.url, "final_url": result.final_url, "status": result.status, "etag": result.etag,
-        "last_modified": result.last_modified, "raw_sha256": fetched.raw_sha256, "attempts": result.attempts,
-        "elapsed_ms": round(result.elapsed * 1000),
-    }
-    streak = state.failure_streak if state else 0
+    classified = classify(fetched, state)
+    writer = _Writer(store, fetched, state, run_id, source, announcer)
+    with store.transaction():
+        WRITERS[classified.kind](writer, classified)
+    return writer.result
 
-    def failed(outcome: str, reason: str | None, detail: str | None) -> dict:
+
+class _Writer:
+    """Writes what one classified fetch means: one method per kind (WRITERS)."""
+
+    def __init__(self, store: Store, fetched: _Fetched, state: PolicyState | None, run_id: int | None,
+                 source: str | None, announcer: Announcer | None):
+        policy, result = fetched.policy, fetched.result
+        self.store, self.fetched, self.state, self.announcer = store, fetched, state, announcer
+        self.policy, self.fetch = policy, result
+        self.source = source or ("file" if policy.host == "local-files" else "live")
+        self.result = PolicyResult(policy_id=policy.id, name=policy.name, url=policy.url, outcome="failed",
+                                   status=result.status, final_url=result.final_url, fetched_at=result.fetched_at,
+                                   version=state.current_number if state else None)
+        self.observation = {
+            "run_id": run_id, "policy_id": policy.id, "fetched_at": result.fetched_at, "source": self.source,
+            "url": policy.url, "final_url": result.final_url, "status": result.status, "etag": result.etag,
+            "last_modified": result.last_modified, "raw_sha256": fetched.raw_sha256, "attempts": result.attempts,
+            "elapsed_ms": round(result.elapsed * 1000),
+        }
+        self.streak = state.failure_streak if state else 0
+
+    # -- a page that is not the policy, or no page ------------------------------------------------
+    def failed(self, classified: Classified) -> None:
+        self.result.reason, self.result.message = classified.reason, classified.detail
+        self.store.add_observation(**self.observation, outcome="failed", reason=classified.reason,
+                                   error=classified.detail)
+        self.store.update_policy(self.policy.id, **self._failing("failed", classified))
+
+    def suspect(self, classified: Classified) -> None:
+        result = self.fetch
+        snapshot = self.store.put_snapshot(result.content, result.content_type, result.encoding)
+        self.result.outcome, self.result.reason, self.result.message = "suspect", classified.reason, classified.detail
+        self.store.add_observation(**self.observation, outcome="suspect", reason=classified.reason,
+                                   error=classified.detail, snapshot_sha256=snapshot)
+        self.store.update_policy(self.policy.id, **self._failing("suspect", classified))
+
+    def _failing(self, outcome: str, classified: Classified) -> dict:
         """The policy columns for one more failed (or suspect) run; announce the streak once."""
-        columns = {"last_checked_at": result.fetched_at, "last_outcome": outcome, "failure_streak": streak + 1}
-        since = (state.failing_since if state else None) or result.fetched_at
-        if streak == 0:
-            columns["failing_since"] = result.fetched_at
-        if streak + 1 >= policy.alert_after and not (state and state.failure_alerted):
-            if announcer is not None:
-                announcer.failing(policy, streak + 1, reason or outcome, detail, since)
+        state, fetched_at = self.state, self.fetch.fetched_at
+        columns = {"last_checked_at": fetched_at, "last_outcome": outcome, "failure_streak": self.streak + 1}
+        since = (state.failing_since if state else None) or fetched_at
+        if self.streak == 0:
+            columns["failing_since"] = fetched_at
+        if self.streak + 1 >= self.policy.alert_after and not (state and state.failure_alerted):
+            if self.announcer is not None:
+                self.announcer.failing(self.policy, self.streak + 1, classified.reason or outcome, classified.detail,
+                                       since)
             columns["failure_alerted"] = 1
         return columns
 
-    with store.transaction():
-        if not result.ok:
-            base.reason, base.message = result.error_class, result.error
-            store.add_observation(**observation, outcome="failed", reason=result.error_class, error=result.error)
-            store.update_policy(policy.id, **failed("failed", result.error_class, result.error))
-            return base
-        accepted = {"last_checked_at": result.fetched_at, "failure_streak": 0, "last_profile": fetched.profile,
-                    "etag": result.etag, "last_modified": result.last_modified, "failing_since": None,
-                    "failure_alerted": 0}
+    # -- the policy --------------------------------------------------------------------------------
+    def unchanged(self, classified: Classified) -> None:
+        state = self.state
+        assert state is not None
+        self.result.outcome, self.result.reason = "unchanged", classified.reason
+        self.store.add_observation(**self.observation, outcome="unchanged", reason=classified.reason,
+                                   text_sha256=state.current_sha256, version_id=state.current_version_id)
+        # New bytes with the same text: the next check can take the same-bytes fast path on them.
+        self._accept(last_outcome="unchanged",
+                     **({} if classified.reason else {"last_raw_sha256": self.fetched.raw_sha256}))
 
-        def accept(**columns) -> None:
-            """A good page: the policy's state moves on, and a failing streak that was announced ends."""
-            if state and state.failure_alerted and announcer is not None:
-                announcer.recovered(policy, state.failing_since, streak)
-            store.update_policy(policy.id, **columns, **accepted)
-
-        if result.not_modified or fetched.same_raw:
-            base.outcome, base.reason = "unchanged", "not_modified" if result.not_modified else "same_raw"
-            store.add_observation(**observation, outcome="unchanged", reason=base.reason,
-                                  text_sha256=state.current_sha256, version_id=state.current_version_id)
-            accept(last_outcome="unchanged")
-            return base
-
-        normalized = fetched.normalized
+    def text(self, classified: Classified) -> None:
+        store, policy, state, result = self.store, self.policy, self.state, self.fetch
+        normalized = self.fetched.normalized
         assert normalized is not None
-        diagnosis = diagnose_page(normalized, requested_url=policy.url, final_url=result.final_url,
-                             previous_words=state.current_words if state else None,
-                             previous_language=state.current_language if state else None)
-        if diagnosis.suspect:
-            snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
-            base.outcome, base.reason, base.message = "suspect", diagnosis.reason, diagnosis.detail
-            store.add_observation(**observation, outcome="suspect", reason=diagnosis.reason, error=diagnosis.detail,
-                                  snapshot_sha256=snapshot)
-            store.update_policy(policy.id, **failed("suspect", diagnosis.reason, diagnosis.detail))
-            return base
-
-        text_sha = normalized.document.sha256
-        accepted["last_raw_sha256"] = fetched.raw_sha256
-        if state and text_sha == state.current_sha256:
-            base.outcome = "unchanged"
-            store.add_observation(**observation, outcome="unchanged", text_sha256=text_sha,
-                                  version_id=state.current_version_id)
-            accept(last_outcome="unchanged")
-            return base
-
         snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
         version, is_new = find_or_add_version(store, policy.id, normalized, captured_at=result.fetched_at,
-                                              source=source, snapshot_sha256=snapshot)
+                                              source=self.source, snapshot_sha256=snapshot)
         if not is_new:
             outcome = "reverted"
-            base.returns_to = version["number"]
+            self.result.returns_to = version["number"]
         else:
             outcome = "changed" if state and state.current_version_id else "new"
-        observation_id = store.add_observation(**observation, outcome=outcome, snapshot_sha256=snapshot,
-                                               text_sha256=text_sha, version_id=version["id"])
+        observation_id = store.add_observation(**self.observation, outcome=outcome, snapshot_sha256=snapshot,
+                                               text_sha256=normalized.document.sha256, version_id=version["id"])
         judged = None
         if state and state.current_version_id:
             # A flip-flop is judged against the last text people were told about, so that a page
             # wobbling between two texts is not announced again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
             judged = judge_change(store, policy.id, baseline or state.current_version_id, version)
-            base.severity, base.material = judged.judgement.severity, judged.judgement.material
-            base.categories, base.summary = list(judged.judgement.categories), judged.judgement.summary
+            self.result.severity, self.result.material = judged.judgement.severity, judged.judgement.material
+            self.result.categories, self.result.summary = list(judged.judgement.categories), judged.judgement.summary
         change_id = store.add_change(policy_id=policy.id, version_id=version["id"],
                                      previous_version_id=state.current_version_id if state else None,
-                                     observation_id=observation_id, captured_at=result.fetched_at, source=source,
-                                     returns_to=base.returns_to, **(judged.columns if judged else {}))
-        if judged is not None and outcome == "changed" and announcer is not None:
-            base.notified = announcer.change(policy, change_id, judged, result.fetched_at)
-        accept(current_version_id=version["id"], last_outcome=outcome)
-        base.outcome, base.version = outcome, version["number"]
-        base.previous_version = state.current_number if state else None
-        return base
+                                     observation_id=observation_id, captured_at=result.fetched_at, source=self.source,
+                                     returns_to=self.result.returns_to, **(judged.columns if judged else {}))
+        if judged is not None and outcome == "changed" and self.announcer is not None:
+            self.result.notified = self.announcer.change(policy, change_id, judged, result.fetched_at)
+        self._accept(current_version_id=version["id"], last_outcome=outcome, last_raw_sha256=self.fetched.raw_sha256)
+        self.result.outcome, self.result.version = outcome, version["number"]
+        self.result.previous_version = state.current_number if state else None
+
+    def _accept(self, **columns) -> None:
+        """A good page: the policy's state moves on, and a failing streak that was announced ends."""
+        state, result = self.state, self.fetch
+        if state and state.failure_alerted and self.announcer is not None:
+            self.announcer.recovered(self.policy, state.failing_since, self.streak)
+        self.store.update_policy(self.policy.id, last_checked_at=result.fetched_at, failure_streak=0,
+                                 last_profile=self.fetched.profile, etag=result.etag,
+                                 last_modified=result.last_modified, failing_since=None, failure_alerted=0,
+                                 **columns)
+
+
+# One writer per kind of classified fetch (see Classified).
+WRITERS: dict[str, Callable[[_Writer, Classified], None]] = {
+    "failed": _Writer.failed,
+    "suspect": _Writer.suspect,
+    "unchanged": _Writer.unchanged,
+    "text": _Writer.text,
+}

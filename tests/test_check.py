@@ -715,3 +715,39 @@ def test_normalizing_in_worker_processes_gives_the_same_versions(http_server, ma
         stored = store.version_by_id(store.state(policy.id).current_version_id)["text"]
         text = body if isinstance(body, str) else body.decode()
         assert stored == normalize_text(text, content_type="text/html").markdown
+
+
+# -- classify: what a fetch means, without a database ---------------------------------------------
+
+def _classified(result, normalized=None, state=None, same_raw=False):
+    from policywatch.monitor import _Fetched, classify
+    from policywatch.watchlist import Policy
+
+    policy = Policy(id="acme", name="ACME", url="https://acme.example/privacy")
+    return classify(_Fetched(policy, "{}", result, normalized, same_raw, "raw"), state)
+
+
+def _state(**values):
+    from policywatch.store import PolicyState
+
+    defaults = dict(id="acme", current_version_id=1, current_number=1, current_sha256="x", current_words=300,
+                    current_language="en", last_raw_sha256="raw", last_profile="{}", etag=None, last_modified=None,
+                    failure_streak=0)
+    return PolicyState(**{**defaults, **values})
+
+
+def test_classify_tells_each_kind_of_fetch_apart_without_a_database():
+    from policywatch.fetch import FetchResult
+    from policywatch.normalize import normalize_html
+
+    page = normalize_html(pages.policy_page())
+    ok = FetchResult("https://acme.example/privacy", status=200)
+    assert _classified(FetchResult("u", error_class="timeout", error="timed out")).kind == "failed"
+    assert _classified(FetchResult("u", status=304, not_modified=True), state=_state()).reason == "not_modified"
+    assert _classified(ok, page, _state(), same_raw=True).reason == "same_raw"
+    assert _classified(ok, page).kind == "text"  # the first version
+    same = _classified(ok, page, _state(current_sha256=page.document.sha256, current_words=page.document.word_count))
+    assert same.kind == "unchanged" and same.reason is None
+    shrunk = _classified(ok, page, _state(current_words=page.document.word_count * 3))
+    assert (shrunk.kind, shrunk.reason) == ("suspect", "shrunk")
+    assert _classified(ok, page, _state(current_words=page.document.word_count)).kind == "text"
