@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,45 +27,153 @@ DEFAULT_USER_AGENT = "policywatch/{version} (+https://github.com/policywatch/pol
 
 # Keys a policy may set; every one except id/name/url may also stand in `defaults`.
 POLICY_ONLY_KEYS = {"id", "name", "url", "archive_url"}
-SETTING_KEYS = {
-    "select",  # CSS selector of the policy text (optional)
-    "remove",  # CSS selectors to drop (lists from defaults and policy add up)
-    "ignore",  # regexes whose matches are dropped from the text (add up)
-    "tags",  # free labels for --tag (add up)
-    "notify",  # notification target names (a policy's list replaces the default)
-    "min_severity",  # lowest severity that notifies
-    "alert_after",  # failed or suspect runs in a row before one "checks failing" message
-    "timeout",  # seconds per request
-    "retries",  # extra attempts on connection errors, 5xx and 429
-    "backoff",  # first backoff delay in seconds, doubled each retry
-    "max_bytes",  # largest body read
-    "headers",  # extra request headers
-    "user_agent",
-    "encoding",  # force a charset for a site that declares a wrong one
-    "enabled",
-}
-POLICY_KEYS = POLICY_ONLY_KEYS | SETTING_KEYS
 TOP_KEYS = {"defaults", "notify", "policies"}
 TARGET_KEYS = {"urls", "min_severity", "categories", "mode", "tags"}
-ADDITIVE_KEYS = ("remove", "ignore", "tags")
 
-BUILTIN_DEFAULTS: dict[str, Any] = {
-    "select": None,
-    "remove": (),
-    "ignore": (),
-    "tags": (),
-    "notify": (),
-    "min_severity": "medium",
-    "alert_after": 3,
-    "timeout": 30.0,
-    "retries": 2,
-    "backoff": 2.0,
-    "max_bytes": 10 * 1024 * 1024,
-    "headers": {},
-    "user_agent": None,
-    "encoding": None,
-    "enabled": True,
-}
+# --- settings: one declarative table ----------------------------------------------------------------
+# Every key a policy may set besides id/name/url/archive_url, which may also stand in `defaults`:
+# its default, how its value is read and checked, and whether lists from defaults and policy add up.
+
+
+@dataclass
+class _Reading:
+    """One setting's raw value being read; problems name the key and say what it must be."""
+
+    key: str
+    value: Any
+    where: str  # "defaults" or "policy 'acme'"
+    targets: set[str] | None  # notification target names (None: cannot be checked)
+    config_note: str
+    problems: list[str]
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+
+def _strings(r: _Reading) -> tuple[str, ...]:
+    value = [r.value] if isinstance(r.value, str) else r.value
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        r.problem(f"'{r.key}' in {r.where} must be a string or a list of strings")
+        return ()
+    return tuple(value)
+
+
+def _selector(r: _Reading) -> str | None:
+    if r.value is not None and not isinstance(r.value, str):
+        r.problem(f"'{r.key}' in {r.where} must be a CSS selector string")
+    elif r.value and (problem := _check_selector(r.value)):
+        r.problem(problem)
+    return r.value or None
+
+
+def _selectors(r: _Reading) -> tuple[str, ...]:
+    selectors = _strings(r)
+    for selector in selectors:
+        if problem := _check_selector(selector):
+            r.problem(problem)
+    return selectors
+
+
+def _regexes(r: _Reading) -> tuple[str, ...]:
+    patterns = _strings(r)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            r.problem(f"bad regex '{pattern}' in '{r.key}': {exc}")
+    return patterns
+
+
+def _target_names(r: _Reading) -> tuple[str, ...]:
+    names = _strings(r)
+    for name in names:
+        if r.targets is not None and name not in r.targets:
+            hint = difflib.get_close_matches(name, r.targets, n=1)
+            more = f" (did you mean '{hint[0]}'?)" if hint else ""
+            r.problem(f"notify target '{name}' is not defined under 'notify:'{r.config_note}{more}")
+    return names
+
+
+def _severity(r: _Reading) -> str:
+    if r.value not in SEVERITIES:
+        r.problem(f"'{r.key}' must be one of {', '.join(SEVERITIES)}")
+    return r.value
+
+
+def _number(kind: type, low: float) -> Callable[[_Reading], Any]:
+    def read(r: _Reading) -> Any:
+        value = r.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
+                or (kind is int and not float(value).is_integer()):
+            r.problem(f"'{r.key}' in {r.where} must be a number ≥ {low}")
+            return value
+        return kind(value)
+    return read
+
+
+def _headers(r: _Reading) -> dict[str, str]:
+    if not isinstance(r.value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in r.value.items()):
+        r.problem(f"'{r.key}' in {r.where} must map header names to strings")
+        return {}
+    return dict(r.value)
+
+
+def _string(r: _Reading) -> str | None:
+    if r.value is not None and not isinstance(r.value, str):
+        r.problem(f"'{r.key}' in {r.where} must be a string")
+    return r.value
+
+
+def _encoding(r: _Reading) -> str | None:
+    value = _string(r)
+    if value and not r.problems:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            r.problem(f"unknown encoding '{value}'")
+    return value
+
+
+def _boolean(r: _Reading) -> bool:
+    if not isinstance(r.value, bool):
+        r.problem(f"'{r.key}' in {r.where} must be true or false")
+    return r.value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    read: Callable[[_Reading], Any]
+    help: str
+    additive: bool = False  # the defaults' list and the policy's add up (else the policy's replaces)
+
+
+SETTINGS = (
+    Setting("select", None, _selector, "CSS selector of the policy text"),
+    Setting("remove", (), _selectors, "CSS selectors to drop", additive=True),
+    Setting("ignore", (), _regexes, "regexes whose matches are dropped from the text", additive=True),
+    Setting("tags", (), _strings, "free labels for --tag and notification targets", additive=True),
+    Setting("notify", (), _target_names, "notification target names"),
+    Setting("min_severity", "medium", _severity, "lowest severity that notifies"),
+    Setting("timeout", 30.0, _number(float, 0.1), "seconds to wait for the server"),
+    Setting("backoff", 2.0, _number(float, 0.0), "first retry delay in seconds, doubled each retry"),
+    Setting("retries", 2, _number(int, 0), "extra attempts on connection errors, 5xx and 429"),
+    Setting("max_bytes", 10 * 1024 * 1024, _number(int, 1024), "largest body read"),
+    Setting("alert_after", 3, _number(int, 1), "failed or suspect runs in a row before one 'checks failing'"),
+    Setting("headers", {}, _headers, "extra request headers"),
+    Setting("user_agent", None, _string, "the User-Agent header"),
+    Setting("encoding", None, _encoding, "a charset to force for a site that declares a wrong one"),
+    Setting("enabled", True, _boolean, "false keeps a policy out of every run"),
+)
+SETTING_KEYS = {setting.name for setting in SETTINGS}
+POLICY_KEYS = POLICY_ONLY_KEYS | SETTING_KEYS
+ADDITIVE_KEYS = tuple(setting.name for setting in SETTINGS if setting.additive)
+BUILTIN_DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 
@@ -77,21 +185,22 @@ class Policy:
     id: str
     name: str
     url: str
-    select: str | None = None
-    remove: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    notify: tuple[str, ...] = ()
-    min_severity: str = "medium"
-    alert_after: int = 3
-    timeout: float = 30.0
-    retries: int = 2
-    backoff: float = 2.0
-    max_bytes: int = 10 * 1024 * 1024
+    # Defaults from SETTINGS, the one table of settings.
+    select: str | None = BUILTIN_DEFAULTS["select"]
+    remove: tuple[str, ...] = BUILTIN_DEFAULTS["remove"]
+    ignore: tuple[str, ...] = BUILTIN_DEFAULTS["ignore"]
+    tags: tuple[str, ...] = BUILTIN_DEFAULTS["tags"]
+    notify: tuple[str, ...] = BUILTIN_DEFAULTS["notify"]
+    min_severity: str = BUILTIN_DEFAULTS["min_severity"]
+    alert_after: int = BUILTIN_DEFAULTS["alert_after"]
+    timeout: float = BUILTIN_DEFAULTS["timeout"]
+    retries: int = BUILTIN_DEFAULTS["retries"]
+    backoff: float = BUILTIN_DEFAULTS["backoff"]
+    max_bytes: int = BUILTIN_DEFAULTS["max_bytes"]
     headers: dict[str, str] = field(default_factory=dict, hash=False)
-    user_agent: str | None = None
-    encoding: str | None = None
-    enabled: bool = True
+    user_agent: str | None = BUILTIN_DEFAULTS["user_agent"]
+    encoding: str | None = BUILTIN_DEFAULTS["encoding"]
+    enabled: bool = BUILTIN_DEFAULTS["enabled"]
     line: int = 0
     archive_url: str | None = None  # the URL web archives know the page by, if not ``url``
 
@@ -255,75 +364,15 @@ def _check_selector(selector: str) -> str | None:
 def _check_settings(check: _Checker, node: dict, where: str, targets: set[str] | None) -> dict:
     """Validate the setting keys present in ``node``; return the ones that are valid."""
     out: dict[str, Any] = {}
-    if "select" in node:
-        value = node["select"]
-        if value is not None and not isinstance(value, str):
-            check.error(_line(node, "select"), f"'select' in {where} must be a CSS selector string")
-        elif value and (problem := _check_selector(value)):
-            check.error(_line(node, "select"), problem)
-        else:
-            out["select"] = value or None
-    for key in ADDITIVE_KEYS:
-        if key in node:
-            out[key] = _string_list(check, node, key, where)
-    for selector in out.get("remove", ()):
-        if problem := _check_selector(selector):
-            check.error(_line(node, "remove"), problem)
-    for pattern in out.get("ignore", ()):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            check.error(_line(node, "ignore"), f"bad regex '{pattern}' in 'ignore': {exc}")
-    if "notify" in node:
-        names = _string_list(check, node, "notify", where)
-        for name in names:
-            if targets is not None and name not in targets:
-                hint = difflib.get_close_matches(name, targets, n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else ""
-                check.error(_line(node, "notify"), f"notify target '{name}' is not defined under 'notify:'"
-                            f"{check.config_note}{more}")
-        out["notify"] = names
-    if "min_severity" in node:
-        value = node["min_severity"]
-        if value not in SEVERITIES:
-            check.error(_line(node, "min_severity"), f"'min_severity' must be one of {', '.join(SEVERITIES)}")
-        else:
-            out["min_severity"] = value
-    for key, kind, low in (("timeout", float, 0.1), ("backoff", float, 0.0), ("retries", int, 0),
-                           ("max_bytes", int, 1024), ("alert_after", int, 1)):
-        if key in node:
-            value = node[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
-                    or (kind is int and not float(value).is_integer()):
-                check.error(_line(node, key), f"'{key}' in {where} must be a number ≥ {low}")
-            else:
-                out[key] = kind(value)
-    if "headers" in node:
-        value = node["headers"]
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in value.items()):
-            check.error(_line(node, "headers"), f"'headers' in {where} must map header names to strings")
-        else:
-            out["headers"] = dict(value)
-    for key in ("user_agent", "encoding"):
-        if key in node:
-            value = node[key]
-            if value is not None and not isinstance(value, str):
-                check.error(_line(node, key), f"'{key}' in {where} must be a string")
-            else:
-                out[key] = value
-    if out.get("encoding"):
-        import codecs
-
-        try:
-            codecs.lookup(out["encoding"])
-        except LookupError:
-            check.error(_line(node, "encoding"), f"unknown encoding '{out['encoding']}'")
-    if "enabled" in node:
-        if not isinstance(node["enabled"], bool):
-            check.error(_line(node, "enabled"), f"'enabled' in {where} must be true or false")
-        else:
-            out["enabled"] = node["enabled"]
+    for setting in SETTINGS:
+        if setting.name not in node:
+            continue
+        problems: list[str] = []
+        value = setting.read(_Reading(setting.name, node[setting.name], where, targets, check.config_note, problems))
+        for problem in problems:
+            check.error(_line(node, setting.name), problem)
+        if not problems or setting.additive or setting.name == "notify":
+            out[setting.name] = value
     return out
 
 
