@@ -93,11 +93,30 @@ class Attachment:
     content: str  # HTML text
 
 
+@dataclass(frozen=True)
+class Kind:
+    """A kind of message: whom it goes to, whether a digest gathers it, how a service flags it."""
+
+    name: str
+    about_a_change: bool  # routed by materiality, severity and categories; other kinds go to every candidate
+    digested: bool  # a target in digest mode gets it inside its run's one digest
+    flag: str  # apprise's notification type: info, success, warning, failure; "severity": warning when high
+
+
+KINDS = {kind.name: kind for kind in (
+    Kind("change", about_a_change=True, digested=True, flag="severity"),
+    Kind("failing", about_a_change=False, digested=True, flag="failure"),
+    Kind("recovered", about_a_change=False, digested=True, flag="success"),
+    Kind("digest", about_a_change=False, digested=False, flag="severity"),
+    Kind("test", about_a_change=False, digested=False, flag="info"),
+)}
+
+
 @dataclass
 class Message:
     """What one notification says, in Markdown and HTML, trimmable per service."""
 
-    kind: str  # change | digest | failing | recovered | test
+    kind: str  # a name in KINDS
     title: str
     markdown_body: Body
     html_body: Body
@@ -266,9 +285,9 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
     """One message listing every message of a run for ``target_name``: changes most severe first,
     then error states. E-mail gets every change's diff page attached."""
     messages = list(messages)
-    changes = sorted((m for m in messages if m.kind == "change"),
+    changes = sorted((m for m in messages if KINDS[m.kind].about_a_change),
                      key=lambda m: -SEVERITY_RANK.get(m.severity or "none", 0))
-    others = [m for m in messages if m.kind != "change"]
+    others = [m for m in messages if not KINDS[m.kind].about_a_change]
     ordered = changes + others
     counts = {}
     for m in changes:

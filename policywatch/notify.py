@@ -27,7 +27,7 @@ from typing import Any
 
 from policywatch.apprise_config import VARIABLE, ConfigEntry, is_yaml, read_apprise_config
 from policywatch.errors import ConfigError
-from policywatch.messages import Message, clip, fit
+from policywatch.messages import KINDS, Message, clip, fit
 from policywatch.secrets import (
     apprise_asset,
     expand,
@@ -63,7 +63,7 @@ def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, mat
     names = list(policy.notify)
     names += [t.name for t in watchlist.targets.values() if set(t.tags) & set(policy.tags)]
     names = list(dict.fromkeys(names))
-    if kind != "change":
+    if not KINDS[kind].about_a_change:
         return names
     if not material or severity is None:
         return []
@@ -134,13 +134,11 @@ def _is_email(plugin) -> bool:
 def _notify_type(message: Message):
     from apprise import NotifyType
 
-    if message.kind == "failing":
-        return NotifyType.FAILURE
-    if message.kind == "recovered":
-        return NotifyType.SUCCESS
-    if message.severity == "high":
-        return NotifyType.WARNING
-    return NotifyType.INFO
+    flag = KINDS[message.kind].flag
+    if flag == "severity":
+        flag = "warning" if message.severity == "high" else "info"
+    return {"info": NotifyType.INFO, "success": NotifyType.SUCCESS, "warning": NotifyType.WARNING,
+            "failure": NotifyType.FAILURE}[flag]
 
 
 def _send(plugin, message: Message, secrets: set[str], label: str, asset) -> UrlResult:

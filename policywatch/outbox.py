@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, ClassVar
 
-from policywatch.messages import Message, compose_change, compose_digest, compose_failing, compose_recovered
+from policywatch.messages import KINDS, Message, compose_change, compose_digest, compose_failing, compose_recovered
 from policywatch.notify import UrlResult, deliver, mode_of, route
 from policywatch.store import Store
 from policywatch.watchlist import Policy, Watchlist
@@ -152,7 +152,7 @@ def flush(store: Store, watchlist: Watchlist, *, force: bool = False, when: date
     report = FlushReport()
     digests: dict[tuple, list[dict]] = {}
     for row in due:
-        if row["mode"] == "digest" and row["kind"] in ("change", "failing", "recovered"):
+        if row["mode"] == "digest" and KINDS[row["kind"]].digested:
             digests.setdefault((row["target"], row["run_id"]), []).append(row)
         else:
             report.deliveries.append(_deliver(store, watchlist, [row], Message.from_dict(json.loads(row["message"])),

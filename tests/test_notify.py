@@ -349,3 +349,12 @@ def test_no_secret_is_ever_printed_or_logged(tmp_path, make_http_receiver, make_
     for secret in secrets:  # … but no secret shows anywhere
         assert secret not in out and secret not in err and secret not in logged, secret
         assert secret not in repr(team) + repr(cfg)
+
+
+def test_every_message_kind_is_registered_with_its_routing_digest_and_flag():
+    from policywatch.messages import KINDS
+
+    assert set(KINDS) == {"change", "failing", "recovered", "digest", "test"}
+    assert [k for k, kind in KINDS.items() if kind.about_a_change] == ["change"]
+    assert {k for k, kind in KINDS.items() if kind.digested} == {"change", "failing", "recovered"}
+    assert all(kind.flag in ("info", "success", "warning", "failure", "severity") for kind in KINDS.values())
