@@ -220,11 +220,11 @@ def _evidence(section: SectionDiff) -> list[tuple[str | None, str, str | None, s
 
 
 def _section_md(section: SectionDiff) -> str:
-    lines = [f"**{md_escape(section_path(section))}** — {status_text(section)}, {section.severity}"]
+    lines = [f"**{md_escape(section_path(section))}** — {md_escape(status_text(section))}, {section.severity}"]
     for message, category, old, new in _evidence(section):
         indent = ""
         if message:
-            lines.append(f"- {md_escape(message)} ({category})")
+            lines.append(f"- {md_escape(message)} ({md_escape(category)})")
             indent = "  "
         if old:
             lines.append(f"{indent}- before: “{md_escape(clip(old, MAX_EVIDENCE))}”")

@@ -124,11 +124,12 @@ def _plain_markers(section: SectionDiff) -> str:
 
 
 def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> str:
-    out = [f"**{verdict_line(judgement)}**", "", f"`{old_label}` → `{new_label}`", ""]
+    # Every piece of page text is escaped: headings, a renamed section's old title and company
+    # names in the verdict are the page's words, and a ticket system renders them as Markdown.
+    out = [f"**{md_escape(verdict_line(judgement))}**", "", f"{md_escape(old_label)} → {md_escape(new_label)}", ""]
     for section in interesting_sections(diff):
-        path = section_path(section)
-        out.append(f"### {path}")
-        out.append(f"*{status_text(section)} — severity {section.severity}"
+        out.append(f"### {md_escape(section_path(section))}")
+        out.append(f"*{md_escape(status_text(section))} — severity {section.severity}"
                    + (f", {', '.join(section.kinds)}" if section.kinds else "") + "*")
         out.append("")
         body = _balance_markdown(_context_ops(section))
