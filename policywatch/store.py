@@ -220,6 +220,25 @@ MIGRATIONS: list[str] = [
 ]
 
 
+# The full-text index of versions (as sqlite-utils' enable_fts makes it), created with the first
+# migration in the same transaction.
+FTS_SQL = """
+CREATE VIRTUAL TABLE "versions_fts" USING FTS5 ("text", tokenize='porter', content="versions");
+CREATE TRIGGER "versions_ai" AFTER INSERT ON "versions" BEGIN
+  INSERT INTO "versions_fts" (rowid, "text") VALUES (new.rowid, new."text");
+END;
+CREATE TRIGGER "versions_ad" AFTER DELETE ON "versions" BEGIN
+  INSERT INTO "versions_fts" ("versions_fts", rowid, "text") VALUES('delete', old.rowid, old."text");
+END;
+CREATE TRIGGER "versions_au" AFTER UPDATE ON "versions" BEGIN
+  INSERT INTO "versions_fts" ("versions_fts", rowid, "text") VALUES('delete', old.rowid, old."text");
+  INSERT INTO "versions_fts" (rowid, "text") VALUES (new.rowid, new."text");
+END;
+INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
+"""
+MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
+
+
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -287,18 +306,49 @@ class Store:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _migrate(self) -> None:
+    def _schema(self) -> int:
         try:
             current = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise PolicywatchError(f"{self.path}: not a policywatch database ({exc})") from None
         if current > len(MIGRATIONS):
             raise PolicywatchError(f"{self.path}: made by a newer policywatch (schema {current}); upgrade first")
-        for number in range(current, len(MIGRATIONS)):
-            with self.db.conn:
-                self.db.conn.executescript("BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1};")
-            if number == 0:
-                self.db["versions"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+        return current
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date: under the write lock, one BEGIN IMMEDIATE transaction a step.
+
+        Two runs opening a new database at the same moment: the second waits for the first to
+        finish migrating, then finds nothing left to do. A step is all or nothing, the full-text
+        index included, so a kill mid-way leaves the schema before or after it, never between.
+        """
+        if self._schema() == len(MIGRATIONS) and self._has_fts():
+            return
+        with self._migration_lock():
+            for number in range(self._schema(), len(MIGRATIONS)):
+                script = MIGRATIONS[number] + (FTS_SQL if number == 0 else "")
+                self.db.conn.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number + 1}; COMMIT;")
+            if not self._has_fts():  # made by an older policywatch killed between two steps: repair
+                self.db.conn.executescript(f"BEGIN IMMEDIATE; {FTS_SQL}; COMMIT;")
+
+    def _has_fts(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'versions_fts'").fetchone() is not None
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.path is None:  # an in-memory database has no other user
+            yield
+            return
+        lock = FileLock(str(self.path) + ".lock")
+        try:
+            lock.acquire(timeout=MIGRATION_WAIT)
+        except Timeout:
+            raise LockedError(f"{self.path}: another policywatch run holds the database while it needs "
+                              "upgrading; try again when it has finished") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     # -- locking and transactions ---------------------------------------------------------------
     @contextlib.contextmanager

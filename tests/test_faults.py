@@ -72,3 +72,51 @@ def test_page_headings_are_inert_in_markdown_messages(heading):
 def test_markdown_input_keeps_its_link_words_not_its_targets():
     document = parse_text("# P\n\n## Contact [Verify your account](https://evil.example/phish)\n\nText.\n")
     assert "evil.example" not in document.markdown() and "Verify your account" in document.markdown()
+
+
+# -- the database ------------------------------------------------------------------------------------
+
+OPEN_AT = """
+import sys, time
+from policywatch.store import Store
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+with Store.open(sys.argv[1]) as store:
+    print(store.db.execute("PRAGMA user_version").fetchone()[0])
+"""
+
+
+def test_runs_creating_a_new_database_at_the_same_moment_all_open_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from policywatch.store import MIGRATIONS
+
+    path = tmp_path / "data" / "new.db"
+    start = time.time() + 1.5  # after every interpreter has started: they race on the first statement
+    runs = [subprocess.Popen([sys.executable, "-c", OPEN_AT, str(path), str(start)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], [err for _, err in outputs]
+    assert {out.strip() for out, _ in outputs} == {str(len(MIGRATIONS))}
+
+
+def test_a_database_left_without_its_full_text_index_is_repaired_on_open(tmp_path):
+    import sqlite3
+
+    from policywatch.store import MIGRATIONS, Store
+
+    path = tmp_path / "killed.db"
+    conn = sqlite3.connect(path)  # what an older policywatch killed right after the first step left
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version=1; COMMIT;")
+    conn.close()
+    with Store.open(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+        store.add_version("acme", text="We sell biometric data.", text_sha256="x", words=4, language="en",
+                          title=None, captured_at="2026-01-01T00:00:00Z", source="live", snapshot_sha256=None,
+                          normalizer=3)
+        found = store.db.execute("SELECT rowid FROM versions_fts WHERE versions_fts MATCH 'biometric'").fetchall()
+        assert len(found) == 1
