@@ -105,6 +105,8 @@ def cli(ctx: click.Context, db: str, watchlist: str, quiet: bool, verbose: bool)
 def validate(obj: Context) -> None:
     """Check the watchlist; exit 2 with file:line errors if anything is wrong."""
     watchlist = obj.watchlist()
+    for warning in watchlist.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if not obj.quiet:
         targets = f", {len(watchlist.targets)} notify target(s)" if watchlist.targets else ""
         click.echo(f"{watchlist.path}: OK — {len(watchlist)} policies{targets}")

@@ -36,7 +36,7 @@ from policywatch.archive import (
 )
 from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
 from policywatch.monitor import profile_of
-from policywatch.normalize import normalize_text
+from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
 from policywatch.suspect import diagnose_page
@@ -239,15 +239,21 @@ class _Prober:
             self._record(capture, "skipped", exc.error_class, None, None, fetched)
             self.result.skipped += 1
             return None
-        normalized = normalize_text(strip_archive_noise(text), content_type=content_type,
-                                    select=self.policy.select, remove=self.policy.remove,
-                                    ignore=self.policy.ignore)
-        diagnosis = diagnose_page(normalized, requested_url=capture.original, final_url=capture.original)
+        try:
+            normalized = normalize_text(strip_archive_noise(text), content_type=content_type,
+                                        select=self.policy.select, remove=self.policy.remove,
+                                        ignore=self.policy.ignore)
+        except IgnoreTimeout:
+            normalized = None  # the policy's own `ignore` pattern is at fault: kept, to derive again once fixed
+        diagnosis = diagnose_page(normalized, requested_url=capture.original, final_url=capture.original) \
+            if normalized is not None else None
         with self.store.writer(wait=LOCK_WAIT), self.store.transaction():
             # The raw bytes are kept for suspect pages too: for diagnosis, and to re-derive them later.
             snapshot = self.store.put_snapshot(content, content_type, fetched.encoding if fetched else None)
-            if diagnosis.suspect:
-                self._record(capture, "suspect", diagnosis.reason, None, None, fetched, snapshot)
+            if normalized is None or diagnosis.suspect:
+                reason = "ignore_timeout" if normalized is None else diagnosis.reason
+                self._record(capture, "skipped" if normalized is None else "suspect", reason, None, None, fetched,
+                             snapshot)
                 self.result.skipped += 1
                 return None
             version, is_new = find_or_add_version(self.store, self.policy.id, normalized,

@@ -13,11 +13,11 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
 from policywatch.fetch import Fetcher, FetchResult
-from policywatch.normalize import NORMALIZER_VERSION, Normalized, normalize_text
+from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
@@ -115,8 +115,12 @@ def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
     raw_sha256 = sha256(result.content).hexdigest()
     if conditional and raw_sha256 == state.last_raw_sha256:
         return _Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
-    normalized = normalize(result.text or "", content_type=result.content_type, select=policy.select,
-                           remove=policy.remove, ignore=policy.ignore)
+    try:
+        normalized = normalize(result.text or "", content_type=result.content_type, select=policy.select,
+                               remove=policy.remove, ignore=policy.ignore)
+    except IgnoreTimeout as exc:  # the watchlist's pattern, not the page: this check fails, nothing stored
+        return _Fetched(policy, profile, replace(result, error_class="ignore_timeout", error=str(exc)), None, False,
+                        raw_sha256)
     return _Fetched(policy, profile, result, normalized, False, raw_sha256)
 
 

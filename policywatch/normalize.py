@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_level, parse_text, strip_list_marker
+from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
 NORMALIZER_VERSION = 3
@@ -622,14 +624,28 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
                       selector_missing=selector_missing, raw_text_sample=raw_sample, script_shell=shell)
 
 
+IGNORE_SECONDS = 2.0  # all of a policy's `ignore` patterns on one page: far beyond any sane pattern
+
+
+class IgnoreTimeout(PolicywatchError):
+    """An `ignore` pattern backtracked past IGNORE_SECONDS on a page: the check of that policy fails."""
+
+
 def _apply_ignore(items: list[tuple[str, str, int]], ignore: Sequence[str]) -> list[tuple[str, str, int]]:
     if not ignore:
         return items
-    patterns = [re.compile(p) for p in ignore]
+    import regex  # Python's re cannot stop a pattern like '(a|aa)+$' on 'aaaa…!'; regex takes a timeout
+
+    patterns = [(p, regex.compile(p)) for p in ignore]
+    deadline = time.monotonic() + IGNORE_SECONDS
     out = []
     for kind, text, level in items:
-        for pattern in patterns:
-            text = pattern.sub("", text)
+        for source, pattern in patterns:
+            try:
+                text = pattern.sub("", text, timeout=max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                raise IgnoreTimeout(f"the ignore pattern '{source}' takes over {IGNORE_SECONDS:g} s on this page "
+                                    "(catastrophic backtracking); simplify it") from None
         text = clean_text(text)
         if text:
             out.append((kind, text, level))

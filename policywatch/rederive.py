@@ -7,11 +7,12 @@ changes of the policy and never alerted. Old versions stay in the database for t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policywatch.fetch import FetchError, decode_body
-from policywatch.normalize import normalize_text
+from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.store import Store
 from policywatch.timeline import find_or_add_version
 from policywatch.watchlist import Policy, Watchlist
@@ -71,9 +72,12 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                 text, _ = decode_body(content, content_type, policy.encoding or encoding)
             except FetchError:
                 text = None
+            normalized = None
             if text is not None:
-                normalized = normalize_text(text, content_type=content_type, select=policy.select,
-                                            remove=policy.remove, ignore=policy.ignore)
+                with contextlib.suppress(IgnoreTimeout):  # a broken `ignore` pattern: this text stays as it was
+                    normalized = normalize_text(text, content_type=content_type, select=policy.select,
+                                                remove=policy.remove, ignore=policy.ignore)
+            if normalized is not None:
                 sha = normalized.document.sha256
                 if sha != entry["text_sha256"] and normalized.document.word_count:
                     version, _ = find_or_add_version(store, policy.id, normalized, captured_at=entry["captured_at"],

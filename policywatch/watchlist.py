@@ -45,6 +45,7 @@ class _Reading:
     targets: set[str] | None  # notification target names (None: cannot be checked)
     config_note: str
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def problem(self, message: str) -> None:
         self.problems.append(message)
@@ -83,7 +84,34 @@ def _regexes(r: _Reading) -> tuple[str, ...]:
             re.compile(pattern)
         except re.error as exc:
             r.problem(f"bad regex '{pattern}' in '{r.key}': {exc}")
+            continue
+        if _nested_quantifier(pattern):
+            r.warnings.append(f"the regex '{pattern}' in '{r.key}' repeats a repetition: it can take very long on "
+                              "some pages (a check gives up after a few seconds); write it without nesting")
     return patterns
+
+
+def _nested_quantifier(pattern: str) -> bool:
+    """Does a repeated group hold an unbounded repetition, as in '(a+)+' or '(\\w+\\s?)*'?"""
+    import re._constants as c
+    import re._parser as parser
+
+    def walk(items, inside: bool) -> bool:
+        for op, value in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                low, high, sub = value
+                if inside and high == c.MAXREPEAT:
+                    return True
+                if walk(sub, inside or high > 1):
+                    return True
+            else:
+                children = [value[-1]] if op is c.SUBPATTERN else value[1] if op is c.BRANCH else \
+                    [value[1]] if op in (c.ASSERT, c.ASSERT_NOT) else []
+                if any(walk(child, inside) for child in children):
+                    return True
+        return False
+
+    return walk(parser.parse(pattern), False)
 
 
 def _target_names(r: _Reading) -> tuple[str, ...]:
@@ -251,6 +279,7 @@ class Watchlist:
     policies: list[Policy]
     targets: dict[str, NotifyTarget]
     apprise_config: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # "file:line: …" of settings accepted but risky
 
     def __iter__(self):
         return iter(self.policies)
@@ -305,11 +334,15 @@ class _Checker:
     def __init__(self, path: Path):
         self.path = path
         self.problems: list[str] = []
+        self.warnings: list[str] = []  # accepted, but worth changing (validate shows them)
         self.config_note = ""  # " nor tagged in apprise.yml" once an apprise_config file is known
         self.config_failed = False  # the apprise_config file is missing or unreadable (already reported)
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+    def warn(self, line: int, message: str) -> None:
+        self.warnings.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
     def unknown_keys(self, mapping: dict, allowed: set[str], where: str) -> None:
         for key in mapping:
@@ -367,10 +400,13 @@ def _check_settings(check: _Checker, node: dict, where: str, targets: set[str] |
     for setting in SETTINGS:
         if setting.name not in node:
             continue
-        problems: list[str] = []
-        value = setting.read(_Reading(setting.name, node[setting.name], where, targets, check.config_note, problems))
+        reading = _Reading(setting.name, node[setting.name], where, targets, check.config_note, [])
+        value = setting.read(reading)
+        problems = reading.problems
         for problem in problems:
             check.error(_line(node, setting.name), problem)
+        for warning in reading.warnings:
+            check.warn(_line(node, setting.name), warning)
         if not problems or setting.additive or setting.name == "notify":
             out[setting.name] = value
     return out
@@ -466,13 +502,15 @@ def _add_config_targets(check: _Checker, node: dict, targets: dict[str, NotifyTa
 def parse_watchlist(text: str, path: Path | str = "watchlist.yaml") -> Watchlist:
     """Parse and validate watchlist YAML; raise ConfigError listing every problem.
 
-    A valid file is read with the fast C loader; only a file with problems is read again with
-    the round-trip loader, which knows every key's line, to say where each problem is.
+    A valid file is read with the fast C loader; only a file with problems (or warnings) is read
+    again with the round-trip loader, which knows every key's line, to say where each one is.
     """
     try:
-        return _parse(text, Path(path), YAML(typ="safe"))
+        watchlist = _parse(text, Path(path), YAML(typ="safe"))
     except ConfigError:
         return _parse(text, Path(path), YAML(typ="rt"))
+    # Warnings too are worth their line numbers (rare: a second read costs only then).
+    return _parse(text, Path(path), YAML(typ="rt")) if watchlist.warnings else watchlist
 
 
 def _parse(text: str, path: Path, yaml: YAML) -> Watchlist:
@@ -555,7 +593,8 @@ def _parse(text: str, path: Path, yaml: YAML) -> Watchlist:
 
     if check.problems:
         raise ConfigError(check.problems)
-    return Watchlist(path=path, policies=policies, targets=targets, apprise_config=apprise_config)
+    return Watchlist(path=path, policies=policies, targets=targets, apprise_config=apprise_config,
+                     warnings=check.warnings)
 
 
 def load_watchlist(path: str | os.PathLike) -> Watchlist:

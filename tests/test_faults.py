@@ -120,3 +120,32 @@ def test_a_database_left_without_its_full_text_index_is_repaired_on_open(tmp_pat
                           normalizer=3)
         found = store.db.execute("SELECT rowid FROM versions_fts WHERE versions_fts MATCH 'biometric'").fetchall()
         assert len(found) == 1
+
+
+# -- users' regular expressions ------------------------------------------------------------------------
+
+def test_validate_warns_on_a_regex_that_repeats_a_repetition(tmp_path):
+    (tmp_path / "watchlist.yaml").write_text(
+        "policies:\n  - id: acme\n    name: ACME\n    url: https://acme.example/privacy\n"
+        "    ignore: ['(a+)+$', 'Build \\\\d+']\n", encoding="utf-8")
+    result = run_cli(tmp_path, "validate")
+    assert result.returncode == 0, result.stderr
+    assert "watchlist.yaml:5: the regex '(a+)+$' in 'ignore' repeats a repetition" in result.stderr
+    assert "Build" not in result.stderr
+
+
+def test_an_ignore_pattern_that_backtracks_fails_that_check_and_the_run_ends(http_server, make_watchlist, store,
+                                                                              monkeypatch):
+    import pages
+
+    from policywatch import normalize
+    from policywatch.monitor import check
+
+    monkeypatch.setattr(normalize, "IGNORE_SECONDS", 0.3)
+    http_server.route("/privacy", pages.policy_page(edits={"provides online": "a" * 60 + "! provides online"}))
+    watchlist = make_watchlist([{"id": "acme", "url": http_server.url("/privacy"), "ignore": ["(a|aa)+$"]}])
+    report = check(watchlist, store, notify=False)
+    result = report.results[0]
+    assert (result.outcome, result.reason) == ("failed", "ignore_timeout")
+    assert "the ignore pattern '(a|aa)+$' takes over 0.3 s" in result.message
+    assert store.policy_rows()["acme"]["current_version_id"] is None  # nothing stored from that page
