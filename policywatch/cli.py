@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def handle_errors(func):
             sys.exit(2)
         except PolicywatchError as exc:
             fail(str(exc), exc.exit_code)
+        except sqlite3.DatabaseError as exc:  # a damaged file, a full disk: say so, keep what is stored
+            from policywatch.store import database_problem
+
+            context = click.get_current_context(silent=True)
+            fail(database_problem(context.obj.db_path if context and isinstance(context.obj, Context) else None,
+                                  exc), 3)
         except KeyboardInterrupt:
             fail("interrupted; everything stored so far is kept", 130)
         except BrokenPipeError:

@@ -239,6 +239,21 @@ INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
 
 
+def database_problem(path: Path | None, exc: Exception) -> str:
+    """What an SQLite error means for the user, in one line: what is wrong, and what to do."""
+    text, where = str(exc), f"{path}: " if path else ""
+    if "malformed" in text:
+        return (f"{where}the database file is damaged ({text}); nothing was changed. Restore a backup, or "
+                "try `sqlite3 FILE .recover`")
+    if "not a database" in text or "encrypted" in text:
+        return f"{where}not a policywatch database ({text})"
+    if "disk is full" in text or "disk I/O" in text:
+        return f"{where}{text}: free some space and run again; what was stored before is intact"
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return f"{where}cannot write the database ({text}): check the permissions of the file and its folder"
+    return f"{where}database error: {text}"
+
+
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -285,9 +300,25 @@ class Store:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
-            raise PolicywatchError(f"{path}: not a policywatch database ({exc})") from None
+            if not create and ("readonly" in str(exc) or "unable to open" in str(exc)):
+                return cls._open_read_only(path, exc)
+            raise PolicywatchError(database_problem(path, exc)) from None
         store = cls(db, path)
         store._migrate()
+        return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path, why: Exception) -> Store:
+        """A database in a folder this user cannot write: commands that only read still work."""
+        try:
+            # immutable: no -wal/-shm files can be made here, and no one can be writing either.
+            conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            store = cls(sqlite_utils.Database(conn), path)
+            current = store._schema()
+        except (sqlite3.DatabaseError, PolicywatchError) as exc:
+            raise PolicywatchError(f"{path}: cannot open the database ({why}; read-only: {exc})") from None
+        if current != len(MIGRATIONS) or not store._has_fts():
+            raise PolicywatchError(f"{path}: the database needs upgrading and cannot be written ({why})")
         return store
 
     @classmethod
@@ -310,7 +341,7 @@ class Store:
         try:
             current = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise PolicywatchError(f"{self.path}: not a policywatch database ({exc})") from None
+            raise PolicywatchError(database_problem(self.path, exc)) from None
         if current > len(MIGRATIONS):
             raise PolicywatchError(f"{self.path}: made by a newer policywatch (schema {current}); upgrade first")
         return current

@@ -606,4 +606,7 @@ def load_watchlist(path: str | os.PathLike) -> Watchlist:
         raise ConfigError(f"{path}: watchlist not found (use --watchlist PATH or POLICYWATCH_WATCHLIST)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read watchlist: {exc}") from None
-    return parse_watchlist(text, path)
+    try:
+        return parse_watchlist(text, path)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a watchlist (a mapping with a 'policies:' list)") from None

@@ -149,3 +149,46 @@ def test_an_ignore_pattern_that_backtracks_fails_that_check_and_the_run_ends(htt
     assert (result.outcome, result.reason) == ("failed", "ignore_timeout")
     assert "the ignore pattern '(a|aa)+$' takes over 0.3 s" in result.message
     assert store.policy_rows()["acme"]["current_version_id"] is None  # nothing stored from that page
+
+
+# -- no traceback: a clear line, the right exit code, nothing stored lost ------------------------------
+
+def _stored(tmp_path):
+    from policywatch.store import Store
+
+    path = tmp_path / "data" / "policywatch.db"
+    with Store.open(path) as store:
+        store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+        for n in range(40):  # enough rows for pages beyond the schema's
+            store.add_version("acme", text=f"Version {n}. " + "We collect your e-mail address. " * 40,
+                              text_sha256=str(n), words=200, language="en", title=None,
+                              captured_at=f"2026-01-{n % 28 + 1:02d}T00:00:00Z", source="live",
+                              snapshot_sha256=None, normalizer=3)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["schema", "data"])
+def test_a_damaged_database_is_one_clear_line_and_exit_3(tmp_path, damage):
+    path = _stored(tmp_path)
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    # Every page but the first (the open fails) or the second half of the file (a query fails).
+    start = page if damage == "schema" else len(data) // 2 // page * page
+    data[start:] = b"\xa5" * (len(data) - start)
+    path.write_bytes(bytes(data))
+    (tmp_path / "watchlist.yaml").write_text(
+        "policies:\n  - {id: acme, name: ACME, url: 'https://acme.example/privacy'}\n", encoding="utf-8")
+    commands = [["history", "acme"], ["show", "acme"], ["list"]] if damage == "schema" else \
+        [["show", "acme", "--version", "40"], ["facts", "acme", "--version", "40"]]
+    for command in commands:
+        result = run_cli(tmp_path, "--db", str(path), *command)
+        assert result.returncode == 3, (command, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "the database file is damaged" in result.stderr
+
+
+def test_a_watchlist_nested_too_deeply_is_one_clear_line(tmp_path):
+    (tmp_path / "watchlist.yaml").write_text("policies: " + "[" * 20_000 + "]" * 20_000 + "\n", encoding="utf-8")
+    result = run_cli(tmp_path, "validate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "watchlist.yaml" in result.stderr
