@@ -79,17 +79,26 @@ class CdxPage:
     resume_key: str | None = None
 
 
+class CdxShapeError(ArchiveError):
+    """A complete CDX answer that is not a list of captures: asking again will not help."""
+
+
 def parse_cdx(body: str, source: str = "CDX") -> CdxPage:
     """Read a CDX answer in any of its three shapes; raise ArchiveError if it is cut off or garbled."""
     text = body.strip()
     if not text:
         return CdxPage([])
     if text.startswith("["):
-        return _parse_json_array(text, source)
-    lines = text.splitlines()
-    if lines[0].lstrip().startswith("{"):
-        return _parse_json_lines(lines, source)
-    return _parse_plain(lines, source)
+        page = _parse_json_array(text, source)
+    else:
+        lines = text.splitlines()
+        page = _parse_json_lines(lines, source) if lines[0].lstrip().startswith("{") else _parse_plain(lines, source)
+    for number, capture in enumerate(page.captures, 1):
+        # An error object or another shape of JSON is not "no captures": it is an answer we cannot read.
+        if not (capture.timestamp.isdigit() and 4 <= len(capture.timestamp) <= 14):
+            raise CdxShapeError(f"{source}: CDX answer is not a list of captures (row {number} has no "
+                               f"timestamp: {body.strip()[:80]!r})")
+    return page
 
 
 def _parse_json_array(text: str, source: str) -> CdxPage:
@@ -304,7 +313,9 @@ class ArchiveClient:
                 raise ArchiveError(f"capture listing from {self.archive.host} failed: {result.error}")
             try:
                 return parse_cdx(result.text or "", f"CDX answer from {self.archive.host}")
-            except ArchiveError:
+            except CdxShapeError:
+                raise
+            except ArchiveError:  # cut off on the way: ask again
                 if attempt > self.retries:
                     raise
                 self.fetcher.sleep(self.backoff * 2 ** (attempt - 1))

@@ -192,3 +192,20 @@ def test_a_watchlist_nested_too_deeply_is_one_clear_line(tmp_path):
     result = run_cli(tmp_path, "validate")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "watchlist.yaml" in result.stderr
+
+
+# -- archives ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answer", ['{"error": "Unable to process the query"}', '[["a", "b"], [1, 2]]',
+                                    '{"items": []}'])
+def test_a_cdx_answer_of_the_wrong_shape_fails_the_import_instead_of_finding_nothing(
+        http_server, make_watchlist, store, answer):
+    from policywatch.archive import Archive
+    from policywatch.history_import import backfill
+
+    http_server.route("/coll/cdx", body=answer, content_type="application/json")
+    watchlist = make_watchlist([{"id": "acme", "url": "https://acme.example/privacy"}])
+    archive = Archive.configured(http_server.url("/coll/cdx"), http_server.url("/coll/{timestamp}id_/{url}"))
+    report = backfill(watchlist, store, archive=archive, rate=0)
+    assert report.results[0].outcome == "failed" and "not a list of captures" in report.results[0].message
+    assert report.exit_code == 3
