@@ -4,13 +4,18 @@ One ``requests.Session`` shared by a small worker pool that never sends two requ
 same host at once; conditional requests (ETag / Last-Modified); bounded retries with
 exponential backoff on connection errors, 5xx and 429 (honouring Retry-After); a size cap
 read as a stream; charset from the header, a BOM, the page's own declaration, or detection.
+
+``timeout`` bounds each attempt's whole answer (connect, redirects, headers and body), not each
+socket read: a server trickling one byte a second fails at the deadline (see ``_Deadline``).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import email.utils
 import queue
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -24,7 +29,10 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ReadTimeoutError
+from urllib3.poolmanager import ProxyManager
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 120.0  # a server asking for longer than this is treated as a refusal for this run
@@ -142,6 +150,132 @@ def decode_body(content: bytes, content_type: str | None = None, forced: str | N
     return str(best), best.encoding
 
 
+# -- the deadline of one attempt ---------------------------------------------------------------------------
+#
+# requests applies its timeout to each socket read, so a server sending a byte now and then never
+# trips it. Each attempt therefore runs under a _Deadline: a timer that, when the attempt's time is
+# up, shuts down the sockets the attempt uses (whatever it is blocked in: connect, TLS, headers, a
+# redirect's body or the page's body), which makes the blocked read return at once. The connections
+# report their sockets to the deadline of the attempt running in their thread (a requests call runs
+# entirely in the calling thread, redirects included).
+
+_attempt_deadline = threading.local()
+
+
+class _Deadline:
+    """The end of one attempt; use as a context manager around it, in the thread that runs it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._done = False
+        self._connections: list[HTTPConnection] = []
+        self._sockets: list[socket.socket] = []  # http.client drops conn.sock once a response owns it
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() >= self.at
+
+    def watch(self, connection: HTTPConnection) -> None:
+        sock = getattr(connection, "sock", None)
+        with self._lock:
+            if not any(c is connection for c in self._connections):
+                self._connections.append(connection)
+            if sock is not None and not any(s is sock for s in self._sockets):
+                self._sockets.append(sock)
+            expired = self.expired
+        if expired:  # a connection opened after the deadline (e.g. to follow a redirect)
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            sockets = self._sockets + [c.sock for c in self._connections if getattr(c, "sock", None) is not None]
+        for sock in sockets:
+            _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        _attempt_deadline.current = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            self._done = True  # from now on the timer leaves the (pooled) connections alone
+            self._connections.clear()
+            self._sockets.clear()
+        self._timer.cancel()
+        _attempt_deadline.current = None
+
+
+def _shut(sock: socket.socket | None) -> None:
+    """Wake whatever is blocked on ``sock``: reads then see the end of the stream.
+
+    urllib3 sees a shut socket as dropped, so it never reuses it for a later request. A socket
+    closed since (or detached into its TLS wrapper) has no descriptor left: nothing is touched.
+    """
+    if sock is None:
+        return
+    # Already closed, or not connected yet (connect has its own timeout, never longer): nothing to do.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the raw socket, also under TLS
+
+
+class _Watched:
+    """Mixin for urllib3 connections: put the socket under the current attempt's deadline."""
+
+    def _watch(self) -> None:
+        deadline = getattr(_attempt_deadline, "current", None)
+        if deadline is not None:
+            deadline.watch(self)  # type: ignore[arg-type]
+
+    def connect(self) -> None:
+        self._watch()
+        super().connect()  # type: ignore[misc]
+        self._watch()  # the deadline may have passed while connecting
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._watch()  # a kept-alive connection, connected during an earlier attempt
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections (direct or through an HTTP proxy) obey _Deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # not SOCKS: its pools use their own connections
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
 class Fetcher:
     """Fetch pages politely. Thread-safe; use as a context manager to close the session."""
 
@@ -152,7 +286,7 @@ class Fetcher:
         self.workers = max(1, workers)
         self.sleep = sleep
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=64, pool_maxsize=max(10, self.workers), max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=64, pool_maxsize=max(10, self.workers), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.max_redirects = 10
@@ -247,19 +381,39 @@ class Fetcher:
 
     def _attempt(self, url: str, result: FetchResult, headers: dict[str, str], timeout: float,
                  max_bytes: int, encoding: str | None, follow_redirects: bool = True) -> None:
+        with _Deadline(timeout) as deadline:
+            content, response = self._exchange(url, result, headers, timeout, max_bytes, follow_redirects,
+                                               deadline)
+        if content is None:
+            return  # a 304
+        result.content = content
+        result.etag = response.headers.get("ETag")
+        result.last_modified = response.headers.get("Last-Modified")
+        result.text, result.encoding = decode_body(result.content, result.content_type, encoding)
+
+    def _exchange(self, url: str, result: FetchResult, headers: dict[str, str], timeout: float,
+                  max_bytes: int, follow_redirects: bool,
+                  deadline: _Deadline) -> tuple[bytes | None, requests.Response]:
+        """One request and its whole answer, before ``deadline``: (body or None for a 304, response)."""
         host = urlsplit(url).hostname or url
+
+        def too_slow(why: str = "the server is sending too slowly") -> FetchError:
+            return FetchError("timeout", f"{host}: no complete answer within {timeout:g} s ({why})", retry=True)
+
         try:
             response = self.session.get(url, headers=headers, timeout=(min(timeout, 15.0), timeout),
                                         stream=True, allow_redirects=follow_redirects)
         except requests.TooManyRedirects:
             raise FetchError("redirect_loop", f"too many redirects from {url}") from None
-        except requests.Timeout:
-            raise FetchError("timeout", f"no answer from {host} within {timeout:g}s", retry=True) from None
         except requests.exceptions.InvalidURL as exc:
             raise FetchError("bad_url", f"invalid URL {url}: {exc}") from None
-        except requests.ConnectionError as exc:
-            raise FetchError("connection", f"cannot reach {host}: {_root_cause(exc)}", retry=True) from None
         except requests.RequestException as exc:
+            if deadline.expired:  # the deadline cut the connection: no headers yet, or a redirect's body
+                raise too_slow("the server is too slow to answer") from None
+            if isinstance(exc, requests.Timeout):
+                raise FetchError("timeout", f"no answer from {host} within {timeout:g}s", retry=True) from None
+            if isinstance(exc, requests.ConnectionError):
+                raise FetchError("connection", f"cannot reach {host}: {_root_cause(exc)}", retry=True) from None
             raise FetchError("connection", f"request to {host} failed: {_root_cause(exc)}", retry=True) from None
         with response:
             result.status = response.status_code
@@ -270,7 +424,7 @@ class Fetcher:
                 result.not_modified = True
                 result.etag = response.headers.get("ETag") or headers.get("If-None-Match")
                 result.last_modified = response.headers.get("Last-Modified") or headers.get("If-Modified-Since")
-                return
+                return None, response
             if not follow_redirects and response.is_redirect:
                 result.location = response.headers.get("Location")
                 raise FetchError("redirect", f"HTTP {response.status_code} to {result.location}")
@@ -291,10 +445,16 @@ class Fetcher:
                     body += chunk
                     if len(body) > max_bytes:
                         raise FetchError("too_large", f"page exceeds the {max_bytes}-byte cap")
+                    if deadline.passed():
+                        raise too_slow()
             except requests.exceptions.ChunkedEncodingError as exc:
+                if deadline.expired:
+                    raise too_slow() from None
                 raise FetchError("truncated", f"body from {host} cut off before its end "
                                  f"({_root_cause(exc)})", retry=True) from None
             except requests.exceptions.ConnectionError as exc:
+                if deadline.expired:
+                    raise too_slow() from None
                 # requests reports a read timeout inside the body as a ConnectionError.
                 if exc.args and isinstance(exc.args[0], ReadTimeoutError):
                     raise FetchError("timeout", f"{host} stopped sending within {timeout:g}s",
@@ -303,10 +463,9 @@ class Fetcher:
                                  retry=True) from None
             except requests.Timeout:
                 raise FetchError("timeout", f"{host} stopped sending within {timeout:g}s", retry=True) from None
-            result.content = bytes(body)
-            result.etag = response.headers.get("ETag")
-            result.last_modified = response.headers.get("Last-Modified")
-            result.text, result.encoding = decode_body(result.content, result.content_type, encoding)
+            if deadline.expired:  # a body without a length ends at the cut: it is not the whole page
+                raise too_slow()
+            return bytes(body), response
 
     # -- many pages ---------------------------------------------------------------------------
     def run(self, jobs: Iterable[tuple[str, Callable[[], Any]]]) -> Iterator[Any]:

@@ -4,7 +4,8 @@ The server (``http_server`` / ``make_server``) answers from routes a test sets a
 between checks: ``server.route("/privacy", body=...)`` (Response fields), a list of responses served
 in turn (the last one repeats), or a callable ``handler(request) -> Response``. A Response can
 delay, close the connection mid-body (with FIN or RST), declare a wrong Content-Length, stream
-a body without one, redirect, and answer conditional requests (ETag / Last-Modified) with 304.
+a body without one, trickle it (or its headers too) one byte at a time, redirect, and answer
+conditional requests (ETag / Last-Modified) with 304.
 Every request is recorded (method, path, headers, Host, start and end times) together with the
 number of requests in flight per Host, so tests can assert on conditional requests and on
 politeness (one request at a time per host).
@@ -50,6 +51,8 @@ class Response:
     cut_after: int | None = None  # send only this many body bytes, then close the connection
     reset: bool = False  # with cut_after: close with a TCP RST instead of a FIN
     stream: Callable[[], Iterable[bytes]] | None = None  # body chunks instead of ``body``
+    drip: float = 0.0  # send the body one byte at a time, this many seconds apart
+    drip_headers: bool = False  # with drip: trickle the status line and headers that way too
     etag: str | None = None  # honour If-None-Match; AUTO = a hash of the body
     last_modified: str | None = None  # honour If-Modified-Since (an HTTP date)
     location: str | None = None  # Location header (for redirects)
@@ -104,6 +107,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         server._begin(request)
         try:
             response = server._respond(request)
+            self._drip_interval = response.drip if response.drip_headers else 0.0
             self._send(response, request, head)
         except OSError:  # the client went away (too_large, timeout): nothing to answer
             self.close_connection = True
@@ -163,6 +167,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if response.body_delay and server.stopping.wait(response.body_delay):
             self.close_connection = True
             return
+        if response.drip:
+            self._drip(payload, response.drip)
+            return
         if response.stream is not None:
             for chunk in response.stream():
                 if server.stopping.is_set():
@@ -184,6 +191,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(payload)
         self.wfile.flush()
+
+    def _drip(self, data: bytes, interval: float) -> None:
+        """Write ``data`` a byte at a time, ``interval`` seconds apart; give up when the server stops."""
+        for index in range(len(data)):
+            self.wfile.write(data[index:index + 1])
+            self.wfile.flush()
+            if self.server.stopping.wait(interval):
+                raise ConnectionAbortedError("server stopping")
+
+    def flush_headers(self) -> None:
+        interval = getattr(self, "_drip_interval", 0.0)
+        if interval and getattr(self, "_headers_buffer", None):
+            data, self._headers_buffer = b"".join(self._headers_buffer), []
+            self._drip(data, interval)
+            return
+        super().flush_headers()
 
     def finish(self) -> None:
         if getattr(self, "_aborted", False):

@@ -272,6 +272,10 @@ def _timeout_mid_body(server):
     server.route("/privacy", body=PAGE, body_delay=1.0)
 
 
+def _trickle(server):  # one byte at a time: each read is quick, the page never completes in time
+    server.route("/privacy", body=PAGE, drip=0.1)
+
+
 def _reset(server):
     server.route("/privacy", body=PAGE, cut_after=2500, reset=True)
 
@@ -352,6 +356,7 @@ FAULTS = {
     # id: (set up the fault, outcome, reason, attempts or None)
     "timeout": (_timeout, "failed", "timeout", 3),
     "timeout-mid-body": (_timeout_mid_body, "failed", "timeout", 3),
+    "timeout-trickled-body": (_trickle, "failed", "timeout", 3),
     "connection-reset-mid-body": (_reset, "failed", "truncated", 3),
     "http-500-retried": (_http_500, "failed", "http_error", 3),
     "http-404": (_http_404, "failed", "http_error", 1),
@@ -421,6 +426,25 @@ def test_fault_is_an_observation_not_a_version(http_server, make_watchlist, stor
     again = check_one(watchlist, store)
     assert again.outcome == "unchanged" and len(versions(store)) == 1
     assert policy_row(store)["failure_streak"] == 0
+
+
+def test_trickling_page_fails_with_timeout_and_the_run_ends(http_server, make_watchlist, store):
+    # A page sent a byte every 0.5 s never trips a per-read timeout: `timeout` bounds the whole answer.
+    http_server.route("/privacy", body=PAGE, drip=0.5)
+    http_server.route("/other", pages.policy_page(company="Globex"))
+    watchlist = make_watchlist([{"url": http_server.url("/privacy"), "timeout": 1, "retries": 1},
+                                http_server.url("/other")])
+    started = time.monotonic()
+    report = check(watchlist, store)
+    took = time.monotonic() - started
+    result = result_of(report, "p1")
+    assert (result.outcome, result.reason) == ("failed", "timeout"), result.message
+    assert result_of(report, "p2").outcome == "new"  # the run went on, and ended
+    assert report.exit_code == 3
+    (last,) = observations(store)
+    assert last["error"] == "127.0.0.1: no complete answer within 1 s (the server is sending too slowly)"
+    assert last["attempts"] == 2 and versions(store) == []
+    assert took < 10, f"the check took {took:.1f}s"  # 2 attempts × 1 s: it ended, not a speed test
 
 
 def test_retry_after_then_success(http_server, make_watchlist, store):

@@ -148,6 +148,46 @@ def test_recovers_when_a_retry_succeeds(http_server, fetcher):
     assert result.ok and result.text == PAGE and result.attempts == 3
 
 
+# -- a server that trickles: `timeout` bounds the whole answer, not each read ----------------------------------
+
+def test_page_trickled_a_byte_at_a_time_fails_at_the_timeout(http_server, fetcher):
+    # 4.6 KB at one byte every 0.5 s would take over half an hour; every single read is quick.
+    http_server.route("/slow", body=PAGE, drip=0.5)
+    started = time.monotonic()
+    result = fast(fetcher, http_server.url("/slow"), timeout=2, retries=0)
+    took = time.monotonic() - started
+    assert result.error_class == "timeout", result.error
+    assert result.error == "127.0.0.1: no complete answer within 2 s (the server is sending too slowly)"
+    assert result.attempts == 1 and result.text is None and result.content is None
+    assert result.status == 200  # the headers came; the body did not, in time
+    assert took < 6, f"the fetch took {took:.1f}s"  # it ended, near the 2 s deadline: not a speed test
+
+
+TRICKLES = {
+    # id: (route fields, fetch options, attempts)
+    "body-without-length": ({"body": PAGE, "drip": 0.2, "content_length": None}, {}, 1),
+    "headers-too": ({"body": PAGE, "drip": 0.2, "drip_headers": True}, {}, 1),
+    "redirect-body": ({"status": 302, "location": "/privacy", "body": PAGE, "drip": 0.2}, {}, 1),
+    "every-retry": ({"body": PAGE, "drip": 0.2}, {"retries": 2}, 3),
+}
+
+
+@pytest.mark.parametrize("trickle", list(TRICKLES))
+def test_trickling_server_is_bounded_by_timeout_per_attempt(http_server, fetcher, trickle):
+    fields, options, attempts = TRICKLES[trickle]
+    http_server.route("/privacy", body=PAGE)  # where the redirect leads: never reached in time
+    http_server.route("/slow", **fields)
+    started = time.monotonic()
+    result = fast(fetcher, http_server.url("/slow"), **{"timeout": 1, "retries": 0, **options})
+    took = time.monotonic() - started
+    assert result.error_class == "timeout", result.error  # a cut-short body is never taken as the page
+    assert "no complete answer within 1 s" in result.error and "\n" not in result.error
+    assert result.text is None and result.attempts == attempts
+    assert len(http_server.requests_to("/slow")) == attempts
+    assert http_server.requests_to("/privacy") == []
+    assert took < attempts * 1 + 4, f"the fetch took {took:.1f}s"  # attempts × timeout (+ tiny backoff)
+
+
 # -- retries and waits (injected sleep: no real waiting) -----------------------------------------------------
 
 def test_retry_after_seconds_is_honoured(http_server):
