@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -547,6 +548,8 @@ def notify_log(obj: Context, ids: tuple[str, ...], limit: int, fmt: str) -> None
     from policywatch.report import NotifyLog
 
     with obj.store(create=False) as store:
+        for policy_id in ids:
+            _stored_policy(store, policy_id)  # an unknown id is an error, not "no notifications yet"
         rows = log(store, limit, ids)
     emit(NotifyLog(rows), fmt)
 
@@ -560,12 +563,29 @@ def demo() -> None:
     sys.exit(run_demo(click.echo, color=sys.stdout.isatty()))
 
 
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    # SIGTERM (a cron timeout, systemd, kill) unwinds like Ctrl-C: transactions roll back, the run
+    # is recorded as interrupted (143), and the lock is released.
+    signal.signal(signal.SIGTERM, _terminated)
     # Under cron a broken pipe or a closed stdout must not print a traceback.
     try:
         cli(prog_name="policywatch")
     except BrokenPipeError:
         os._exit(0)
+    except SystemExit as exc:
+        if exc.code in (130, 128 + signal.SIGTERM):
+            # Interrupted: everything is written and the lock released; fetches still in flight in
+            # worker threads would hold the exit until their timeout. Leave without them.
+            if exc.code != 130:  # Ctrl-C has said so already
+                click.echo("policywatch: terminated; everything stored so far is kept", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code)
+        raise
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import contextlib
 import email.utils
 import queue
 import socket
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -513,7 +514,10 @@ class Fetcher:
                 yield value
         finally:
             stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Interrupted (Ctrl-C, SIGTERM): do not wait for fetches in flight; their results would
+            # never be written, and the process is on its way out (cli.main ends it at once).
+            interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, SystemExit))
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -38,7 +38,7 @@ from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
 from policywatch.monitor import profile_of
 from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
-from policywatch.store import Store
+from policywatch.store import Store, exit_code_of_interruption
 from policywatch.suspect import diagnose_page
 from policywatch.timeline import find_or_add_version, judge_change, merge_archive_history
 from policywatch.watchlist import Policy, Watchlist
@@ -152,10 +152,11 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
                     on_progress(result)
     finally:
         report.requests = Counter(client.requests)
+        exit_code = exit_code_of_interruption(report.exit_code)
         with store.writer(wait=LOCK_WAIT):
-            if notify:
+            if notify and exit_code == report.exit_code:  # an interrupted import sends nothing
                 report.notifications = flush(store, watchlist, env=env, run_id=run_id)
-            store.finish_run(run_id, {"policies": len(policies), **report.requests}, report.exit_code)
+            store.finish_run(run_id, {"policies": len(policies), **report.requests}, exit_code)
         if own_client:
             client.close()
     return report

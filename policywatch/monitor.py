@@ -19,7 +19,7 @@ from typing import ClassVar
 from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
-from policywatch.store import PolicyState, Store
+from policywatch.store import PolicyState, Store, exit_code_of_interruption
 from policywatch.suspect import diagnose_page
 from policywatch.timeline import find_or_add_version, judge_change
 from policywatch.watchlist import Policy, Watchlist
@@ -206,7 +206,7 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
             if notify:
                 report.notifications.deliveries += flush(store, watchlist, env=env, run_id=run_id).deliveries
         finally:
-            store.finish_run(run_id, report.counts, report.exit_code)
+            store.finish_run(run_id, report.counts, exit_code_of_interruption(report.exit_code))
             if own_fetcher:
                 fetcher.close()
     order = {p.id: i for i, p in enumerate(policies)}

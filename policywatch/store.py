@@ -239,6 +239,19 @@ INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
 
 
+def exit_code_of_interruption(default: int) -> int:
+    """The exit code a run records when an exception is on its way out: 130 for Ctrl-C, the code of
+    a SystemExit (143 for SIGTERM, see cli.main), else ``default``."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code
+    return default if exc is None else max(default, 3)
+
+
 def database_problem(path: Path | None, exc: Exception) -> str:
     """What an SQLite error means for the user, in one line: what is wrong, and what to do."""
     text, where = str(exc), f"{path}: " if path else ""

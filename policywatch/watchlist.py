@@ -328,6 +328,9 @@ def _line(node: Any, key: Any = None) -> int:
         return 0
 
 
+MAX_PROBLEMS = 100
+
+
 class _Checker:
     """Collects problems as ``file:line: message`` while the watchlist is read."""
 
@@ -340,6 +343,10 @@ class _Checker:
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+        if len(self.problems) == MAX_PROBLEMS:
+            # A generated watchlist wrong in every entry: the first hundred say what to fix.
+            self.problems.append(f"{self.path}: stopped after {MAX_PROBLEMS} problems")
+            raise ConfigError(self.problems)
 
     def warn(self, line: int, message: str) -> None:
         self.warnings.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")

@@ -209,3 +209,55 @@ def test_a_cdx_answer_of_the_wrong_shape_fails_the_import_instead_of_finding_not
     report = backfill(watchlist, store, archive=archive, rate=0)
     assert report.results[0].outcome == "failed" and "not a list of captures" in report.results[0].message
     assert report.exit_code == 3
+
+
+# -- interrupted runs ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum,code", [(2, 130), (15, 143)])  # SIGINT (Ctrl-C), SIGTERM (kill, cron timeout)
+def test_an_interrupted_check_records_how_it_ended_and_frees_the_lock(tmp_path, http_server, signum, code):
+    import sqlite3
+    import subprocess
+    import time
+
+    from console import cli_env, policywatch
+
+    http_server.route("/privacy", body="<p>slow</p>", delay=30)
+    (tmp_path / "watchlist.yaml").write_text(
+        f"defaults: {{timeout: 60, retries: 0}}\npolicies:\n  - {{id: acme, name: ACME, url: "
+        f"'{http_server.url('/privacy')}'}}\n", encoding="utf-8")
+    run = subprocess.Popen(policywatch("-q", "check"), cwd=tmp_path, env=cli_env(tmp_path),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not http_server.requests and time.time() < deadline:  # the fetch is under way
+        time.sleep(0.05)
+    run.send_signal(signum)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == code and "Traceback" not in err, err
+    with sqlite3.connect(tmp_path / "pw.db") as db:
+        assert db.execute("SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1").fetchone() == (code,)
+    http_server.route("/privacy", body="<p>fast</p>")
+    again = subprocess.run(policywatch("-q", "check", "--no-notify"), cwd=tmp_path, env=cli_env(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+    assert "another policywatch run" not in again.stderr  # the lock went with the run
+
+
+def test_notify_log_of_an_unknown_policy_names_it(tmp_path):
+    from policywatch.store import Store
+
+    with Store.open(tmp_path / "pw.db") as store:
+        store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+    (tmp_path / "watchlist.yaml").write_text(
+        "policies:\n  - {id: acme, name: ACME, url: 'https://acme.example/privacy'}\n", encoding="utf-8")
+    result = run_cli(tmp_path, "notify", "log", "acmee")
+    assert result.returncode == 2 and "no stored policy 'acmee' (did you mean 'acme'?)" in result.stderr
+
+
+def test_a_watchlist_wrong_in_every_entry_stops_after_a_hundred_problems():
+    from policywatch.errors import ConfigError
+    from policywatch.watchlist import MAX_PROBLEMS, parse_watchlist
+
+    text = "policies:\n" + "".join(f"  - {{id: 'BAD ID {i}', name: x, url: 'ftp://x'}}\n" for i in range(2000))
+    with pytest.raises(ConfigError) as raised:
+        parse_watchlist(text)
+    assert len(raised.value.problems) == MAX_PROBLEMS + 1
+    assert raised.value.problems[-1].endswith(f"stopped after {MAX_PROBLEMS} problems")
