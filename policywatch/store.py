@@ -368,7 +368,7 @@ class Store:
         """
         if self._schema() == len(MIGRATIONS) and self._has_fts():
             return
-        with self._migration_lock():
+        with self.writer(wait=MIGRATION_WAIT):
             for number in range(self._schema(), len(MIGRATIONS)):
                 script = MIGRATIONS[number] + (FTS_SQL if number == 0 else "")
                 self.db.conn.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number + 1}; COMMIT;")
@@ -377,22 +377,6 @@ class Store:
 
     def _has_fts(self) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'versions_fts'").fetchone() is not None
-
-    @contextlib.contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        if self.path is None:  # an in-memory database has no other user
-            yield
-            return
-        lock = FileLock(str(self.path) + ".lock")
-        try:
-            lock.acquire(timeout=MIGRATION_WAIT)
-        except Timeout:
-            raise LockedError(f"{self.path}: another policywatch run holds the database while it needs "
-                              "upgrading; try again when it has finished") from None
-        try:
-            yield
-        finally:
-            lock.release()
 
     # -- locking and transactions ---------------------------------------------------------------
     @contextlib.contextmanager
