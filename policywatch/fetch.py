@@ -7,6 +7,11 @@ read as a stream; charset from the header, a BOM, the page's own declaration, or
 
 ``timeout`` bounds each attempt's whole answer (connect, redirects, headers and body), not each
 socket read: a server trickling one byte a second fails at the deadline (see ``_Deadline``).
+
+A page on a public host is never read from a private address (loopback, private, link-local, e.g.
+a cloud's metadata service): a redirect there is refused before connecting, as error class
+``private_redirect`` (see ``_RedirectGuard``). A watchlist URL that is itself private follows
+redirects anywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import email.utils
+import ipaddress
 import queue
 import socket
 import sys
@@ -54,7 +60,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
-    error_class: str | None = None  # timeout, connection, http_error, rate_limited, too_large, …
+    error_class: str | None = None  # timeout, connection, http_error, rate_limited, too_large,
+    #                                 private_redirect, …
     error: str | None = None
     attempts: int = 0
     elapsed: float = 0.0
@@ -149,6 +156,107 @@ def decode_body(content: bytes, content_type: str | None = None, forced: str | N
     if best is None:
         raise FetchError("bad_encoding", "cannot detect the page's character set")
     return str(best), best.encoding
+
+
+# -- private addresses -----------------------------------------------------------------------------------------
+
+_PRIVATE_NETWORKS = tuple(ipaddress.ip_network(network) for network in (
+    "127.0.0.0/8", "::1/128",  # loopback
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",  # private (RFC 1918, unique local)
+    "100.64.0.0/10",  # shared address space (RFC 6598): carrier NAT, some clouds' internal services
+    "169.254.0.0/16", "fe80::/10",  # link-local, cloud metadata services (169.254.169.254) included
+    "0.0.0.0/8", "::/128",  # unspecified ("this host"): a connection to 0.0.0.0 reaches the local host
+))
+
+
+def is_private_address(address: str) -> bool:
+    """Whether an IP address is loopback, private, link-local or unspecified (not an address: False)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return any(ip in network for network in _PRIVATE_NETWORKS)
+
+
+def resolve_addresses(host: str) -> list[str]:
+    """The addresses ``host`` resolves to, as the connection would find them; none if it does not resolve.
+
+    The one place policywatch resolves a name itself (tests replace it to give test names addresses).
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, ValueError):  # no such name, no DNS, not a name at all (UnicodeError is a ValueError)
+        return []
+    return [str(info[4][0]) for info in infos]
+
+
+def private_address_of(host: str) -> str | None:
+    """The private address (see is_private_address) ``host`` is written as or resolves to, or None.
+
+    A name with several addresses is private if any of them is: the connection may use any.
+    """
+    host = host.strip("[]").rstrip(".")
+    literal = host.split("%", 1)[0]  # an IPv6 literal's zone: fe80::1%eth0
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        pass
+    else:
+        return host if is_private_address(literal) else None
+    return next((address for address in resolve_addresses(host) if is_private_address(address)), None)
+
+
+class PrivateRedirect(Exception):
+    """A redirect from a public page to a private address, refused before connecting to it."""
+
+    def __init__(self, url: str, host: str, address: str):
+        where = address if host.strip("[]") == address else f"{host} resolves to {address}"
+        super().__init__(f"refused a redirect from a public page to a private address: {url} ({where})")
+        self.url = url
+
+
+# Every request of an attempt, redirects included, goes through _DeadlineAdapter.send, which asks the
+# attempt's guard (a thread-local, like the deadline: requests follows redirects in the calling thread)
+# before sending it.
+_attempt_guard = threading.local()
+
+
+class _RedirectGuard:
+    """Within one attempt begun at a public host, refuse every request to a private address.
+
+    SSRF: a public policy page that redirects to http://127.0.0.1:…/admin or to a cloud's metadata
+    service must not make policywatch read that and store it as the policy. Requests to the starting
+    host (the first request's) are never checked; whether that host is public is decided (resolving
+    it) only when a redirect leaves it, so most fetches resolve no name twice. A name that does not resolve here is
+    not refused: a direct connection fails anyway, and a proxy resolves names in its own network.
+    """
+
+    def __init__(self) -> None:
+        self.start: str | None = None  # as requests sends it (an international name in its IDNA form)
+        self.public: bool | None = None
+
+    def check(self, url: str) -> None:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+        if self.start is None:
+            self.start = host
+        if host == self.start:
+            return
+        if self.public is None:
+            self.public = not self.start or private_address_of(self.start) is None
+        if not self.public:
+            return  # a local or intranet policy: redirects go where they go, as always
+        address = private_address_of(host)
+        if address is not None:
+            raise PrivateRedirect(url, host, address)
+
+    def __enter__(self) -> _RedirectGuard:
+        _attempt_guard.current = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _attempt_guard.current = None
 
 
 # -- the deadline of one attempt ---------------------------------------------------------------------------
@@ -264,11 +372,18 @@ _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class _DeadlineAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections (direct or through an HTTP proxy) obey _Deadline."""
+    """An HTTPAdapter whose connections (direct or through an HTTP proxy) obey _Deadline, and whose
+    requests (redirects included) pass the attempt's _RedirectGuard."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        guard = getattr(_attempt_guard, "current", None)
+        if guard is not None and request.url:
+            guard.check(request.url)  # before any connection to the request's host
+        return super().send(request, *args, **kwargs)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
@@ -382,7 +497,7 @@ class Fetcher:
 
     def _attempt(self, url: str, result: FetchResult, headers: dict[str, str], timeout: float,
                  max_bytes: int, encoding: str | None, follow_redirects: bool = True) -> None:
-        with _Deadline(timeout) as deadline:
+        with _Deadline(timeout) as deadline, _RedirectGuard():
             content, response = self._exchange(url, result, headers, timeout, max_bytes, follow_redirects,
                                                deadline)
         if content is None:
@@ -404,6 +519,9 @@ class Fetcher:
         try:
             response = self.session.get(url, headers=headers, timeout=(min(timeout, 15.0), timeout),
                                         stream=True, allow_redirects=follow_redirects)
+        except PrivateRedirect as exc:
+            result.location = exc.url
+            raise FetchError("private_redirect", str(exc)) from None
         except requests.TooManyRedirects:
             raise FetchError("redirect_loop", f"too many redirects from {url}") from None
         except requests.exceptions.InvalidURL as exc:

@@ -9,6 +9,9 @@ conditional requests (ETag / Last-Modified) with 304.
 Every request is recorded (method, path, headers, Host, start and end times) together with the
 number of requests in flight per Host, so tests can assert on conditional requests and on
 politeness (one request at a time per host).
+
+A server also answers absolute-form request lines (``GET http://public.example/privacy``), so it can
+stand as the HTTP proxy of fetches to host names of the tests' choosing (``proxied_names``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from loopback import LoopbackServer
@@ -101,7 +105,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         server = self.server
-        path, _, query = self.path.partition("?")
+        if self.path.startswith(("http://", "https://")):  # absolute form: asked as a forward proxy
+            target = urlsplit(self.path)
+            path, query = target.path or "/", target.query
+        else:
+            path, _, query = self.path.partition("?")
         headers = {k.lower(): v for k, v in self.headers.items()}
         request = Request(self.command, path, query, headers, headers.get("host", ""), time.monotonic())
         server._begin(request)
@@ -331,6 +339,29 @@ def make_server():
 @pytest.fixture
 def http_server(make_server) -> TestServer:
     return make_server()
+
+
+@pytest.fixture
+def proxied_names(monkeypatch):
+    """``proxied_names(server, {"public.example": "93.184.215.14", …})``: every plain-HTTP fetch goes
+    through ``server`` as its HTTP proxy (real HTTP on loopback, whatever the URL's host), and
+    policywatch.fetch resolves the given names to the given addresses (other names as usual).
+
+    So a URL on a public-looking host can be fetched from a loopback test server, and a redirect
+    that leaves it can be seen arriving there (as the path it asks for) or not at all.
+    """
+
+    def setup(server: TestServer, names: dict[str, str]) -> None:
+        from policywatch import fetch
+
+        for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", server.url())
+        real = fetch.resolve_addresses
+        monkeypatch.setattr(fetch, "resolve_addresses",
+                            lambda host: [names[host]] if host in names else real(host))
+
+    return setup
 
 
 # -- watchlists and stores -----------------------------------------------------------------------------------

@@ -428,6 +428,50 @@ def test_fault_is_an_observation_not_a_version(http_server, make_watchlist, stor
     assert policy_row(store)["failure_streak"] == 0
 
 
+def test_public_policy_redirected_to_a_private_address_fails_without_reading_it(http_server, make_watchlist,
+                                                                              store, proxied_names):
+    # The policy's host looks public; fetches reach the loopback server as their HTTP proxy.
+    from policywatch.report import summary_lines
+
+    proxied_names(http_server, {"public.example": "93.184.215.14"})
+    http_server.route("/privacy", PAGE)
+    http_server.route("/internal", pages.policy_page(company="Internal admin console"))
+    http_server.route("/other", pages.policy_page(company="Globex"))
+    watchlist = make_watchlist([{"id": "p1", "url": "http://public.example/privacy"}, http_server.url("/other")])
+    assert [r.outcome for r in check(watchlist, store).results] == ["new", "new"]
+    (good,) = versions(store)
+
+    internal = http_server.url("/internal")
+    http_server.route("/privacy", status=302, location=internal)
+    report = check(watchlist, store)
+    result = result_of(report, "p1")
+    assert (result.outcome, result.reason) == ("failed", "private_redirect"), result.message
+    assert internal in result.message and "\n" not in result.message
+    assert result.version == 1 and report.exit_code == 3
+    assert result_of(report, "p2").outcome == "unchanged"  # the run went on
+    assert http_server.requests_to("/internal") == []  # never read
+
+    assert versions(store) == [good]  # nothing stored from the private address
+    assert policy_row(store)["current_version_id"] == good["id"]
+    assert policy_row(store)["failure_streak"] == 1 and policy_row(store)["last_outcome"] == "failed"
+    last = observations(store)[-1]
+    assert (last["outcome"], last["reason"], last["version_id"], last["snapshot_sha256"]) == (
+        "failed", "private_redirect", None, None)
+    assert last["error"] == result.message
+    (line,) = [line for line in summary_lines(report, quiet=False) if " p1:" in line]
+    assert line.startswith("FAILED") and "private_redirect: " in line and internal in line
+
+
+def test_local_policy_redirected_to_another_local_address_is_stored(http_server, make_server, make_watchlist,
+                                                                    store):
+    internal = make_server()
+    internal.route("/internal", PAGE)
+    http_server.route("/privacy", status=302, location=internal.url("/internal"))
+    result = check_one(make_watchlist([http_server.url("/privacy")]), store)
+    assert (result.outcome, result.version) == ("new", 1) and result.final_url == internal.url("/internal")
+    assert len(internal.requests_to("/internal")) == 1
+
+
 def test_trickling_page_fails_with_timeout_and_the_run_ends(http_server, make_watchlist, store):
     # A page sent a byte every 0.5 s never trips a per-read timeout: `timeout` bounds the whole answer.
     http_server.route("/privacy", body=PAGE, drip=0.5)

@@ -8,7 +8,7 @@ import time
 import pages
 import pytest
 
-from policywatch.fetch import Fetcher, decode_body, parse_retry_after
+from policywatch.fetch import Fetcher, decode_body, is_private_address, parse_retry_after
 
 PAGE = pages.policy_page()
 PAGE_BYTES = PAGE.encode("utf-8")
@@ -59,6 +59,94 @@ def test_redirects_are_followed_and_recorded(http_server, fetcher):
     assert result.ok and result.status == 200
     assert result.final_url == http_server.url("/legal/privacy-policy")
     assert result.redirects == ["/legal/privacy", http_server.url("/legal/privacy-policy")]
+
+
+# -- redirects from a public page to a private address (SSRF) -----------------------------------------------
+#
+# The page's URL is on a public-looking host; the fetch goes through the loopback test server as its
+# HTTP proxy (proxied_names), so every request the fetch makes, redirects included, arrives there and
+# is recorded by path: a refused redirect is one whose path never arrives.
+
+NAMES = {"public.example": "93.184.215.14", "www.public.example": "93.184.215.15",
+         "internal.example": "127.0.0.1", "intranet.example": "10.0.0.5"}
+
+
+@pytest.mark.parametrize("target", [
+    "http://127.0.0.1:{port}/internal",
+    "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+    "http://internal.example:{port}/internal",  # a public-looking name that resolves to loopback
+    "http://[::1]:{port}/internal",
+    "http://10.0.0.5/internal",
+    "http://192.168.1.1/internal",
+])
+def test_redirect_from_public_page_to_private_address_is_refused(http_server, fetcher, proxied_names, target):
+    proxied_names(http_server, NAMES)
+    target = target.format(port=http_server.port)
+    internal = target.split("/", 3)[3]
+    http_server.route("/privacy", status=302, location=target)
+    http_server.route("/" + internal, body="<html><body>internal admin page, secret token</body></html>")
+    result = fast(fetcher, "http://public.example/privacy")
+    assert not result.ok and result.error_class == "private_redirect", result.error
+    assert target in result.error and "\n" not in result.error
+    assert result.location == target and result.content is None and result.text is None
+    assert result.attempts == 1  # not retried
+    assert http_server.requests_to("/" + internal) == []  # refused before any request went there
+    assert len(http_server.requests_to("/privacy")) == 1
+    assert http_server.requests_to("/privacy")[0].host == "public.example"  # it did go through the proxy
+
+
+def test_redirect_chain_through_another_public_host_to_a_private_one_is_refused(http_server, fetcher,
+                                                                                 proxied_names):
+    proxied_names(http_server, NAMES)
+    http_server.route("/privacy", status=301, location="http://www.public.example/legal")
+    http_server.route("/legal", status=302, location=http_server.url("/internal"))
+    http_server.route("/internal", body=PAGE)
+    result = fast(fetcher, "http://public.example/privacy")
+    assert result.error_class == "private_redirect"
+    assert len(http_server.requests_to("/legal")) == 1 and http_server.requests_to("/internal") == []
+
+
+def test_redirect_from_public_page_to_public_host_is_followed(http_server, fetcher, proxied_names):
+    proxied_names(http_server, NAMES)
+    http_server.route("/privacy", status=301, location="/legal/privacy")
+    http_server.route("/legal/privacy", status=302, location="http://www.public.example/policy")
+    http_server.route("/policy", body=PAGE)
+    result = fast(fetcher, "http://public.example/privacy")
+    assert result.ok and result.text == PAGE
+    assert result.final_url == "http://www.public.example/policy"
+    assert result.redirects == ["/legal/privacy", "http://www.public.example/policy"]
+
+
+@pytest.mark.parametrize("start", ["loopback", "intranet-name"])
+def test_redirect_from_private_page_to_private_address_is_followed(http_server, make_server, fetcher,
+                                                                   proxied_names, start):
+    # A watchlist URL that is itself local or on an intranet may redirect to local addresses, as before.
+    internal = make_server()  # another host (port) on loopback
+    for server in (internal, http_server):  # through the proxy, the redirect is answered by http_server
+        server.route("/internal", body=PAGE)
+    if start == "loopback":
+        url = http_server.url("/privacy")
+    else:
+        proxied_names(http_server, NAMES)
+        url = "http://intranet.example/privacy"
+    http_server.route("/privacy", status=302, location=internal.url("/internal"))
+    result = fast(fetcher, url)
+    assert result.ok and result.text == PAGE, result.error
+    assert result.final_url == internal.url("/internal") and result.redirects == [internal.url("/internal")]
+    assert len(http_server.requests_to("/internal")) == (1 if start == "intranet-name" else 0)  # proxied
+    assert len(internal.requests_to("/internal")) == (0 if start == "intranet-name" else 1)
+
+
+@pytest.mark.parametrize("address, private", [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("10.1.2.3", True), ("172.16.0.1", True), ("172.31.255.255", True),
+    ("192.168.0.10", True), ("169.254.169.254", True), ("0.0.0.0", True), ("100.64.0.1", True),
+    ("::1", True), ("::", True), ("fd00::1", True), ("fc00::1", True), ("fe80::1", True), ("fe80::1%eth0", True),
+    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True),
+    ("172.32.0.1", False), ("8.8.8.8", False), ("93.184.215.14", False), ("192.0.2.1", False),
+    ("2606:4700::1111", False), ("::ffff:8.8.8.8", False), ("not-an-address", False),
+])
+def test_is_private_address(address, private):
+    assert is_private_address(address) is private
 
 
 # -- conditional requests ------------------------------------------------------------------------------------
