@@ -158,12 +158,22 @@ class Message:
         return cls(**data)
 
 
+def key_footer(fmt: str, key: str) -> str:
+    """The last line of a message that cannot carry its idempotency key in a header (e-mail): the key,
+    the same on every retry of the message to the same address, so a second copy can be recognised."""
+    text = f"Message key {key}: a copy with the same key is a duplicate of this message."
+    if fmt == "html":
+        return f'<p style="color:#777;font-size:small">{html.escape(text)}</p>'
+    return md_escape(text)
+
+
 def fit(message: Message, fmt: str, body_maxlen: int | None = None, title_maxlen: int | None = None,
-        title_in_body: bool = False) -> tuple[str, str]:
+        title_in_body: bool = False, footer: str | None = None) -> tuple[str, str]:
     """Title and body of ``message`` within a service's limits (apprise's ``title_maxlen``/``body_maxlen``).
 
     ``title_in_body``: the service has no title (``title_maxlen`` 0) or counts it in the body
     (``overflow_amalgamate_title``), so the body leaves room for it — at most half the limit.
+    ``footer`` (``key_footer``) ends the body when it leaves the body at least half the limit.
     """
     title = message.title
     if title_maxlen is not None and title_maxlen > 0:
@@ -172,6 +182,12 @@ def fit(message: Message, fmt: str, body_maxlen: int | None = None, title_maxlen
     if limit is not None and (title_in_body or (title_maxlen is not None and title_maxlen <= 0)) and title:
         title = clip(title, max(limit // 2 - 8, 1))
         limit -= len(title) + 8  # apprise joins them with a line break (and bold markup in HTML)
+    if footer:
+        tail = ("" if fmt == "html" else "\n") + footer + "\n"  # bodies end with a line break
+        if limit is None:
+            return title, message.body(fmt) + tail
+        if len(tail) <= limit // 2:
+            return title, message.body(fmt, limit - len(tail)) + tail
     return title, message.body(fmt, limit)
 
 

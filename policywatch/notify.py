@@ -8,6 +8,10 @@ module decides *to whom* and *how*.
 - ``deliver`` sends one message to every URL of one target, one URL at a time, and reports each
   URL's outcome (``Delivery``/``UrlResult``); it never raises for a delivery problem. Secrets are
   handled by ``secrets``: expanded only here, at send time, and never printed.
+- Each URL gets the target's ``timeout`` to connect and to answer, and the message carries an
+  idempotency key (``Idempotency-Key`` header where the service takes custom headers, a footer
+  line in e-mail). A request that was sent but not answered in time is ``unconfirmed``: the
+  service may have it, so the outbox never sends it again (a connection failure stays a failure).
 - ``describe_targets`` lists targets with redacted URLs for ``policywatch list``.
 
 apprise is imported lazily: loading a watchlist or composing a message does not pay for it.
@@ -16,10 +20,14 @@ apprise is imported lazily: loading a watchlist or composing a message does not 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import logging
 import os
 import re
 import tempfile
+import threading
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +35,7 @@ from typing import Any
 
 from policywatch.apprise_config import VARIABLE, ConfigEntry, is_yaml, read_apprise_config
 from policywatch.errors import ConfigError
-from policywatch.messages import KINDS, Message, clip, fit
+from policywatch.messages import KINDS, Message, clip, fit, key_footer
 from policywatch.secrets import (
     apprise_asset,
     expand,
@@ -47,6 +55,7 @@ from policywatch.watchlist import Policy, Watchlist
 EMAIL_SCHEMES = {"mailto", "mailtos", "azure", "o365", "brevo", "groundmail", "mailersend", "mailgun", "resend",
                  "sendgrid", "ses", "smtp2go", "sparkpost"}
 _VAR = VARIABLE
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 # -- routing ---------------------------------------------------------------------------------------------
@@ -92,9 +101,11 @@ def mode_of(watchlist: Watchlist, target_name: str) -> str:
 class UrlResult:
     url: str  # redacted
     ok: bool
-    error: str | None = None
+    error: str | None = None  # for an unconfirmed one: why it may have arrived
     format: str | None = None  # html | markdown | text: what was sent
     attached: int = 0  # attachments sent
+    unconfirmed: bool = False  # sent, but no answer came in time: the service may have it (not ok, never resend)
+    key: str | None = None  # the idempotency key it carried (header or e-mail footer), if it could carry one
 
 
 @dataclass
@@ -141,21 +152,108 @@ def _notify_type(message: Message):
             "failure": NotifyType.FAILURE}[flag]
 
 
-def _send(plugin, message: Message, secrets: set[str], label: str, asset) -> UrlResult:
+# -- timeouts and idempotency ----------------------------------------------------------------------------
+
+# While one service is sent to: the read timeouts requests raised (requests that went out and got no
+# answer in time). A context variable: apprise runs a service in a worker thread in a copy of the
+# caller's context, which shares this list.
+_UNANSWERED: contextvars.ContextVar[list[float | None] | None] = contextvars.ContextVar("policywatch_unanswered",
+                                                                                        default=None)
+_WATCH_LOCK = threading.Lock()
+
+
+def _watch_unanswered() -> None:
+    """Once per process: have ``requests`` (which apprise's HTTP services use) note each request that
+    was sent but not answered in time — apprise itself only logs "a connection error" and returns
+    False, the same as for a refused connection, which was never sent. Nothing else changes: the
+    exception goes on as before, and outside a send nothing is noted."""
+    import requests
+    from urllib3.exceptions import ReadTimeoutError
+
+    def unanswered(exc: BaseException) -> bool:
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return False
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return True
+        cause = exc.args[0] if exc.args else None  # a body read that timed out, a urllib3 retry that gave up
+        return isinstance(cause, ReadTimeoutError) or isinstance(getattr(cause, "reason", None), ReadTimeoutError)
+
+    with _WATCH_LOCK:
+        send = requests.Session.send
+        if getattr(send, "_policywatch_watch", False):
+            return
+
+        @functools.wraps(send)
+        def watched(self, request, **kwargs):
+            try:
+                return send(self, request, **kwargs)
+            except requests.exceptions.RequestException as exc:
+                seen = _UNANSWERED.get()
+                if seen is not None and unanswered(exc):
+                    timeout = kwargs.get("timeout")
+                    seen.append(timeout[-1] if isinstance(timeout, tuple) else timeout)
+                raise
+
+        watched._policywatch_watch = True  # type: ignore[attr-defined]
+        requests.Session.send = watched  # type: ignore[method-assign]
+
+
+def _takes_headers(plugin) -> bool:
+    """Does the service take custom headers (apprise's ``+Name=value`` URL arguments)?"""
+    spec = (getattr(type(plugin), "template_kwargs", None) or {}).get("headers") or {}
+    return spec.get("prefix") == "+" and isinstance(getattr(plugin, "headers", None), dict)
+
+
+def _prepare(plugin, key: str, timeout: float) -> None:
+    """Set a service up for one send: the target's timeouts, no retry of apprise's own, the key."""
+    for name in ("socket_connect_timeout", "socket_read_timeout"):  # apprise's cto / rto
+        if name not in vars(plugin):  # a URL's own cto=/rto= wins
+            setattr(plugin, name, float(timeout))
+    # The outbox retries, and only what was not sent: apprise's ``retry=`` would resend after a timeout.
+    plugin.retry = 0
+    asset = getattr(plugin, "asset", None)
+    if asset is not None and hasattr(asset, "_service_timeout"):
+        # apprise ≥ 2 stops waiting for a service after a minute (while it goes on in the background):
+        # leave that for a service stuck beyond its socket timeouts.
+        asset._service_timeout = 2 * (plugin.socket_connect_timeout + plugin.socket_read_timeout) + 30
+    if _takes_headers(plugin):
+        for name in [n for n in plugin.headers if str(n).lower() == IDEMPOTENCY_HEADER.lower()]:
+            del plugin.headers[name]
+        plugin.headers[IDEMPOTENCY_HEADER] = key
+
+
+def _service_limit(plugin) -> float:
+    return float(getattr(getattr(plugin, "asset", None), "_service_timeout", 0) or 0)
+
+
+def _gave_up_waiting(outcome: Any) -> bool:
+    """Did apprise stop waiting for the service (its own time limit) while it may still be sending?"""
+    import apprise
+
+    status = getattr(apprise, "AppriseResultStatus", None)
+    return status is not None and getattr(outcome, "status", None) == status.TIMEOUT
+
+
+def _send(plugin, message: Message, secrets: set[str], label: str, asset, key: str,
+          timeout: float) -> UrlResult:
     """Send ``message`` to one apprise service; report, never raise."""
     with hushed(secrets):
         try:
-            return _send_hushed(plugin, message, secrets, label, asset)
+            return _send_hushed(plugin, message, secrets, label, asset, key, timeout)
         except Exception as exc:  # noqa: BLE001 - report it, whatever it is
             return UrlResult(label, False, clip(scrub(f"{type(exc).__name__}: {exc}", secrets), 500))
 
 
-def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset) -> UrlResult:
+def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset, key: str,
+                 timeout: float) -> UrlResult:
     import apprise
 
+    _prepare(plugin, key, timeout)
     fmt = _format_for(plugin)
+    footer = key_footer(fmt, key) if _is_email(plugin) else None  # apprise sets e-mail's Message-ID itself
+    carried = key if footer or _takes_headers(plugin) else None  # a chat service has no place for it
     title, body = fit(message, fmt, getattr(plugin, "body_maxlen", None), getattr(plugin, "title_maxlen", None),
-                      bool(getattr(plugin, "overflow_amalgamate_title", False)))
+                      bool(getattr(plugin, "overflow_amalgamate_title", False)), footer)
     body_format = {"html": apprise.NotifyFormat.HTML, "markdown": apprise.NotifyFormat.MARKDOWN}.get(
         fmt, apprise.NotifyFormat.TEXT)
     attachments = message.attachments if _is_email(plugin) else []
@@ -172,15 +270,28 @@ def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset)
                 attach.add(str(file))
         app = apprise.Apprise(asset=asset)
         app.add(plugin)
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as capture:
-            ok = bool(app.notify(body=body, title=title, body_format=body_format,
-                                 notify_type=_notify_type(message), attach=attach))
+        unanswered: list[float | None] = []
+        token = _UNANSWERED.set(unanswered)
+        try:
+            with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as capture:
+                outcome = app.notify(body=body, title=title, body_format=body_format,
+                                     notify_type=_notify_type(message), attach=attach)
+        finally:
+            _UNANSWERED.reset(token)
+        ok = bool(outcome)
         logs = capture.getvalue()
-    error = None
-    if not ok:
-        lines = [line.strip() for line in logs.splitlines() if line.strip()]
-        error = clip(scrub("; ".join(dict.fromkeys(lines)), secrets), 500) or "apprise reported a failure"
-    return UrlResult(label, ok, error, fmt, len(attachments) if ok else 0)
+    if ok:
+        return UrlResult(label, True, None, fmt, len(attachments), key=carried)
+    if unanswered or _gave_up_waiting(outcome):
+        waited = next((t for t in unanswered if t), None) or plugin.socket_read_timeout
+        what = (f"no answer within {waited:g} s after the message was sent" if unanswered else
+                f"apprise stopped waiting after {_service_limit(plugin):g} s while sending")
+        note = f" ({IDEMPOTENCY_HEADER if not footer else 'message key'} {carried})" if carried else ""
+        return UrlResult(label, False, f"{what}: the service may have it, so it is not sent again{note}", fmt,
+                         unconfirmed=True, key=carried)
+    lines = [line.strip() for line in logs.splitlines() if line.strip()]
+    error = clip(scrub("; ".join(dict.fromkeys(lines)), secrets), 500) or "apprise reported a failure"
+    return UrlResult(label, False, error, fmt, key=carried)
 
 
 def _config_services(path: Path, tag: str, env: Mapping[str, str], asset) -> tuple[list, set[str], str | None]:
@@ -240,7 +351,8 @@ def _config_services(path: Path, tag: str, env: Mapping[str, str], asset) -> tup
 def deliver(watchlist: Watchlist, target_name: str, message: Message,
             env: Mapping[str, str] | None = None, *, skip: Collection[str] = (),
             before_send: Callable[[str], None] | None = None,
-            after_send: Callable[[UrlResult], None] | None = None) -> Delivery:
+            after_send: Callable[[UrlResult], None] | None = None,
+            keys: Callable[[str], str] | None = None) -> Delivery:
     """Send ``message`` to every URL of target ``target_name``, one at a time; never raises.
 
     Each URL gets its own ``UrlResult`` (redacted URL, ok, apprise's logged error). ``${VAR}``
@@ -251,12 +363,18 @@ def deliver(watchlist: Watchlist, target_name: str, message: Message,
 
     For the outbox: URLs whose redacted form is in ``skip`` are left out (already delivered), and
     ``before_send(redacted_url)`` runs just before each send, so the attempt can be recorded first,
-    and ``after_send(result)`` as soon as apprise has answered.
+    and ``after_send(result)`` as soon as apprise has answered. ``keys(redacted_url)`` gives the
+    idempotency key of the message for that URL, the same on every retry (default: a new one).
+
+    Every service gets the target's ``timeout`` (seconds) to connect and to answer. One that
+    received the request and did not answer in time is ``unconfirmed`` (``UrlResult.unconfirmed``),
+    not failed: it may have the message.
     """
     def send(plugin, secrets: set[str], label: str) -> None:
         if before_send is not None:
             before_send(label)
-        delivery.results.append(_send(plugin, message, secrets, label, asset))
+        key = keys(label) if keys is not None else f"policywatch-{uuid.uuid4().hex}"
+        delivery.results.append(_send(plugin, message, secrets, label, asset, key, target.timeout))
         if after_send is not None:
             after_send(delivery.results[-1])
 
@@ -266,6 +384,7 @@ def deliver(watchlist: Watchlist, target_name: str, message: Message,
     if target is None:
         delivery.error = f"no notify target named '{target_name}' in {watchlist.path}"
         return delivery
+    _watch_unanswered()
     asset = apprise_asset()
     for url in target.urls:
         label = redact(url)

@@ -9,13 +9,20 @@ each target in digest mode one message per run listing that run's changes, most 
 Delivery is at most once per message and URL. Just before a URL is sent, the attempt is
 committed as ``sending``; once apprise answers, its outcome replaces it. A run that dies between
 the two leaves the mark, and the next flush records that URL as ``unconfirmed`` rather than send
-twice. A URL that failed is retried by later runs — the next one at once, then after growing
-delays — and only the URLs still owed are sent again. After ``MAX_ATTEMPTS`` the message is
-marked ``failed``: it is never dropped silently (``check`` reports it and exits 3).
+twice; so does a send whose request went out and got no answer within the target's ``timeout``
+(the service may have it). A URL that failed (refused, unreachable, an error answer) is retried
+by later runs — the next one at once, then after growing delays — and only the URLs still owed
+are sent again. After ``MAX_ATTEMPTS`` the message is marked ``failed``: it is never dropped
+silently (``check`` reports it and exits 3). A message whose URLs all went out, some of them
+unconfirmed, is ``unconfirmed``: done, never sent again, and said so.
+
+Every send of a message to a URL carries the same idempotency key (``idempotency_key``: from
+the outbox rows and the URL), so a receiver can drop a copy it already has.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 RETRY_DELAYS = (0, 15 * 60, 2 * 3600, 12 * 3600)  # before attempts 2, 3, 4, 5 (0: the next run)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DELIVERED = ("sent", "unconfirmed")
+INTERRUPTED = "the run sending it stopped before the answer: the service may have it, so it is not sent again"
 
 
 def archived_copy_url(url: str, captured_at: str, archive: Archive | None = None) -> str:
@@ -89,17 +97,19 @@ class Sent:
     ids: list[int]
     target: str
     title: str
-    status: str  # sent, pending (will retry), failed (budget spent)
+    status: str  # sent, unconfirmed (all out, some maybe not received), pending (will retry), failed (budget spent)
     attempts: int
     errors: list[str] = field(default_factory=list)
-    unconfirmed: int = 0  # URLs a crashed run may or may not have reached
+    unconfirmed: int = 0  # URLs that may or may not have the message (never sent again)
+    doubts: list[str] = field(default_factory=list)  # "url: why" for each of them
 
     def line(self) -> str:
-        what = {"sent": "sent", "pending": f"failed (attempt {self.attempts}/{MAX_ATTEMPTS}; will retry)",
+        what = {"sent": "sent", "unconfirmed": "UNCONFIRMED",
+                "pending": f"failed (attempt {self.attempts}/{MAX_ATTEMPTS}; will retry)",
                 "failed": f"FAILED after {self.attempts} attempts; not retried"}[self.status]
-        extra = f" — {'; '.join(self.errors)}" if self.errors and self.status != "sent" else ""
+        extra = f" — {'; '.join(self.errors)}" if self.errors and self.status not in ("sent", "unconfirmed") else ""
         if self.unconfirmed:
-            extra += f" ({self.unconfirmed} URL(s) unconfirmed: an interrupted run may have sent them)"
+            extra += f" ({self.unconfirmed} URL(s) unconfirmed, not resent: {'; '.join(self.doubts)})"
         return f"notify {self.target}: {what}: {self.title}{extra}"
 
 
@@ -116,7 +126,8 @@ class FlushReport:
         return self.count("failed")
 
     def to_json(self) -> dict:
-        return {"sent": self.count("sent"), "retrying": self.count("pending"), "failed": self.failed,
+        return {"sent": self.count("sent"), "unconfirmed": self.count("unconfirmed"),
+                "retrying": self.count("pending"), "failed": self.failed,
                 "deliveries": [d.__dict__ for d in self.deliveries]}
 
 
@@ -128,6 +139,14 @@ def _stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def idempotency_key(rows: list[dict], url: str) -> str:
+    """The key every send of this message to ``url`` (redacted) carries: the same on each retry,
+    different for another message, URL or database (the rows' creation times are in it)."""
+    ids = sorted(row["id"] for row in rows)
+    seed = "\n".join([*(f"{row['id']}@{row['created_at']}" for row in sorted(rows, key=lambda r: r["id"])), url])
+    return f"policywatch-{ids[0]}-{hashlib.sha256(seed.encode('utf-8')).hexdigest()[:20]}"
+
+
 def reconcile(store: Store) -> int:
     """Mark URLs a dead run left ``sending`` as ``unconfirmed`` (never sent again); returns how many."""
     marked = 0
@@ -136,7 +155,7 @@ def reconcile(store: Store) -> int:
             deliveries = json.loads(row["deliveries"] or "{}")
             for state in deliveries.values():
                 if state.get("status") == "sending":
-                    state["status"] = "unconfirmed"
+                    state["status"], state["error"] = "unconfirmed", INTERRUPTED
                     marked += 1
             store.requeue_message(row["id"], json.dumps(deliveries))
     return marked
@@ -182,11 +201,13 @@ def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Mess
 
     def after_send(result: UrlResult) -> None:
         # Saved with the next URL's mark, or at the end: a crash in between loses no known outcome.
-        deliveries[result.url] = {"status": "sent" if result.ok else "failed", "at": _stamp(moment),
-                                  "error": result.error, "format": result.format}
+        status = "sent" if result.ok else "unconfirmed" if result.unconfirmed else "failed"
+        deliveries[result.url] = {"status": status, "at": _stamp(moment), "error": result.error,
+                                  "format": result.format, "key": result.key}
 
     done = {url for url, state in deliveries.items() if state.get("status") in DELIVERED}
-    delivery = deliver(watchlist, target, message, env, skip=done, before_send=before_send, after_send=after_send)
+    delivery = deliver(watchlist, target, message, env, skip=done, before_send=before_send, after_send=after_send,
+                       keys=lambda url: idempotency_key(rows, url))
     for result in delivery.results:
         after_send(result)  # the URLs that failed before anything was sent (e.g. a missing variable)
     errors = [f"{url}: {state['error']}" for url, state in deliveries.items()
@@ -194,11 +215,12 @@ def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Mess
     if delivery.error:
         errors.insert(0, delivery.error)
     ok = not delivery.error and bool(deliveries) and all(s.get("status") in DELIVERED for s in deliveries.values())
-    unconfirmed = sum(1 for s in deliveries.values() if s.get("status") == "unconfirmed")
+    doubts = [f"{url}: {state.get('error') or INTERRUPTED}" for url, state in deliveries.items()
+              if state.get("status") == "unconfirmed"]
     if ok:
-        save(status="sent", attempts=attempts, sent_at=_stamp(moment), error=None, next_attempt_at=None,
-             last_attempt_at=_stamp(moment))
-        status = "sent"
+        status = "unconfirmed" if doubts else "sent"
+        save(status=status, attempts=attempts, sent_at=_stamp(moment), error="; ".join(doubts)[:2000] or None,
+             next_attempt_at=None, last_attempt_at=_stamp(moment))
     elif attempts >= MAX_ATTEMPTS:
         save(status="failed", attempts=attempts, error="; ".join(errors)[:2000], last_attempt_at=_stamp(moment))
         status = "failed"
@@ -207,7 +229,7 @@ def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Mess
         save(status="pending", attempts=attempts, error="; ".join(errors)[:2000], next_attempt_at=_stamp(retry),
              last_attempt_at=_stamp(moment))
         status = "pending"
-    return Sent(ids, target, message.title, status, attempts, errors, unconfirmed)
+    return Sent(ids, target, message.title, status, attempts, errors, len(doubts), doubts)
 
 
 def log(store: Store, limit: int = 50, ids: Iterable[str] = ()) -> list[dict]:

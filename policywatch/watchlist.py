@@ -28,7 +28,9 @@ DEFAULT_USER_AGENT = "policywatch/{version} (+https://github.com/policywatch/pol
 # Keys a policy may set; every one except id/name/url may also stand in `defaults`.
 POLICY_ONLY_KEYS = {"id", "name", "url", "archive_url"}
 TOP_KEYS = {"defaults", "notify", "policies"}
-TARGET_KEYS = {"urls", "min_severity", "categories", "mode", "tags"}
+TARGET_KEYS = {"urls", "min_severity", "categories", "mode", "tags", "timeout"}
+NOTIFY_TIMEOUT = 30.0  # seconds a notification service gets to connect, and to answer once it has the message
+NOTIFY_TIMEOUT_RANGE = (0.1, 3600.0)
 
 # --- settings: one declarative table ----------------------------------------------------------------
 # Every key a policy may set besides id/name/url/archive_url, which may also stand in `defaults`:
@@ -260,7 +262,8 @@ class NotifyTarget:
     ``min_severity`` (if set) replaces the policy's for this target; ``categories`` (if set) keeps
     only changes touching one of them; ``tags`` also routes every policy carrying one of these
     policy tags here. ``from_config`` says the ``apprise_config`` file has services tagged with
-    this name (they are sent to as well as ``urls``).
+    this name (they are sent to as well as ``urls``). ``timeout``: seconds each service gets to
+    connect and, once it has the message, to answer (apprise's ``cto``/``rto``, unless a URL sets them).
     """
 
     name: str
@@ -271,6 +274,7 @@ class NotifyTarget:
     line: int = 0
     tags: tuple[str, ...] = ()
     from_config: bool = False
+    timeout: float = NOTIFY_TIMEOUT
 
 
 @dataclass
@@ -466,6 +470,13 @@ def _read_targets(check: _Checker, node: Any) -> tuple[dict[str, NotifyTarget], 
                 else:
                     settings["mode"] = value["mode"]
             settings["tags"] = _string_list(check, value, "tags", f"notify target '{name}'")
+            if "timeout" in value:
+                timeout, (low, high) = value["timeout"], NOTIFY_TIMEOUT_RANGE
+                if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not low <= timeout <= high:
+                    check.error(_line(value, "timeout"), f"'timeout' in notify target '{name}' must be a number of "
+                                f"seconds from {low:g} to {high:g}")
+                else:
+                    settings["timeout"] = float(timeout)
         else:
             check.error(line, f"notify target '{name}' must be an apprise URL, a list of them, or a mapping")
             continue

@@ -358,3 +358,82 @@ def test_every_message_kind_is_registered_with_its_routing_digest_and_flag():
     assert [k for k, kind in KINDS.items() if kind.about_a_change] == ["change"]
     assert {k for k, kind in KINDS.items() if kind.digested} == {"change", "failing", "recovered"}
     assert all(kind.flag in ("info", "success", "warning", "failure", "severity") for kind in KINDS.values())
+
+
+
+# -- timeouts and idempotency keys ------------------------------------------------------------------------
+
+def test_every_http_service_gets_the_idempotency_key_as_a_header(tmp_path, http_receiver, change):
+    r = http_receiver
+    wl = make_watchlist(tmp_path, f"  team: ['{r.url('json', '/j')}', '{r.url('form', '/f')}', "
+                                  f"'{r.url('xml', '/x')}', '{r.url('json', '/h') + '?+Idempotency-Key=static'}']\n")
+    delivery = deliver(wl, "team", change, keys=lambda url: "key-" + url.rsplit("/", 1)[-1].split("?")[0])
+    assert delivery.ok, delivery
+    assert [p.header("Idempotency-Key") for p in r.received()] == ["key-j", "key-f", "key-x", "key-h"]
+    assert [res.key for res in delivery.results] == ["key-j", "key-f", "key-x", "key-h"]
+    assert "Idempotency-Key" not in delivery.results[0].url  # the URL as shown and logged stays as written
+    again = deliver(wl, "team", change)  # no outbox: a fresh key per URL
+    fresh = [p.header("Idempotency-Key") for p in r.received()[4:]]
+    assert all(k.startswith("policywatch-") for k in fresh) and len(set(fresh)) == 4 and again.ok
+
+
+def test_email_carries_the_key_in_a_footer_and_a_header(tmp_path, smtp_receiver, change):
+    wl = make_watchlist(tmp_path, f"  team: ['{smtp_receiver.url()}']\n")
+    assert deliver(wl, "team", change, keys=lambda url: "policywatch-7-abc123").ok
+    (mail,) = smtp_receiver.wait_for(1)
+    html = mail.body("html")
+    assert html.rstrip().endswith("Message key policywatch-7-abc123: a copy with the same key is a duplicate of "
+                                  "this message.</p>")
+    assert "<strong>No longer promises not to sell" in html  # the message itself is whole
+    assert mail.message["Idempotency-Key"] == "policywatch-7-abc123"
+    assert len(mail.message.get_all("Message-ID")) == 1  # apprise's own, never a second one
+
+
+def test_the_key_footer_fits_within_a_services_limit(change):
+    from policywatch.messages import key_footer
+
+    footer = key_footer("markdown", "policywatch-7-abc123")
+    _, body = fit(change, "markdown", body_maxlen=600, footer=footer)
+    assert len(body) <= 600 and body.startswith(change.summary) and body.rstrip().endswith(footer)
+    _, tiny = fit(change, "markdown", body_maxlen=100, footer=footer)  # no room: the message comes first
+    assert footer not in tiny and len(tiny) <= 100
+
+
+def test_a_read_timeout_is_unconfirmed_a_refused_connection_failed(tmp_path, make_http_receiver, change):
+    slow = make_http_receiver()
+    slow.delay = 2
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    wl = make_watchlist(tmp_path, f"  team: {{urls: ['{slow.url('json', '/slow')}', "
+                                  f"'json://127.0.0.1:{closed}/refused'], timeout: 1}}\n")
+    assert wl.targets["team"].timeout == 1.0
+    delivery = deliver(wl, "team", change, keys=lambda url: "k1")
+    unanswered, refused = delivery.results
+    assert not delivery.ok
+    assert unanswered.unconfirmed and not unanswered.ok
+    assert unanswered.error == ("no answer within 1 s after the message was sent: the service may have it, so it "
+                                "is not sent again (Idempotency-Key k1)")
+    assert not refused.unconfirmed and not refused.ok and "Connection error" in refused.error
+    assert len(slow.received("/slow")) == 1  # apprise did not try again by itself
+
+
+def test_a_urls_own_read_timeout_wins_over_the_targets(tmp_path, make_http_receiver, change):
+    slow = make_http_receiver()
+    slow.delay = 1.5
+    wl = make_watchlist(tmp_path, f"  team: {{urls: ['{slow.url('json', '/slow', rto='10')}'], timeout: 1}}\n")
+    assert deliver(wl, "team", change).ok
+
+
+def test_a_target_timeout_is_validated():
+    def watchlist(timeout: str = ""):
+        target = "{urls: ['json://127.0.0.1:9/x']" + (f", timeout: {timeout}" if timeout else "") + "}"
+        return parse_watchlist(f"notify:\n  team: {target}\npolicies:\n  - url: https://a.example/p\n", "wl.yaml")
+
+    assert watchlist("12.5").targets["team"].timeout == 12.5
+    assert watchlist().targets["team"].timeout == 30.0  # the default
+    for bad in ("0", "-1", "true", "'30'", ".inf", ".nan", "7200"):
+        with pytest.raises(ConfigError) as info:
+            watchlist(bad)
+        assert info.value.problems == ["wl.yaml:2: 'timeout' in notify target 'team' must be a number of seconds "
+                                       "from 0.1 to 3600"], bad

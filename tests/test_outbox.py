@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,8 @@ from pages import policy_page
 
 from policywatch.monitor import check
 from policywatch.outbox import MAX_ATTEMPTS, flush
+from policywatch.outbox import log as outbox_log
+from policywatch.report import NotifyLog, render
 from policywatch.store import Store
 from policywatch.watchlist import parse_watchlist
 
@@ -188,9 +191,10 @@ def test_a_run_killed_after_sending_does_not_send_twice(tmp_path, http_server, m
     time.sleep(0.2)
     assert len(http_receiver.posts) == 1 and len(first.posts) == 1
     log = json.loads(run_cli(tmp_path, "notify", "log", "--format", "json").stdout)["entries"]
-    assert log[0]["status"] == "sent"
+    assert log[0]["status"] == "unconfirmed"  # done, never sent again, and said so
     # The first URL's answer was recorded before the second was tried; the second is unconfirmed.
     assert [d["status"] for d in log[0]["deliveries"].values()] == ["sent", "unconfirmed"]
+    assert "the run sending it stopped before the answer" in list(log[0]["deliveries"].values())[1]["error"]
 
 
 def test_no_secret_is_ever_printed(tmp_path, http_server, make_http_receiver):
@@ -219,3 +223,105 @@ def test_no_secret_is_ever_printed(tmp_path, http_server, make_http_receiver):
     with Store.open(tmp_path / "pw.db") as store:
         dump = "\n".join(str(row) for row in store.db.query("SELECT * FROM outbox"))
     assert secret not in dump and token not in dump
+
+
+
+# -- a slow receiver: a timeout after sending is 'unconfirmed', never sent again ---------------------------
+
+def slow_target(tmp_path, http_server, urls: list[str], timeout: float) -> object:
+    http_server.route("/privacy", policy_page(churn=1))
+    return load(write_watchlist(tmp_path, [{"id": "acme", "name": "ACME", "url": http_server.url("/privacy")}],
+                                {"team": {"urls": urls, "timeout": timeout}}, notify=["team"]))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed once the block ends: connection refused
+
+
+def test_a_timeout_after_sending_is_unconfirmed_and_never_resent(tmp_path, store, http_server, make_http_receiver):
+    slow = make_http_receiver()
+    watchlist = slow_target(tmp_path, http_server, [slow.url("json", "/hook")], timeout=1)
+    check(watchlist, store)
+    slow.delay = 2  # the message arrives at once, the answer after the target's timeout
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    first = check(watchlist, store)
+    (sent,) = first.notifications.deliveries
+    assert sent.status == "unconfirmed" and first.exit_code == 0
+    assert sent.line().startswith("notify team: UNCONFIRMED: ACME — material change (high)")
+    assert "1 URL(s) unconfirmed, not resent: json://127.0.0.1:" in sent.line()
+    assert "no answer within 1 s after the message was sent: the service may have it" in sent.line()
+    assert first.notifications.to_json()["unconfirmed"] == 1
+    assert len(slow.received("/hook")) == 1
+    slow.delay = 0
+    check(watchlist, store)  # the next run flushes the outbox first: nothing is owed
+    assert flush(store, watchlist, force=True).deliveries == []
+    assert flush(store, watchlist, when=datetime.now(timezone.utc) + timedelta(days=30)).deliveries == []
+    time.sleep(0.2)
+    assert len(slow.received("/hook")) == 1  # exactly one POST, not five
+    row = next(store.db.query("SELECT status, attempts, deliveries FROM outbox"))
+    assert row["status"] == "unconfirmed" and row["attempts"] == 1
+    (state,) = json.loads(row["deliveries"]).values()
+    assert state["status"] == "unconfirmed" and "no answer within 1 s" in state["error"]
+    assert state["key"] == slow.posts[0].header("Idempotency-Key")
+    shown = render(NotifyLog(outbox_log(store)), "text")
+    assert "unconfirmed" in shown.splitlines()[0]
+    assert f"unconfirmed json://127.0.0.1:{slow.port}/hook — no answer within 1 s after the message was sent" in shown
+
+
+def test_a_refused_connection_is_still_retried_beside_an_unconfirmed_url(tmp_path, store, http_server,
+                                                                          make_http_receiver):
+    slow, late = make_http_receiver(), closed_port()
+    watchlist = slow_target(tmp_path, http_server, [slow.url("json", "/slow"), f"json://127.0.0.1:{late}/late"],
+                            timeout=1)
+    check(watchlist, store)
+    slow.delay = 2
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    (first,) = check(watchlist, store).notifications.deliveries
+    assert first.status == "pending" and first.unconfirmed == 1  # the refused URL is owed, the slow one is not
+    assert "json://127.0.0.1:" in first.line() and "unconfirmed, not resent" in first.line()
+    row = next(store.db.query("SELECT deliveries FROM outbox"))
+    assert [s["status"] for s in json.loads(row["deliveries"]).values()] == ["unconfirmed", "failed"]
+    slow.delay = 0
+    (second,) = check(watchlist, store).notifications.deliveries  # retried: only the refused URL
+    assert second.status == "pending" and second.attempts == 2
+    time.sleep(0.2)
+    assert len(slow.received("/slow")) == 1
+
+
+def test_every_retry_carries_the_same_idempotency_key(tmp_path, store, http_server, make_http_receiver):
+    hook, other = make_http_receiver(), make_http_receiver()
+    watchlist = slow_target(tmp_path, http_server, [hook.url("json", "/hook"), other.url("form", "/form")],
+                            timeout=5)
+    check(watchlist, store)
+    hook.script(500, 500)  # two failures, then 200
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    assert check(watchlist, store).notifications.deliveries[0].status == "pending"
+    when = datetime.now(timezone.utc)
+    for status in ("pending", "sent"):
+        when += timedelta(days=1)
+        assert flush(store, watchlist, when=when).deliveries[0].status == status
+    keys = [post.header("Idempotency-Key") for post in hook.received("/hook")]
+    assert len(keys) == 3 and len(set(keys)) == 1 and keys[0].startswith("policywatch-")
+    (form,) = other.received("/form")  # sent once, with a key of its own (another URL)
+    assert form.header("Idempotency-Key").startswith("policywatch-") and form.header("Idempotency-Key") != keys[0]
+    # Another message to the same URL: another key.
+    http_server.route("/privacy", policy_page(edits=dict([SALE, TRAINING]), churn=3))
+    assert check(watchlist, store).notifications.deliveries[0].status == "sent"
+    assert hook.received("/hook")[-1].header("Idempotency-Key") not in keys
+    logged = [state["key"] for row in outbox_log(store) for state in row["deliveries"].values()]
+    assert keys[0] in logged
+
+
+def test_a_long_enough_timeout_lets_a_slow_receiver_succeed(tmp_path, store, http_server, make_http_receiver):
+    slow = make_http_receiver()
+    watchlist = slow_target(tmp_path, http_server, [slow.url("json", "/hook")], timeout=10)
+    check(watchlist, store)
+    slow.delay = 1.5  # more than the 1 s that made it unconfirmed above, within this target's 10 s
+    http_server.route("/privacy", policy_page(edits=dict([SALE]), churn=2))
+    (sent,) = check(watchlist, store).notifications.deliveries
+    assert sent.status == "sent" and sent.unconfirmed == 0
+    assert len(slow.received("/hook")) == 1
+    row = next(store.db.query("SELECT status FROM outbox"))
+    assert row["status"] == "sent"
