@@ -261,3 +261,38 @@ def test_a_watchlist_wrong_in_every_entry_stops_after_a_hundred_problems():
         parse_watchlist(text)
     assert len(raised.value.problems) == MAX_PROBLEMS + 1
     assert raised.value.problems[-1].endswith(f"stopped after {MAX_PROBLEMS} problems")
+
+
+def test_a_full_disk_is_one_clear_line_and_keeps_what_was_stored(tmp_path, http_server):
+    """A file-size limit (RLIMIT_FSIZE) makes SQLite's writes fail as on a full disk, without a mount."""
+    import random
+    import resource
+    import signal as signals
+    import sqlite3
+    import subprocess
+
+    import pages
+    from console import cli_env, policywatch
+
+    http_server.route("/privacy", pages.policy_page())
+    (tmp_path / "watchlist.yaml").write_text(
+        f"policies:\n  - {{id: acme, name: ACME, url: '{http_server.url('/privacy')}'}}\n", encoding="utf-8")
+    first = subprocess.run(policywatch("-q", "check", "--no-notify"), cwd=tmp_path, env=cli_env(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    words = random.Random(1).choices(["data", "share", "partners", "retain", "consent", "cookies"], k=400_000)
+    http_server.route("/privacy", body="<h1>Privacy</h1>" + "".join(
+        f"<p>{' '.join(words[k:k + 40])} {k}.</p>" for k in range(0, len(words), 40)))
+    limit = (tmp_path / "pw.db").stat().st_size + 64 * 1024
+
+    def small_disk() -> None:
+        signals.signal(signals.SIGXFSZ, signals.SIG_IGN)  # a write past the limit fails (EFBIG), as ENOSPC would
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    full = subprocess.run(policywatch("-q", "check", "--no-notify"), cwd=tmp_path, env=cli_env(tmp_path),
+                          capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
+    assert full.returncode == 3 and "Traceback" not in full.stderr, full.stderr
+    assert "full" in full.stderr and len(full.stderr.strip().splitlines()) == 1, full.stderr
+    with sqlite3.connect(tmp_path / "pw.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT number FROM versions").fetchall() == [(1,)]  # the first text, intact
