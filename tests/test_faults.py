@@ -296,3 +296,26 @@ def test_a_full_disk_is_one_clear_line_and_keeps_what_was_stored(tmp_path, http_
     with sqlite3.connect(tmp_path / "pw.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT number FROM versions").fetchall() == [(1,)]  # the first text, intact
+
+
+def test_reading_commands_work_on_a_database_in_a_folder_that_cannot_be_written(tmp_path):
+    import os
+    import subprocess
+
+    from console import cli_env, policywatch
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere: run as a user to see a read-only folder")
+    path = _stored(tmp_path)
+    (tmp_path / "watchlist.yaml").write_text(
+        "policies:\n  - {id: acme, name: ACME, url: 'https://acme.example/privacy'}\n", encoding="utf-8")
+    path.parent.chmod(0o555)
+    try:
+        shown = subprocess.run(policywatch("--db", str(path), "show", "acme", "--version", "3"), cwd=tmp_path,
+                               env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and "Version 2." in shown.stdout, shown.stderr
+        check = subprocess.run(policywatch("--db", str(path), "check"), cwd=tmp_path, env=cli_env(tmp_path),
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 3 and "cannot write the database" in check.stderr, check.stderr
+    finally:
+        path.parent.chmod(0o755)
