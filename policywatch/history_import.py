@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from policywatch.archive import (
@@ -35,11 +35,10 @@ from policywatch.archive import (
     strip_archive_noise,
 )
 from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
-from policywatch.monitor import profile_of
+from policywatch.monitor import Fetched, classify, profile_of
 from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store, exit_code_of_interruption
-from policywatch.suspect import diagnose_page
 from policywatch.timeline import find_or_add_version, judge_change, merge_archive_history
 from policywatch.watchlist import Policy, Watchlist
 
@@ -240,21 +239,22 @@ class _Prober:
             self._record(capture, "skipped", exc.error_class, None, None, fetched)
             self.result.skipped += 1
             return None
+        page = FetchResult(capture.original, final_url=capture.original, status=200, content=content,
+                           content_type=content_type)
         try:
             normalized = normalize_text(strip_archive_noise(text), content_type=content_type,
                                         select=self.policy.select, remove=self.policy.remove,
                                         ignore=self.policy.ignore)
-        except IgnoreTimeout:
-            normalized = None  # the policy's own `ignore` pattern is at fault: kept, to derive again once fixed
-        diagnosis = diagnose_page(normalized, requested_url=capture.original, final_url=capture.original) \
-            if normalized is not None else None
+        except IgnoreTimeout as exc:  # the policy's own `ignore` pattern is at fault: kept, to derive again
+            normalized, page = None, replace(page, error_class="ignore_timeout", error=str(exc))
+        # The same decision as a live check's; a shrunk page is weighed when the timeline is built.
+        classified = classify(Fetched(self.policy, self.profile, page, normalized, False, None), None)
         with self.store.writer(wait=LOCK_WAIT), self.store.transaction():
             # The raw bytes are kept for suspect pages too: for diagnosis, and to re-derive them later.
             snapshot = self.store.put_snapshot(content, content_type, fetched.encoding if fetched else None)
-            if normalized is None or diagnosis.suspect:
-                reason = "ignore_timeout" if normalized is None else diagnosis.reason
-                self._record(capture, "skipped" if normalized is None else "suspect", reason, None, None, fetched,
-                             snapshot)
+            if classified.kind != "text":
+                self._record(capture, "skipped" if classified.kind == "failed" else "suspect", classified.reason,
+                             None, None, fetched, snapshot)
                 self.result.skipped += 1
                 return None
             version, is_new = find_or_add_version(self.store, self.policy.id, normalized,

@@ -85,7 +85,9 @@ class RunReport:
 
 
 @dataclass
-class _Fetched:
+class Fetched:
+    """One page as fetched (live, or replayed from an archive) and normalized: what classify() reads."""
+
     policy: Policy
     profile: str
     result: FetchResult
@@ -100,7 +102,7 @@ def profile_of(policy: Policy) -> str:
 
 
 def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
-                         normalize: Callable[..., Normalized] = normalize_text) -> _Fetched:
+                         normalize: Callable[..., Normalized] = normalize_text) -> Fetched:
     from hashlib import sha256
 
     conditional = state is not None and state.current_version_id is not None and state.last_profile == profile
@@ -111,17 +113,17 @@ def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
         last_modified=state.last_modified if conditional else None,
     )
     if not result.ok or result.not_modified or result.content is None:
-        return _Fetched(policy, profile, result, None, False, None)
+        return Fetched(policy, profile, result, None, False, None)
     raw_sha256 = sha256(result.content).hexdigest()
     if conditional and raw_sha256 == state.last_raw_sha256:
-        return _Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
+        return Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
     try:
         normalized = normalize(result.text or "", content_type=result.content_type, select=policy.select,
                                remove=policy.remove, ignore=policy.ignore)
     except IgnoreTimeout as exc:  # the watchlist's pattern, not the page: this check fails, nothing stored
-        return _Fetched(policy, profile, replace(result, error_class="ignore_timeout", error=str(exc)), None, False,
+        return Fetched(policy, profile, replace(result, error_class="ignore_timeout", error=str(exc)), None, False,
                         raw_sha256)
-    return _Fetched(policy, profile, result, normalized, False, raw_sha256)
+    return Fetched(policy, profile, result, normalized, False, raw_sha256)
 
 
 POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
@@ -227,7 +229,7 @@ class Classified:
     detail: str | None = None
 
 
-def classify(fetched: _Fetched, state: PolicyState | None) -> Classified:
+def classify(fetched: Fetched, state: PolicyState | None) -> Classified:
     """What a fetch means, from the fetch and the policy's last state alone: no database."""
     policy, result = fetched.policy, fetched.result
     if not result.ok:
@@ -246,7 +248,7 @@ def classify(fetched: _Fetched, state: PolicyState | None) -> Classified:
     return Classified("text")
 
 
-def record(store: Store, fetched: _Fetched, state: PolicyState | None, run_id: int | None,
+def record(store: Store, fetched: Fetched, state: PolicyState | None, run_id: int | None,
            source: str | None = None, announcer: Announcer | None = None) -> PolicyResult:
     """Write one policy's result in one transaction and say what it was.
 
@@ -263,7 +265,7 @@ def record(store: Store, fetched: _Fetched, state: PolicyState | None, run_id: i
 class _Writer:
     """Writes what one classified fetch means: one method per kind (WRITERS)."""
 
-    def __init__(self, store: Store, fetched: _Fetched, state: PolicyState | None, run_id: int | None,
+    def __init__(self, store: Store, fetched: Fetched, state: PolicyState | None, run_id: int | None,
                  source: str | None, announcer: Announcer | None):
         policy, result = fetched.policy, fetched.result
         self.store, self.fetched, self.state, self.announcer = store, fetched, state, announcer

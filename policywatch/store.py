@@ -239,6 +239,21 @@ INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
 
 
+def _set_wal(db: sqlite_utils.Database) -> None:
+    """Switch to WAL. Switching needs the file to itself and SQLite does not wait for that (no busy
+    handler): while another run creates the same new database, ask again for a while."""
+    import time
+
+    for attempt in range(300):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 299:
+                raise
+            time.sleep(0.1)
+
+
 def exit_code_of_interruption(default: int) -> int:
     """The exit code a run records when an exception is on its way out: 130 for Ctrl-C, the code of
     a SystemExit (143 for SIGTERM, see cli.main), else ``default``."""
@@ -309,7 +324,7 @@ class Store:
         try:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
             db = sqlite_utils.Database(conn)
-            db.execute("PRAGMA journal_mode=WAL")
+            _set_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:

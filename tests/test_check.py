@@ -788,11 +788,11 @@ def test_normalizing_in_worker_processes_gives_the_same_versions(http_server, ma
 # -- classify: what a fetch means, without a database ---------------------------------------------
 
 def _classified(result, normalized=None, state=None, same_raw=False):
-    from policywatch.monitor import _Fetched, classify
+    from policywatch.monitor import Fetched, classify
     from policywatch.watchlist import Policy
 
     policy = Policy(id="acme", name="ACME", url="https://acme.example/privacy")
-    return classify(_Fetched(policy, "{}", result, normalized, same_raw, "raw"), state)
+    return classify(Fetched(policy, "{}", result, normalized, same_raw, "raw"), state)
 
 
 def _state(**values):
