@@ -143,6 +143,11 @@ def _without_repeated_titles(items: list[tuple[str, str, int]]) -> list[tuple[st
         if item[0] == "h" and out and out[-1][0] == "h" and _title_key(out[-1][1]) == _title_key(item[1]):
             continue
         out.append(item)
+    # The page's title over the policy's own title ("Privacy Policy" over "Acme Privacy Policy"):
+    # only the first heading, only when every word of it stands in the one right below it.
+    if len(out) > 1 and out[0][0] == out[1][0] == "h" and \
+            set(_title_key(out[0][1]).split()) < set(_title_key(out[1][1]).split()):
+        out.pop(0)
     return out
 
 
@@ -236,12 +241,13 @@ class Document:
 
     @property
     def sha256(self) -> str:
-        """Identifies a version: its Markdown with every heading at one level.
+        """Identifies a version: its Markdown with every heading at one level, in lowercase.
 
-        A page that drops its title or a heading level shifts every heading below it; a reader sees
-        the same words in the same order, so it is the same version (kept with its first levels).
+        A page that drops its title or a heading level shifts every heading below it, and a template
+        sets titles in capitals or not; a reader sees the same words in the same order, so it is the
+        same version (kept as first seen).
         """
-        return text_sha256(_HEADING_MARK.sub("# ", self.markdown()))
+        return text_sha256(_HEADING_MARK.sub("# ", self.markdown()).lower())
 
     @property
     def plain_text(self) -> str:

@@ -270,3 +270,17 @@ def test_a_title_repeated_by_the_heading_below_it_is_one_heading():
     apart = Document.build([("h", "Privacy", 1), ("p", "Intro.", 0), ("h", "Privacy", 2), ("p", "More.", 0)])
     assert [s.heading for s in apart.sections] == ["Privacy", "Privacy"]
 
+
+
+def test_the_page_title_over_the_policys_own_title_and_capitals_make_no_new_version():
+    from policywatch.document import Document
+
+    before = Document.build([("h", "PRIVACY POLICY AND COOKIE POLICY", 1), ("h", "GRINDR PRIVACY AND COOKIE POLICY", 2),
+                             ("p", "We collect your e-mail address.", 0), ("h", "Sharing", 3), ("p", "We share.", 0)])
+    after = Document.build([("h", "Grindr Privacy and Cookie Policy", 1), ("p", "We collect your e-mail address.", 0),
+                            ("h", "Sharing", 2), ("p", "We share.", 0)])
+    assert before.sha256 == after.sha256
+    # Only the first heading, and only when all its words stand in the next: sections keep their parents.
+    nested = Document.build([("h", "Privacy", 1), ("p", "Intro.", 0), ("h", "Your rights", 2),
+                             ("h", "Your rights in California", 3), ("p", "You may opt out.", 0)])
+    assert [s.heading for s in nested.sections] == ["Privacy", "Your rights", "Your rights in California"]
