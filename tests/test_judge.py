@@ -170,3 +170,10 @@ def test_stated_dates_are_parsed():
 def test_identical_documents():
     diff, verdict = judged(BASE, BASE)
     assert diff.identical and verdict.severity == "none" and verdict.summary == "No change."
+
+
+def test_every_kind_of_fact_change_is_one_registered_rule_with_its_docstring():
+    from policywatch.judge.changes import RULES
+
+    assert set(RULES) == {"added", "removed", "flipped", "value_changed", "statement"}
+    assert all(function.__doc__ and function.__doc__.strip() for function in RULES.values())

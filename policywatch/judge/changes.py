@@ -6,6 +6,7 @@ the plain words — and ``Signal`` carries it with the evidence before and after
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from policywatch.judge import words as plain
@@ -40,12 +41,25 @@ class Signal:
 
 Assessment = tuple[str, str, str, str]  # rule, severity, direction, message
 
+# One small function per kind of change, registered under that kind; its docstring is the rule.
+# The rule ids it returns are "<category>.<what happened>" (docs/judgement.md lists them all).
+RULES: dict[str, Callable[..., Assessment]] = {}
+
+
+def rule(kind: str) -> Callable[[Callable[..., Assessment]], Callable[..., Assessment]]:
+    """Register the function that says what a change of ``kind`` means."""
+    def register(function: Callable[..., Assessment]) -> Callable[..., Assessment]:
+        RULES[kind] = function
+        return function
+    return register
+
 
 def _expands(fact: Fact, rules: Rules, asserting: bool) -> bool:
     """Asserting more expands an expanding category; in a protective one, saying less does."""
     return asserting != rules.protective(fact.category, fact.practice)
 
 
+@rule("added")
 def assess_added(fact: Fact, rules: Rules) -> Assessment:
     """A practice the old version did not state, or a new denial ("we do not sell")."""
     asserting = fact.polarity != "negated"
@@ -56,6 +70,7 @@ def assess_added(fact: Fact, rules: Rules) -> Assessment:
             "expand" if expand else "restrict", plain.added(fact, rules))
 
 
+@rule("removed")
 def assess_removed(fact: Fact, rules: Rules) -> Assessment:
     """A practice, promise or right the new version no longer states."""
     asserting = fact.polarity == "negated"  # dropping a denial asserts more
@@ -66,6 +81,7 @@ def assess_removed(fact: Fact, rules: Rules) -> Assessment:
             "expand" if expand else "restrict", plain.removed(fact, rules))
 
 
+@rule("flipped")
 def assess_flip(old: Fact, new: Fact, rules: Rules) -> Assessment:
     """The same practice, asserted then denied (or the reverse), or a promise weakened to 'may'."""
     strength = {"negated": 0, "conditional": 1, "asserted": 2}
@@ -77,6 +93,7 @@ def assess_flip(old: Fact, new: Fact, rules: Rules) -> Assessment:
             plain.flipped(old, new, rules))
 
 
+@rule("value_changed")
 def assess_value(old: Fact, new: Fact, rules: Rules) -> Assessment:
     """A number or a name changed: a period, an age, the company responsible."""
     message = plain.changed_value(old, new, rules)
@@ -98,6 +115,7 @@ def assess_value(old: Fact, new: Fact, rules: Rules) -> Assessment:
     return f"{new.category}.value_changed", "medium", "clarify", message
 
 
+@rule("statement")
 def assess_statement(fact: Fact, rules: Rules, added: bool) -> Assessment:
     """A passage about a practice the other version also states, but in no sentence like this one."""
     asserting = (fact.polarity != "negated") == added

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
 from policywatch.document import Document
 from policywatch.judge import words as plain
-from policywatch.judge.changes import Assessment, Signal, assess_added, assess_flip, assess_removed, assess_value, rank
+from policywatch.judge.changes import RULES, Assessment, Signal, rank
 from policywatch.judge.facts import Fact, FactExtractor, sentences
 from policywatch.judge.passages import SIMILARITY_BUDGET, SentenceIndex, reworded_changes, statement_changes
 from policywatch.judge.rules import Rules, is_date_stamp, load_rules, stated_date
@@ -95,16 +95,16 @@ def diff_facts(old: list[Fact], new: list[Fact], rules: Rules | None = None, *,
         if same_value:
             partner = same_value[_closest(fact, same_value)]
             paired.add(id(partner))
-            signal(assess_flip(fact, partner, rules), fact, partner)
+            signal(RULES["flipped"](fact, partner, rules), fact, partner)
         elif same_polarity and (len(same_polarity) == 1 or fact.category != "controller_contact"):
             partner = same_polarity[_closest(fact, same_polarity)]
             paired.add(id(partner))
-            signal(assess_value(fact, partner, rules), fact, partner)
+            signal(RULES["value_changed"](fact, partner, rules), fact, partner)
         else:
-            signal(assess_removed(fact, rules), fact, None)
+            signal(RULES["removed"](fact, rules), fact, None)
     for fact in came:
         if id(fact) not in paired:
-            signal(assess_added(fact, rules), None, fact)
+            signal(RULES["added"](fact, rules), None, fact)
     signals.sort(key=rank)
     return signals
 

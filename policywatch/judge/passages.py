@@ -17,7 +17,7 @@ from collections import defaultdict
 
 from policywatch.diff import fold, similarity, words
 from policywatch.document import Document
-from policywatch.judge.changes import Signal, assess_flip, assess_statement, assess_value
+from policywatch.judge.changes import RULES, Signal
 from policywatch.judge.facts import Fact, FactExtractor, sentences
 from policywatch.judge.rules import Rules
 
@@ -101,7 +101,7 @@ def statement_changes(old: list[Fact], new: list[Fact], old_index: SentenceIndex
             if len(words(passage)) < MIN_PASSAGE_WORDS or not index.is_new(passage):
                 continue
             seen.add((fact.evidence, fact.category))  # one finding per category of a new passage
-            rule, severity, direction, message = assess_statement(fact, rules, added)
+            rule, severity, direction, message = RULES["statement"](fact, rules, added)
             signals.append(Signal(rule, fact.category, severity, direction, message,
                                   None if added else fact.evidence, fact.evidence if added else None,
                                   None if added else fact, fact if added else None))
@@ -158,8 +158,8 @@ def reworded_changes(extractor: FactExtractor, index: SentenceIndex, new_doc: Do
                     old_fact = dataclasses.replace(old, evidence=old_sentence)
                     new_fact = dataclasses.replace(new, evidence=sentence, section=section.path,
                                                    section_index=section_index)
-                    assessment = assess_flip(old_fact, new_fact, rules) if old.value == new.value else \
-                        assess_value(old_fact, new_fact, rules)
+                    assessment = RULES["flipped"](old_fact, new_fact, rules) if old.value == new.value else \
+                        RULES["value_changed"](old_fact, new_fact, rules)
                     rule, severity, direction, message = assessment
                     covered.add((new.category, new.practice))
                     signals.append(Signal(rule, new.category, severity, direction, message, old_sentence, sentence,
