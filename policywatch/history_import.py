@@ -73,17 +73,9 @@ class BackfillResult:
         return dict(self.__dict__)
 
     def line(self) -> str:
-        if self.outcome == "failed" and not self.listed:
-            return f"{self.policy_id}: FAILED {self.message}"
-        parts = [f"{self.listed} captures listed", f"{self.distinct} distinct",
-                 f"{self.fetched} fetched" + (f" ({self.known} known from earlier runs)" if self.known else ""),
-                 f"{self.skipped} skipped", f"{self.versions} versions ({self.new_versions} new)",
-                 f"{self.changes_added} changes added to the timeline"]
-        requests = f"requests: {self.requests.get('cdx', 0)} listing + {self.requests.get('replay', 0)} replay"
-        head = f"{self.policy_id}: " + ", ".join(parts) + f"; {requests}"
-        if self.outcome != "ok":
-            head += f"\n  {self.outcome.upper()}: {self.message}"
-        return head
+        from policywatch.report import backfill_line
+
+        return backfill_line(self)
 
 
 @dataclass

@@ -104,13 +104,9 @@ class Sent:
     doubts: list[str] = field(default_factory=list)  # "url: why" for each of them
 
     def line(self) -> str:
-        what = {"sent": "sent", "unconfirmed": "UNCONFIRMED",
-                "pending": f"failed (attempt {self.attempts}/{MAX_ATTEMPTS}; will retry)",
-                "failed": f"FAILED after {self.attempts} attempts; not retried"}[self.status]
-        extra = f" — {'; '.join(self.errors)}" if self.errors and self.status not in ("sent", "unconfirmed") else ""
-        if self.unconfirmed:
-            extra += f" ({self.unconfirmed} URL(s) unconfirmed, not resent: {'; '.join(self.doubts)})"
-        return f"notify {self.target}: {what}: {self.title}{extra}"
+        from policywatch.report import delivery_line
+
+        return delivery_line(self)
 
 
 @dataclass

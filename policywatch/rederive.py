@@ -31,11 +31,9 @@ class RederiveResult:
         return bool(self.rederived or self.merged)
 
     def line(self) -> str:
-        if not self.changed:
-            extra = f", {self.missing} without a raw snapshot" if self.missing else ""
-            return f"{self.policy_id}: {self.entries} version(s) already current{extra}"
-        return (f"{self.policy_id}: {self.rederived} of {self.entries} version(s) re-derived as technical updates"
-                + (f", {self.merged} change(s) folded into their predecessor" if self.merged else ""))
+        from policywatch.report import rederive_line
+
+        return rederive_line(self)
 
 
 def renormalize(store: Store, watchlist: Watchlist | None = None, ids: Iterable[str] = ()) -> list[RederiveResult]:

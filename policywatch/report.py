@@ -365,7 +365,7 @@ def _notify_log_text(result: NotifyLog, **_: Any) -> str:
 
 def notification_lines(report: FlushReport, quiet: bool) -> list[str]:
     """What the deliveries of a run did: under cron only what needs reading (failures, doubts)."""
-    lines = [d.line() for d in report.deliveries if not quiet or d.status != "sent" or d.unconfirmed]
+    lines = [delivery_line(d) for d in report.deliveries if not quiet or d.status != "sent" or d.unconfirmed]
     if report.failed:
         lines.append(f"{report.failed} notification(s) could not be delivered; see `policywatch notify log`")
     return lines
@@ -390,10 +390,49 @@ def _check_text(report: RunReport, quiet: bool = False, **_: Any) -> str:
 @renders("backfill", "text")
 def _backfill_text(report: BackfillReport, quiet: bool = False, archive_host: str = "the archive",
                    **_: Any) -> str:
-    lines = [r.line() for r in report.results if not quiet or r.outcome != "ok" or r.changes_added]
+    lines = [backfill_line(r) for r in report.results if not quiet or r.outcome != "ok" or r.changes_added]
     if not quiet:
         totals = report.requests
         lines.append(f"{len(report.results)} policies; strategy {report.strategy}; requests to {archive_host}: "
                      f"{totals.get('cdx', 0)} listing + {totals.get('replay', 0)} replay")
     lines += notification_lines(report.notifications, quiet=quiet)
     return "\n".join(lines)
+
+
+# --- one line per result: a policy's import, a re-derivation, a delivery ------------------------------
+
+def backfill_line(r: Any) -> str:
+    """One policy's archive import (history_import.BackfillResult)."""
+    if r.outcome == "failed" and not r.listed:
+        return f"{r.policy_id}: FAILED {r.message}"
+    parts = [f"{r.listed} captures listed", f"{r.distinct} distinct",
+             f"{r.fetched} fetched" + (f" ({r.known} known from earlier runs)" if r.known else ""),
+             f"{r.skipped} skipped", f"{r.versions} versions ({r.new_versions} new)",
+             f"{r.changes_added} changes added to the timeline"]
+    requests = f"requests: {r.requests.get('cdx', 0)} listing + {r.requests.get('replay', 0)} replay"
+    head = f"{r.policy_id}: " + ", ".join(parts) + f"; {requests}"
+    if r.outcome != "ok":
+        head += f"\n  {r.outcome.upper()}: {r.message}"
+    return head
+
+
+def rederive_line(r: Any) -> str:
+    """One policy's re-derivation (rederive.RederiveResult)."""
+    if not r.changed:
+        extra = f", {r.missing} without a raw snapshot" if r.missing else ""
+        return f"{r.policy_id}: {r.entries} version(s) already current{extra}"
+    return (f"{r.policy_id}: {r.rederived} of {r.entries} version(s) re-derived as technical updates"
+            + (f", {r.merged} change(s) folded into their predecessor" if r.merged else ""))
+
+
+def delivery_line(d: Any) -> str:
+    """One message's delivery to one target (outbox.Sent)."""
+    from policywatch.outbox import MAX_ATTEMPTS
+
+    what = {"sent": "sent", "unconfirmed": "UNCONFIRMED",
+            "pending": f"failed (attempt {d.attempts}/{MAX_ATTEMPTS}; will retry)",
+            "failed": f"FAILED after {d.attempts} attempts; not retried"}[d.status]
+    extra = f" — {'; '.join(d.errors)}" if d.errors and d.status not in ("sent", "unconfirmed") else ""
+    if d.unconfirmed:
+        extra += f" ({d.unconfirmed} URL(s) unconfirmed, not resent: {'; '.join(d.doubts)})"
+    return f"notify {d.target}: {what}: {d.title}{extra}"
