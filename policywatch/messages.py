@@ -272,11 +272,13 @@ def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
 
 def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, when: str | datetime | None = None,
                    *, url: str | None = None, archived_url: str | None = None, old_label: str = "previous version",
-                   new_label: str = "new version") -> Message:
+                   new_label: str = "new version", reverted_to: str | None = None, undoes: str | None = None
+                   ) -> Message:
     """The message for one new version of ``policy``: verdict, changed sections with evidence, links.
 
     ``url`` is the live page (default: the policy's URL); ``archived_url`` a stored copy, if any. The
-    HTML diff page (``render_html``) is attached for e-mail targets.
+    HTML diff page (``render_html``) is attached for e-mail targets. ``reverted_to`` (a date) makes it
+    the news of a return to an earlier text, and ``undoes`` says what that return takes back.
     """
     from policywatch.render import render_html
 
@@ -285,10 +287,15 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
     links = [("live page", live), ("archived copy", archived_url)]
     sections = _message_sections(diff)
     lead = judgement.summary or f"{judgement.severity} change"
+    title = message_title(policy.name, judgement)
+    if reverted_to:
+        title = f"{policy.name} — reverted to the text of {reverted_to} ({judgement.severity})"
+        lead = f"Reverted to the text of {reverted_to}" + (f" (undoes: {undoes.rstrip('.')})" if undoes else "") + \
+            f". {lead}"
     markdown = Body("markdown", lead, [_links("markdown", links, detected)], [_section_md(s) for s in sections])
     html_body = Body("html", lead, [_links("html", links, html.escape(detected))], [_section_html(s) for s in sections])
     page = render_html(diff, judgement, old_label, new_label)
-    return Message("change", message_title(policy.name, judgement), markdown, html_body, judgement.severity,
+    return Message("change", title, markdown, html_body, judgement.severity,
                    judgement.material, list(judgement.categories), policy.id,
                    [Attachment(f"{policy.id}-diff.html", page)])
 

@@ -48,6 +48,7 @@ class PolicyResult:
     categories: list[str] = field(default_factory=list)
     summary: str | None = None
     notified: list[str] = field(default_factory=list)  # targets a message was queued for
+    undoes: str | None = None  # a return to an earlier text that takes back this material change
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -337,19 +338,31 @@ class _Writer:
         observation_id = store.add_observation(**self.observation, outcome=outcome, snapshot_sha256=snapshot,
                                                text_sha256=normalized.document.sha256, version_id=version["id"])
         judged = None
+        undone = store.entering_change(policy.id, state.current_version_id) \
+            if outcome == "reverted" and state and state.current_version_id else None
         if state and state.current_version_id:
             # A flip-flop is judged against the last text people were told about, so that a page
             # wobbling between two texts is not announced again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
-            judged = judge_change(store, policy.id, baseline or state.current_version_id, version)
+            baseline = baseline or state.current_version_id
+            judged = judge_change(store, policy.id, baseline, version)
+            if outcome == "reverted" and judged.judgement.material and undone is not None and undone["material"] \
+                    and not store.material_move_seen(policy.id, baseline, version["id"]):
+                # Undoing a material change is news, once: a page wobbling between two texts is not.
+                self.result.undoes = undone["summary"]
             self.result.severity, self.result.material = judged.judgement.severity, judged.judgement.material
             self.result.categories, self.result.summary = list(judged.judgement.categories), judged.judgement.summary
         change_id = store.add_change(policy_id=policy.id, version_id=version["id"],
                                      previous_version_id=state.current_version_id if state else None,
                                      observation_id=observation_id, captured_at=result.fetched_at, source=self.source,
                                      returns_to=self.result.returns_to, **(judged.columns if judged else {}))
-        if judged is not None and outcome == "changed" and self.announcer is not None:
-            self.result.notified = self.announcer.change(policy, change_id, judged, result.fetched_at)
+        if judged is not None and self.announcer is not None:
+            if outcome == "changed":
+                self.result.notified = self.announcer.change(policy, change_id, judged, result.fetched_at)
+            elif self.result.undoes is not None:
+                self.result.notified = self.announcer.change(
+                    policy, change_id, judged, result.fetched_at, undoes=self.result.undoes,
+                    reverted_to=version.get("stated_date") or version["captured_at"][:10])
         self._accept(current_version_id=version["id"], last_outcome=outcome, last_raw_sha256=self.fetched.raw_sha256)
         self.result.outcome, self.result.version = outcome, version["number"]
         self.result.previous_version = state.current_number if state else None

@@ -60,15 +60,17 @@ class Announcer:
     def __init__(self, store: Store, watchlist: Watchlist, run_id: int | None, archive: Archive | None = None):
         self.store, self.watchlist, self.run_id, self.archive = store, watchlist, run_id, archive
 
-    def change(self, policy: Policy, change_id: int, verdict: JudgedChange, captured_at: str) -> list[str]:
-        """Queue a judged change for the targets routed to it; returns their names."""
+    def change(self, policy: Policy, change_id: int, verdict: JudgedChange, captured_at: str, *,
+               reverted_to: str | None = None, undoes: str | None = None) -> list[str]:
+        """Queue a judged change (or a return to an earlier text) for the targets routed to it; their names."""
         judgement = verdict.judgement
         targets = route(self.watchlist, policy, judgement.severity, judgement.material, judgement.categories)
         if not targets:
             return []
         message = compose_change(policy, verdict.diff, judgement, captured_at,
                                  archived_url=archived_copy_url(policy.archived_as, captured_at, self.archive),
-                                 old_label=verdict.old_label, new_label=verdict.new_label)
+                                 old_label=verdict.old_label, new_label=verdict.new_label,
+                                 reverted_to=reverted_to, undoes=undoes)
         for target in targets:
             self._enqueue(policy.id, change_id, target, message)
         return targets

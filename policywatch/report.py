@@ -150,7 +150,7 @@ def summary_lines(report: RunReport, quiet: bool, limit: int | None = None) -> l
     skip = {"unchanged", "reverted"} if quiet else {"unchanged"}
     lines = []
     for r in report.results:
-        if r.outcome in skip:
+        if r.outcome in skip and not r.undoes:  # undoing a material change is news, even under cron
             continue
         if r.outcome in ("new",):
             detail = f"first version stored (v{r.version})"
@@ -160,6 +160,8 @@ def summary_lines(report: RunReport, quiet: bool, limit: int | None = None) -> l
                 flag = "material" if r.material else "not material"
                 cats = f", {plain_categories(r.categories)}" if r.categories else ""
                 detail += f" — {r.severity} ({flag}{cats}): {r.summary}"
+        elif r.outcome == "reverted" and r.undoes:
+            detail = f"reverted to v{r.returns_to} (was v{r.previous_version}), undoing: {r.undoes}"
         elif r.outcome == "reverted":
             detail = f"back to v{r.returns_to} (flip-flop, was v{r.previous_version})"
         elif r.outcome == "unchanged":

@@ -585,6 +585,18 @@ class Store:
             [policy_id]).fetchone()
         return row[0] if row else None
 
+    def entering_change(self, policy_id: str, version_id: int) -> dict | None:
+        """The latest change that put ``version_id`` in effect."""
+        rows = list(self.db.query("SELECT * FROM changes WHERE policy_id = ? AND version_id = ? AND technical = 0"
+                                  " ORDER BY captured_at DESC, id DESC LIMIT 1", [policy_id, version_id]))
+        return rows[0] if rows else None
+
+    def material_move_seen(self, policy_id: str, from_version_id: int, to_version_id: int) -> bool:
+        """Was this move from one text to another already recorded as a material change (a wobble)?"""
+        return self.db.execute(
+            "SELECT 1 FROM changes WHERE policy_id = ? AND baseline_version_id = ? AND version_id = ? AND material = 1"
+            " LIMIT 1", [policy_id, from_version_id, to_version_id]).fetchone() is not None
+
     def search(self, query: str, limit: int = 20) -> list[dict]:
         return list(self.db["versions"].search(query, limit=limit,
                                                columns=["policy_id", "number", "captured_at"]))

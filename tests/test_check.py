@@ -819,3 +819,29 @@ def test_classify_tells_each_kind_of_fetch_apart_without_a_database():
     shrunk = _classified(ok, page, _state(current_words=page.document.word_count * 3))
     assert (shrunk.kind, shrunk.reason) == ("suspect", "shrunk")
     assert _classified(ok, page, _state(current_words=page.document.word_count)).kind == "text"
+
+
+def test_a_return_that_undoes_a_material_change_is_news_once(http_server, store, http_receiver):
+    from policywatch.monitor import check
+    from policywatch.report import summary_lines
+    from policywatch.watchlist import parse_watchlist
+
+    a, b = PAGE, pages.policy_page(edits=SUBSTANTIVE)
+    watchlist = parse_watchlist(json.dumps({
+        "defaults": {"timeout": 5, "retries": 0}, "notify": {"team": [http_receiver.url()]},
+        "policies": [{"id": "p1", "name": "ACME Privacy Policy", "url": http_server.url("/privacy"),
+                      "notify": ["team"]}]}))
+    outcomes = []
+    for page in (a, b, a, b, a):  # a change, its undoing, then a page wobbling between the two
+        http_server.route("/privacy", page)
+        report = check(watchlist, store)
+        outcomes.append((report.results[0].outcome, bool(report.results[0].undoes)))
+        if len(outcomes) == 3:
+            lines = summary_lines(report, quiet=True)  # what cron mails
+    assert outcomes == [("new", False), ("changed", False), ("reverted", True), ("reverted", False),
+                        ("reverted", False)]
+    titles = [post.fields["title"] for post in http_receiver.posts]
+    assert len(titles) == 2, titles
+    assert "material change" in titles[0] and "reverted to the text of" in titles[1]
+    assert "undoes:" in http_receiver.posts[1].fields["message"]
+    assert len(lines) == 1 and "reverted to v1" in lines[0] and "undoing" in lines[0]
