@@ -139,7 +139,8 @@ def list_(obj: Context, fmt: str) -> None:
         entries.append({"id": policy.id, "name": policy.name, "url": policy.url, "tags": list(policy.tags),
                         "notify": list(policy.notify), "enabled": policy.enabled,
                         "versions": row.get("versions") or 0, "current_version": row.get("current_number"),
-                        "last_checked_at": row.get("last_checked_at"), "last_outcome": row.get("last_outcome")})
+                        "last_checked_at": row.get("last_checked_at"), "last_outcome": row.get("last_outcome"),
+                        "reason": row.get("failing_reason")})
     from policywatch.notify import describe_targets
 
     targets = [{"name": t.name, "urls": list(t.urls), "min_severity": t.min_severity,
@@ -457,10 +458,12 @@ def _resolve_version(store, policy_id: str, spec: str, end: bool) -> dict:
         return version
     version = store.in_effect_at(policy_id, parse_when(spec, end=end))
     if version is None and not end:
-        # "--from 2019" when history starts mid-2019: the first version of that period
+        # "--from 2019" when history starts later: start at the first version, and say so.
         first = store.timeline(policy_id)[0]
-        if first["captured_at"] <= parse_when(spec, end=True):
-            version = store.version_by_id(first["version_id"])
+        version = store.version_by_id(first["version_id"])
+        if first["captured_at"] > parse_when(spec, end=True):
+            click.echo(f"policywatch: {policy_id}'s history starts {first['captured_at'][:10]}; comparing from "
+                       f"its first version", err=True)
     if version is None:
         first = store.timeline(policy_id)[0]["captured_at"][:10]
         raise UsageError(f"{policy_id} has no version in effect at {spec} (history starts {first})")

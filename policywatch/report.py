@@ -306,8 +306,10 @@ def _list_text(result: PolicyList, **_: Any) -> str:
     lines = []
     width = max((len(e["id"]) for e in result.policies), default=2)
     for e in result.policies:
-        state = f"v{e['current_version']} ({e['versions']} versions)" if e["current_version"] else "not checked"
-        last = f"{e['last_outcome']} {e['last_checked_at'][:16].replace('T', ' ')}" if e["last_checked_at"] else ""
+        count = f"{e['versions']} version" + ("" if e["versions"] == 1 else "s")
+        state = f"v{e['current_version']} ({count})" if e["current_version"] else "not checked"
+        outcome = f"{e['last_outcome']} ({e['reason']})" if e.get("reason") else e["last_outcome"]
+        last = f"{outcome} {e['last_checked_at'][:16].replace('T', ' ')}" if e["last_checked_at"] else ""
         tags = f"  [{', '.join(e['tags'])}]" if e["tags"] else ""
         off = "  (disabled)" if not e["enabled"] else ""
         lines.append(f"{e['id']:<{width}}  {state:<18} {last:<26} {e['url']}{tags}{off}")

@@ -469,7 +469,9 @@ class Store:
         """Every stored policy with its current version number and version count."""
         rows = self.db.query(
             "SELECT p.*, v.number AS current_number, v.captured_at AS current_since,"
-            " (SELECT COUNT(*) FROM versions WHERE policy_id = p.id) AS versions"
+            " (SELECT COUNT(*) FROM versions WHERE policy_id = p.id) AS versions,"
+            " (SELECT reason FROM observations o WHERE o.policy_id = p.id AND o.outcome IN ('failed', 'suspect')"
+            "  AND p.failure_streak > 0 ORDER BY o.id DESC LIMIT 1) AS failing_reason"
             " FROM policies p LEFT JOIN versions v ON v.id = p.current_version_id")
         return {row["id"]: row for row in rows}
 

@@ -390,8 +390,13 @@ def _check_url(url: Any) -> str | None:
         except ValueError:
             return f"bad URL '{url}': bad port"
         return None
-    if parts.scheme == "file" or not parts.scheme or re.match(r"^[A-Za-z]$", parts.scheme):
-        return None  # local file: a legal team's own draft (Windows drive letters parse as schemes)
+    if parts.scheme == "file":
+        return None  # a file:// URL may name a file that comes later: checked when fetched
+    if not parts.scheme or re.match(r"^[A-Za-z]$", parts.scheme):  # Windows drive letters parse as schemes
+        # A plain path is a legal team's own draft; a typo in a URL ("acme.example/privacy") reads as one.
+        if not Path(url).expanduser().exists():
+            return f"'{url}' is neither an http(s) or file:// URL nor an existing file"
+        return None
     return f"bad URL '{url}': scheme must be http, https or file"
 
 

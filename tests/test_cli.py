@@ -96,11 +96,13 @@ def test_flip_flop_is_reported_as_reverted(project):
 def test_failures_exit_3_with_one_line_per_policy(project):
     (project / "wl.yaml").write_text(
         "defaults: {retries: 0}\npolicies:\n  - {id: gone, url: 'http://127.0.0.1:9/privacy'}\n"
-        "  - {id: missing, url: nowhere.html}\n")
+        f"  - {{id: missing, url: 'file://{project}/nowhere.html'}}\n")
     proc = run(project, "check", check_rc=3)
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("FAILED    gone: connection: cannot reach 127.0.0.1")
     assert lines[1].startswith("FAILED    missing: not_found: file not found")
+    listing = run(project, "list", check_rc=0).stdout.splitlines()  # why each one failed, in a word
+    assert "failed (connection)" in listing[0] and "failed (not_found)" in listing[1]
 
 
 def test_usage_errors_exit_2(project):
@@ -141,6 +143,9 @@ def test_diff_files_and_stored_diff(project):
     assert "material" in proc.stdout
     out = run(project, "diff", "acme", check_rc=0).stdout
     assert out.startswith("HIGH (material) — Data collected: Now collects biometric data.")
+    # --from before the history starts: from the first version, and a note that says so (exit 0)
+    early = run(project, "diff", "acme", "--from", "2001", check_rc=0)
+    assert early.stdout == out and "history starts" in early.stderr and "comparing from its first" in early.stderr
     assert "[data_collected" not in out and "data_collected.added" not in out  # rule ids stay in JSON
     assert "{+and fingerprints +}" in out and "[- and-]" in out  # wdiff-style markers when piped
     html = run(project, "diff", "acme", "--from", "1", "--to", "2", "--format", "html", check_rc=0).stdout

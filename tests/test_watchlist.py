@@ -96,7 +96,10 @@ def test_unknown_id_suggests_the_closest():
         wl.select(["gogle"])
 
 
-def test_local_paths_and_file_urls_are_allowed():
+def test_local_paths_and_file_urls_are_allowed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "drafts" / "privacy.md").write_text("# Draft\n")  # a plain path names an existing file
     wl = parse_watchlist("policies:\n  - {id: a, url: drafts/privacy.md}\n  - {id: b, url: 'file:///tmp/p.html'}\n")
     assert [p.host for p in wl.policies] == ["local-files", "local-files"]
 
@@ -111,3 +114,18 @@ def test_shipped_watchlist_is_valid_and_real():
 def test_packaged_default_is_the_shipped_watchlist():
     packaged = ROOT / "policywatch" / "defaults" / "watchlist.yaml"
     assert packaged.read_text() == (ROOT / "watchlist.yaml").read_text()
+
+
+def test_a_url_that_is_neither_a_web_address_nor_an_existing_file_is_an_error(tmp_path, monkeypatch):
+    from policywatch.errors import ConfigError
+    from policywatch.watchlist import parse_watchlist
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "draft.md").write_text("# Draft\n")
+    text = ("policies:\n  - {id: a, name: A, url: draft.md}\n  - {id: b, name: B, url: acme.example/privacy}\n"
+            "  - {id: c, name: C, url: 'file:///later/policy.html'}\n")
+    with pytest.raises(ConfigError) as raised:
+        parse_watchlist(text)
+    assert raised.value.problems == [
+        "watchlist.yaml:3: 'acme.example/privacy' is neither an http(s) or file:// URL nor an existing file"
+        " in policy 'b'"]
