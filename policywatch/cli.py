@@ -566,6 +566,42 @@ def demo() -> None:
     sys.exit(run_demo(click.echo, color=sys.stdout.isatty()))
 
 
+GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
+GLOBAL_VALUES = {"--db", "--watchlist"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``check -q`` and ``diff acme --db X`` as well as ``-q check``: move the global options that come
+    after the command to before it, where click reads them (no command has options of those names)."""
+    names, first, k = set(cli.commands), None, 0
+    while k < len(args):  # the command: the first word that is not an option or an option's value
+        if args[k] in GLOBAL_VALUES:
+            k += 2
+            continue
+        if args[k] in names:
+            first = k
+            break
+        k += 1
+    if first is None:
+        return args
+    head, rest, moved = args[:first], [], []
+    tail = iter(args[first:])
+    for arg in tail:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(tail)
+            break
+        if arg in GLOBAL_FLAGS:
+            moved.append(arg)
+        elif arg in GLOBAL_VALUES:
+            moved += [arg, next(tail, "")]
+        elif arg.split("=", 1)[0] in GLOBAL_VALUES:
+            moved.append(arg)
+        else:
+            rest.append(arg)
+    return head + moved + rest
+
+
 def _terminated(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
@@ -576,7 +612,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminated)
     # Under cron a broken pipe or a closed stdout must not print a traceback.
     try:
-        cli(prog_name="policywatch")
+        cli(args=hoist_global_options(sys.argv[1:]), prog_name="policywatch")
     except BrokenPipeError:
         os._exit(0)
     except SystemExit as exc:

@@ -162,3 +162,13 @@ def test_diff_files_and_stored_diff(project):
     text = run(project, "facts", "acme", check_rc=0).stdout
     assert "Data collected" in text and "collects biometric data" in text and "data_collected" not in text
     assert run(project, "facts", "acme", "--version", "9", check_rc=2).stderr.strip()
+
+
+def test_global_options_may_follow_the_command(project):
+    assert run(project, "validate", check_rc=0).stdout.strip()  # "wl.yaml: OK — 2 policies"
+    assert run(project, "validate", "-q", check_rc=0).stdout == ""  # -q after the command is heard
+    other = project / "other.db"
+    run(project, "check", "acme", "--db", str(other), check_rc=0)
+    history = json.loads(run(project, "history", "acme", "--format", "json", "--db", str(other),
+                             check_rc=0).stdout)
+    assert len(history["entries"]) == 1 and other.exists()
