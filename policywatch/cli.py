@@ -159,10 +159,13 @@ def list_(obj: Context, fmt: str) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Parallel fetches (never more than one per host).")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when a material change was found (like git diff).")
+@click.option("--min-severity", type=click.Choice(["none", "low", "medium", "high"]),
+              help="With -q (cron): print changes this severe or more (default: the watchlist's "
+                   "min_severity, else low). Failures always print.")
 @click.pass_obj
 @handle_errors
 def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, no_notify: bool,
-          workers: int, exit_code: bool) -> None:
+          workers: int, exit_code: bool, min_severity: str | None) -> None:
     """Fetch the policies, store new versions, judge changes, and report what changed.
 
     Exit 0 when every policy was checked, 3 when some failed, 1 with --exit-code when a
@@ -189,7 +192,7 @@ def check(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], fmt: str, n
                     on_result=lambda r: progress.update(task, advance=1, last=f"{r.policy_id}: {r.outcome}"))
         else:
             report = run_check(watchlist, store, ids=ids, tags=tags, workers=workers, notify=not no_notify)
-    emit(report, fmt, quiet=cron)
+    emit(report, fmt, quiet=cron, min_severity=min_severity or watchlist.min_severity or "low")
     sys.exit(report.exit_code_for(exit_code))
 
 

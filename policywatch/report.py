@@ -141,16 +141,23 @@ def version_text(policy: dict, version: dict) -> str:
     return head + "\n" + version["text"]
 
 
-def summary_lines(report: RunReport, quiet: bool, limit: int | None = None) -> list[str]:
+def summary_lines(report: RunReport, quiet: bool, limit: int | None = None, min_severity: str = "low"
+                  ) -> list[str]:
     """One line per policy worth reading: never the unchanged ones.
 
-    ``quiet`` (cron) also leaves out flip-flops back to an earlier text, which are not news;
-    ``limit`` keeps a terminal summary to one screen.
+    ``quiet`` (cron) also leaves out flip-flops back to an earlier text, which are not news, and
+    changes below ``min_severity`` (a date stamp is "low"); failures always show. ``limit`` keeps a
+    terminal summary to one screen.
     """
+    from policywatch.vocabulary import SEVERITY_RANK
+
     skip = {"unchanged", "reverted"} if quiet else {"unchanged"}
     lines = []
     for r in report.results:
         if r.outcome in skip and not r.undoes:  # undoing a material change is news, even under cron
+            continue
+        if quiet and r.outcome in ("changed", "reverted") and \
+                SEVERITY_RANK.get(r.severity or "none", 0) < SEVERITY_RANK[min_severity]:
             continue
         if r.outcome in ("new",):
             detail = f"first version stored (v{r.version})"
@@ -383,8 +390,8 @@ def _flush_text(report: FlushReport, quiet: bool = False, **_: Any) -> str:
 
 
 @renders("check", "text")
-def _check_text(report: RunReport, quiet: bool = False, **_: Any) -> str:
-    lines = summary_lines(report, quiet=quiet, limit=None if quiet else 20)
+def _check_text(report: RunReport, quiet: bool = False, min_severity: str = "low", **_: Any) -> str:
+    lines = summary_lines(report, quiet=quiet, limit=None if quiet else 20, min_severity=min_severity)
     lines += notification_lines(report.notifications, quiet=quiet)
     if not quiet:
         lines.append(counts_line(report))

@@ -284,6 +284,7 @@ class Watchlist:
     targets: dict[str, NotifyTarget]
     apprise_config: Path | None = None
     warnings: list[str] = field(default_factory=list)  # "file:line: …" of settings accepted but risky
+    min_severity: str | None = None  # the defaults' own min_severity, if the file sets one
 
     def __iter__(self):
         return iter(self.policies)
@@ -660,7 +661,8 @@ def _parse(text: str, path: Path) -> Watchlist:
     if check.problems:
         raise ConfigError(check.problems)
     return Watchlist(path=path, policies=policies, targets=targets, apprise_config=apprise_config,
-                     warnings=check.warnings)
+                     warnings=check.warnings,
+                     min_severity=defaults_node.get("min_severity") if isinstance(defaults_node, dict) else None)
 
 
 def load_watchlist(path: str | os.PathLike) -> Watchlist:

@@ -845,3 +845,20 @@ def test_a_return_that_undoes_a_material_change_is_news_once(http_server, store,
     assert "material change" in titles[0] and "reverted to the text of" in titles[1]
     assert "undoes:" in http_receiver.posts[1].fields["message"]
     assert len(lines) == 1 and "reverted to v1" in lines[0] and "undoing" in lines[0]
+
+
+def test_cron_prints_a_date_stamp_change_only_when_asked(http_server, make_watchlist, store):
+    from policywatch.monitor import check
+    from policywatch.report import render
+
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    http_server.route("/privacy", pages.policy_page(updated="March 3, 2024"))
+    check(watchlist, store, notify=False)
+    http_server.route("/privacy", pages.policy_page(updated="April 4, 2024"))
+    report = check(watchlist, store, notify=False)
+    assert (report.results[0].outcome, report.results[0].severity) == ("changed", "low")
+    assert render(report, "text", quiet=True, min_severity="medium") == ""  # cron mails nothing
+    assert render(report, "text", quiet=True).startswith("CHANGED   p1: new version v2")  # default: low
+    http_server.route("/privacy", status=500, body="down")
+    failed = check(watchlist, store, notify=False)
+    assert render(failed, "text", quiet=True, min_severity="high").startswith("FAILED")  # failures always
