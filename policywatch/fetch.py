@@ -406,6 +406,7 @@ class Fetcher:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.max_redirects = 10
+        self.unresolved: set[str] = set()  # hosts whose name did not resolve in this run: not asked again
 
     def __enter__(self) -> Fetcher:
         return self
@@ -431,9 +432,14 @@ class Fetcher:
         result = FetchResult(url=url)
         started = time.monotonic()
         scheme = urlsplit(url).scheme.lower()
+        host = (urlsplit(url).hostname or "").lower()
         try:
             if scheme not in ("http", "https"):
                 self._read_file(url, result, max_bytes, encoding)
+            elif host in self.unresolved:
+                # Every policy of a host whose name did not resolve would wait out its own retries.
+                raise FetchError("connection", f"cannot reach {host}: DNS lookup failed (as for an earlier "
+                                               "page of this host in this run)")
             else:
                 self._fetch_http(url, result, timeout=timeout, retries=retries, backoff=backoff,
                                  max_bytes=max_bytes, headers=headers or {}, user_agent=user_agent,
@@ -442,6 +448,8 @@ class Fetcher:
         except FetchError as exc:
             result.error_class, result.error = exc.error_class, str(exc)
             result.text = None
+            if exc.error_class == "connection" and str(exc).endswith(": DNS lookup failed") and host:
+                self.unresolved.add(host)
         result.elapsed = time.monotonic() - started
         return result
 

@@ -420,3 +420,28 @@ def test_file_url_and_plain_path(tmp_path, fetcher):
 
     too_big = fetcher.fetch(str(html_file), max_bytes=1024)
     assert too_big.error_class == "too_large"
+
+
+def test_a_host_whose_name_does_not_resolve_fails_at_once_for_its_other_pages(monkeypatch):
+    """17 policies on an unreachable host waited out 17 sets of retries; now the first one does."""
+    import socket
+
+    from policywatch.fetch import Fetcher
+
+    lookups = []
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):
+        if host == "gone.test":  # the OS resolver's own answer for a name that does not exist
+            lookups.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with Fetcher(sleep=lambda seconds: None) as fetcher:
+        first = fetcher.fetch("http://gone.test/privacy", retries=2, backoff=0.01, timeout=2)
+        tried = len(lookups)
+        second = fetcher.fetch("http://gone.test/terms", retries=2, backoff=0.01, timeout=2)
+    assert first.error_class == second.error_class == "connection"
+    assert "DNS lookup failed" in first.error and tried >= 1
+    assert "earlier page of this host" in second.error and len(lookups) == tried  # not asked again
