@@ -317,7 +317,8 @@ def history(obj: Context, policy_id: str, fmt: str) -> None:
 
     with obj.store(create=False) as store:
         policy = _stored_policy(store, policy_id)
-        entries = history_entries(store.timeline(policy_id))
+        timeline = store.timeline(policy_id)
+        entries = history_entries(timeline, store.reviews([row["id"] for row in timeline]))
     emit(History(policy, entries), fmt)
 
 
@@ -471,6 +472,79 @@ def _resolve_version(store, policy_id: str, spec: str, end: bool) -> dict:
         first = store.timeline(policy_id)[0]["captured_at"][:10]
         raise UsageError(f"{policy_id} has no version in effect at {spec} (history starts {first})")
     return version
+
+
+# -- review ------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when something is left to review.")
+@format_option("inbox")
+@click.pass_obj
+@handle_errors
+def inbox(obj: Context, tags: tuple[str, ...], exit_code: bool, fmt: str) -> None:
+    """Material changes nobody has reviewed yet, most severe first."""
+    from policywatch.report import Inbox
+    from policywatch.vocabulary import SEVERITY_RANK
+
+    tagged = None
+    if tags:
+        tagged = {policy.id for policy in obj.watchlist().select((), tags)}
+    with obj.store(create=False) as store:
+        changes = [c for c in store.unreviewed_material_changes() if tagged is None or c["policy_id"] in tagged]
+    changes.sort(key=lambda c: c["captured_at"], reverse=True)
+    changes.sort(key=lambda c: SEVERITY_RANK.get(c["severity"] or "none", 0), reverse=True)
+    emit(Inbox(changes), fmt)
+    sys.exit(1 if exit_code and changes else 0)
+
+
+@cli.command()
+@click.argument("change")
+@click.option("--ack", "action", flag_value="ack", help="Read and accepted as the tool judged it.")
+@click.option("--false-alarm", "action", flag_value="false_alarm", help="Not a change that matters.")
+@click.option("--severity", type=click.Choice(["none", "low", "medium", "high"]),
+              help="The severity people give it (the tool's own verdict stays beside it).")
+@click.option("--note", help="Why, in a sentence.")
+@click.option("--by", "reviewer", help="Who reviewed it.")
+@click.pass_obj
+@handle_errors
+def review(obj: Context, change: str, action: str | None, severity: str | None, note: str | None,
+           reviewer: str | None) -> None:
+    """Record a review of CHANGE: ID (its last change), ID@N (the change to version N) or a change id."""
+    if severity and action:
+        raise UsageError("give one of --ack, --false-alarm or --severity")
+    action = action or ("severity" if severity else None)
+    if action is None:
+        raise UsageError("say what the review is: --ack, --false-alarm or --severity S")
+    from policywatch.report import review_json, review_words
+
+    with obj.store() as store, store.writer():
+        row = _resolve_change(store, change)
+        store.add_review(row["id"], action, severity=severity, note=note, reviewer=reviewer)
+        trail = store.reviews([row["id"]])[row["id"]]
+        version = store.version_by_id(row["version_id"])
+    click.echo(f"{row['policy_id']}@{version['number']} (change {row['id']}, {row['captured_at'][:10]}, judged "
+               f"{row['severity'] or 'none'}): {review_words(review_json(trail))}"
+               + (f"; {len(trail)} reviews kept" if len(trail) > 1 else ""))
+
+
+def _resolve_change(store, spec: str) -> dict:
+    """'acme' → its last change; 'acme@3' → the latest change to version 3; '42' → change 42."""
+    if spec.isdigit():
+        row = store.change_by_id(int(spec))
+        if row is None:
+            raise UsageError(f"no change {spec} (see policywatch history ID or inbox)")
+        return row
+    policy_id, _, number = spec.partition("@")
+    _stored_policy(store, policy_id)
+    timeline = store.timeline(policy_id)
+    if number:
+        if not number.isdigit():
+            raise UsageError(f"'{spec}': write ID@N with a version number N")
+        timeline = [e for e in timeline if e["version"] == int(number)]
+    if not timeline:
+        raise UsageError(f"{policy_id} has no change" + (f" to version {number}" if number else " yet"))
+    return store.change_by_id(timeline[-1]["id"])
 
 
 # -- renormalize ------------------------------------------------------------------------------------

@@ -68,8 +68,31 @@ def _categories(value: Any) -> list[str]:
     return json.loads(value) if isinstance(value, str) else list(value)
 
 
-def history_entries(timeline: Iterable[dict]) -> list[dict]:
+def review_json(reviews: list[dict] | None) -> dict | None:
+    """The latest review of a change (what people decided), with how many there were."""
+    if not reviews:
+        return None
+    last = reviews[-1]
+    return {"action": last["action"], "severity": last["severity"], "note": last["note"],
+            "by": last["reviewer"], "at": last["created_at"], "reviews": len(reviews)}
+
+
+def review_words(review: dict | None) -> str:
+    """'reviewed: false alarm (by Dana: "a typo fix")' — next to the tool's verdict, never instead of it."""
+    if not review:
+        return ""
+    what = {"ack": "acknowledged", "false_alarm": "false alarm"}.get(review["action"], review["action"])
+    if review["action"] == "severity":
+        what = f"severity corrected to {review['severity']}"
+    who = f"by {review['by']}" if review.get("by") else ""
+    note = f"“{review['note']}”" if review.get("note") else ""
+    extra = ": ".join(filter(None, [who, note]))
+    return f"reviewed: {what}" + (f" ({extra})" if extra else "")
+
+
+def history_entries(timeline: Iterable[dict], reviews: dict[int, list[dict]] | None = None) -> list[dict]:
     """History as ``policywatch.history/1`` (docs/json.md)."""
+    reviews = reviews or {}
     return [{
         "version": row["version"],
         "captured_at": row["captured_at"],
@@ -83,6 +106,8 @@ def history_entries(timeline: Iterable[dict]) -> list[dict]:
         "technical": bool(row["technical"]),
         "words": row["words"],
         "stated_date": row.get("stated_date"),
+        "change": row["id"],
+        "review": review_json(reviews.get(row["id"])),
     } for row in timeline]
 
 
@@ -105,6 +130,8 @@ def history_text(policy_id: str, entries: list[dict]) -> str:
             note.append(e["summary"])
         if e.get("stated_date"):
             note.append(f"states {e['stated_date']}")
+        if e.get("review"):
+            note.append(review_words(e["review"]))
         lines.append(f"  v{e['version']:<3} {when}  {e['source']:<7} {e['words']:>6} words  "
                      f"{e['text_sha256'][:12]}  {' · '.join(note)}".rstrip())
     return "\n".join(lines)
@@ -447,3 +474,34 @@ def delivery_line(d: Any) -> str:
     if d.unconfirmed:
         extra += f" ({d.unconfirmed} URL(s) unconfirmed, not resent: {'; '.join(d.doubts)})"
     return f"notify {d.target}: {what}: {d.title}{extra}"
+
+
+@dataclass
+class Inbox:
+    """``policywatch inbox``: material changes nobody has reviewed yet, most severe first."""
+
+    kind: ClassVar[str] = "inbox"
+    changes: list[dict]
+
+    def to_json(self) -> dict:
+        return {"schema": "policywatch.inbox/1", "changes": [{
+            "change": c["id"], "policy": c["policy_id"], "name": c["policy_name"], "version": c["version"],
+            "previous_version": c["previous_version"], "captured_at": c["captured_at"], "severity": c["severity"],
+            "categories": _categories(c["categories"]), "summary": c["summary"]} for c in self.changes]}
+
+
+renders("inbox", "json")(_json)
+
+
+@renders("inbox", "text")
+def _inbox_text(result: Inbox, **_: Any) -> str:
+    if not result.changes:
+        return "nothing to review"
+    lines = [f"{len(result.changes)} material change{'s' if len(result.changes) != 1 else ''} to review, "
+             "most severe first:"]
+    for c in result.changes:
+        cats = f" — {plain_categories(_categories(c['categories']))}" if c["categories"] else ""
+        lines.append(f"  {c['policy_id']}@{c['version']}  {c['captured_at'][:10]}  {c['severity']}{cats}: "
+                     f"{c['summary']}")
+    lines.append("review one: policywatch review ID@N --ack | --false-alarm | --severity S [--note TEXT]")
+    return "\n".join(lines)

@@ -217,6 +217,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (rules, sentence)
     ) WITHOUT ROWID;
     """,
+    # 7: what people decided about a change: acknowledged, a false alarm, another severity. Every
+    # review is kept (an audit trail); the latest one is the change's review status.
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        change_id INTEGER NOT NULL REFERENCES changes(id),
+        created_at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        severity TEXT,
+        note TEXT,
+        reviewer TEXT
+    );
+    CREATE INDEX reviews_change ON reviews (change_id, id);
+    """,
 ]
 
 
@@ -571,6 +585,39 @@ class Store:
             " FROM changes c JOIN versions v ON v.id = c.version_id"
             " LEFT JOIN versions pv ON pv.id = c.previous_version_id"
             " WHERE c.policy_id = ? ORDER BY c.captured_at, c.id", [policy_id]))
+
+    # -- reviews ----------------------------------------------------------------------------------
+    def add_review(self, change_id: int, action: str, *, severity: str | None = None, note: str | None = None,
+                   reviewer: str | None = None) -> dict:
+        """Record a review of a change (never edits an earlier one)."""
+        row = {"change_id": change_id, "created_at": now(), "action": action, "severity": severity, "note": note,
+               "reviewer": reviewer}
+        with self.transaction():
+            row["id"] = self._insert("reviews", row)
+        return row
+
+    def reviews(self, change_ids: list[int]) -> dict[int, list[dict]]:
+        """Every review of these changes, oldest first, by change id."""
+        found: dict[int, list[dict]] = {}
+        for start in range(0, len(change_ids), 500):
+            chunk = change_ids[start:start + 500]
+            for row in self.db.query(f"SELECT * FROM reviews WHERE change_id IN ({', '.join('?' for _ in chunk)})"
+                                     " ORDER BY id", chunk):
+                found.setdefault(row["change_id"], []).append(row)
+        return found
+
+    def unreviewed_material_changes(self) -> list[dict]:
+        """Material changes nobody has reviewed yet, with their policy and version numbers."""
+        return list(self.db.query(
+            "SELECT c.*, p.name AS policy_name, v.number AS version, pv.number AS previous_version"
+            " FROM changes c JOIN policies p ON p.id = c.policy_id JOIN versions v ON v.id = c.version_id"
+            " LEFT JOIN versions pv ON pv.id = c.previous_version_id"
+            " WHERE c.material = 1 AND c.technical = 0"
+            " AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.change_id = c.id) ORDER BY c.captured_at, c.id"))
+
+    def change_by_id(self, change_id: int) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM changes WHERE id = ?", [change_id]))
+        return rows[0] if rows else None
 
     def in_effect_at(self, policy_id: str, when: str) -> dict | None:
         rows = list(self.db.query(

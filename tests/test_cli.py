@@ -172,3 +172,24 @@ def test_global_options_may_follow_the_command(project):
     history = json.loads(run(project, "history", "acme", "--format", "json", "--db", str(other),
                              check_rc=0).stdout)
     assert len(history["entries"]) == 1 and other.exists()
+
+
+def test_inbox_and_review_keep_an_audit_trail_beside_the_verdict(project):
+    original = (project / "acme.html").read_text()
+    run(project, "check", "acme", check_rc=0)
+    (project / "acme.html").write_text(original.replace("name and email address", "name, email address and "
+                                                                                    "fingerprints"))
+    run(project, "check", "acme", check_rc=0)
+    waiting = run(project, "inbox", "--exit-code", check_rc=1).stdout
+    assert "1 material change to review" in waiting and "acme@2" in waiting and "high" in waiting
+    assert run(project, "inbox", "--tag", "nothing-tagged-so", check_rc=0).stdout.strip() == "nothing to review"
+    said = run(project, "review", "acme", "--false-alarm", "--note", "a demo page", "--by", "Dana", check_rc=0)
+    assert "acme@2" in said.stdout and "false alarm" in said.stdout
+    assert run(project, "inbox", "--exit-code", check_rc=0).stdout.strip() == "nothing to review"
+    history = run(project, "history", "acme", check_rc=0).stdout
+    assert "high, material" in history and "reviewed: false alarm (by Dana: “a demo page”)" in history
+    run(project, "review", "acme@2", "--severity", "low", check_rc=0)
+    entry = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"][1]
+    assert entry["severity"] == "high" and entry["review"]["severity"] == "low" and entry["review"]["reviews"] == 2
+    assert run(project, "review", "acme", check_rc=2).stderr.strip()  # a review says what it is
+    assert "no change 999" in run(project, "review", "999", "--ack", check_rc=2).stderr
