@@ -397,10 +397,10 @@ def _load_document(source: str):
     return normalize_text(result.text or "", content_type=result.content_type).document
 
 
-def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str) -> None:
+def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str, review: dict | None = None) -> None:
     from policywatch.report import DiffView
 
-    emit(DiffView(diff, judgement, old_label, new_label), fmt, color=sys.stdout.isatty())
+    emit(DiffView(diff, judgement, old_label, new_label, review), fmt, color=sys.stdout.isatty())
 
 
 @cli.command(name="diff-files")
@@ -430,6 +430,7 @@ def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: s
     """Compare two stored versions of a policy (by number or date; default: the last two)."""
     from policywatch.document import Document
     from policywatch.judge import compare
+    from policywatch.report import review_json
 
     with obj.store(create=False) as store:
         policy = _stored_policy(store, policy_id)
@@ -447,9 +448,12 @@ def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: s
             if previous is None:
                 raise UsageError(f"{policy_id} v{new['number']} is the first version; nothing to compare with")
             old = store.version_by_id(previous)
+        # A review of this very change (the move from old to new) is shown beside the verdict.
+        moves = [e for e in timeline if e["version_id"] == new["id"] and e["previous_version_id"] == old["id"]]
+        review = review_json(store.reviews([moves[-1]["id"]]).get(moves[-1]["id"])) if moves else None
     diff_, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]))
     label = lambda v: f"{policy_id} v{v['number']} ({v['captured_at'][:10]})"  # noqa: E731
-    _emit_diff(diff_, judgement, label(old), label(new), fmt)
+    _emit_diff(diff_, judgement, label(old), label(new), fmt, review)
     sys.exit(1 if exit_code and judgement.material else 0)
 
 

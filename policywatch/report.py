@@ -315,11 +315,15 @@ class DiffView:
     judgement: Any
     old_label: str
     new_label: str
+    review: dict | None = None  # what people decided about this stored change (review_json)
 
     def to_json(self) -> dict:
         from policywatch.judge import diff_json
 
-        return diff_json(self.diff, self.judgement, self.old_label, self.new_label)
+        data = diff_json(self.diff, self.judgement, self.old_label, self.new_label)
+        if self.review is not None:
+            data["review"] = self.review  # added to policywatch.diff/1 without breaking it
+        return data
 
 
 @dataclass
@@ -382,8 +386,16 @@ def _facts_text(result: FactsView, **_: Any) -> str:
 def _diff_page(result: DiffView, fmt: str = "text", color: bool = False, **_: Any) -> str:
     from policywatch.render import render_diff
 
-    return render_diff(result.diff, result.judgement, result.old_label, result.new_label, fmt,
+    page = render_diff(result.diff, result.judgement, result.old_label, result.new_label, fmt,
                        color=color and fmt == "text")
+    if result.review and fmt in ("text", "markdown"):
+        # Beside the tool's verdict (its first line), never instead of it.
+        from policywatch.render import md_escape
+
+        words = review_words(result.review)
+        first, _, rest = page.partition("\n")
+        page = f"{first}\n{md_escape(words) if fmt == 'markdown' else words}\n{rest}"
+    return page
 
 
 @renders("notify-log", "text")
