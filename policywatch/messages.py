@@ -284,6 +284,12 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
 
     live = url or policy.url
     detected = f"Detected {_when(when)}"
+    # The dates the versions themselves state ("Last updated"): what a lawyer cites.
+    if judgement.new_date and judgement.new_date != judgement.old_date:
+        detected += f"; the new text states {judgement.new_date}" + (
+            f" (the previous one {judgement.old_date})" if judgement.old_date else "")
+    elif judgement.new_date:
+        detected += f"; both texts state {judgement.new_date}"
     links = [("live page", live), ("archived copy", archived_url)]
     sections = _message_sections(diff)
     lead = judgement.summary or f"{judgement.severity} change"

@@ -437,3 +437,18 @@ def test_a_target_timeout_is_validated():
             watchlist(bad)
         assert info.value.problems == ["wl.yaml:2: 'timeout' in notify target 'team' must be a number of seconds "
                                        "from 0.1 to 3600"], bad
+
+
+def test_a_change_message_names_the_dates_the_versions_state():
+    from policywatch.document import parse_text
+    from policywatch.judge import compare
+    from policywatch.messages import compose_change
+    from policywatch.watchlist import Policy
+
+    old = parse_text("# P\n\nLast updated: March 3, 2024\n\n## Sharing\n\nWe do not sell your personal data.\n")
+    new = parse_text("# P\n\nLast updated: June 1, 2025\n\n## Sharing\n\nWe sell your personal data.\n")
+    diff, judgement = compare(old, new)
+    message = compose_change(Policy(id="acme", name="ACME", url="https://acme.example/privacy"), diff, judgement,
+                             "2025-06-02T08:00:00Z")
+    assert "the new text states 2025-06-01 (the previous one 2024-03-03)" in message.markdown
+    assert "the new text states 2025-06-01" in message.html
