@@ -629,12 +629,15 @@ def notify_flush(obj: Context) -> None:
 def notify_log(obj: Context, ids: tuple[str, ...], limit: int, fmt: str) -> None:
     """What was sent to whom and when, newest first (URLs redacted)."""
     from policywatch.outbox import log
-    from policywatch.report import NotifyLog
+    from policywatch.report import NotifyLog, review_json
 
     with obj.store(create=False) as store:
         for policy_id in ids:
             _stored_policy(store, policy_id)  # an unknown id is an error, not "no notifications yet"
         rows = log(store, limit, ids)
+        reviews = store.reviews([row["change_id"] for row in rows if row["change_id"]])
+    for row in rows:  # what people decided about the change a message announced, beside it
+        row["review"] = review_json(reviews.get(row["change_id"])) if row["change_id"] else None
     emit(NotifyLog(rows), fmt)
 
 

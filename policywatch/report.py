@@ -410,6 +410,8 @@ def _notify_log_text(result: NotifyLog, **_: Any) -> str:
         for url, outcome in row["deliveries"].items():
             error = f" — {outcome['error']}" if outcome.get("error") and outcome.get("status") != "sent" else ""
             lines.append(f"    {outcome.get('status', '?'):<11} {url}{error}")
+        if row.get("review"):
+            lines.append(f"    {review_words(row['review'])}")
     return "\n".join(lines)
 
 

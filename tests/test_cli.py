@@ -196,3 +196,20 @@ def test_inbox_and_review_keep_an_audit_trail_beside_the_verdict(project):
     assert json.loads(run(project, "diff", "acme", "--format", "json").stdout)["review"]["action"] == "severity"
     assert run(project, "review", "acme", check_rc=2).stderr.strip()  # a review says what it is
     assert "no change 999" in run(project, "review", "999", "--ack", check_rc=2).stderr
+
+
+def test_notify_log_shows_the_review_beside_the_message(project, http_receiver):
+    (project / "wl.yaml").write_text(
+        f"notify: {{team: ['{http_receiver.url()}']}}\n"
+        f"policies:\n  - {{id: acme, name: ACME Privacy Policy, url: 'file://{project}/acme.html', notify: [team]}}\n")
+    original = (project / "acme.html").read_text()
+    run(project, "check", check_rc=0)
+    (project / "acme.html").write_text(original.replace("name and email address", "name, email address and "
+                                                                                    "fingerprints"))
+    run(project, "check", check_rc=0)
+    assert len(http_receiver.posts) == 1
+    run(project, "review", "acme", "--ack", "--by", "Dana", check_rc=0)
+    logged = run(project, "notify", "log", check_rc=0).stdout
+    assert "material change" in logged and "reviewed: acknowledged (by Dana)" in logged
+    entry = json.loads(run(project, "notify", "log", "--format", "json").stdout)["entries"][0]
+    assert entry["review"]["action"] == "ack"
