@@ -359,11 +359,13 @@ def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> 
 @handle_errors
 def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
     """One stored version of a policy (the current one by default)."""
-    from policywatch.report import VersionView
+    from policywatch.report import VersionView, review_json
 
     with obj.store(create=False) as store:
         policy, version = _pick_version(store, policy_id, number, at)
-    emit(VersionView(policy, version), fmt)
+        entering = store.entering_change(policy_id, version["id"])
+        review = review_json(store.reviews([entering["id"]]).get(entering["id"])) if entering else None
+    emit(VersionView(policy, version, review), fmt)
 
 
 @cli.command()

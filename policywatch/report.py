@@ -291,9 +291,13 @@ class VersionView:
     kind: ClassVar[str] = "version"
     policy: dict
     version: dict
+    review: dict | None = None  # of the change that put this version in effect
 
     def to_json(self) -> dict:
-        return version_json(self.policy, self.version)
+        data = version_json(self.policy, self.version)
+        if self.review is not None:
+            data["review"] = self.review  # added to policywatch.version/1 without breaking it
+        return data
 
 
 @dataclass
@@ -369,7 +373,11 @@ def _history_text(result: History, **_: Any) -> str:
 
 @renders("version", "text")
 def _version_text(result: VersionView, **_: Any) -> str:
-    return version_text(result.policy, result.version)
+    page = version_text(result.policy, result.version)
+    if result.review:
+        first, _, rest = page.partition("\n")
+        page = f"{first}\n{review_words(result.review)}\n{rest}"
+    return page
 
 
 @renders("version", "markdown")

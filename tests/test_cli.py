@@ -191,6 +191,8 @@ def test_inbox_and_review_keep_an_audit_trail_beside_the_verdict(project):
     run(project, "review", "acme@2", "--severity", "low", check_rc=0)
     entry = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"][1]
     assert entry["severity"] == "high" and entry["review"]["severity"] == "low" and entry["review"]["reviews"] == 2
+    version = run(project, "show", "acme", check_rc=0).stdout.splitlines()
+    assert version[0].startswith("ACME Privacy Policy — version 2") and version[1].startswith("reviewed: severity")
     shown = run(project, "diff", "acme", check_rc=0).stdout.splitlines()
     assert shown[0].startswith("HIGH (material)") and shown[1].startswith("reviewed: severity corrected to low")
     assert json.loads(run(project, "diff", "acme", "--format", "json").stdout)["review"]["action"] == "severity"
