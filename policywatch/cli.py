@@ -129,10 +129,10 @@ def list_(obj: Context, fmt: str) -> None:
     from policywatch.report import PolicyList
 
     watchlist = obj.watchlist()
-    rows = {}
+    rows, reasons = {}, {}
     if obj.db_path.exists():
         with obj.store() as store:
-            rows = store.policy_rows()
+            rows, reasons = store.policy_rows(), store.failing_reasons()
     entries = []
     for policy in watchlist:
         row = rows.get(policy.id, {})
@@ -140,7 +140,7 @@ def list_(obj: Context, fmt: str) -> None:
                         "notify": list(policy.notify), "enabled": policy.enabled,
                         "versions": row.get("versions") or 0, "current_version": row.get("current_number"),
                         "last_checked_at": row.get("last_checked_at"), "last_outcome": row.get("last_outcome"),
-                        "reason": row.get("failing_reason")})
+                        "reason": reasons.get(policy.id)})
     from policywatch.notify import describe_targets
 
     targets = [{"name": t.name, "urls": list(t.urls), "min_severity": t.min_severity,
@@ -359,12 +359,11 @@ def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> 
 @handle_errors
 def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
     """One stored version of a policy (the current one by default)."""
-    from policywatch.report import VersionView, review_json
+    from policywatch.report import VersionView
 
     with obj.store(create=False) as store:
         policy, version = _pick_version(store, policy_id, number, at)
-        entering = store.entering_change(policy_id, version["id"])
-        review = review_json(store.reviews([entering["id"]]).get(entering["id"])) if entering else None
+        review = _review_of(store, store.entering_change(policy_id, version["id"]))
     emit(VersionView(policy, version, review), fmt)
 
 
@@ -432,7 +431,6 @@ def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: s
     """Compare two stored versions of a policy (by number or date; default: the last two)."""
     from policywatch.document import Document
     from policywatch.judge import compare
-    from policywatch.report import review_json
 
     with obj.store(create=False) as store:
         policy = _stored_policy(store, policy_id)
@@ -452,7 +450,7 @@ def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: s
             old = store.version_by_id(previous)
         # A review of this very change (the move from old to new) is shown beside the verdict.
         moves = [e for e in timeline if e["version_id"] == new["id"] and e["previous_version_id"] == old["id"]]
-        review = review_json(store.reviews([moves[-1]["id"]]).get(moves[-1]["id"])) if moves else None
+        review = _review_of(store, moves[-1] if moves else None)
     diff_, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]))
     label = lambda v: f"{policy_id} v{v['number']} ({v['captured_at'][:10]})"  # noqa: E731
     _emit_diff(diff_, judgement, label(old), label(new), fmt, review)
@@ -532,6 +530,13 @@ def review(obj: Context, change: str, action: str | None, severity: str | None, 
     click.echo(f"{row['policy_id']}@{version['number']} (change {row['id']}, {row['captured_at'][:10]}, judged "
                f"{row['severity'] or 'none'}): {review_words(review_json(trail))}"
                + (f"; {len(trail)} reviews kept" if len(trail) > 1 else ""))
+
+
+def _review_of(store, change: dict | None) -> dict | None:
+    """The latest review of a stored change, as the outputs show it (None: not reviewed)."""
+    from policywatch.report import review_json
+
+    return review_json(store.reviews([change["id"]]).get(change["id"])) if change else None
 
 
 def _resolve_change(store, spec: str) -> dict:

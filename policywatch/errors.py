@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class PolicywatchError(Exception):
     """Base class: anything policywatch reports to a user as a one-line error."""
@@ -33,3 +35,14 @@ class LockedError(PolicywatchError):
     """Another policywatch process holds the database's write lock."""
 
     exit_code = 3
+
+
+def exit_code_of_interruption(default: int) -> int:
+    """The exit code a run records when an exception is on its way out: 130 for Ctrl-C, the code of
+    a SystemExit (143 for SIGTERM, see cli.main), else ``default``."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code
+    return default if exc is None else max(default, 3)

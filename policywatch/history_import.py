@@ -34,11 +34,12 @@ from policywatch.archive import (
     stamp,
     strip_archive_noise,
 )
+from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
 from policywatch.monitor import Fetched, classify, profile_of
 from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
-from policywatch.store import Store, exit_code_of_interruption
+from policywatch.store import Store
 from policywatch.timeline import find_or_add_version, judge_change, merge_archive_history
 from policywatch.watchlist import Policy, Watchlist
 

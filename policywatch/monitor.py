@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
+from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
-from policywatch.store import PolicyState, Store, exit_code_of_interruption
+from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
 from policywatch.timeline import find_or_add_version, judge_change
 from policywatch.watchlist import Policy, Watchlist

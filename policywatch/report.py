@@ -77,6 +77,21 @@ def review_json(reviews: list[dict] | None) -> dict | None:
             "by": last["reviewer"], "at": last["created_at"], "reviews": len(reviews)}
 
 
+def with_review(data: dict, review: dict | None) -> dict:
+    """A JSON object with the ``review`` key added (to an existing /1 schema, without breaking it)."""
+    if review is not None:
+        data["review"] = review
+    return data
+
+
+def beside_verdict(page: str, review: dict | None, escape: Callable[[str], str] = str) -> str:
+    """The review's words as the line right after a page's first line (its verdict or title)."""
+    if not review:
+        return page
+    first, _, rest = page.partition("\n")
+    return f"{first}\n{escape(review_words(review))}\n{rest}"
+
+
 def review_words(review: dict | None) -> str:
     """'reviewed: false alarm (by Dana: "a typo fix")' — next to the tool's verdict, never instead of it."""
     if not review:
@@ -294,10 +309,7 @@ class VersionView:
     review: dict | None = None  # of the change that put this version in effect
 
     def to_json(self) -> dict:
-        data = version_json(self.policy, self.version)
-        if self.review is not None:
-            data["review"] = self.review  # added to policywatch.version/1 without breaking it
-        return data
+        return with_review(version_json(self.policy, self.version), self.review)
 
 
 @dataclass
@@ -324,10 +336,7 @@ class DiffView:
     def to_json(self) -> dict:
         from policywatch.judge import diff_json
 
-        data = diff_json(self.diff, self.judgement, self.old_label, self.new_label)
-        if self.review is not None:
-            data["review"] = self.review  # added to policywatch.diff/1 without breaking it
-        return data
+        return with_review(diff_json(self.diff, self.judgement, self.old_label, self.new_label), self.review)
 
 
 @dataclass
@@ -373,11 +382,7 @@ def _history_text(result: History, **_: Any) -> str:
 
 @renders("version", "text")
 def _version_text(result: VersionView, **_: Any) -> str:
-    page = version_text(result.policy, result.version)
-    if result.review:
-        first, _, rest = page.partition("\n")
-        page = f"{first}\n{review_words(result.review)}\n{rest}"
-    return page
+    return beside_verdict(version_text(result.policy, result.version), result.review)
 
 
 @renders("version", "markdown")
@@ -392,17 +397,12 @@ def _facts_text(result: FactsView, **_: Any) -> str:
 
 @renders("diff", "text", "markdown", "html")
 def _diff_page(result: DiffView, fmt: str = "text", color: bool = False, **_: Any) -> str:
-    from policywatch.render import render_diff
+    from policywatch.render import md_escape, render_diff
 
     page = render_diff(result.diff, result.judgement, result.old_label, result.new_label, fmt,
                        color=color and fmt == "text")
-    if result.review and fmt in ("text", "markdown"):
-        # Beside the tool's verdict (its first line), never instead of it.
-        from policywatch.render import md_escape
-
-        words = review_words(result.review)
-        first, _, rest = page.partition("\n")
-        page = f"{first}\n{md_escape(words) if fmt == 'markdown' else words}\n{rest}"
+    if fmt in ("text", "markdown"):  # beside the tool's verdict (its first line), never instead of it
+        page = beside_verdict(page, result.review, md_escape if fmt == "markdown" else str)
     return page
 
 

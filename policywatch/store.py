@@ -268,19 +268,6 @@ def _set_wal(db: sqlite_utils.Database) -> None:
             time.sleep(0.1)
 
 
-def exit_code_of_interruption(default: int) -> int:
-    """The exit code a run records when an exception is on its way out: 130 for Ctrl-C, the code of
-    a SystemExit (143 for SIGTERM, see cli.main), else ``default``."""
-    import sys
-
-    exc = sys.exc_info()[1]
-    if isinstance(exc, KeyboardInterrupt):
-        return 130
-    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
-        return exc.code
-    return default if exc is None else max(default, 3)
-
-
 def database_problem(path: Path | None, exc: Exception) -> str:
     """What an SQLite error means for the user, in one line: what is wrong, and what to do."""
     text, where = str(exc), f"{path}: " if path else ""
@@ -483,11 +470,17 @@ class Store:
         """Every stored policy with its current version number and version count."""
         rows = self.db.query(
             "SELECT p.*, v.number AS current_number, v.captured_at AS current_since,"
-            " (SELECT COUNT(*) FROM versions WHERE policy_id = p.id) AS versions,"
-            " (SELECT reason FROM observations o WHERE o.policy_id = p.id AND o.outcome IN ('failed', 'suspect')"
-            "  AND p.failure_streak > 0 ORDER BY o.id DESC LIMIT 1) AS failing_reason"
+            " (SELECT COUNT(*) FROM versions WHERE policy_id = p.id) AS versions"
             " FROM policies p LEFT JOIN versions v ON v.id = p.current_version_id")
         return {row["id"]: row for row in rows}
+
+    def failing_reasons(self) -> dict[str, str]:
+        """Why each failing policy failed last (its latest failed or suspect observation's reason)."""
+        rows = self.db.execute(
+            "SELECT p.id, (SELECT reason FROM observations o WHERE o.policy_id = p.id"
+            " AND o.outcome IN ('failed', 'suspect') ORDER BY o.fetched_at DESC, o.id DESC LIMIT 1)"
+            " FROM policies p WHERE p.failure_streak > 0").fetchall()
+        return {policy_id: reason for policy_id, reason in rows if reason}
 
     # -- snapshots ------------------------------------------------------------------------------
     def put_snapshot(self, content: bytes, content_type: str | None = None, encoding: str | None = None) -> str:

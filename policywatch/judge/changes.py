@@ -59,26 +59,29 @@ def _expands(fact: Fact, rules: Rules, asserting: bool) -> bool:
     return asserting != rules.protective(fact.category, fact.practice)
 
 
+def _presence(fact: Fact, rules: Rules, added: bool) -> Assessment:
+    """A fact one version states and the other does not; a denial ("we do not sell") counts the
+    other way round: dropping it asserts more."""
+    asserting = (fact.polarity != "negated") == added
+    message = (plain.added if added else plain.removed)(fact, rules)
+    verb = "added" if added else "removed"
+    if fact.category == "controller_contact":
+        return f"{fact.category}.{verb}", "medium", "clarify", message
+    expand = _expands(fact, rules, asserting)
+    rule = f"denial_{verb}" if fact.polarity == "negated" else verb
+    return f"{fact.category}.{rule}", "high" if expand else "medium", "expand" if expand else "restrict", message
+
+
 @rule("added")
 def assess_added(fact: Fact, rules: Rules) -> Assessment:
     """A practice the old version did not state, or a new denial ("we do not sell")."""
-    asserting = fact.polarity != "negated"
-    if fact.category == "controller_contact":
-        return f"{fact.category}.added", "medium", "clarify", plain.added(fact, rules)
-    expand = _expands(fact, rules, asserting)
-    return (f"{fact.category}.{'added' if asserting else 'denial_added'}", "high" if expand else "medium",
-            "expand" if expand else "restrict", plain.added(fact, rules))
+    return _presence(fact, rules, added=True)
 
 
 @rule("removed")
 def assess_removed(fact: Fact, rules: Rules) -> Assessment:
     """A practice, promise or right the new version no longer states."""
-    asserting = fact.polarity == "negated"  # dropping a denial asserts more
-    if fact.category == "controller_contact":
-        return f"{fact.category}.removed", "medium", "clarify", plain.removed(fact, rules)
-    expand = _expands(fact, rules, asserting)
-    return (f"{fact.category}.{'denial_removed' if asserting else 'removed'}", "high" if expand else "medium",
-            "expand" if expand else "restrict", plain.removed(fact, rules))
+    return _presence(fact, rules, added=False)
 
 
 @rule("flipped")
