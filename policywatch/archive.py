@@ -234,6 +234,11 @@ class Archive:
     def replay_url(self, capture: Capture) -> str:
         return self.replay_template.format(timestamp=capture.timestamp, url=capture.original)
 
+    def copy_url(self, url: str, timestamp: str) -> str:
+        """Where people see a capture: the archive's normal replay (its banner, its links), not the raw ``id_``."""
+        stamp = "".join(ch for ch in timestamp if ch.isdigit())[:14]
+        return self.replay_template.replace("id_/", "/").format(timestamp=stamp, url=url)
+
 
 class ArchiveClient:
     """Lists and replays captures of one archive, politely. ``requests`` counts what was sent."""

@@ -355,14 +355,23 @@ def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> 
 @cli.command()
 @version_options("text")
 @format_option("version")
+@click.option("--raw", is_flag=True, help="The page as it was fetched or archived (its bytes), not its text.")
 @click.pass_obj
 @handle_errors
-def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str) -> None:
+def show(obj: Context, policy_id: str, number: int | None, at: str | None, fmt: str, raw: bool) -> None:
     """One stored version of a policy (the current one by default)."""
     from policywatch.report import VersionView
 
     with obj.store(create=False) as store:
         policy, version = _pick_version(store, policy_id, number, at)
+        if raw:
+            if not version["snapshot_sha256"]:
+                raise UsageError(f"{policy_id} v{version['number']}: no raw page was kept for this version "
+                                 f"(its text came from {version['source']} without one)")
+            content, _, _ = store.snapshot(version["snapshot_sha256"])
+            sys.stdout.buffer.write(content)
+            sys.stdout.flush()
+            return
         review = _review_of(store, store.entering_change(policy_id, version["id"]))
     emit(VersionView(policy, version, review), fmt)
 
@@ -398,10 +407,11 @@ def _load_document(source: str):
     return normalize_text(result.text or "", content_type=result.content_type).document
 
 
-def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str, review: dict | None = None) -> None:
+def _emit_diff(diff, judgement, old_label: str, new_label: str, fmt: str, review: dict | None = None,
+               header=None) -> None:
     from policywatch.report import DiffView
 
-    emit(DiffView(diff, judgement, old_label, new_label, review), fmt, color=sys.stdout.isatty())
+    emit(DiffView(diff, judgement, old_label, new_label, review, header), fmt, color=sys.stdout.isatty())
 
 
 @cli.command(name="diff-files")
@@ -431,6 +441,7 @@ def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: s
     """Compare two stored versions of a policy (by number or date; default: the last two)."""
     from policywatch.document import Document
     from policywatch.judge import compare
+    from policywatch.timeline import page_header
 
     with obj.store(create=False) as store:
         policy = _stored_policy(store, policy_id)
@@ -451,9 +462,10 @@ def diff(obj: Context, policy_id: str, from_: str | None, to: str | None, fmt: s
         # A review of this very change (the move from old to new) is shown beside the verdict.
         moves = [e for e in timeline if e["version_id"] == new["id"] and e["previous_version_id"] == old["id"]]
         review = _review_of(store, moves[-1] if moves else None)
+        header = page_header(store, policy, old, new)
     diff_, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]))
     label = lambda v: f"{policy_id} v{v['number']} ({v['captured_at'][:10]})"  # noqa: E731
-    _emit_diff(diff_, judgement, label(old), label(new), fmt, review)
+    _emit_diff(diff_, judgement, label(old), label(new), fmt, review, header)
     sys.exit(1 if exit_code and judgement.material else 0)
 
 

@@ -18,7 +18,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from policywatch.render import interesting_sections, md_escape, message_title, section_path, status_text
+from policywatch.render import (
+    Ops,
+    PageHeader,
+    Table,
+    interesting_sections,
+    md_escape,
+    message_title,
+    render_html,
+    row_heads,
+    section_path,
+    status_text,
+    templates,
+)
 from policywatch.report import plain_categories
 from policywatch.vocabulary import SEVERITIES, SEVERITY_RANK
 from policywatch.watchlist import Policy
@@ -48,19 +60,23 @@ class Body:
     "… N more <noun>".
     """
 
-    format: str  # markdown | html
+    format: str  # markdown | html | text
     lead: str
     head: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
     noun: str = "sections"
 
     def _lead(self, text: str) -> str:
-        return f"<p><strong>{html.escape(text)}</strong></p>" if self.format == "html" else md_escape(text)
+        if self.format == "html":
+            return f"<p><strong>{html.escape(text)}</strong></p>"
+        return md_escape(text) if self.format == "markdown" else text
 
     def _more(self, count: int) -> str:
         noun = self.noun if count != 1 else self.noun.rstrip("s")
         text = f"… {count} more {noun}"
-        return f"<p><em>{html.escape(text)}</em></p>" if self.format == "html" else f"*{text}*"
+        if self.format == "html":
+            return f"<p><em>{html.escape(text)}</em></p>"
+        return f"*{text}*" if self.format == "markdown" else text
 
     def _join(self, blocks: list[str]) -> str:
         return ("\n" if self.format == "html" else "\n\n").join(b for b in blocks if b) + "\n"
@@ -125,6 +141,7 @@ class Message:
     categories: list[str] = field(default_factory=list)
     policy_id: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    text_body: Body | None = None  # plain text (e-mail's text part, text-only services); else the Markdown
 
     @property
     def summary(self) -> str:
@@ -143,8 +160,10 @@ class Message:
         return self.attachments[0].content if self.attachments else None
 
     def body(self, fmt: str, limit: int | None = None) -> str:
-        """The body as ``html`` or ``markdown`` (also used for plain-text services), trimmed to ``limit``."""
-        return (self.html_body if fmt == "html" else self.markdown_body).render(limit)
+        """The body as ``html``, ``markdown`` or ``text``, trimmed to ``limit``."""
+        if fmt == "html":
+            return self.html_body.render(limit)
+        return (self.text_body if fmt == "text" and self.text_body else self.markdown_body).render(limit)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +173,7 @@ class Message:
         data = dict(data)
         data["markdown_body"] = Body(**data["markdown_body"])
         data["html_body"] = Body(**data["html_body"])
+        data["text_body"] = Body(**data["text_body"]) if data.get("text_body") else None  # older outbox rows
         data["attachments"] = [Attachment(**a) for a in data.get("attachments") or []]
         return cls(**data)
 
@@ -164,7 +184,7 @@ def key_footer(fmt: str, key: str) -> str:
     text = f"Message key {key}: a copy with the same key is a duplicate of this message."
     if fmt == "html":
         return f'<p style="color:#777;font-size:small">{html.escape(text)}</p>'
-    return md_escape(text)
+    return md_escape(text) if fmt == "markdown" else text
 
 
 def fit(message: Message, fmt: str, body_maxlen: int | None = None, title_maxlen: int | None = None,
@@ -211,56 +231,143 @@ def _when(when: str | datetime | None) -> str:
 
 
 def _links(fmt: str, links: Sequence[tuple[str, str | None]], prefix: str = "") -> str:
+    """``prefix · label: URL · …``. Every URL is written out, in HTML too: e-mail's text part is made
+    from the HTML, and a forwarded or printed message keeps where it points."""
     parts = [prefix] if prefix else []
     for label, url in links:
-        if url:
-            parts.append(f'<a href="{html.escape(url)}">{html.escape(label)}</a>' if fmt == "html"
-                         else _md_link(label, url))
+        if not url:
+            continue
+        if fmt == "html":
+            parts.append(f'{html.escape(label)}: <a href="{html.escape(url)}">{html.escape(url)}</a>')
+        elif fmt == "markdown":
+            parts.append(_md_link(label, url))
+        else:
+            parts.append(f"{label}: {url}")
     text = " · ".join(parts)
     return f"<p>{text}</p>" if fmt == "html" and text else text
 
 
-def _evidence(section: SectionDiff) -> list[tuple[str | None, str, str | None, str | None]]:
-    """(message, category, old, new) rows for one section: its signals, else its key edited sentences."""
-    rows: list[tuple[str | None, str, str | None, str | None]] = [
-        (g.message, plain_categories([g.category]), g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
-    if rows:
-        return rows
-    for old, new in section.changed_blocks[:2]:
-        rows.append((None, "", old, new))
-    for new in section.added_blocks[:max(0, 2 - len(rows))]:
-        rows.append((None, "", None, new))
-    for old in section.removed_blocks[:max(0, 2 - len(rows))]:
-        rows.append((None, "", old, None))
+@dataclass
+class Evidence:
+    """One line of a section in a message: a finding (or an edited block) with the text before and after.
+    A table row comes with its table's header row, so that it can be shown as a table."""
+
+    message: str | None
+    category: str
+    old: str | None
+    new: str | None
+    header: str | None = None  # the header row of the table ``old``/``new`` are rows of
+
+
+def _rows(section: SectionDiff) -> dict[str, str]:
+    """Table rows of a section's two versions, by their text and by each sentence of their reading
+    with the header's labels (the evidence a finding quotes): a finding about a row shows the row."""
+    from policywatch.judge.facts import readings, sentences
+
+    rows: dict[str, str] = {}
+    for side in (section.old, section.new):
+        for block, (_, reading) in zip(side.blocks if side else (), readings(side) if side else (), strict=True):
+            if block.kind == "row":
+                rows[block.text] = block.text
+                for sentence in sentences(reading):
+                    rows.setdefault(sentence, block.text)
     return rows
+
+
+def _evidence(section: SectionDiff) -> list[Evidence]:
+    """The lines of one section: its signals, else its key edited blocks."""
+    heads = {**row_heads(section.old), **row_heads(section.new)}
+    rows = _rows(section)
+
+    def line(message: str | None, category: str, old: str | None, new: str | None) -> Evidence:
+        old, new = rows.get(old or "", old), rows.get(new or "", new)
+        head = heads.get(new or "") or heads.get(old or "")
+        return Evidence(message, category, old, new, head if head not in (None, old, new) else None) \
+            if head is not None else Evidence(message, category, old, new)
+
+    found = [line(g.message, plain_categories([g.category]), g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
+    if found:
+        return found
+    for old, new in section.changed_blocks[:2]:
+        found.append(line(None, "", old, new))
+    for new in section.added_blocks[:max(0, 2 - len(found))]:
+        found.append(line(None, "", None, new))
+    for old in section.removed_blocks[:max(0, 2 - len(found))]:
+        found.append(line(None, "", old, None))
+    return found
+
+
+def _is_row(evidence: Evidence, section: SectionDiff) -> bool:
+    rows = {**row_heads(section.old), **row_heads(section.new)}
+    return any(text in rows for text in (evidence.old, evidence.new) if text)
+
+
+def _evidence_table(evidence: Evidence) -> Table:
+    """Before and after rows of a table under its header row."""
+    rows = [[[(op, clip(cell, MAX_EVIDENCE))] for cell in text.split(" | ")]
+            for op, text in ((-1, evidence.old), (1, evidence.new)) if text]
+    header = [[(0, cell)] for cell in evidence.header.split(" | ")] if evidence.header else None
+    return Table(header, rows)
 
 
 def _section_md(section: SectionDiff) -> str:
     lines = [f"**{md_escape(section_path(section))}** — {md_escape(status_text(section))}, {section.severity}"]
-    for message, category, old, new in _evidence(section):
+    for item in _evidence(section):
         indent = ""
-        if message:
-            lines.append(f"- {md_escape(message)} ({md_escape(category)})")
+        if item.message:
+            lines.append(f"- {md_escape(item.message)} ({md_escape(item.category)})")
             indent = "  "
-        if old:
-            lines.append(f"{indent}- before: “{md_escape(clip(old, MAX_EVIDENCE))}”")
-        if new:
-            lines.append(f"{indent}- after: “{md_escape(clip(new, MAX_EVIDENCE))}”")
+        if item.old:
+            lines.append(f"{indent}- before: “{md_escape(clip(item.old, MAX_EVIDENCE))}”")
+        if item.new:
+            lines.append(f"{indent}- after: “{md_escape(clip(item.new, MAX_EVIDENCE))}”")
     return "\n".join(lines)
 
 
+def _section_text(section: SectionDiff) -> str:
+    """A section in plain text: table rows as aligned columns under their header row."""
+    lines = [f"{section_path(section)} — {status_text(section)}, {section.severity}"]
+    for item in _evidence(section):
+        indent = "  "
+        if item.message:
+            lines.append(f"  * {item.message} ({item.category})")
+            indent = "    "
+        if _is_row(item, section):
+            lines += [indent + row for row in text_table(_evidence_table(item))]
+            continue
+        if item.old:
+            lines.append(f"{indent}before: “{clip(item.old, MAX_EVIDENCE)}”")
+        if item.new:
+            lines.append(f"{indent}after: “{clip(item.new, MAX_EVIDENCE)}”")
+    return "\n".join(lines)
+
+
+def text_table(table: Table) -> list[str]:
+    """A table as aligned plain-text lines; removed rows marked −, added rows +."""
+    rows = ([("", [_plain(c) for c in table.header])] if table.header else []) + [
+        ("−" if any(op < 0 for c in row for op, _ in c) else "+" if any(op > 0 for c in row for op, _ in c)
+         else "", [_plain(c) for c in row]) for row in table.rows]
+    columns = max(len(cells) for _, cells in rows)
+    widths = [max((len(cells[k]) for _, cells in rows if k < len(cells)), default=0) for k in range(columns)]
+    return [f"{mark or ' '} | " + " | ".join(cells[k].ljust(widths[k]) if k < len(cells) else " " * widths[k]
+                                              for k in range(columns)) + " |" for mark, cells in rows]
+
+
+def _plain(cell: Ops) -> str:
+    return "".join(text for _, text in cell)
+
+
 def _section_html(section: SectionDiff) -> str:
-    e = html.escape
-    rows = []
-    for message, category, old, new in _evidence(section):
-        parts = [f"{e(message)} <em>({e(category)})</em>"] if message else []
-        if old:
-            parts.append(f"<del>− {e(clip(old, MAX_EVIDENCE))}</del>")
-        if new:
-            parts.append(f"<ins>+ {e(clip(new, MAX_EVIDENCE))}</ins>")
-        rows.append("<li>" + "<br>".join(parts) + "</li>")
-    return (f"<h3>{e(section_path(section))} <small>— {e(status_text(section))}, {e(section.severity)}</small></h3>"
-            + (f"<ul>{''.join(rows)}</ul>" if rows else ""))
+    items = []
+    for item in _evidence(section):
+        if _is_row(item, section):
+            items.append({"message": item.message, "category": item.category, "table": _evidence_table(item)})
+        else:
+            items.append({"message": item.message, "category": item.category, "table": None,
+                          "old": clip(item.old, MAX_EVIDENCE) if item.old else None,
+                          "new": clip(item.new, MAX_EVIDENCE) if item.new else None})
+    return templates().get_template("message.html").module.section(
+        section_path(section), f"{status_text(section)}, {section.severity}", items).strip()
 
 
 def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
@@ -271,18 +378,18 @@ def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
 
 
 def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, when: str | datetime | None = None,
-                   *, url: str | None = None, archived_url: str | None = None, old_label: str = "previous version",
+                   *, header: PageHeader | None = None, old_label: str = "previous version",
                    new_label: str = "new version", reverted_to: str | None = None, undoes: str | None = None
                    ) -> Message:
     """The message for one new version of ``policy``: verdict, changed sections with evidence, links.
 
-    ``url`` is the live page (default: the policy's URL); ``archived_url`` a stored copy, if any. The
+    ``header`` says where the versions come from (``timeline.page_header``): the live page (default:
+    the policy's URL), archived copies where they exist, how to see the raw page the tool kept. The
     HTML diff page (``render_html``) is attached for e-mail targets. ``reverted_to`` (a date) makes it
     the news of a return to an earlier text, and ``undoes`` says what that return takes back.
     """
-    from policywatch.render import render_html
-
-    live = url or policy.url
+    header = header or PageHeader(policy=policy.name, url=policy.url)
+    header.policy, header.url = header.policy or policy.name, header.url or policy.url
     detected = f"Detected {_when(when)}"
     # The dates the versions themselves state ("Last updated"): what a lawyer cites.
     if judgement.new_date and judgement.new_date != judgement.old_date:
@@ -290,7 +397,7 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
             f" (the previous one {judgement.old_date})" if judgement.old_date else "")
     elif judgement.new_date:
         detected += f"; both texts state {judgement.new_date}"
-    links = [("live page", live), ("archived copy", archived_url)]
+    links = [("live page", header.url), *header.links]
     sections = _message_sections(diff)
     lead = judgement.summary or f"{judgement.severity} change"
     title = message_title(policy.name, judgement)
@@ -298,12 +405,19 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
         title = f"{policy.name} — reverted to the text of {reverted_to} ({judgement.severity})"
         lead = f"Reverted to the text of {reverted_to}" + (f" (undoes: {undoes.rstrip('.')})" if undoes else "") + \
             f". {lead}"
-    markdown = Body("markdown", lead, [_links("markdown", links, detected)], [_section_md(s) for s in sections])
-    html_body = Body("html", lead, [_links("html", links, html.escape(detected))], [_section_html(s) for s in sections])
-    page = render_html(diff, judgement, old_label, new_label)
+
+    def head(fmt: str) -> list[str]:
+        escape = {"html": html.escape, "markdown": md_escape}.get(fmt, str)
+        notes = [f"<p>{escape(n)}</p>" if fmt == "html" else escape(n) for n in header.notes]
+        return [_links(fmt, links, escape(detected)), *notes]
+
+    markdown = Body("markdown", lead, head("markdown"), [_section_md(s) for s in sections])
+    html_body = Body("html", lead, head("html"), [_section_html(s) for s in sections])
+    text = Body("text", lead, head("text"), [_section_text(s) for s in sections])
+    page = render_html(diff, judgement, old_label, new_label, header)
     return Message("change", title, markdown, html_body, judgement.severity,
                    judgement.material, list(judgement.categories), policy.id,
-                   [Attachment(f"{policy.id}-diff.html", page)])
+                   [Attachment(f"{policy.id}-diff.html", page)], text)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -340,13 +454,17 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
     def item_html(m: Message) -> str:
         return (f"<h3>{html.escape(m.title)}</h3><p>{html.escape(m.summary)}</p>" + "".join(m.html_body.head))
 
+    def item_text(m: Message) -> str:
+        return "\n".join([m.title, m.summary, *(m.text_body or m.markdown_body).head])
+
     severity = max((m.severity for m in changes if m.severity), key=SEVERITY_RANK.__getitem__, default=None)
     categories = list(dict.fromkeys(c for m in changes for c in m.categories))
     return Message("digest", f"policywatch — {overview}", Body("markdown", lead, [], [item_md(m) for m in ordered],
                                                                   "changes"),
                    Body("html", lead, [], [item_html(m) for m in ordered], "changes"), severity,
                    any(m.material for m in changes), categories, None,
-                   [a for m in ordered for a in m.attachments])
+                   [a for m in ordered for a in m.attachments],
+                   Body("text", lead, [], [item_text(m) for m in ordered], "changes"))
 
 
 def compose_failing(policy: Policy, streak: int, reason: str, message: str | None = None,
@@ -361,7 +479,7 @@ def compose_failing(policy: Policy, streak: int, reason: str, message: str | Non
     links = [("page", policy.url)]
     return Message("failing", title, Body("markdown", clip(lead, 600), [_links("markdown", links, head_text)]),
                    Body("html", clip(lead, 600), [_links("html", links, html.escape(head_text))]),
-                   policy_id=policy.id)
+                   policy_id=policy.id, text_body=Body("text", clip(lead, 600), [_links("text", links, head_text)]))
 
 
 def compose_recovered(policy: Policy, since: str | datetime | None = None, streak: int | None = None) -> Message:
@@ -374,7 +492,8 @@ def compose_recovered(policy: Policy, since: str | datetime | None = None, strea
     links = [("page", policy.url)]
     return Message("recovered", f"{policy.name} — checks recovered", Body("markdown", lead + ".",
                                                                            [_links("markdown", links)]),
-                   Body("html", lead + ".", [_links("html", links)]), policy_id=policy.id)
+                   Body("html", lead + ".", [_links("html", links)]), policy_id=policy.id,
+                   text_body=Body("text", lead + ".", [_links("text", links)]))
 
 
 def compose_test(target_name: str | None = None, when: str | datetime | None = None) -> Message:
@@ -383,4 +502,4 @@ def compose_test(target_name: str | None = None, when: str | datetime | None = N
     lead = f"If you can read this, policywatch can send messages{to}."
     head = f"Sent {_when(when)}"
     return Message("test", "policywatch — test notification", Body("markdown", lead, [head]),
-                   Body("html", lead, [f"<p>{html.escape(head)}</p>"]))
+                   Body("html", lead, [f"<p>{html.escape(head)}</p>"]), text_body=Body("text", lead, [head]))

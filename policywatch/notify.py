@@ -198,6 +198,36 @@ def _watch_unanswered() -> None:
         requests.Session.send = watched  # type: ignore[method-assign]
 
 
+# While one e-mail is sent: (its HTML body, our plain text of it), for its text/plain part.
+_PLAIN_PART: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("policywatch_plain_part",
+                                                                                       default=None)
+
+
+def _use_our_plain_part() -> None:
+    """Once per process: an e-mail's text/plain part is our plain text, not apprise's conversion of the
+    HTML part — that drops every link target and puts each table cell on a line of its own. Only the
+    body being sent is replaced; any other conversion, or an apprise without this hook, is untouched
+    (the HTML writes its URLs out, so even apprise's conversion keeps them)."""
+    try:
+        from apprise.plugins.email import base
+    except ImportError:  # pragma: no cover - another apprise layout
+        return
+    with _WATCH_LOCK:
+        convert = getattr(base, "convert_between", None)
+        if convert is None or getattr(convert, "_policywatch", False):
+            return
+
+        @functools.wraps(convert)
+        def converted(from_format, to_format, content, *args, **kwargs):
+            ours = _PLAIN_PART.get()
+            if ours is not None and str(content).strip() == ours[0].strip() and to_format == "text":
+                return ours[1]
+            return convert(from_format, to_format, content, *args, **kwargs)
+
+        converted._policywatch = True  # type: ignore[attr-defined]
+        base.convert_between = converted
+
+
 def _takes_headers(plugin) -> bool:
     """Does the service take custom headers (apprise's ``+Name=value`` URL arguments)?"""
     spec = (getattr(type(plugin), "template_kwargs", None) or {}).get("headers") or {}
@@ -252,8 +282,13 @@ def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset,
     fmt = _format_for(plugin)
     footer = key_footer(fmt, key) if _is_email(plugin) else None  # apprise sets e-mail's Message-ID itself
     carried = key if footer or _takes_headers(plugin) else None  # a chat service has no place for it
-    title, body = fit(message, fmt, getattr(plugin, "body_maxlen", None), getattr(plugin, "title_maxlen", None),
-                      bool(getattr(plugin, "overflow_amalgamate_title", False)), footer)
+    limits = (getattr(plugin, "body_maxlen", None), getattr(plugin, "title_maxlen", None),
+              bool(getattr(plugin, "overflow_amalgamate_title", False)))
+    title, body = fit(message, fmt, *limits, footer)
+    plain = None
+    if footer and fmt == "html":  # an e-mail: its text part, ours
+        _use_our_plain_part()
+        plain = (body, fit(message, "text", *limits, key_footer("text", key))[1])
     body_format = {"html": apprise.NotifyFormat.HTML, "markdown": apprise.NotifyFormat.MARKDOWN}.get(
         fmt, apprise.NotifyFormat.TEXT)
     attachments = message.attachments if _is_email(plugin) else []
@@ -271,13 +306,14 @@ def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset,
         app = apprise.Apprise(asset=asset)
         app.add(plugin)
         unanswered: list[float | None] = []
-        token = _UNANSWERED.set(unanswered)
+        token, plain_token = _UNANSWERED.set(unanswered), _PLAIN_PART.set(plain)
         try:
             with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as capture:
                 outcome = app.notify(body=body, title=title, body_format=body_format,
                                      notify_type=_notify_type(message), attach=attach)
         finally:
             _UNANSWERED.reset(token)
+            _PLAIN_PART.reset(plain_token)
         ok = bool(outcome)
         logs = capture.getvalue()
     if ok:

@@ -44,16 +44,6 @@ DELIVERED = ("sent", "unconfirmed")
 INTERRUPTED = "the run sending it stopped before the answer: the service may have it, so it is not sent again"
 
 
-def archived_copy_url(url: str, captured_at: str, archive: Archive | None = None) -> str:
-    """A link to an archive's copy of the page as of ``captured_at`` (its nearest capture), for people:
-    the archive's normal replay rather than the raw ``id_`` one."""
-    from policywatch.archive import Archive  # lazily: waybackpy is not needed by a check run
-
-    stamp = "".join(ch for ch in captured_at if ch.isdigit())[:14]
-    template = (archive or Archive.configured()).replay_template.replace("id_/", "/")
-    return template.format(timestamp=stamp, url=url)
-
-
 class Announcer:
     """Queues notifications from inside a run's transactions (``monitor.record``, backfill)."""
 
@@ -67,8 +57,11 @@ class Announcer:
         targets = route(self.watchlist, policy, judgement.severity, judgement.material, judgement.categories)
         if not targets:
             return []
-        message = compose_change(policy, verdict.diff, judgement, captured_at,
-                                 archived_url=archived_copy_url(policy.archived_as, captured_at, self.archive),
+        from policywatch.timeline import page_header
+
+        header = page_header(self.store, {"id": policy.id, "name": policy.name, "url": policy.url},
+                             verdict.old_version, verdict.new_version, self.archive)
+        message = compose_change(policy, verdict.diff, judgement, captured_at, header=header,
                                  old_label=verdict.old_label, new_label=verdict.new_label,
                                  reverted_to=reverted_to, undoes=undoes)
         for target in targets:

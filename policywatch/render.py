@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import html
+import dataclasses
+import functools
+from dataclasses import dataclass, field
 
 from policywatch.diff import DocumentDiff, SectionDiff
+from policywatch.document import Section
 from policywatch.judge import Judgement, Signal
 from policywatch.report import plain_categories
 
@@ -64,27 +67,21 @@ def _inline_ops(section: SectionDiff, insert: str, delete: str, end: str, escape
 
 def _context_ops(section: SectionDiff) -> SectionDiff:
     """Keep only changed paragraphs (lines) of a section's word diff, for compact output."""
-    lines: list[list[tuple[int, str]]] = [[]]
-    for op, text in section.ops:
-        parts = text.split("\n")
-        for k, part in enumerate(parts):
-            if part:
-                lines[-1].append((op, part))
-            if k < len(parts) - 1:
-                lines.append([])
-    kept = [line for line in lines if any(op != 0 for op, _ in line)]
     trimmed = SectionDiff(section.status, section.old, section.new, section.old_index, section.new_index)
-    for line in kept:
-        trimmed.ops.extend(line + [(0, "\n")])
+    for line in _lines(section.ops):
+        if any(op != 0 for op, _ in line):
+            trimmed.ops.extend(line + [(0, "\n")])
     return trimmed
 
 
-def render_text(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str, color: bool) -> str:
+def render_text(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str, color: bool,
+                header: PageHeader | None = None) -> str:
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if color else text
 
-    out = [paint(SEVERITY_COLOR[judgement.severity], verdict_line(judgement)),
-           paint(DIM, f"--- {old_label}\n+++ {new_label}")]
+    out = [paint(SEVERITY_COLOR[judgement.severity], verdict_line(judgement))]
+    out += [paint(DIM, line) for line in _with_dates(header, judgement).lines()] if header is not None else []
+    out.append(paint(DIM, f"--- {old_label}\n+++ {new_label}"))
     if diff.identical:
         return "\n".join(out) + "\n"
     for section in interesting_sections(diff):
@@ -123,10 +120,16 @@ def _plain_markers(section: SectionDiff) -> str:
     return "".join(out).strip()
 
 
-def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> str:
+def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str,
+                    header: PageHeader | None = None) -> str:
     # Every piece of page text is escaped: headings, a renamed section's old title and company
     # names in the verdict are the page's words, and a ticket system renders them as Markdown.
-    out = [f"**{md_escape(verdict_line(judgement))}**", "", f"{md_escape(old_label)} → {md_escape(new_label)}", ""]
+    out = [f"**{md_escape(verdict_line(judgement))}**", ""]
+    if header is not None:
+        out += [md_escape(line) + "  " for line in _with_dates(header, judgement).lines()]
+        out[-1] = out[-1].rstrip()
+        out.append("")
+    out += [f"{md_escape(old_label)} → {md_escape(new_label)}", ""]
     for section in interesting_sections(diff):
         out.append(f"### {md_escape(section_path(section))}")
         out.append(f"*{md_escape(status_text(section))} — severity {section.severity}"
@@ -185,69 +188,181 @@ def _balance_markdown(section: SectionDiff) -> str:
 HTML_STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
 header{padding:1rem 2rem;background:#fff;border-bottom:1px solid #ddd}
+header table.versions{border-collapse:collapse;font-size:13px}
+header table.versions th,header table.versions td{text-align:left;padding:0 1rem 0 0}
 main{display:flex;gap:2rem;padding:1rem 2rem}nav{min-width:16rem;max-width:20rem;font-size:13px}
 nav ol{padding-left:1.2rem}
 section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;margin-bottom:1rem;padding:.8rem 1rem}
 .badge{display:inline-block;border-radius:3px;padding:0 .4em;font-size:12px;margin-left:.3em;color:#fff;background:#888}
 .high{background:#c62828}.medium{background:#ef6c00}.low{background:#0277bd}.none{background:#9e9e9e}
 ins{background:#d4f7d4;text-decoration:none}del{background:#fbd3d3}
-.side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side div{white-space:pre-wrap;font-size:13px}
+p.line{margin:.3rem 0;white-space:pre-wrap}table.rows{margin:.4rem 0;font-size:14px}
+.side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side div{font-size:13px}
 .signal{font-size:13px;margin:.3rem 0}.ev{color:#555;margin-left:1rem}
 @media (max-width:900px){main{display:block}.side{display:block}}
 """
 
+Ops = list[tuple[int, str]]  # word-diff pieces: (-1 removed | 0 kept | 1 added, text)
 
-def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str) -> str:
-    e = html.escape
-    changed = interesting_sections(diff)
-    outline = "".join(
-        f'<li><a href="#s{k}">{e(s.heading)}</a><span class="badge {e(s.severity)}">{e(s.status)}</span></li>'
-        for k, s in enumerate(changed))
-    parts = []
-    for k, s in enumerate(changed):
-        body = _html_ops(_context_ops(s))
-        old_text = e("\n".join(b.text for b in s.old.blocks)) if s.old else ""
-        new_text = e("\n".join(b.text for b in s.new.blocks)) if s.new else ""
+
+@dataclass
+class Table:
+    """Table rows of a section as a table: a header row (the first row of the page's table) and rows of cells."""
+
+    header: list[Ops] | None
+    rows: list[list[Ops]]
+
+
+@dataclass
+class PageHeader:
+    """What heads a diff page or message: the policy, its URL, when each version was captured and the
+    date each one states ("Last updated"), links to archived copies, and notes (how to see the raw page)."""
+
+    policy: str | None = None
+    url: str | None = None
+    old_captured: str | None = None
+    new_captured: str | None = None
+    old_stated: str | None = None
+    new_stated: str | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The header as plain lines (text and Markdown renderings escape them themselves)."""
+        out = []
+        if self.policy:
+            out.append(self.policy + (f" — {self.url}" if self.url else ""))
+        if self.old_captured or self.new_captured:
+            out.append(f"captured {self.old_captured or '?'} → {self.new_captured or '?'}")
+        if self.old_stated or self.new_stated:
+            out.append(f"the text states {self.old_stated or 'no date'} → {self.new_stated or 'no date'}")
+        out += [f"{label}: {url}" for label, url in self.links]
+        return out + list(self.notes)
+
+
+def _lines(ops: Ops) -> list[Ops]:
+    """A section's word diff cut into its blocks (one line each)."""
+    lines: list[Ops] = [[]]
+    for op, text in ops:
+        parts = text.split("\n")
+        for k, part in enumerate(parts):
+            if part:
+                lines[-1].append((op, part))
+            if k < len(parts) - 1:
+                lines.append([])
+    return [line for line in lines if line]
+
+
+def row_heads(section: Section | None) -> dict[str, str]:
+    """Each table row's text → the first row of its table (its header, as pages write tables)."""
+    heads: dict[str, str] = {}
+    head, previous = "", None
+    for block in section.blocks if section is not None else ():
+        if block.kind == "row":
+            if previous != "row":
+                head = block.text
+            heads.setdefault(block.text, head)
+        previous = block.kind
+    return heads
+
+
+def cells(line: Ops) -> list[Ops]:
+    """A table row's word diff cut into cells at the " | " the normalizer joins cells with."""
+    out: list[Ops] = [[]]
+    for op, text in line:
+        for k, piece in enumerate(text.split("|")):
+            if k:
+                out.append([])
+            if piece:
+                out[-1].append((op, piece))
+    for cell in out:  # the spaces around a separator are not part of a cell
+        if cell:
+            cell[0] = (cell[0][0], cell[0][1].lstrip())
+            cell[-1] = (cell[-1][0], cell[-1][1].rstrip())
+    return [[piece for piece in cell if piece[1]] for cell in out]
+
+
+def _side(line: Ops, op: int) -> str:
+    return "".join(t for o, t in line if o == 0 or o == op).strip()
+
+
+def tabulate(lines: list[Ops], old: Section | None, new: Section | None) -> list[Ops | Table]:
+    """Lines of a section's diff with its table rows gathered into tables (under their header row)."""
+    heads_old, heads_new = row_heads(old), row_heads(new)
+    out: list[Ops | Table] = []
+    current: str | None = None
+    for line in lines:
+        before, after = _side(line, -1), _side(line, 1)
+        head = heads_new.get(after) or heads_old.get(before)
+        if head is None:
+            out.append(line)
+            current = None
+            continue
+        if head != current or not isinstance(out[-1], Table):
+            current = head
+            if head in (before, after):
+                out.append(Table(cells(line), []))
+                continue
+            out.append(Table(cells([(0, head)]), []))
+        out[-1].rows.append(cells(line))
+    return out
+
+
+def diff_blocks(section: SectionDiff) -> list[Ops | Table]:
+    """The changed blocks of a section (with the header row of a changed table), for HTML."""
+    changed = [line for line in _lines(section.ops) if any(op != 0 for op, _ in line)]
+    return tabulate(changed, section.old, section.new)
+
+
+def text_blocks(section: Section | None) -> list[Ops | Table]:
+    """A whole section's blocks, unchanged, for HTML."""
+    if section is None:
+        return []
+    return tabulate([[(0, b.text)] for b in section.blocks], section, section)
+
+
+@functools.lru_cache(maxsize=1)
+def templates():
+    """The package's jinja2 templates, every value escaped for HTML."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("policywatch", "templates"),
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                              undefined=jinja2.StrictUndefined)
+
+
+def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str,
+                header: PageHeader | None = None) -> str:
+    header = _with_dates(header, judgement)
+    sections = []
+    for s in interesting_sections(diff):
         shown, more = shown_signals(s)
-        signals = "".join(
-            f'<div class="signal"><span class="badge {e(g.severity)}">{e(g.severity)}</span> '
-            f'{e(plain_categories([g.category]))}: {e(g.message)}'
-            + (f'<div class="ev">− {e(g.old)}</div>' if g.old else "")
-            + (f'<div class="ev">+ {e(g.new)}</div>' if g.new else "") + "</div>" for g in shown)
-        if more:
-            signals += f'<div class="signal">{e(_more(more))}</div>'
-        parts.append(
-            f'<section id="s{k}"><h2>{e(section_path(s))}'
-            f'<span class="badge {e(s.severity)}">{e(s.severity)}</span></h2>'
-            f'<p><em>{e(status_text(s))}</em>{" — " + e(", ".join(s.kinds)) if s.kinds else ""}</p>'
-            f'<p style="white-space:pre-wrap">{body}</p>{signals}'
-            f'<details><summary>old and new side by side</summary><div class="side"><div>{old_text}</div>'
-            f'<div>{new_text}</div></div></details></section>')
-    return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>policywatch diff — {e(new_label)}</title><style>{HTML_STYLE}</style></head><body>"
-        f'<header><h1><span class="badge {e(judgement.severity)}">{e(judgement.severity)}</span> '
-        f"{e(verdict_line(judgement))}</h1><p>{e(old_label)} → {e(new_label)}</p></header>"
-        f"<main><nav><h3>Changed sections</h3><ol>{outline}</ol></nav><div>{''.join(parts)}</div></main>"
-        "</body></html>\n")
+        sections.append({
+            "heading": s.heading, "path": section_path(s), "severity": s.severity, "status": s.status,
+            "status_text": status_text(s), "kinds": s.kinds, "changes": diff_blocks(s),
+            "old": text_blocks(s.old), "new": text_blocks(s.new), "more": _more(more) if more else "",
+            "signals": [{"severity": g.severity, "category": plain_categories([g.category]), "message": g.message,
+                         "old": g.old, "new": g.new} for g in shown]})
+    return templates().get_template("diff.html").render(
+        style=HTML_STYLE, judgement=judgement, verdict=verdict_line(judgement), header=header,
+        old_label=old_label, new_label=new_label, sections=sections)
 
 
-def _html_ops(section: SectionDiff) -> str:
-    out = []
-    for op, text in section.ops:
-        text = html.escape(text)
-        out.append(text if op == 0 else (f"<del>{text}</del>" if op == -1 else f"<ins>{text}</ins>"))
-    return "".join(out).strip()
+def _with_dates(header: PageHeader | None, judgement: Judgement) -> PageHeader:
+    """``header`` with the dates the versions state, from the judgement when the caller did not give them."""
+    header = dataclasses.replace(header) if header is not None else PageHeader()
+    header.old_stated = header.old_stated or judgement.old_date
+    header.new_stated = header.new_stated or judgement.new_date
+    return header
 
 
 def render_diff(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str, fmt: str,
-                color: bool = False) -> str:
+                color: bool = False, header: PageHeader | None = None) -> str:
     if fmt == "markdown":
-        return render_markdown(diff, judgement, old_label, new_label)
+        return render_markdown(diff, judgement, old_label, new_label, header)
     if fmt == "html":
-        return render_html(diff, judgement, old_label, new_label)
-    return render_text(diff, judgement, old_label, new_label, color)
+        return render_html(diff, judgement, old_label, new_label, header)
+    return render_text(diff, judgement, old_label, new_label, color, header)
 
 
 def message_title(policy_name: str, judgement: Judgement) -> str:

@@ -332,6 +332,7 @@ class DiffView:
     old_label: str
     new_label: str
     review: dict | None = None  # what people decided about this stored change (review_json)
+    header: Any = None  # render.PageHeader: the policy, its URL, dates and archived copies (stored versions)
 
     def to_json(self) -> dict:
         from policywatch.judge import diff_json
@@ -400,7 +401,7 @@ def _diff_page(result: DiffView, fmt: str = "text", color: bool = False, **_: An
     from policywatch.render import md_escape, render_diff
 
     page = render_diff(result.diff, result.judgement, result.old_label, result.new_label, fmt,
-                       color=color and fmt == "text")
+                       color=color and fmt == "text", header=result.header)
     if fmt in ("text", "markdown"):  # beside the tool's verdict (its first line), never instead of it
         page = beside_verdict(page, result.review, md_escape if fmt == "markdown" else str)
     return page

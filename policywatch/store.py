@@ -719,6 +719,11 @@ class Store:
             "SELECT archive, timestamp, digest, outcome, text_sha256, version_id, snapshot_sha256 FROM captures"
             " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy_id, profile]))
 
+    def archived_capture(self, version_id: int) -> dict | None:
+        """The first archive capture that showed this version's text (``archive`` is its CDX URL), if any."""
+        return next(self.db.query("SELECT archive, timestamp, original FROM captures WHERE version_id = ?"
+                                  " ORDER BY timestamp LIMIT 1", [version_id]), None)
+
     def kept_snapshots(self, policy_id: str) -> list[tuple[str, str, str | None, str]]:
         """``(archive, timestamp, digest, snapshot_sha256)`` of every capture whose raw bytes were kept, any profile."""
         return self.db.execute("SELECT archive, timestamp, digest, snapshot_sha256 FROM captures"

@@ -20,8 +20,10 @@ from policywatch.store import Store
 from policywatch.suspect import detect_language, is_shrunk
 
 if TYPE_CHECKING:
+    from policywatch.archive import Archive
     from policywatch.diff import DocumentDiff
     from policywatch.judge import Fact, Judgement
+    from policywatch.render import PageHeader
 
 
 @dataclass
@@ -33,6 +35,8 @@ class JudgedChange:
     old_label: str
     new_label: str
     columns: dict
+    old_version: dict  # the stored rows of the two versions
+    new_version: dict
 
 
 def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
@@ -53,7 +57,42 @@ def judge_change(store: Store, policy_id: str, baseline_version_id: int, version
     columns = {"severity": judgement.severity, "material": int(judgement.material),
                "categories": json.dumps(judgement.categories), "summary": judgement.summary,
                "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
-    return JudgedChange(diff, judgement, old_label, new_label, columns)
+    return JudgedChange(diff, judgement, old_label, new_label, columns, baseline, version)
+
+
+def page_header(store: Store, policy: dict, old: dict, new: dict, archive: Archive | None = None) -> PageHeader:
+    """What heads a diff of two stored versions: the policy, its URL, capture and stated dates, and
+    where each page can be seen as it was — an archive's copy where the version came from one (the
+    archive of the import at hand, else the one configured), else the raw page this tool kept."""
+    from policywatch.archive import Archive
+    from policywatch.errors import UsageError
+    from policywatch.render import PageHeader
+
+    header = PageHeader(policy=policy["name"], url=policy["url"], old_captured=_minute(old["captured_at"]),
+                        new_captured=_minute(new["captured_at"]), old_stated=old.get("stated_date"),
+                        new_stated=new.get("stated_date"))
+    raw = []
+    for label, version in (("previous", old), ("new", new)):
+        capture = store.archived_capture(version["id"])
+        if capture is not None:
+            try:
+                where = archive if archive is not None and archive.cdx_url == capture["archive"] else \
+                    Archive.configured(cdx_url=capture["archive"])
+            except UsageError:  # an archive whose replay address cannot be told from its CDX URL
+                where = None
+            if where is not None:
+                header.links.append((f"archived copy of the {label} version",
+                                     where.copy_url(capture["original"], capture["timestamp"])))
+                continue
+        if version.get("snapshot_sha256"):
+            raw.append(f"policywatch show {policy['id']} --version {version['number']} --raw ({label})")
+    if raw:
+        header.notes.append("The page as fetched: " + "; ".join(raw))
+    return header
+
+
+def _minute(timestamp: str) -> str:
+    return timestamp[:16].replace("T", " ") + " UTC" if len(timestamp) >= 16 else timestamp
 
 
 def version_facts(store: Store, version: dict) -> list[Fact]:

@@ -23,8 +23,9 @@ def cli_env(tmp_path: Path, watchlist: str = "watchlist.yaml", **extra: str) -> 
 
 
 def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, watchlist: str = "watchlist.yaml",
-            timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(policywatch(*args), capture_output=True, text=True, cwd=tmp_path, timeout=timeout,
+            timeout: float = 120, text: bool = True) -> subprocess.CompletedProcess:
+    """The console script run to its end; ``text=False`` keeps its output as bytes."""
+    return subprocess.run(policywatch(*args), capture_output=True, text=text, cwd=tmp_path, timeout=timeout,
                           env=cli_env(tmp_path, watchlist, **(env or {})))
 
 

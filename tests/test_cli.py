@@ -1,6 +1,7 @@
 """End-to-end: the real `policywatch` console script in a subprocess, on local files."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,15 @@ def test_diff_files_and_stored_diff(project):
     assert "[data_collected" not in out and "data_collected.added" not in out  # rule ids stay in JSON
     assert "{+and fingerprints +}" in out and "[- and-]" in out  # wdiff-style markers when piped
     html = run(project, "diff", "acme", "--from", "1", "--to", "2", "--format", "html", check_rc=0).stdout
-    assert html.startswith("<!doctype html>") and "<ins>" in html and "http" not in html.split("</style>")[0]
+    assert html.startswith("<!doctype html>") and "<ins " in html
+    assert not re.search(r"https?://", html.split("</style>")[0])  # nothing fetched: no script, font or sheet
+    assert "script-src" not in html and "default-src 'none'" in html  # a CSP that forbids scripts
+    # the header: the policy, its URL, when each version was captured, where to see each page as fetched
+    assert "<strong>ACME Privacy Policy</strong>" in html and f"file://{project}/acme.html</a>" in html
+    assert out.splitlines()[1] == f"ACME Privacy Policy — file://{project}/acme.html"
+    assert "policywatch show acme --version 1 --raw (previous)" in out
+    raw = run_cli(project, "show", "acme", "--version", "1", "--raw", watchlist="wl.yaml", text=False)
+    assert raw.returncode == 0 and raw.stdout == original.encode()  # the bytes as fetched
     history = json.loads(run(project, "history", "acme", "--format", "json").stdout)["entries"]
     assert history[1]["material"] is True and "data_collected" in history[1]["categories"]
     # what each version says: facts with evidence, stored per version and read back

@@ -324,3 +324,23 @@ def test_a_run_of_dashes_after_a_practice_does_not_backtrack_for_ever():
     # "\W*(?:[\w-]+\W+){0,4}" read a dash both ways: 60 dashes took longer than any test run.
     facts = extract_facts(parse_text("# P\n\nWe sell cookies " + "-" * 60 + " and more.\n"))
     assert {f.practice for f in facts} >= {"sale of personal data"}
+
+
+RETENTION_SCHEDULE = """<main><h1>Privacy Policy</h1><h2>How long we keep data</h2>
+<table><tr><th>Data</th><th>How long we keep it</th></tr>
+<tr><td>Account data</td><td>{account}</td></tr><tr><td>Support tickets</td><td>1 year</td></tr></table></main>"""
+
+
+def test_a_table_row_is_read_with_its_header_row():
+    old, new = (normalize_html(RETENTION_SCHEDULE.format(account=period)).document
+                for period in ("30 days after you close your account", "5 years after you close your account"))
+    periods = sorted(f.value for f in extract_facts(old, load_rules()) if f.category == "retention")
+    assert periods == ["30", "365"]  # each row states a period only through its column's label
+    _, verdict = compare(old, new)
+    assert verdict.material and verdict.severity == "high" and verdict.categories == ["retention"]
+    assert "5 years instead of 30 days" in verdict.summary
+    # the same rows in another order, and the table re-rendered, say the same
+    swapped = RETENTION_SCHEDULE.replace("<tr><td>Account data</td><td>{account}</td></tr>", "").replace(
+        "</table>", "<tr><td>Account data</td><td>{account}</td></tr></table>")
+    _, same = compare(old, normalize_html(swapped.format(account="30 days after you close your account")).document)
+    assert not same.material

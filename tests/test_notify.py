@@ -3,6 +3,7 @@ loopback receivers (HTTP webhooks for json:// and form://, an SMTP server for ma
 
 from __future__ import annotations
 
+import re
 import base64
 import json
 import logging
@@ -26,6 +27,7 @@ from policywatch.messages import (
 from policywatch.normalize import normalize_html
 from policywatch.notify import deliver, describe_targets, mode_of, route
 from policywatch.report import plain_categories
+from policywatch.render import PageHeader
 from policywatch.secrets import redact
 from policywatch.watchlist import parse_watchlist
 
@@ -52,7 +54,8 @@ def make_watchlist(tmp_path, notify_block: str, policies: str | None = None, **f
 def change(judged, tmp_path):
     wl = make_watchlist(tmp_path, "  team: ['json://127.0.0.1:9/x']\n")
     diff, judgement = judged
-    return compose_change(wl.policies[0], diff, judgement, WHEN, archived_url=ARCHIVED)
+    return compose_change(wl.policies[0], diff, judgement, WHEN,
+                          header=PageHeader(links=[("archived copy", ARCHIVED)]))
 
 
 # -- routing ----------------------------------------------------------------------------------------------
@@ -104,7 +107,10 @@ def test_change_message_content(change, judged):
     assert "before: “We do not sell your personal information" in md
     assert "after: “When you delete your account, we delete your notes and account data within 5 years.”" in md
     assert page.startswith("<p><strong>No longer promises not to sell")
-    assert '<a href="https://acme.example/privacy">' in page
+    assert 'live page: <a href="https://acme.example/privacy">https://acme.example/privacy</a>' in page
+    text = change.body("text")  # plain text: no Markdown escapes, every URL written out
+    assert text.startswith(judgement.summary) and f"archived copy: {ARCHIVED}" in text
+    assert "before: “We do not sell your personal information" in text and "\\" not in text
     assert "<del>− We do not sell your personal information" in page
     assert change.attachments[0].filename == "acme-diff.html"
     assert change.attachment_html.startswith("<!doctype html>")
@@ -452,3 +458,35 @@ def test_a_change_message_names_the_dates_the_versions_state():
                              "2025-06-02T08:00:00Z")
     assert "the new text states 2025-06-01 (the previous one 2024-03-03)" in message.markdown
     assert "the new text states 2025-06-01" in message.html
+
+
+RETENTION_TABLE = """<html><body><main><h1>Privacy Policy</h1>
+<h2>How long we keep data</h2><p>We keep data as the table below says.</p>
+<table><tr><th>Data</th><th>How long we keep it</th></tr>
+<tr><td>Account data</td><td>{account}</td></tr><tr><td>Support tickets</td><td>1 year</td></tr></table>
+<h2>Contact</h2><p>Write to privacy@acme.example.</p></main></body></html>"""
+
+
+def test_email_shows_a_changed_table_row_as_a_table_in_both_parts(tmp_path, smtp_receiver):
+    old = normalize_html(RETENTION_TABLE.format(account="30 days after you close your account")).document
+    new = normalize_html(RETENTION_TABLE.format(account="5 years after you close your account")).document
+    diff, judgement = compare(old, new)
+    wl = make_watchlist(tmp_path, f"  team: ['{smtp_receiver.url()}']\n")
+    archived = "https://web.archive.org/web/20261123061700/https://acme.example/privacy"
+    message = compose_change(wl.policies[0], diff, judgement, WHEN,
+                             header=PageHeader(links=[("archived copy", archived)]))
+    assert deliver(wl, "team", message).ok
+    (mail,) = smtp_receiver.wait_for(1)
+    html_part, plain = mail.body("html"), mail.body("plain")
+    # HTML: the row before and after, under the table's header row, in a real table
+    table = re.search(r"<table.*?</table>", html_part, re.S).group(0)
+    assert re.search(r"<th[^>]*>Data</th><th[^>]*>How long we keep it</th>", table)
+    assert re.search(r"<del[^>]*>30 days after you close your account</del>", table)
+    assert re.search(r"<ins[^>]*>5 years after you close your account</ins>", table)
+    assert " | " not in re.sub(r"<[^>]+>", "", table)
+    # plain text: our own part (not the HTML flattened), columns aligned, every URL written out
+    rows = [line for line in plain.splitlines() if line.strip().endswith(" |")]
+    assert [r.strip()[0] for r in rows] == ["|", "−", "+"], plain
+    assert len({r.index(" | ", 4) for r in rows}) == 1  # one column edge: aligned
+    assert "https://acme.example/privacy" in plain and archived in plain
+    assert "Message key" in plain and "\\" not in plain

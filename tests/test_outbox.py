@@ -64,6 +64,10 @@ def test_a_material_change_reaches_exactly_its_targets_once(tmp_path, store, htt
     assert risk.posts[0].form and "ACME Privacy Policy" in risk.posts[0].form["title"]
     mail = smtp_receiver.mails[0]
     assert "acme-diff.html" in mail.attachments and "material change" in mail.subject
+    # A live check has no archived copy to link to (none exists); the raw page it kept is offered instead.
+    plain = mail.body("plain")
+    assert "archived copy" not in plain and "web.archive.org" not in plain
+    assert "policywatch show acme --version 2 --raw (new)" in plain and http_server.url("/privacy") in plain
 
     # Nothing is sent twice: later runs with the same text, and a flush, send nothing.
     check(watchlist, store)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from policywatch.document import Document
+from policywatch.document import Document, Section
 from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
@@ -149,6 +149,30 @@ class Reading:
     unread: list[str] = field(default_factory=list)  # sentences past the analysis bound, in order
 
 
+def readings(section: Section) -> list[tuple[str, str]]:
+    """``(kind, text)`` of a section's blocks as they are read for facts.
+
+    A table row under a header row of as many cells is read with the header's labels: "Account data
+    | 5 years" under "Data | How long we keep it" says "Data: Account data; How long we keep it:
+    5 years." — a retention period, which the bare cells do not state.
+    """
+    out: list[tuple[str, str]] = []
+    header: list[str] | None = None
+    previous = None
+    for block in section.blocks:
+        text = block.text
+        if block.kind == "row":
+            cells = text.split(" | ")
+            if previous != "row":
+                header = cells
+            elif header is not None and len(cells) == len(header) > 1:
+                text = "; ".join(f"{label.rstrip(':')}: {cell}" if label else cell
+                                 for label, cell in zip(header, cells, strict=True) if cell) + "."
+        out.append((block.kind, text))
+        previous = block.kind
+    return out
+
+
 @functools.lru_cache(maxsize=16384)
 def sentences(text: str) -> tuple[str, ...]:
     """Sentences of a block; run-ons are cut at any full stop, then every MAX_SENTENCE_WORDS words.
@@ -223,7 +247,7 @@ class FactExtractor:
     # -- documents ---------------------------------------------------------------------------
     def read(self, document: Document) -> Reading:
         split = {text: sentences(text) for section in document.sections
-                 for text in [section.heading] + [b.text for b in section.blocks]}
+                 for text in [section.heading] + [text for _, text in readings(section)]}
         # Past MAX_ANALYSED_CHARS of distinct text (far beyond any real policy) sentences are not analysed.
         budget = MAX_ANALYSED_CHARS
         fresh: dict[str, None] = {}
@@ -257,7 +281,7 @@ class FactExtractor:
             lead = ""
             # A heading says things too: a paragraph that became a heading must not lose its facts.
             units = [("h", section.heading)] if section.heading else []
-            units += [(b.kind, b.text) for b in section.blocks]
+            units += readings(section)
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
                 frames = heading_frames | self._frames(context) if context else heading_frames

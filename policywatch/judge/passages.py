@@ -18,7 +18,7 @@ from collections import defaultdict
 from policywatch.diff import fold, similarity, words
 from policywatch.document import Document
 from policywatch.judge.changes import RULES, Signal
-from policywatch.judge.facts import Fact, FactExtractor, sentences
+from policywatch.judge.facts import Fact, FactExtractor, readings, sentences
 from policywatch.judge.rules import Rules
 
 NEW_STATEMENT_SIMILARITY = 0.5  # below this word overlap with every sentence of the other version
@@ -35,7 +35,7 @@ class SentenceIndex:
         self.budget = budget  # shared by the indexes of one judgement
         self.folded: dict[str, str] = {}  # folded → a sentence as written
         for section in document.sections:
-            for text in [section.heading] + [b.text for b in section.blocks]:
+            for text in [section.heading] + [text for _, text in readings(section)]:
                 for sentence in sentences(text):
                     self.folded.setdefault(fold(sentence), sentence)
 
@@ -123,8 +123,8 @@ def reworded_changes(extractor: FactExtractor, index: SentenceIndex, new_doc: Do
     signals = []
     touched_categories: set[str] = set()
     for section_index, section in enumerate(new_doc.sections):
-        for block in section.blocks:
-            for sentence in sentences(block.text):
+        for _, text in readings(section):
+            for sentence in sentences(text):
                 if fold(sentence) in index.folded or not extractor.analysed(sentence):
                     continue
                 new_findings = extractor.sentence_facts(sentence)

@@ -70,6 +70,10 @@ def _factors(items: list) -> set[str] | None:
     return best
 
 
+# How the extractor reads a document (what counts as a sentence, how a table row is read). Part of the
+# fingerprint: stored facts read another way are re-derived, as after a lexicon change.
+READING = 2
+
 @dataclass(frozen=True)
 class Term:
     category: str
@@ -165,7 +169,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
     yaml = YAML(typ="safe")
     categories: dict[str, CategoryRules] = {}
     language: dict = {}
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"reading {READING}".encode())
     for path in files:
         try:
             raw = path.read_text(encoding="utf-8")
