@@ -49,7 +49,7 @@ from policywatch.secrets import (
     variants,
 )
 from policywatch.vocabulary import SEVERITY_RANK
-from policywatch.watchlist import Policy, Watchlist
+from policywatch.watchlist import DEFAULT_NOTIFY_MODE, Policy, Watchlist
 
 # apprise services that are e-mail: they get the HTML diff page as an attachment.
 EMAIL_SCHEMES = {"mailto", "mailtos", "azure", "o365", "brevo", "groundmail", "mailersend", "mailgun", "resend",
@@ -90,9 +90,9 @@ def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, mat
 
 
 def mode_of(watchlist: Watchlist, target_name: str) -> str:
-    """'immediate' or 'digest'."""
+    """'immediate' or 'digest' (the default)."""
     target = watchlist.targets.get(target_name)
-    return target.mode if target else "immediate"
+    return target.mode if target else DEFAULT_NOTIFY_MODE
 
 
 # -- delivery --------------------------------------------------------------------------------------------

@@ -371,7 +371,8 @@ def _list_text(result: PolicyList, **_: Any) -> str:
         rules = [f"min_severity {t['min_severity']}"] if t["min_severity"] else []
         rules += [f"categories {', '.join(t['categories'])}"] if t["categories"] else []
         rules += [f"policies tagged {', '.join(t['tags'])}"] if t["tags"] else []
-        lines.append(f"  {t['name']} ({t['mode']}{'; ' + '; '.join(rules) if rules else ''}): "
+        mode = "digest: one message per run" if t["mode"] == "digest" else "immediate: one message per change"
+        lines.append(f"  {t['name']} ({mode}{'; ' + '; '.join(rules) if rules else ''}): "
                      + (", ".join(t["urls"]) or "no URLs"))
     return "\n".join(lines)
 

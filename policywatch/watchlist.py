@@ -23,6 +23,9 @@ from policywatch.errors import ConfigError
 from policywatch.vocabulary import CATEGORIES, SEVERITIES
 
 NOTIFY_MODES = ("immediate", "digest")
+# Several changes in one run reach a target as one message: a team reads one mail per run, not one per
+# policy. A run with one message for a target sends that message itself. ``mode: immediate`` opts out.
+DEFAULT_NOTIFY_MODE = "digest"
 DEFAULT_USER_AGENT = "policywatch/{version} (+https://github.com/policywatch/policywatch; privacy-policy monitor)"
 
 # Keys a policy may set; every one except id/name/url may also stand in `defaults`.
@@ -270,7 +273,7 @@ class NotifyTarget:
     urls: tuple[str, ...]
     min_severity: str | None = None
     categories: tuple[str, ...] = ()
-    mode: str = "immediate"
+    mode: str = DEFAULT_NOTIFY_MODE
     line: int = 0
     tags: tuple[str, ...] = ()
     from_config: bool = False

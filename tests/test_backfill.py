@@ -213,7 +213,7 @@ def test_killed_backfill_resumes_without_fetching_twice(archive, make_watchlist,
 def test_backfilled_history_notifies_only_when_asked(archive, source, tmp_path, http_receiver):
     from policywatch.watchlist import parse_watchlist
 
-    text = json.dumps({"notify": {"team": [http_receiver.url()]},
+    text = json.dumps({"notify": {"team": {"urls": [http_receiver.url()], "mode": "immediate"}},
                        "policies": [{"id": "acme", "name": "ACME Privacy Policy", "url": URL, "notify": ["team"]}]})
     watchlist = parse_watchlist(text, tmp_path / "watchlist.yaml")
     with Store.open(tmp_path / "quiet.db") as store:

@@ -224,3 +224,13 @@ def test_notify_log_shows_the_review_beside_the_message(project, http_receiver):
     assert "material change" in logged and "reviewed: acknowledged (by Dana)" in logged
     entry = json.loads(run(project, "notify", "log", "--format", "json").stdout)["entries"][0]
     assert entry["review"]["action"] == "ack"
+
+
+def test_list_says_how_each_target_is_sent_to(project):
+    text = (project / "wl.yaml").read_text()
+    (project / "wl.yaml").write_text(
+        "notify:\n  team: ['json://127.0.0.1:9/team']\n  pager: {urls: ['json://127.0.0.1:9/p'], mode: immediate}\n"
+        + text)
+    lines = run(project, "list", check_rc=0).stdout.splitlines()
+    assert "  team (digest: one message per run): json://127.0.0.1:9/team" in lines  # the default
+    assert "  pager (immediate: one message per change): json://127.0.0.1:9/p" in lines

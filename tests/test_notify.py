@@ -3,10 +3,10 @@ loopback receivers (HTTP webhooks for json:// and form://, an SMTP server for ma
 
 from __future__ import annotations
 
-import re
 import base64
 import json
 import logging
+import re
 import socket
 import sys
 
@@ -26,8 +26,8 @@ from policywatch.messages import (
 )
 from policywatch.normalize import normalize_html
 from policywatch.notify import deliver, describe_targets, mode_of, route
-from policywatch.report import plain_categories
 from policywatch.render import PageHeader
+from policywatch.report import plain_categories
 from policywatch.secrets import redact
 from policywatch.watchlist import parse_watchlist
 
@@ -83,7 +83,7 @@ def test_routing_by_severity_category_and_tag():
     assert route(wl, other, "medium", True, ["sharing"]) == []  # the policy's own threshold
     assert route(wl, other, "high", True, ["sharing"]) == ["team"]  # the default notify list
     assert route(wl, acme, kind="failing") == ["team", "risk", "kids", "saas-watch"]
-    assert mode_of(wl, "kids") == "digest" and mode_of(wl, "team") == "immediate"
+    assert mode_of(wl, "kids") == "digest" and mode_of(wl, "team") == "digest"  # the default
 
 
 def test_target_without_urls_is_an_error():

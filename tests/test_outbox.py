@@ -133,7 +133,8 @@ def test_digest_mode_groups_a_runs_changes(tmp_path, store, make_server, http_re
     for server in servers:
         server.route("/privacy", policy_page(churn=1))
     policies = [{"id": f"p{i}", "name": f"Vendor {i} Privacy", "url": s.url("/privacy")} for i, s in enumerate(servers)]
-    watchlist = load(write_watchlist(tmp_path, policies, {"digest": {"urls": [http_receiver.url()], "mode": "digest",
+    # no `mode`: a digest is the default
+    watchlist = load(write_watchlist(tmp_path, policies, {"digest": {"urls": [http_receiver.url()],
                                                                     "min_severity": "low"}}, notify=["digest"]))
     check(watchlist, store)
     servers[0].route("/privacy", policy_page(edits={"ninety days": "thirty days"}, churn=2))  # medium
