@@ -120,6 +120,34 @@ def validate(obj: Context) -> None:
         click.echo(f"{watchlist.path}: OK — {len(watchlist)} policies{targets}")
 
 
+@cli.command()
+@click.argument("url")
+@click.option("--id", "policy_id", help="The policy's id (default: from the site and page, e.g. acme-privacy).")
+@click.option("--name", help="Its name in messages (default: the page's title).")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--select", "selector", help="CSS selector of the policy text on the page.")
+@click.option("--dry-run", is_flag=True, help="Fetch and print the entry; leave the watchlist as it is.")
+@click.pass_obj
+@handle_errors
+def add(obj: Context, url: str, policy_id: str | None, name: str | None, tags: tuple[str, ...],
+        selector: str | None, dry_run: bool) -> None:
+    """Fetch URL once and add it to the watchlist, keeping the file's comments and layout."""
+    from policywatch.watchlist_file import add_policy
+
+    added = add_policy(obj.watchlist_path, url, policy_id=policy_id, name=name, tags=tags, select=selector,
+                       dry_run=dry_run)
+    if added.warning:
+        click.echo(f"policywatch: warning: {url} does not look like a policy: {added.warning}", err=True)
+    click.echo("\n".join(added.lines))
+    words = f"{added.words} word{'s' if added.words != 1 else ''} of policy text"
+    if added.written:
+        count = f"{added.policies} polic{'y' if added.policies == 1 else 'ies'}"
+        click.echo(f"added '{added.entry['id']}' to {added.path} ({count}; the page has {words}); "
+                   f"`policywatch check {added.entry['id']}` stores its first version", err=True)
+    else:
+        click.echo(f"not written (--dry-run); the page has {words}", err=True)
+
+
 @cli.command(name="list")
 @format_option("list")
 @click.pass_obj

@@ -103,7 +103,7 @@ def profile_of(policy: Policy) -> str:
     return json.dumps({"normalizer": NORMALIZER_VERSION, **policy.profile}, sort_keys=True)
 
 
-def _fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
+def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
                          normalize: Callable[..., Normalized] = normalize_text) -> Fetched:
     from hashlib import sha256
 
@@ -199,7 +199,7 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
         jobs = []
         for policy in policies:
             profile = profile_of(policy)
-            jobs.append((policy.host, lambda p=policy, pr=profile: _fetch_and_normalize(
+            jobs.append((policy.host, lambda p=policy, pr=profile: fetch_and_normalize(
                 fetcher, p, pr, states[p.id], normalizer)))
         try:
             for fetched in fetcher.run(jobs):
