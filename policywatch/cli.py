@@ -421,6 +421,23 @@ def facts(obj: Context, policy_id: str, number: int | None, at: str | None, fmt:
     emit(FactsView(policy, version, found, load_rules().fingerprint), fmt)
 
 
+@cli.command()
+@version_options("version")
+@click.argument("out", metavar="OUT.zip", type=click.Path(dir_okay=False, writable=True))
+@click.pass_obj
+@handle_errors
+def evidence(obj: Context, policy_id: str, number: int | None, at: str | None, out: str) -> None:
+    """A dated zip of one version for legal hold: raw page, response, text, facts, diff, sha256 manifest."""
+    from policywatch.evidence import write_evidence
+
+    with obj.store(create=False) as store:
+        policy, version = _pick_version(store, policy_id, number, at)
+        bundle = write_evidence(store, policy, version, out)
+    if not obj.quiet:
+        click.echo(f"{bundle.path}: {policy_id} v{version['number']} ({version['captured_at'][:10]}), "
+                   f"{len(bundle.files)} files and their sha256 in manifest.json and SHA256SUMS")
+
+
 # -- diff-files --------------------------------------------------------------------------------------
 
 def _load_document(source: str):

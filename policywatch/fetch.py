@@ -66,6 +66,7 @@ class FetchResult:
     attempts: int = 0
     elapsed: float = 0.0
     redirects: list[str] = field(default_factory=list)
+    headers: dict[str, str] | None = None  # of the final answer
     location: str | None = None  # a 3xx answer's target, when redirects are not followed
     fetched_at: str = field(default_factory=lambda: utcnow())
 
@@ -546,6 +547,7 @@ class Fetcher:
             result.status = response.status_code
             result.final_url = response.url
             result.redirects = [r.headers.get("Location", "") for r in response.history]
+            result.headers = dict(response.headers)
             result.content_type = response.headers.get("Content-Type")
             if response.status_code == 304:
                 result.not_modified = True

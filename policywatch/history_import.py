@@ -36,7 +36,7 @@ from policywatch.archive import (
 )
 from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
-from policywatch.monitor import Fetched, classify, profile_of
+from policywatch.monitor import Fetched, classify, profile_of, response_record
 from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
@@ -275,7 +275,8 @@ class _Prober:
                     url=capture.original, final_url=fetched.final_url, status=fetched.status,
                     outcome="archived" if outcome == "version" else outcome, reason=reason, error=fetched.error,
                     snapshot_sha256=snapshot, text_sha256=text_sha256, version_id=version_id,
-                    attempts=fetched.attempts, elapsed_ms=round(fetched.elapsed * 1000))
+                    attempts=fetched.attempts, elapsed_ms=round(fetched.elapsed * 1000),
+                    **(response_record(fetched) if snapshot else {}))
             self.store.add_capture(
                 policy_id=self.policy.id, archive=self.client.archive.cdx_url, timestamp=capture.timestamp,
                 captured_at=capture.captured_at, original=capture.original, digest=capture.digest,

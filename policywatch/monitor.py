@@ -98,6 +98,12 @@ class Fetched:
     raw_sha256: str | None
 
 
+def response_record(result: FetchResult) -> dict[str, str | None]:
+    """The observation columns that keep what the server said with the bytes it sent (evidence)."""
+    return {"headers": json.dumps(result.headers, ensure_ascii=False) if result.headers else None,
+            "redirects": json.dumps(result.redirects) if result.redirects else None}
+
+
 def profile_of(policy: Policy) -> str:
     """Fingerprint of everything besides the page that shapes the text (see the fast path)."""
     return json.dumps({"normalizer": NORMALIZER_VERSION, **policy.profile}, sort_keys=True)
@@ -336,7 +342,8 @@ class _Writer:
             self.result.returns_to = version["number"]
         else:
             outcome = "changed" if state and state.current_version_id else "new"
-        observation_id = store.add_observation(**self.observation, outcome=outcome, snapshot_sha256=snapshot,
+        observation_id = store.add_observation(**self.observation, **response_record(result), outcome=outcome,
+                                               snapshot_sha256=snapshot,
                                                text_sha256=normalized.document.sha256, version_id=version["id"])
         judged = None
         undone = store.entering_change(policy.id, state.current_version_id) \

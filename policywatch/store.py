@@ -231,6 +231,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reviews_change ON reviews (change_id, id);
     """,
+    # 8: the response headers and redirects of a fetch that brought raw bytes (evidence of what the
+    # server said; observations of unchanged bytes do not repeat them)
+    """
+    ALTER TABLE observations ADD COLUMN headers TEXT;
+    ALTER TABLE observations ADD COLUMN redirects TEXT;
+    """,
 ]
 
 
@@ -723,6 +729,12 @@ class Store:
         """The first archive capture that showed this version's text (``archive`` is its CDX URL), if any."""
         return next(self.db.query("SELECT archive, timestamp, original FROM captures WHERE version_id = ?"
                                   " ORDER BY timestamp LIMIT 1", [version_id]), None)
+
+    def first_observation(self, version_id: int, snapshot_sha256: str | None) -> dict | None:
+        """The fetch that first brought a version's raw page (its URL, status, headers, redirects)."""
+        return next(self.db.query(
+            "SELECT * FROM observations WHERE version_id = ? AND snapshot_sha256 IS ? ORDER BY fetched_at, id LIMIT 1",
+            [version_id, snapshot_sha256]), None)
 
     def kept_snapshots(self, policy_id: str) -> list[tuple[str, str, str | None, str]]:
         """``(archive, timestamp, digest, snapshot_sha256)`` of every capture whose raw bytes were kept, any profile."""

@@ -265,3 +265,26 @@ def test_a_page_shrunk_to_a_teaser_is_suspect_as_in_a_live_check(archive, make_w
     entries = timeline_of(store)
     assert [stamp_of(e[0]) for e in entries] == [day(0), day(9)]  # neither the teaser nor the way back
     assert store.timeline("acme")[1]["severity"] == "high"  # the sale, judged against the full text
+
+
+def test_evidence_of_an_archived_version_names_its_capture_and_keeps_its_bytes(archive, source, make_watchlist,
+                                                                                  store, tmp_path):
+    import hashlib
+    import zipfile
+
+    from policywatch.evidence import write_evidence
+
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    backfill(watchlist, store, archive=source, strategy="changes", rate=0)
+    version = store.version("acme", 2)  # training, from day 12
+    bundle = write_evidence(store, store.policy_rows()["acme"], version, tmp_path / "v2.zip")
+    with zipfile.ZipFile(bundle.path) as z:
+        response = json.loads(z.read("page/response.json"))
+        assert response["source"] == "wayback" and response["archive"]["cdx"] == source.cdx_url
+        assert response["archive"]["timestamp"] == day(12) and response["archive"]["original"] == URL
+        raw = z.read("page/raw.html")
+        assert hashlib.sha256(raw).hexdigest() == response["sha256"] and b"train our artificial intelligence" in raw
+        assert response["headers"]  # what the archive answered with the bytes
+        # the diff page links the archive's own replay of each side's capture
+        page = z.read("diff.html").decode()
+        assert f"/acme/{day(12)}/{URL}" in page and f"/acme/{day(0)}/{URL}" in page
