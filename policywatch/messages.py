@@ -390,7 +390,8 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
     """
     header = header or PageHeader(policy=policy.name, url=policy.url)
     header.policy, header.url = header.policy or policy.name, header.url or policy.url
-    detected = f"Detected {_when(when)}"
+    detected = f"Detected {_when(when)}" + (f" (the previous text captured {header.old_captured})"
+                                             if header.old_captured else "")
     # The dates the versions themselves state ("Last updated"): what a lawyer cites.
     if judgement.new_date and judgement.new_date != judgement.old_date:
         detected += f"; the new text states {judgement.new_date}" + (

@@ -68,6 +68,7 @@ def test_a_material_change_reaches_exactly_its_targets_once(tmp_path, store, htt
     plain = mail.body("plain")
     assert "archived copy" not in plain and "web.archive.org" not in plain
     assert "policywatch show acme --version 2 --raw (new)" in plain and http_server.url("/privacy") in plain
+    assert "the previous text captured 20" in plain  # both capture dates: detected now, and the one before
 
     # Nothing is sent twice: later runs with the same text, and a flush, send nothing.
     check(watchlist, store)
