@@ -302,6 +302,11 @@ def parse_when(text: str, end: bool = True) -> str:
     text = text.strip()
     if text.lower() in ("now", "today", "latest"):
         return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.999999Z")
+    if ago := re.fullmatch(r"(\d{1,5})\s*([dwmy])", text.lower()):  # 90d, 12w, 6m, 1y: that long ago
+        from datetime import timedelta
+
+        days = int(ago.group(1)) * {"d": 1, "w": 7, "m": 30, "y": 365}[ago.group(2)]
+        return (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if re.fullmatch(r"\d{4}", text):
         return f"{text}-12-31T23:59:59.999999Z" if end else f"{text}-01-01T00:00:00Z"
     if re.fullmatch(r"\d{4}-\d{2}", text):
@@ -317,7 +322,8 @@ def parse_when(text: str, end: bool = True) -> str:
     try:
         when = dateparser.isoparse(text)
     except ValueError:
-        raise UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO time)") from None
+        raise UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD, an ISO time or a span "
+                         "such as 90d, 12w, 6m)") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -533,6 +539,29 @@ def _resolve_version(store, policy_id: str, spec: str, end: bool) -> dict:
         first = store.timeline(policy_id)[0]["captured_at"][:10]
         raise UsageError(f"{policy_id} has no version in effect at {spec} (history starts {first})")
     return version
+
+
+@cli.command(name="report")
+@click.option("--since", default="90d", show_default=True,
+              help="Start: DATE or a span back from now (90d, 12w, 6m, 1y).")
+@click.option("--until", default="now", show_default=True, help="End: DATE.")
+@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@format_option("period")
+@click.pass_obj
+@handle_errors
+def period_report(obj: Context, since: str, until: str, tags: tuple[str, ...], fmt: str) -> None:
+    """Every change in a period, most severe first, and the policies that failed: for a review's minutes."""
+    from policywatch.report import PeriodReport, review_json
+
+    start, end = parse_when(since, end=False), parse_when(until)
+    tagged = {policy.id for policy in obj.watchlist().select((), tags)} if tags else None
+    with obj.store(create=False) as store:
+        changes = [c for c in store.changes_between(start, end) if tagged is None or c["policy_id"] in tagged]
+        reviews = store.reviews([c["id"] for c in changes])
+        troubles = [t for t in store.troubles_between(start, end) if tagged is None or t["policy_id"] in tagged]
+    for change in changes:
+        change["review"] = review_json(reviews.get(change["id"]))
+    emit(PeriodReport(start, end, changes, troubles), fmt)
 
 
 # -- review ------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from policywatch.render import (
     message_title,
     render_html,
     row_heads,
+    safe_link,
     section_path,
     status_text,
     templates,
@@ -238,7 +239,7 @@ def _links(fmt: str, links: Sequence[tuple[str, str | None]], prefix: str = "") 
         if not url:
             continue
         if fmt == "html":
-            parts.append(f'{html.escape(label)}: <a href="{html.escape(url)}">{html.escape(url)}</a>')
+            parts.append(f'{html.escape(label)}: <a href="{html.escape(safe_link(url))}">{html.escape(url)}</a>')
         elif fmt == "markdown":
             parts.append(_md_link(label, url))
         else:

@@ -326,9 +326,20 @@ def templates():
     """The package's jinja2 templates, every value escaped for HTML."""
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("policywatch", "templates"),
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                              undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("policywatch", "templates"),
+                                     autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                                     undefined=jinja2.StrictUndefined)
+    environment.filters["link"] = safe_link
+    return environment
+
+
+def safe_link(url: str | None) -> str:
+    """A URL fit for an href: http(s), file, mailto or a relative path; anything else (javascript:,
+    data:) becomes "#". Page text can reach links (a policy's URL, an archive's), and escaping alone
+    does not stop a script URL."""
+    text = (url or "").strip()
+    scheme = text.split(":", 1)[0].lower() if ":" in text.split("/", 1)[0] else ""
+    return text if scheme in ("", "http", "https", "file", "mailto") else "#"
 
 
 def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_label: str,

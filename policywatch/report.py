@@ -34,7 +34,7 @@ def renders(kind: str, *fmts: str) -> Callable[[Renderer], Renderer]:
 
 def formats(kind: str) -> list[str]:
     """The formats ``kind`` results can be rendered in: text, markdown, html, json."""
-    order = ["text", "markdown", "html", "json"]
+    order = ["text", "markdown", "html", "csv", "json"]
     return sorted(RENDERERS[kind], key=lambda f: order.index(f) if f in order else len(order))
 
 
@@ -529,3 +529,136 @@ def _inbox_text(result: Inbox, **_: Any) -> str:
                      f"{c['summary']}")
     lines.append("review one: policywatch review ID@N --ack | --false-alarm | --severity S [--note TEXT]")
     return "\n".join(lines)
+
+
+# --- the period report: what changed across the watchlist, for a vendor-risk review --------------------
+
+def effective_severity(change: dict, review: dict | None) -> str:
+    """The severity people settled on: a correction's, none for a false alarm, else the tool's."""
+    if review and review["action"] == "false_alarm":
+        return "none"
+    if review and review["action"] == "severity" and review["severity"]:
+        return review["severity"]
+    return change["severity"] or "none"
+
+
+def review_status(review: dict | None) -> str:
+    """'unreviewed', 'acknowledged', 'false alarm', 'severity corrected to low'."""
+    if not review:
+        return "unreviewed"
+    return review_words(review).removeprefix("reviewed: ").split(" (by ")[0].split(" (“")[0]
+
+
+@dataclass
+class PeriodReport:
+    """``policywatch report``: every change in a period, most severe first, and the policies that failed."""
+
+    kind: ClassVar[str] = "period"
+    since: str | None
+    until: str
+    changes: list[dict]  # store.changes_between rows with "review" (review_json) added
+    troubles: list[dict]  # store.troubles_between rows
+
+    def rows(self) -> list[dict]:
+        """One plain row per change, most severe (as reviewed) first, newest first among equals."""
+        from policywatch.vocabulary import SEVERITY_RANK
+
+        rows = [{
+            "change": c["id"], "policy": c["policy_id"], "name": c["policy_name"], "url": c["policy_url"],
+            "date": c["captured_at"][:10], "captured_at": c["captured_at"], "version": c["version"],
+            "previous_version": c["previous_version"], "severity": c["severity"] or "none",
+            "reviewed_severity": effective_severity(c, c.get("review")), "material": bool(c["material"]),
+            "categories": _categories(c["categories"]), "verdict": c["summary"] or "",
+            "reverted": c["returns_to"] is not None, "review": c.get("review"),
+            "review_status": review_status(c.get("review")), "source": c["source"]} for c in self.changes]
+        rows.sort(key=lambda r: r["captured_at"], reverse=True)
+        rows.sort(key=lambda r: SEVERITY_RANK.get(r["reviewed_severity"], 0), reverse=True)
+        return rows
+
+    def to_json(self) -> dict:
+        return {"schema": "policywatch.report/1", "since": self.since, "until": self.until, "changes": self.rows(),
+                "troubles": [{"policy": t["policy_id"], "name": t["policy_name"], "url": t["policy_url"],
+                              "failed": t["failed"], "suspect": t["suspect"], "last_at": t["last_at"],
+                              "reason": t["reason"], "now": t["last_outcome"]} for t in self.troubles]}
+
+    def heading(self) -> str:
+        changes, material = len(self.changes), sum(1 for c in self.changes if c["material"])
+        period = f"{(self.since or 'the start')[:10]} to {self.until[:10]}"
+        trouble = f"; {len(self.troubles)} {'policy' if len(self.troubles) == 1 else 'policies'} failed or " \
+                  "suspect" if self.troubles else ""
+        return f"Changes {period}: {changes} change{'s' if changes != 1 else ''}, {material} material{trouble}"
+
+
+renders("period", "json")(_json)
+
+
+def _trouble_words(t: dict) -> str:
+    parts = [f"failed {t['failed']}×"] if t["failed"] else []
+    parts += [f"suspect {t['suspect']}×"] if t["suspect"] else []
+    now = "; ok now" if t["last_outcome"] not in ("failed", "suspect") else ""
+    return f"{', '.join(parts)}; last {t['last_at'][:10]}: {t['reason']}{now}"
+
+
+@renders("period", "text")
+def _period_text(result: PeriodReport, **_: Any) -> str:
+    lines = [result.heading()]
+    rows = result.rows()
+    width = max((len(r["policy"]) for r in rows), default=6)
+    for r in rows:
+        cats = plain_categories(r["categories"]) if r["categories"] else "—"
+        severity = r["severity"].upper() + ("" if r["reviewed_severity"] == r["severity"] else
+                                            f"→{r['reviewed_severity']}")
+        lines.append(f"  {severity:<10} {r['date']}  {r['policy']:<{width}}  {cats}: {r['verdict']} "
+                     f"[{r['review_status']}]")
+    if result.troubles:
+        lines.append("Checks that failed or were suspect:")
+        lines += [f"  {t['policy_id']}: {_trouble_words(t)}" for t in result.troubles]
+    return "\n".join(lines)
+
+
+@renders("period", "markdown")
+def _period_markdown(result: PeriodReport, **_: Any) -> str:
+    from policywatch.render import md_escape
+
+    lines = [f"## {md_escape(result.heading())}", ""]
+    rows = result.rows()
+    if rows:
+        lines += ["| severity | date | policy | categories | verdict | review |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            severity = r["severity"] + ("" if r["reviewed_severity"] == r["severity"] else
+                                        f" → {r['reviewed_severity']}")
+            lines.append("| " + " | ".join(md_escape(cell) for cell in (
+                severity, r["date"], r["name"], plain_categories(r["categories"]), r["verdict"],
+                r["review_status"])) + " |")
+    if result.troubles:
+        lines += ["", "### Checks that failed or were suspect", ""]
+        lines += [f"- {md_escape(t['policy_name'])}: {md_escape(_trouble_words(t))}" for t in result.troubles]
+    return "\n".join(lines)
+
+
+@renders("period", "csv")
+def _period_csv(result: PeriodReport, **_: Any) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["kind", "policy", "name", "date", "severity", "reviewed_severity", "material", "categories",
+                     "verdict", "review", "url", "version", "previous_version"])
+    for r in result.rows():
+        writer.writerow(["change", r["policy"], r["name"], r["date"], r["severity"], r["reviewed_severity"],
+                         int(r["material"]), ";".join(r["categories"]), r["verdict"], r["review_status"], r["url"],
+                         r["version"], r["previous_version"]])
+    for t in result.troubles:
+        writer.writerow(["trouble", t["policy_id"], t["policy_name"], t["last_at"][:10], "", "", "", "",
+                         _trouble_words(t), "", t["policy_url"], "", ""])
+    return out.getvalue()
+
+
+@renders("period", "html")
+def _period_html(result: PeriodReport, **_: Any) -> str:
+    from policywatch.render import HTML_STYLE, templates
+
+    return templates().get_template("report.html").render(
+        style=HTML_STYLE, heading=result.heading(), rows=result.rows(), troubles=result.troubles,
+        categories=plain_categories, trouble_words=_trouble_words)

@@ -614,6 +614,30 @@ class Store:
             " WHERE c.material = 1 AND c.technical = 0"
             " AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.change_id = c.id) ORDER BY c.captured_at, c.id"))
 
+    def changes_between(self, since: str | None = None, until: str | None = None) -> list[dict]:
+        """Every change to a new text (not a first version, not a re-derivation) captured in a period,
+        oldest first, with its policy's name and URL and both version numbers."""
+        return list(self.db.query(
+            "SELECT c.*, p.name AS policy_name, p.url AS policy_url, v.number AS version, v.stated_date,"
+            " v.text_sha256, pv.number AS previous_version FROM changes c JOIN policies p ON p.id = c.policy_id"
+            " JOIN versions v ON v.id = c.version_id LEFT JOIN versions pv ON pv.id = c.previous_version_id"
+            " WHERE c.previous_version_id IS NOT NULL AND c.technical = 0 AND c.captured_at >= ? AND c.captured_at <= ?"
+            " ORDER BY c.captured_at, c.id", [since or "", until or "9999"]))
+
+    def troubles_between(self, since: str | None = None, until: str | None = None) -> list[dict]:
+        """Policies whose checks failed or were suspect in a period: how often, and the last reason."""
+        return list(self.db.query(
+            "SELECT o.policy_id, p.name AS policy_name, p.url AS policy_url,"
+            " SUM(o.outcome = 'failed') AS failed, SUM(o.outcome = 'suspect') AS suspect,"
+            " MAX(o.fetched_at) AS last_at, p.last_outcome,"
+            " (SELECT COALESCE(l.reason, l.outcome) FROM observations l WHERE l.policy_id = o.policy_id"
+            "  AND l.outcome IN ('failed', 'suspect') AND l.fetched_at >= ? AND l.fetched_at <= ?"
+            "  ORDER BY l.fetched_at DESC, l.id DESC LIMIT 1) AS reason"
+            " FROM observations o JOIN policies p ON p.id = o.policy_id"
+            " WHERE o.outcome IN ('failed', 'suspect') AND o.source != 'wayback' AND o.fetched_at >= ?"
+            " AND o.fetched_at <= ? GROUP BY o.policy_id ORDER BY o.policy_id",
+            [since or "", until or "9999"] * 2))
+
     def change_by_id(self, change_id: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM changes WHERE id = ?", [change_id]))
         return rows[0] if rows else None

@@ -234,3 +234,37 @@ def test_list_says_how_each_target_is_sent_to(project):
     lines = run(project, "list", check_rc=0).stdout.splitlines()
     assert "  team (digest: one message per run): json://127.0.0.1:9/team" in lines  # the default
     assert "  pager (immediate: one message per change): json://127.0.0.1:9/p" in lines
+
+
+def test_report_lists_a_periods_changes_most_severe_first_with_reviews_and_failures(project):
+    import csv
+    import io
+
+    run(project, "check", check_rc=0)
+    original = (project / "acme.html").read_text()
+    (project / "acme.html").write_text(original.replace("and email address", "and <b>email</b> address"))
+    run(project, "check", "acme", check_rc=0)  # markup only: no new version
+    (project / "draft.md").write_text((project / "draft.md").read_text().replace("thirty days", "five years"))
+    (project / "acme.html").write_text(original.replace("email address", "email address and fingerprints"))
+    run(project, "check", check_rc=0)
+    run(project, "review", "draft", "--severity", "low", "--note", "<script>alert(1)</script>", check_rc=0)
+    (project / "acme.html").unlink()
+    run(project, "check", "acme", check_rc=3)  # fails: the page is gone
+
+    text = run(project, "report", check_rc=0).stdout.splitlines()
+    assert text[0].startswith("Changes ") and "2 changes, 2 material; 1 policy failed or suspect" in text[0]
+    assert text[1].lstrip().startswith("HIGH") and "acme" in text[1] and "[unreviewed]" in text[1]
+    assert "HIGH→low" in text[2] and "draft" in text[2] and "[severity corrected to low]" in text[2]
+    assert text[-1].startswith("  acme: failed 1×; last ")
+    data = json.loads(run(project, "report", "--format", "json", check_rc=0).stdout)
+    assert data["schema"] == "policywatch.report/1" and [c["policy"] for c in data["changes"]] == ["acme", "draft"]
+    assert data["changes"][1]["review"]["action"] == "severity" and data["troubles"][0]["failed"] == 1
+    rows = list(csv.DictReader(io.StringIO(run(project, "report", "--format", "csv", check_rc=0).stdout)))
+    assert [(r["kind"], r["policy"], r["reviewed_severity"]) for r in rows] == [
+        ("change", "acme", "high"), ("change", "draft", "low"), ("trouble", "acme", "")]
+    html = run(project, "report", "--format", "html", check_rc=0).stdout
+    assert "<script>alert" not in html and "default-src 'none'" in html and html.count("<tr>") == 3
+    assert run(project, "report", "--tag", "saas", "--format", "json", check_rc=0).stdout.count('"change":') == 1
+    assert "No change" in run(project, "report", "--since", "2001", "--until", "2001-12-31", "--format", "html",
+                              check_rc=0).stdout
+    assert "cannot read the date" in run(project, "report", "--since", "ninety days", check_rc=2).stderr
