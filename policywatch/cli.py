@@ -564,6 +564,33 @@ def period_report(obj: Context, since: str, until: str, tags: tuple[str, ...], f
     emit(PeriodReport(start, end, changes, troubles), fmt)
 
 
+@cli.command()
+@click.argument("out", metavar="OUT")
+@click.argument("policy_ids", nargs=-1, metavar="[IDS]...")
+@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["zip", "git"]), default="zip", show_default=True,
+              help="A zip of files, or a git repository with one commit per change.")
+@click.pass_obj
+@handle_errors
+def export(obj: Context, out: str, policy_ids: tuple[str, ...], tags: tuple[str, ...], fmt: str) -> None:
+    """The dataset: every stored version as Markdown, with facts, metadata (CSV, JSON) and a README."""
+    from policywatch.export import export_git, export_zip
+
+    with obj.store(create=False) as store:
+        wanted = None
+        if policy_ids or tags:
+            stored = store.policy_rows()
+            unknown = [p for p in policy_ids if p not in stored]
+            if unknown:
+                raise UsageError(f"no stored policy {', '.join(repr(p) for p in unknown)}")
+            wanted = set(policy_ids) | ({p.id for p in obj.watchlist().select((), tags)} if tags else set())
+        done = (export_git if fmt == "git" else export_zip)(store, out, wanted)
+    if not obj.quiet:
+        commits = f", {done.commits} commits" if fmt == "git" else ""
+        policies = f"{done.policies} polic{'y' if done.policies == 1 else 'ies'}"
+        click.echo(f"{done.path}: {policies}, {done.versions} version{'' if done.versions == 1 else 's'}{commits}")
+
+
 # -- review ------------------------------------------------------------------------------------------
 
 @cli.command()

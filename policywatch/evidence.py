@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from policywatch.export import json_bytes, write_member, zip_time
 from policywatch.store import Store
 
 SCHEMA = "policywatch.evidence/1"
@@ -76,12 +77,12 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
             "archive": None if capture is None else {
                 "cdx": capture["archive"], "timestamp": capture["timestamp"], "original": capture["original"]},
         }
-        members.append(("page/response.json", _json(response),
+        members.append(("page/response.json", json_bytes(response),
                         "where the bytes came from: URLs, status, response headers, archive capture"))
     members.append(("text.md", version["text"].encode("utf-8"), "the normalized text, as stored and compared"))
     rules = load_rules()
     facts = [fact.to_row() for fact in version_facts(store, version)]
-    members.append(("facts.json", _json({"rules": rules.fingerprint, "facts": facts}),
+    members.append(("facts.json", json_bytes({"rules": rules.fingerprint, "facts": facts}),
                     "what the text says the company does, with evidence sentences"))
     previous = _previous(store, policy_id, version)
     if previous is not None:
@@ -91,7 +92,7 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
         header = page_header(store, policy, previous, version)
         members.append(("diff.html", render_html(diff, judgement, old_label, new_label, header).encode("utf-8"),
                         f"the change from version {previous['number']}, the text in effect before it"))
-        members.append(("diff.json", _json(diff_json(diff, judgement, old_label, new_label)),
+        members.append(("diff.json", json_bytes(diff_json(diff, judgement, old_label, new_label)),
                         "the same change as data (policywatch.diff/1)"))
 
     files = [{"name": name, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content), "what": what}
@@ -109,15 +110,13 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
         name=policy["name"], policy_id=policy_id, number=number, captured_at=version["captured_at"],
         source=version["source"], stated=version.get("stated_date") or "no date", tool=__version__,
         created_at=created_at, files="\n".join(f"  {f['name']:<20} {f['what']}" for f in files)).encode()
-    stamp = _zip_time(version["captured_at"])
+    stamp = zip_time(version["captured_at"])
     temporary = out.with_name(f".{out.name}.partial")
     try:
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             for name, content in [*((n, c) for n, c, _ in members), ("SHA256SUMS", sums),
-                                  ("manifest.json", _json(manifest)), ("README.txt", readme)]:
-                member = zipfile.ZipInfo(name, date_time=stamp)
-                member.external_attr = 0o644 << 16  # readable files once unzipped
-                bundle.writestr(member, content, zipfile.ZIP_DEFLATED)
+                                  ("manifest.json", json_bytes(manifest)), ("README.txt", readme)]:
+                write_member(bundle, name, content, stamp)
         temporary.replace(out)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -130,13 +129,3 @@ def _previous(store: Store, policy_id: str, version: dict) -> dict | None:
     entries = [e for e in store.timeline(policy_id) if e["version_id"] == version["id"]]
     previous = entries[0]["previous_version_id"] if entries else None
     return store.version_by_id(previous) if previous is not None else None
-
-
-def _json(value: Any) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def _zip_time(timestamp: str) -> tuple[int, int, int, int, int, int]:
-    when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    when = when.astimezone(timezone.utc) if when.tzinfo else when
-    return max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second
