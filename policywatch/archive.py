@@ -207,6 +207,19 @@ class Archive:
         """
         cdx = cdx_url or os.environ.get("POLICYWATCH_CDX_URL") or IA_CDX_URL
         replay = replay_url or os.environ.get("POLICYWATCH_REPLAY_URL")
+        return cls._checked(cdx, replay)
+
+    @classmethod
+    def of_capture(cls, cdx_url: str) -> Archive:
+        """The archive a stored capture came from (its CDX URL): the configured one when it is that
+        archive (its replay URL included), else what the CDX URL's shape tells."""
+        configured = os.environ.get("POLICYWATCH_CDX_URL") or IA_CDX_URL
+        if cdx_url == configured:
+            return cls.configured()
+        return cls._checked(cdx_url, None)
+
+    @classmethod
+    def _checked(cls, cdx: str, replay: str | None) -> Archive:
         if not replay:
             if cdx == IA_CDX_URL or urlsplit(cdx).path.rstrip("/").endswith("/cdx/search/cdx"):
                 root = cdx.rstrip("/")[: -len("/cdx/search/cdx")]

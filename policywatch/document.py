@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # --- text cleanup shared by every input form ------------------------------------------------
@@ -153,6 +153,27 @@ def _without_repeated_titles(items: list[tuple[str, str, int]]) -> list[tuple[st
 
 def _title_key(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
+
+
+CELL_SEPARATOR = " | "  # how a table row's cells are joined into its text
+
+
+def row_cells(text: str) -> list[str]:
+    """A table row's cells (a "|" inside a cell reads as a separator too: pages rarely have one)."""
+    return [cell.strip() for cell in text.split("|")]
+
+
+def table_headers(blocks: Sequence[Block]) -> list[str | None]:
+    """For each block, the first row of the table it is a row of (where pages put a table's
+    header), or None for a block that is not a table row."""
+    out: list[str | None] = []
+    head, previous = None, None
+    for block in blocks:
+        if block.kind == "row" and previous != "row":
+            head = block.text
+        out.append(head if block.kind == "row" else None)
+        previous = block.kind
+    return out
 
 
 @dataclass(frozen=True)

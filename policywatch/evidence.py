@@ -4,7 +4,7 @@ A bundle holds the page's bytes as they were fetched or replayed from an archive
 server (or archive) answered with them, the normalized text, its facts, the diff from the text in
 effect before it, and a manifest with the sha256 of every file — in ``manifest.json`` and in a
 ``SHA256SUMS`` file that ``sha256sum -c`` checks. Every member is dated at the version's capture,
-so two bundles of one version differ only in the manifest's ``created_at``.
+so two bundles of one version differ only where they say when they were made (``created_at``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ Made by policywatch {tool} on {created_at}.
 Files
 {files}
 
-Verify: run `sha256sum -c SHA256SUMS` in the unzipped folder; manifest.json lists the same sums.
+{raw_note}Verify: run `sha256sum -c SHA256SUMS` in the unzipped folder; manifest.json lists the same sums.
 """
 
 EXTENSIONS = {"text/html": "html", "application/xhtml+xml": "xhtml", "text/markdown": "md", "text/plain": "txt",
@@ -59,8 +59,8 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
     created_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     members: list[tuple[str, bytes, str]] = []  # (name, content, what it is)
 
-    observation = store.first_observation(version["id"], version["snapshot_sha256"])
-    capture = store.archived_capture(version["id"])
+    observation = store.first_observation(version)
+    capture = store.archived_capture(version)
     if version["snapshot_sha256"]:
         content, content_type, encoding = store.snapshot(version["snapshot_sha256"])
         extension = EXTENSIONS.get((content_type or "").split(";")[0].strip().lower(), "bin")
@@ -109,7 +109,9 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
     readme = README.format(
         name=policy["name"], policy_id=policy_id, number=number, captured_at=version["captured_at"],
         source=version["source"], stated=version.get("stated_date") or "no date", tool=__version__,
-        created_at=created_at, files="\n".join(f"  {f['name']:<20} {f['what']}" for f in files)).encode()
+        created_at=created_at, files="\n".join(f"  {f['name']:<20} {f['what']}" for f in files),
+        raw_note="" if version["snapshot_sha256"] else
+        "No raw page was kept for this version, so the bundle has no page/ folder.\n\n").encode()
     stamp = zip_time(version["captured_at"])
     temporary = out.with_name(f".{out.name}.partial")
     try:

@@ -11,6 +11,7 @@ store it. Nothing here sends anything or knows a secret.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from policywatch.document import Section, row_cells
 from policywatch.render import (
     Ops,
     PageHeader,
@@ -213,6 +215,7 @@ def fit(message: Message, fmt: str, body_maxlen: int | None = None, title_maxlen
 
 
 def _md_link(label: str, url: str) -> str:
+    url = safe_link(url)
     return f"[{label}]({url.replace(' ', '%20').replace('(', '%28').replace(')', '%29')})"
 
 
@@ -258,16 +261,17 @@ class Evidence:
     old: str | None
     new: str | None
     header: str | None = None  # the header row of the table ``old``/``new`` are rows of
+    is_row: bool = False  # ``old``/``new`` are table rows: shown as a table
 
 
-def _rows(section: SectionDiff) -> dict[str, str]:
-    """Table rows of a section's two versions, by their text and by each sentence of their reading
-    with the header's labels (the evidence a finding quotes): a finding about a row shows the row."""
+def _rows(side: Section | None) -> dict[str, str]:
+    """Table rows of one version of a section, by their text and by their reading with the header's
+    labels (the evidence a finding quotes): a finding about a row shows the row."""
     from policywatch.judge.facts import readings, sentences
 
     rows: dict[str, str] = {}
-    for side in (section.old, section.new):
-        for block, (_, reading) in zip(side.blocks if side else (), readings(side) if side else (), strict=True):
+    if side is not None:
+        for block, (_, reading) in zip(side.blocks, readings(side), strict=True):
             if block.kind == "row":
                 rows[block.text] = block.text
                 for sentence in sentences(reading):
@@ -277,14 +281,14 @@ def _rows(section: SectionDiff) -> dict[str, str]:
 
 def _evidence(section: SectionDiff) -> list[Evidence]:
     """The lines of one section: its signals, else its key edited blocks."""
-    heads = {**row_heads(section.old), **row_heads(section.new)}
-    rows = _rows(section)
+    heads_old, heads_new = row_heads(section.old), row_heads(section.new)
+    rows_old, rows_new = _rows(section.old), _rows(section.new)
 
     def line(message: str | None, category: str, old: str | None, new: str | None) -> Evidence:
-        old, new = rows.get(old or "", old), rows.get(new or "", new)
-        head = heads.get(new or "") or heads.get(old or "")
-        return Evidence(message, category, old, new, head if head not in (None, old, new) else None) \
-            if head is not None else Evidence(message, category, old, new)
+        old, new = rows_old.get(old or "", old), rows_new.get(new or "", new)
+        head = heads_new.get(new or "") or heads_old.get(old or "")
+        return Evidence(message, category, old, new, head if head not in (None, old, new) else None,
+                        head is not None)
 
     found = [line(g.message, plain_categories([g.category]), g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
     if found:
@@ -298,16 +302,11 @@ def _evidence(section: SectionDiff) -> list[Evidence]:
     return found
 
 
-def _is_row(evidence: Evidence, section: SectionDiff) -> bool:
-    rows = {**row_heads(section.old), **row_heads(section.new)}
-    return any(text in rows for text in (evidence.old, evidence.new) if text)
-
-
 def _evidence_table(evidence: Evidence) -> Table:
     """Before and after rows of a table under its header row."""
-    rows = [[[(op, clip(cell, MAX_EVIDENCE))] for cell in text.split(" | ")]
+    rows = [[[(op, clip(cell, MAX_EVIDENCE))] for cell in row_cells(text)]
             for op, text in ((-1, evidence.old), (1, evidence.new)) if text]
-    header = [[(0, cell)] for cell in evidence.header.split(" | ")] if evidence.header else None
+    header = [[(0, cell)] for cell in row_cells(evidence.header)] if evidence.header else None
     return Table(header, rows)
 
 
@@ -333,7 +332,7 @@ def _section_text(section: SectionDiff) -> str:
         if item.message:
             lines.append(f"  * {item.message} ({item.category})")
             indent = "    "
-        if _is_row(item, section):
+        if item.is_row:
             lines += [indent + row for row in text_table(_evidence_table(item))]
             continue
         if item.old:
@@ -361,7 +360,7 @@ def _plain(cell: Ops) -> str:
 def _section_html(section: SectionDiff) -> str:
     items = []
     for item in _evidence(section):
-        if _is_row(item, section):
+        if item.is_row:
             items.append({"message": item.message, "category": item.category, "table": _evidence_table(item)})
         else:
             items.append({"message": item.message, "category": item.category, "table": None,
@@ -389,7 +388,7 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
     HTML diff page (``render_html``) is attached for e-mail targets. ``reverted_to`` (a date) makes it
     the news of a return to an earlier text, and ``undoes`` says what that return takes back.
     """
-    header = header or PageHeader(policy=policy.name, url=policy.url)
+    header = dataclasses.replace(header) if header is not None else PageHeader()
     header.policy, header.url = header.policy or policy.name, header.url or policy.url
     detected = f"Detected {_when(when)}" + (f" (the previous text captured {header.old_captured})"
                                              if header.old_captured else "")

@@ -286,7 +286,7 @@ def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset,
               bool(getattr(plugin, "overflow_amalgamate_title", False)))
     title, body = fit(message, fmt, *limits, footer)
     plain = None
-    if footer and fmt == "html":  # an e-mail: its text part, ours
+    if footer and fmt == "html" and message.text_body is not None:  # an e-mail: its text part, ours
         _use_our_plain_part()
         plain = (body, fit(message, "text", *limits, key_footer("text", key))[1])
     body_format = {"html": apprise.NotifyFormat.HTML, "markdown": apprise.NotifyFormat.MARKDOWN}.get(

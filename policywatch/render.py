@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass, field
 
 from policywatch.diff import DocumentDiff, SectionDiff
-from policywatch.document import Section
+from policywatch.document import Section, table_headers
 from policywatch.judge import Judgement, Signal
 from policywatch.report import plain_categories
 
@@ -185,7 +185,7 @@ def _balance_markdown(section: SectionDiff) -> str:
     return "".join(out).strip()
 
 
-HTML_STYLE = """
+HTML_STYLE_TEXT = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
 header{padding:1rem 2rem;background:#fff;border-bottom:1px solid #ddd}
 header table.versions{border-collapse:collapse;font-size:13px}
@@ -201,6 +201,16 @@ p.line{margin:.3rem 0;white-space:pre-wrap}table.rows{margin:.4rem 0;font-size:1
 .signal{font-size:13px;margin:.3rem 0}.ev{color:#555;margin-left:1rem}
 @media (max-width:900px){main{display:block}.side{display:block}}
 """
+
+class _Trusted(str):
+    """Text of our own that templates insert as it is (jinja2 reads ``__html__``): our stylesheet,
+    whose ``>`` selectors and quotes must not be escaped."""
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+HTML_STYLE = _Trusted(HTML_STYLE_TEXT)
 
 Ops = list[tuple[int, str]]  # word-diff pieces: (-1 removed | 0 kept | 1 added, text)
 
@@ -226,6 +236,7 @@ class PageHeader:
     new_stated: str | None = None
     links: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    home: tuple[str, str] | None = None  # (label, relative URL): the page this one belongs to, on a site
 
     def lines(self) -> list[str]:
         """The header as plain lines (text and Markdown renderings escape them themselves)."""
@@ -255,19 +266,17 @@ def _lines(ops: Ops) -> list[Ops]:
 
 def row_heads(section: Section | None) -> dict[str, str]:
     """Each table row's text → the first row of its table (its header, as pages write tables)."""
+    if section is None:
+        return {}
     heads: dict[str, str] = {}
-    head, previous = "", None
-    for block in section.blocks if section is not None else ():
-        if block.kind == "row":
-            if previous != "row":
-                head = block.text
-            heads.setdefault(block.text, head)
-        previous = block.kind
+    for block, header in zip(section.blocks, table_headers(section.blocks), strict=True):
+        if header is not None:
+            heads.setdefault(block.text, header)
     return heads
 
 
 def cells(line: Ops) -> list[Ops]:
-    """A table row's word diff cut into cells at the " | " the normalizer joins cells with."""
+    """A table row's word diff cut into cells where the normalizer joined them (``row_cells`` for plain text)."""
     out: list[Ops] = [[]]
     for op, text in line:
         for k, piece in enumerate(text.split("|")):

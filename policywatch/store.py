@@ -638,6 +638,11 @@ class Store:
             " AND o.fetched_at <= ? GROUP BY o.policy_id ORDER BY o.policy_id",
             [since or "", until or "9999"] * 2))
 
+    def change_diff(self, change_id: int) -> str | None:
+        """A change's stored ``policywatch.diff/1`` JSON (its fact changes with their evidence)."""
+        row = self.db.execute("SELECT diff FROM changes WHERE id = ?", [change_id]).fetchone()
+        return row[0] if row else None
+
     def change_by_id(self, change_id: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM changes WHERE id = ?", [change_id]))
         return rows[0] if rows else None
@@ -749,16 +754,24 @@ class Store:
             "SELECT archive, timestamp, digest, outcome, text_sha256, version_id, snapshot_sha256 FROM captures"
             " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy_id, profile]))
 
-    def archived_capture(self, version_id: int) -> dict | None:
-        """The first archive capture that showed this version's text (``archive`` is its CDX URL), if any."""
+    def archived_capture(self, version: dict) -> dict | None:
+        """The first archive capture that showed this version's page (``archive`` is its CDX URL), if any.
+        Found by the raw page it came from, so it survives ``renormalize`` (which makes new version rows)."""
+        if version.get("snapshot_sha256"):
+            return next(self.db.query("SELECT archive, timestamp, original FROM captures WHERE policy_id = ?"
+                                      " AND snapshot_sha256 = ? ORDER BY timestamp LIMIT 1",
+                                      [version["policy_id"], version["snapshot_sha256"]]), None)
         return next(self.db.query("SELECT archive, timestamp, original FROM captures WHERE version_id = ?"
-                                  " ORDER BY timestamp LIMIT 1", [version_id]), None)
+                                  " ORDER BY timestamp LIMIT 1", [version["id"]]), None)
 
-    def first_observation(self, version_id: int, snapshot_sha256: str | None) -> dict | None:
+    def first_observation(self, version: dict) -> dict | None:
         """The fetch that first brought a version's raw page (its URL, status, headers, redirects)."""
-        return next(self.db.query(
-            "SELECT * FROM observations WHERE version_id = ? AND snapshot_sha256 IS ? ORDER BY fetched_at, id LIMIT 1",
-            [version_id, snapshot_sha256]), None)
+        if version.get("snapshot_sha256"):
+            return next(self.db.query(
+                "SELECT * FROM observations WHERE policy_id = ? AND snapshot_sha256 = ? ORDER BY fetched_at, id"
+                " LIMIT 1", [version["policy_id"], version["snapshot_sha256"]]), None)
+        return next(self.db.query("SELECT * FROM observations WHERE version_id = ? ORDER BY fetched_at, id LIMIT 1",
+                                  [version["id"]]), None)
 
     def kept_snapshots(self, policy_id: str) -> list[tuple[str, str, str | None, str]]:
         """``(archive, timestamp, digest, snapshot_sha256)`` of every capture whose raw bytes were kept, any profile."""

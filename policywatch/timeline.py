@@ -73,11 +73,11 @@ def page_header(store: Store, policy: dict, old: dict, new: dict, archive: Archi
                         new_stated=new.get("stated_date"))
     raw = []
     for label, version in (("previous", old), ("new", new)):
-        capture = store.archived_capture(version["id"])
+        capture = store.archived_capture(version)
         if capture is not None:
             try:
                 where = archive if archive is not None and archive.cdx_url == capture["archive"] else \
-                    Archive.configured(cdx_url=capture["archive"])
+                    Archive.of_capture(capture["archive"])
             except UsageError:  # an archive whose replay address cannot be told from its CDX URL
                 where = None
             if where is not None:

@@ -21,7 +21,7 @@ from policywatch.errors import ConfigError
 
 # A string YAML reads back as the same string without quotes (and not as a number, bool or null).
 _PLAIN = re.compile(r"[A-Za-z_./(][\w ./()&'+%=?~@:#,;!$*-]*")
-_NOT_STRINGS = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null|~|[-+]?[\d.]+(e[-+]?\d+)?)")
+_NOT_STRINGS = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null|~|[-+]?[\d.]+(e[-+]?\d+)?|[-+]?\.(inf|nan))")
 
 
 def scalar(value: Any, flow: bool) -> str:
@@ -66,18 +66,23 @@ def append_policy(text: str, entry: Mapping[str, Any], path: Path | str = "watch
     def block(at: list[str], insert_at: int, rendered: list[str]) -> str:
         return "".join(at[:insert_at] + [line + newline for line in rendered] + at[insert_at:])
 
+    def first_policy(at: list[str], insert_at: int) -> str:  # under a "policies:" written just before
+        return block(at, insert_at, entry_lines(entry, flow=False, dash=2, content=4))
+
     if root is None:
-        return "".join(lines) + "policies:" + newline + "".join(
-            line + newline for line in entry_lines(entry, flow=False, dash=2, content=4))
+        return first_policy(lines + ["policies:" + newline], len(lines) + 1)
     if not isinstance(root, MappingNode):
         raise ConfigError(f"{path}:1: the watchlist must be a mapping with a 'policies:' list")
     found = [(k, v) for k, v in root.value if isinstance(k, ScalarNode) and k.value == "policies"]
     if not found:  # a new list at the end
-        return "".join(lines) + "policies:" + newline + "".join(
-            line + newline for line in entry_lines(entry, flow=False, dash=2, content=4))
+        return first_policy(lines + ["policies:" + newline], len(lines) + 1)
     key, seq = found[-1]
-    if isinstance(seq, ScalarNode) and seq.value in ("", "~", "null"):  # "policies:" with nothing under it
-        return block(lines, key.start_mark.line + 1, entry_lines(entry, flow=False, dash=2, content=4))
+    if isinstance(seq, ScalarNode) and seq.tag.endswith(":null"):  # "policies:", "policies: ~", "policies: null"
+        row = key.start_mark.line
+        if seq.value:  # the ~ or null goes; a comment after it stays
+            comment = lines[row][seq.end_mark.column:].strip()
+            lines[row] = lines[row][:seq.start_mark.column].rstrip() + (f"  {comment}" if comment else "") + newline
+        return first_policy(lines, row + 1)
     if not isinstance(seq, SequenceNode):
         raise ConfigError(f"{path}:{key.start_mark.line + 1}: 'policies' must be a list")
     if seq.flow_style:
@@ -88,17 +93,33 @@ def append_policy(text: str, entry: Mapping[str, Any], path: Path | str = "watch
         row = seq.start_mark.line
         before, after = lines[row][:seq.start_mark.column].rstrip(), lines[row][seq.end_mark.column:]
         lines[row] = before + (after if after.strip() else newline)
-        return block(lines, row + 1, entry_lines(entry, flow=False, dash=2, content=4))
+        return first_policy(lines, row + 1)
     first, last = seq.value[0], seq.value[-1]
     content = first.start_mark.column
     dash = lines[first.start_mark.line].rfind("-", 0, content)
+    if not lines[first.start_mark.line][:content].rstrip().endswith("-"):  # "-" alone on its line, item below
+        dash, content = lines[seq.start_mark.line].index("-"), lines[seq.start_mark.line].index("-") + 2
     flow = isinstance(last, MappingNode) and bool(last.flow_style)
-    # After the last line of the last policy: its end, less any blank or comment lines before the next key.
-    end = last.end_mark.line if last.end_mark.column > 0 else last.end_mark.line - 1
-    end = min(end, len(lines) - 1)
-    while end > last.start_mark.line and (not lines[end].strip() or lines[end].lstrip().startswith("#")):
-        end -= 1
-    return block(lines, end + 1, entry_lines(entry, flow=flow, dash=max(dash, 0), content=content))
+    return block(lines, _end_line(last, lines) + 1,
+                 entry_lines(entry, flow=flow, dash=max(dash, 0), content=content))
+
+
+def _end_line(node: Any, lines: list[str]) -> int:
+    """The last line of a node's own text: its last value's end, not the comments or blank lines after it
+    (which YAML counts up to the next key) — and all of a block scalar, "#" lines included."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    deepest = node
+    while isinstance(deepest, (MappingNode, SequenceNode)) and deepest.value and not deepest.flow_style:
+        last = deepest.value[-1]
+        deepest = last[1] if isinstance(deepest, MappingNode) else last
+    end = deepest.end_mark
+    line = min(end.line if end.column > 0 else end.line - 1, len(lines) - 1)
+    block_scalar = isinstance(deepest, ScalarNode) and deepest.style in ("|", ">")
+    while line > deepest.start_mark.line and (
+            not lines[line].strip() or (not block_scalar and lines[line].lstrip().startswith("#"))):
+        line -= 1  # blank lines, and comments unless inside a block scalar, belong to what follows
+    return line
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -157,7 +178,6 @@ class Added:
     lines: list[str]  # the entry as written to the file
     policies: int  # in the watchlist now
     words: int  # of policy text found on the page
-    title: str | None
     warning: str | None  # why the page looks like something other than the policy (bot wall, login…)
     written: bool
 
@@ -210,9 +230,9 @@ def add_policy(path: Path | str, url: str, *, policy_id: str | None = None, name
     new_text = append_policy(text, entry, path)
     watchlist = parse_watchlist(new_text, path)  # all problems at once, before anything is written
     added = Added(path, entry, _new_lines(text, new_text), len(watchlist.policies),
-                  normalized.document.word_count, title, diagnosis.detail if diagnosis.suspect else None, False)
+                  normalized.document.word_count, diagnosis.detail if diagnosis.suspect else None, False)
     if not dry_run:
-        write_atomically(path, new_text)
+        write_atomically(path.resolve(), new_text)  # through a symlink: the file it points to
         added.written = True
     return added
 

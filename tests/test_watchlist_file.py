@@ -82,8 +82,8 @@ def test_a_list_that_cannot_be_extended_in_place_is_an_error_with_its_line():
 
 
 def test_scalars_read_back_as_the_same_strings():
-    for value in ["https://a.example/p?x=1#y", "yes", "0.5", "Beta: Corp", "a #b", "[x]", "O'Brien & Co", "null",
-                  "ünïcode — dash", " padded", "ends:"]:
+    for value in ["https://a.example/p?x=1#y", "yes", "0.5", ".inf", "-.NaN", "Beta: Corp", "a #b", "[x]",
+                  "O'Brien & Co", "null", "ünïcode — dash", " padded", "ends:"]:
         for flow in (False, True):
             loaded = parse_watchlist(f"policies:\n  - {{url: 'https://a.example/p', name: {scalar(value, True)}}}\n"
                                      if flow else f"policies:\n  - url: https://a.example/p\n    name: "
@@ -155,3 +155,31 @@ def test_add_creates_a_watchlist(tmp_path, http_server):
     assert not (tmp_path / "watchlist.yaml").exists()
     assert run_cli(tmp_path, "add", http_server.url("/privacy")).returncode == 0
     assert (tmp_path / "watchlist.yaml").read_text().startswith("policies:\n  - id: privacy\n")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a block scalar's "#" lines are its text, not comments: the entry goes after all of it
+    ("policies:\n  - id: a\n    url: https://a.example/p\n    select: |\n      main,\n      #policy\n\n  # note\n"
+     "notify: {}\n",
+     "policies:\n  - id: a\n    url: https://a.example/p\n    select: |\n      main,\n      #policy\n"
+     "  - id: b\n    url: https://b.example/p\n\n  # note\nnotify: {}\n"),
+    ("policies: ~  # none yet\n", "policies:  # none yet\n  - id: b\n    url: https://b.example/p\n"),
+    ("policies: null\n", "policies:\n  - id: b\n    url: https://b.example/p\n"),
+    ("policies:\n  -\n    id: a\n    url: https://a.example/p\nnotify: {}\n",
+     "policies:\n  -\n    id: a\n    url: https://a.example/p\n  - id: b\n    url: https://b.example/p\nnotify: {}\n"),
+    ("policies:\n- id: a\n  url: https://a.example/p\nnotify: {}\n",
+     "policies:\n- id: a\n  url: https://a.example/p\n- id: b\n  url: https://b.example/p\nnotify: {}\n"),
+])
+def test_awkward_layouts(text, expected):
+    new = append_policy(text, {"id": "b", "url": "https://b.example/p"})
+    assert new == expected
+    policies = parse_watchlist(new, "wl.yaml").policies
+    assert policies[-1].id == "b" and (len(policies) == 1 or policies[0].select in (None, "main,\n#policy\n"))
+
+
+def test_add_writes_through_a_symlinked_watchlist(tmp_path, http_server):
+    http_server.route("/privacy", PAGE)
+    (tmp_path / "real.yaml").write_text(COMMENTED)
+    (tmp_path / "watchlist.yaml").symlink_to(tmp_path / "real.yaml")
+    assert run_cli(tmp_path, "add", http_server.url("/privacy")).returncode == 0
+    assert (tmp_path / "watchlist.yaml").is_symlink() and "id: privacy" in (tmp_path / "real.yaml").read_text()

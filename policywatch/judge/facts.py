@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from policywatch.document import Document, Section
+from policywatch.document import Document, Section, row_cells, table_headers
 from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
@@ -149,27 +149,33 @@ class Reading:
     unread: list[str] = field(default_factory=list)  # sentences past the analysis bound, in order
 
 
+def row_keys(section: Section) -> dict[str, str]:
+    """A table row's reading → what identifies the row in any version: its table's header and its first
+    cell ("Data | How long we keep it" / "Account data"), whatever its other cells say."""
+    keys = {}
+    for block, header, (_, reading) in zip(section.blocks, table_headers(section.blocks), readings(section),
+                                           strict=True):
+        if header is not None and reading != block.text:
+            keys[reading] = f"{header}\n{row_cells(block.text)[0]}"
+    return keys
+
+
 def readings(section: Section) -> list[tuple[str, str]]:
     """``(kind, text)`` of a section's blocks as they are read for facts.
 
-    A table row under a header row of as many cells is read with the header's labels: "Account data
-    | 5 years" under "Data | How long we keep it" says "Data: Account data; How long we keep it:
-    5 years." — a retention period, which the bare cells do not state.
+    A table row under a header row of as many cells is read with the header's labels, as one
+    sentence: "Account data | 5 years" under "Data | How long we keep it" says "Data: Account
+    data, How long we keep it: 5 years." — a retention period, which the bare cells do not state.
     """
     out: list[tuple[str, str]] = []
-    header: list[str] | None = None
-    previous = None
-    for block in section.blocks:
+    for block, header in zip(section.blocks, table_headers(section.blocks), strict=True):
         text = block.text
-        if block.kind == "row":
-            cells = text.split(" | ")
-            if previous != "row":
-                header = cells
-            elif header is not None and len(cells) == len(header) > 1:
-                text = "; ".join(f"{label.rstrip(':')}: {cell}" if label else cell
-                                 for label, cell in zip(header, cells, strict=True) if cell) + "."
+        if header is not None and header != text:
+            labels, cells = row_cells(header), row_cells(text)
+            if len(cells) == len(labels) > 1:
+                text = ", ".join(f"{label.rstrip(':')}: {cell}" if label else cell
+                                 for label, cell in zip(labels, cells, strict=True) if cell) + "."
         out.append((block.kind, text))
-        previous = block.kind
     return out
 
 

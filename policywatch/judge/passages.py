@@ -18,7 +18,7 @@ from collections import defaultdict
 from policywatch.diff import fold, similarity, words
 from policywatch.document import Document
 from policywatch.judge.changes import RULES, Signal
-from policywatch.judge.facts import Fact, FactExtractor, readings, sentences
+from policywatch.judge.facts import Fact, FactExtractor, readings, row_keys, sentences
 from policywatch.judge.rules import Rules
 
 NEW_STATEMENT_SIMILARITY = 0.5  # below this word overlap with every sentence of the other version
@@ -34,10 +34,13 @@ class SentenceIndex:
     def __init__(self, document: Document, budget: list[int]):
         self.budget = budget  # shared by the indexes of one judgement
         self.folded: dict[str, str] = {}  # folded → a sentence as written
+        self.rows: dict[str, str] = {}  # a table row's key (row_keys) → the first sentence of its reading
         for section in document.sections:
             for text in [section.heading] + [text for _, text in readings(section)]:
                 for sentence in sentences(text):
                     self.folded.setdefault(fold(sentence), sentence)
+            for reading, key in row_keys(section).items():
+                self.rows.setdefault(key, sentences(reading)[0])
 
     @functools.cached_property
     def _words(self) -> tuple[list[str], list[set[str]], dict[str, list[int]]]:
@@ -123,14 +126,19 @@ def reworded_changes(extractor: FactExtractor, index: SentenceIndex, new_doc: Do
     signals = []
     touched_categories: set[str] = set()
     for section_index, section in enumerate(new_doc.sections):
+        keys = row_keys(section)
         for _, text in readings(section):
+            # A table row is compared with the same row (same table, same first cell) of the other
+            # version: not with the most similar row, which may be another one stating the same value.
+            row = index.rows.get(keys[text]) if text in keys else None
             for sentence in sentences(text):
                 if fold(sentence) in index.folded or not extractor.analysed(sentence):
                     continue
                 new_findings = extractor.sentence_facts(sentence)
                 if not new_findings:
                     continue
-                old_sentence, score = index.closest(sentence)
+                old_sentence, score = (row, 1.0) if row is not None and sentence == sentences(text)[0] else \
+                    index.closest(sentence)
                 if old_sentence is None or score < NEW_STATEMENT_SIMILARITY or not extractor.analysed(old_sentence):
                     continue
                 old_findings = extractor.sentence_facts(old_sentence)
