@@ -591,6 +591,42 @@ def export(obj: Context, out: str, policy_ids: tuple[str, ...], tags: tuple[str,
         click.echo(f"{done.path}: {policies}, {done.versions} version{'' if done.versions == 1 else 's'}{commits}")
 
 
+@cli.command()
+@click.argument("out", metavar="OUT_DIR")
+@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@click.option("--min-severity", type=click.Choice(["low", "medium", "high"]),
+              help="Changes in feeds and as 'last change' (default: material changes).")
+@click.option("--since", help="Only changes since DATE (or a span: 90d, 12w, 6m, 1y).")
+@click.option("--base-url", help="Where the site will be served (absolute links in the feeds).")
+@click.option("--changelog", "changelog", metavar="ID",
+              help="A customer-facing changelog of policy ID: one page and one feed, in plain words.")
+@click.pass_obj
+@handle_errors
+def publish(obj: Context, out: str, tags: tuple[str, ...], min_severity: str | None, since: str | None,
+            base_url: str | None, changelog: str | None) -> None:
+    """A static site (works from file://) with Atom feeds of what changed, in plain words."""
+    from policywatch.publish import publish as publish_site
+    from policywatch.publish import publish_changelog
+
+    start = parse_when(since, end=False) if since else None
+    if base_url and not re.match(r"https?://", base_url):
+        raise UsageError(f"--base-url must be an http(s) URL, not {base_url!r}")
+    with obj.store(create=False) as store:
+        if changelog:
+            _stored_policy(store, changelog)
+            done = publish_changelog(store, out, changelog, min_severity=min_severity or "low", since=start,
+                                     base_url=base_url)
+        else:
+            watchlist = obj.watchlist()
+            tagged = {p.id: list(p.tags) for p in watchlist.policies}
+            wanted = [p.id for p in watchlist.select((), tags)] if tags else list(store.policy_rows())
+            done = publish_site(store, out, wanted, tags=tagged, min_severity=min_severity, since=start,
+                                base_url=base_url)
+    if not obj.quiet:
+        removed = f", {len(done.removed)} removed" if done.removed else ""
+        click.echo(f"{done.out}: {len(done.written)} files written, {done.unchanged} unchanged{removed}")
+
+
 # -- review ------------------------------------------------------------------------------------------
 
 @cli.command()

@@ -64,8 +64,6 @@ def page_header(store: Store, policy: dict, old: dict, new: dict, archive: Archi
     """What heads a diff of two stored versions: the policy, its URL, capture and stated dates, and
     where each page can be seen as it was — an archive's copy where the version came from one (the
     archive of the import at hand, else the one configured), else the raw page this tool kept."""
-    from policywatch.archive import Archive
-    from policywatch.errors import UsageError
     from policywatch.render import PageHeader
 
     header = PageHeader(policy=policy["name"], url=policy["url"], old_captured=_minute(old["captured_at"]),
@@ -73,22 +71,31 @@ def page_header(store: Store, policy: dict, old: dict, new: dict, archive: Archi
                         new_stated=new.get("stated_date"))
     raw = []
     for label, version in (("previous", old), ("new", new)):
-        capture = store.archived_capture(version)
-        if capture is not None:
-            try:
-                where = archive if archive is not None and archive.cdx_url == capture["archive"] else \
-                    Archive.of_capture(capture["archive"])
-            except UsageError:  # an archive whose replay address cannot be told from its CDX URL
-                where = None
-            if where is not None:
-                header.links.append((f"archived copy of the {label} version",
-                                     where.copy_url(capture["original"], capture["timestamp"])))
-                continue
-        if version.get("snapshot_sha256"):
+        copy = archived_copy(store, version, archive)
+        if copy is not None:
+            header.links.append((f"archived copy of the {label} version", copy))
+        elif version.get("snapshot_sha256"):
             raw.append(f"policywatch show {policy['id']} --version {version['number']} --raw ({label})")
     if raw:
         header.notes.append("The page as fetched: " + "; ".join(raw))
     return header
+
+
+def archived_copy(store: Store, version: dict, archive: Archive | None = None) -> str | None:
+    """The archive's own replay of the capture a version came from, if it came from one (``archive``:
+    the archive of the import at hand, else the one that capture names)."""
+    from policywatch.archive import Archive
+    from policywatch.errors import UsageError
+
+    capture = store.archived_capture(version)
+    if capture is None:
+        return None
+    try:
+        where = archive if archive is not None and archive.cdx_url == capture["archive"] else \
+            Archive.of_capture(capture["archive"])
+    except UsageError:  # an archive whose replay address cannot be told from its CDX URL
+        return None
+    return where.copy_url(capture["original"], capture["timestamp"])
 
 
 def _minute(timestamp: str) -> str:
