@@ -627,6 +627,37 @@ def publish(obj: Context, out: str, tags: tuple[str, ...], min_severity: str | N
         click.echo(f"{done.out}: {len(done.written)} files written, {done.unchanged} unchanged{removed}")
 
 
+@cli.command(name="datasette", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--metadata-only", is_flag=True, help="Print the metadata (JSON) for a Datasette run elsewhere.")
+@click.argument("datasette_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+@handle_errors
+def datasette_command(obj: Context, metadata_only: bool, datasette_args: tuple[str, ...]) -> None:
+    """Open the database in Datasette with canned queries (extra arguments go to `datasette serve`)."""
+    import importlib.util
+    import json
+    import subprocess
+    import tempfile
+
+    from policywatch.explore import datasette_metadata
+
+    metadata = datasette_metadata(obj.db_path)
+    if metadata_only:
+        click.echo(json.dumps(metadata, indent=2))
+        return
+    if not obj.db_path.exists():
+        raise UsageError(f"{obj.db_path}: no database yet (run `policywatch check` first, or give --db)")
+    if importlib.util.find_spec("datasette") is None:
+        raise UsageError("Datasette is not installed: pip install 'policywatch[datasette]' "
+                         "(or run your own with --metadata-only > metadata.json)")
+    with tempfile.TemporaryDirectory(prefix="policywatch-") as folder:
+        path = Path(folder) / "metadata.json"
+        path.write_text(json.dumps(metadata), encoding="utf-8")
+        command = [sys.executable, "-m", "datasette", "serve", str(obj.db_path), "--metadata", str(path),
+                   *datasette_args]
+        sys.exit(subprocess.call(command))
+
+
 # -- review ------------------------------------------------------------------------------------------
 
 @cli.command()
