@@ -257,7 +257,7 @@ def _change_page(store: Store, site: _Site, policy: SitePolicy, change: SiteChan
     """The diff page of one change (rendered only when its inputs changed); whether it was rendered."""
     from policywatch import __version__
     from policywatch.document import Document
-    from policywatch.judge import compare, load_rules
+    from policywatch.judge import FactExtractor, compare, load_rules
     from policywatch.render import render_html
     from policywatch.timeline import page_header
 
@@ -267,7 +267,9 @@ def _change_page(store: Store, site: _Site, policy: SitePolicy, change: SiteChan
                                        sort_keys=True).encode()).hexdigest()
     if site.keep(change.page, inputs):
         return False
-    diff, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]))
+    # the sentences of both versions were analysed when the change was judged: the store remembers them
+    diff, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]),
+                              extractor=FactExtractor(memory=store))
     header = page_header(store, {"id": policy.id, "name": policy.name, "url": policy.url}, old, new)
     header.notes = [n for n in header.notes if "--raw" not in n]  # a command line means nothing on a site
     header.home = ("← " + policy.name, f"../{policy.id}.html")
