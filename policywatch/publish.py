@@ -70,6 +70,8 @@ class SiteChange:
     version_id: int
     previous_version_id: int
     archived: str | None = None  # the archive's copy of the page, when the version came from one
+    old_sha256: str = ""  # the two texts' identities: what the diff page shows
+    new_sha256: str = ""
 
     @property
     def day(self) -> str:
@@ -132,7 +134,9 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
     policies = []
     for policy_id in sorted(set(policy_ids) & set(rows)):
         row = rows[policy_id]
-        entries = [e for e in store.timeline(policy_id) if e["previous_version_id"] is not None
+        timeline = store.timeline(policy_id)
+        identity = {e["version_id"]: e["text_sha256"] for e in timeline}
+        entries = [e for e in timeline if e["previous_version_id"] is not None
                    and not e["technical"] and (since is None or e["captured_at"] >= since)]
         reviews = store.reviews([e["id"] for e in entries])
         changes = []
@@ -144,7 +148,8 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
                 review_json(reviews.get(e["id"])), e["returns_to"], _findings(store.change_diff(e["id"])),
                 _entry_id(policy_id, e["captured_at"], e["text_sha256"]), f"policies/{policy_id}/{e['id']}.html",
                 e["version_id"], e["previous_version_id"],
-                archived_copy(store, store.version_by_id(e["version_id"])) if e["source"] == "wayback" else None))
+                archived_copy(store, store.version_by_id(e["version_id"])) if e["source"] == "wayback" else None,
+                identity.get(e["previous_version_id"], ""), e["text_sha256"]))
         facts: dict[str, list[dict]] = {}
         if row["current_version_id"]:
             for fact in version_facts(store, store.version_by_id(row["current_version_id"])):
@@ -199,17 +204,23 @@ def timeline_svg(changes: Sequence[SiteChange], start: str, end: str, width: int
 
 
 class _Site:
-    """Collects a site's files, then writes those whose bytes changed."""
+    """Collects a site's files, then writes those whose bytes changed.
+
+    ``.policywatch-site.json`` keeps each file's sha256 and each diff page's inputs: a re-publish
+    compares hashes instead of reading the site back, and keeps a diff page whose inputs did not
+    change without rendering it.
+    """
 
     def __init__(self, out: Path):
         self.out = out
         self.files: dict[str, bytes] = {}
-        manifest = out / MANIFEST
+        self.kept: set[str] = set()
         try:
-            previous = json.loads(manifest.read_text(encoding="utf-8"))
+            previous = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             previous = {}
-        self.previous_files: list[str] = previous.get("files", [])
+        files = previous.get("files", {})
+        self.previous_files: dict[str, str] = files if isinstance(files, dict) else {}
         self.previous_inputs: dict[str, str] = previous.get("inputs", {})
         self.inputs: dict[str, str] = {}
 
@@ -219,33 +230,35 @@ class _Site:
     def keep(self, path: str, inputs: str) -> bool:
         """Is the page at ``path`` still what ``inputs`` would make? (then it is kept, not re-rendered)"""
         self.inputs[path] = inputs
-        if self.previous_inputs.get(path) == inputs and (self.out / path).is_file():
-            self.files[path] = (self.out / path).read_bytes()
+        if self.previous_inputs.get(path) == inputs and path in self.previous_files and (self.out / path).is_file():
+            self.kept.add(path)
             return True
         return False
 
     def write(self) -> Published:
         result = Published(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        hashes = {path: self.previous_files[path] for path in self.kept}
+        result.unchanged = len(self.kept)
         for path, content in sorted(self.files.items()):
+            digest = hashes[path] = hashlib.sha256(content).hexdigest()
             target = self.out / path
-            try:
-                if target.read_bytes() == content:
-                    result.unchanged += 1
-                    continue
-            except OSError:
-                pass
+            if self.previous_files.get(path) == digest and target.is_file():
+                result.unchanged += 1
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".{target.name}.partial")
             temporary.write_bytes(content)
             os.replace(temporary, target)
             result.written.append(path)
         for path in self.previous_files:
-            if path not in self.files and (self.out / path).is_file():
+            if path not in hashes and (self.out / path).is_file():
                 (self.out / path).unlink()
                 result.removed.append(path)
-        manifest = json.dumps({"files": sorted(self.files), "inputs": self.inputs}, indent=1, sort_keys=True)
-        (self.out / MANIFEST).write_text(manifest + "\n", encoding="utf-8")
+        manifest = json.dumps({"files": hashes, "inputs": self.inputs}, indent=0, sort_keys=True)
+        temporary = self.out / f"{MANIFEST}.partial"
+        temporary.write_text(manifest + "\n", encoding="utf-8")
+        os.replace(temporary, self.out / MANIFEST)
         return result
 
 
@@ -253,20 +266,19 @@ def _relative(depth: int) -> str:
     return "../" * depth
 
 
-def _change_page(store: Store, site: _Site, policy: SitePolicy, change: SiteChange) -> bool:
-    """The diff page of one change (rendered only when its inputs changed); whether it was rendered."""
-    from policywatch import __version__
+def _change_page(store: Store, site: _Site, policy: SitePolicy, change: SiteChange, fingerprint: str) -> bool:
+    """The diff page of one change (rendered only when its inputs changed); whether it was rendered.
+    ``fingerprint``: what else shapes every page (the tool's version and its rules)."""
     from policywatch.document import Document
-    from policywatch.judge import FactExtractor, compare, load_rules
+    from policywatch.judge import FactExtractor, compare
     from policywatch.render import render_html
     from policywatch.timeline import page_header
 
-    old, new = store.version_by_id(change.previous_version_id), store.version_by_id(change.version_id)
-    inputs = hashlib.sha256(json.dumps([__version__, load_rules().fingerprint, old["text_sha256"],
-                                        new["text_sha256"], policy.name, policy.url, change.review],
-                                       sort_keys=True).encode()).hexdigest()
+    inputs = hashlib.sha256(json.dumps([fingerprint, change.old_sha256, change.new_sha256, policy.name, policy.url,
+                                        change.review], sort_keys=True).encode()).hexdigest()
     if site.keep(change.page, inputs):
         return False
+    old, new = store.version_by_id(change.previous_version_id), store.version_by_id(change.version_id)
     # the sentences of both versions were analysed when the change was judged: the store remembers them
     diff, judgement = compare(Document.from_markdown(old["text"]), Document.from_markdown(new["text"]),
                               extractor=FactExtractor(memory=store))
@@ -281,6 +293,8 @@ def _change_page(store: Store, site: _Site, policy: SitePolicy, change: SiteChan
 def publish(store: Store, out: Path | str, policy_ids: Iterable[str], *, tags: dict[str, list[str]] | None = None,
             min_severity: str | None = None, since: str | None = None, base_url: str | None = None) -> Published:
     """Write the site of these policies to ``out`` (see the module's docstring)."""
+    from policywatch import __version__
+    from policywatch.judge import load_rules
     from policywatch.render import HTML_STYLE, templates
 
     out = Path(out)
@@ -297,9 +311,10 @@ def publish(store: Store, out: Path | str, policy_ids: Iterable[str], *, tags: d
     all_tags = sorted({t for p in policies for t in p.tags})
     tag_files = tag_slugs(all_tags)
     common = {"style": HTML_STYLE, "readable": readable_date, "base_url": base_url}
+    fingerprint = f"{__version__} {load_rules().fingerprint}"
     for policy in policies:
         for change in policy.changes:
-            rendered += _change_page(store, site, policy, change)
+            rendered += _change_page(store, site, policy, change, fingerprint)
         shown = [c for c in policy.changes if _shown(c, min_severity)]
         site.add(f"policies/{policy.id}.html", env.get_template("site_policy.html").render(
             **common, root=_relative(1), policy=policy, tags=[(t, tag_files[t]) for t in policy.tags],

@@ -152,10 +152,23 @@ class Rules:
 def rule_files(extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
     folders = [LEXICON_DIR] + [Path(p) for p in extra]
     folders += [Path(p) for p in os.environ.get("POLICYWATCH_RULES", "").split(os.pathsep) if p]
-    files: list[Path] = []
+    # A folder is listed again only when it changed (a file added or removed changes its mtime):
+    # the judgement and every page of a published site ask for the rules, thousands of times a run.
+    stamps = []
     for folder in folders:
-        files.extend(sorted(folder.glob("*.yaml")) if folder.is_dir() else [folder])
-    return files
+        try:
+            stamps.append(folder.stat().st_mtime_ns if folder.is_dir() else None)
+        except OSError:
+            stamps.append(None)
+    return list(_listed(tuple(folders), tuple(stamps)))
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(folders: tuple[Path, ...], stamps: tuple[int | None, ...]) -> tuple[Path, ...]:
+    files: list[Path] = []
+    for folder, stamp in zip(folders, stamps, strict=True):
+        files.extend(sorted(folder.glob("*.yaml")) if stamp is not None else [folder])
+    return tuple(files)
 
 
 @functools.lru_cache(maxsize=4)
