@@ -60,7 +60,7 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
     members: list[tuple[str, bytes, str]] = []  # (name, content, what it is)
 
     observation = store.first_observation(version)
-    capture = store.archived_capture(version)
+    capture = store.archived_capture(version, of_raw_page=True)
     if version["snapshot_sha256"]:
         content, content_type, encoding = store.snapshot(version["snapshot_sha256"])
         extension = EXTENSIONS.get((content_type or "").split(";")[0].strip().lower(), "bin")

@@ -754,15 +754,18 @@ class Store:
             "SELECT archive, timestamp, digest, outcome, text_sha256, version_id, snapshot_sha256 FROM captures"
             " WHERE policy_id = ? AND profile = ? AND outcome != 'failed'", [policy_id, profile]))
 
-    def archived_capture(self, version: dict) -> dict | None:
-        """The first archive capture that showed this version's page (``archive`` is its CDX URL), if any.
-        Found by the raw page it came from, so it survives ``renormalize`` (which makes new version rows)."""
-        if version.get("snapshot_sha256"):
-            return next(self.db.query("SELECT archive, timestamp, original FROM captures WHERE policy_id = ?"
-                                      " AND snapshot_sha256 = ? ORDER BY timestamp LIMIT 1",
-                                      [version["policy_id"], version["snapshot_sha256"]]), None)
-        return next(self.db.query("SELECT archive, timestamp, original FROM captures WHERE version_id = ?"
-                                  " ORDER BY timestamp LIMIT 1", [version["id"]]), None)
+    def archived_capture(self, version: dict, *, of_raw_page: bool = False) -> dict | None:
+        """An archive capture a version came from (``archive`` is its CDX URL), if any: the first that
+        showed its text, or with ``of_raw_page`` the one that served the raw page kept for it (the
+        evidence of those bytes). Versions re-derived by ``renormalize`` are found by their raw page."""
+        by_raw = ("SELECT archive, timestamp, original FROM captures WHERE policy_id = ? AND snapshot_sha256 = ?"
+                  " ORDER BY timestamp LIMIT 1", [version["policy_id"], version.get("snapshot_sha256")])
+        by_text = ("SELECT archive, timestamp, original FROM captures WHERE version_id = ? ORDER BY timestamp LIMIT 1",
+                   [version["id"]])
+        for sql, args in ((by_raw, by_text) if of_raw_page else (by_text, by_raw)):
+            if args[-1] is not None and (row := next(self.db.query(sql, args), None)) is not None:
+                return row
+        return None
 
     def first_observation(self, version: dict) -> dict | None:
         """The fetch that first brought a version's raw page (its URL, status, headers, redirects)."""

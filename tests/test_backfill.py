@@ -281,7 +281,10 @@ def test_evidence_of_an_archived_version_names_its_capture_and_keeps_its_bytes(a
     with zipfile.ZipFile(bundle.path) as z:
         response = json.loads(z.read("page/response.json"))
         assert response["source"] == "wayback" and response["archive"]["cdx"] == source.cdx_url
-        assert response["archive"]["timestamp"] == day(12) and response["archive"]["original"] == URL
+        # the capture that served the kept bytes: the evidence and its provenance agree
+        served = store.db.execute("SELECT timestamp FROM captures WHERE snapshot_sha256 = ?",
+                                  [version["snapshot_sha256"]]).fetchone()[0]
+        assert response["archive"]["timestamp"] == served and response["archive"]["original"] == URL
         raw = z.read("page/raw.html")
         assert hashlib.sha256(raw).hexdigest() == response["sha256"] and b"train our artificial intelligence" in raw
         assert response["headers"]  # what the archive answered with the bytes
