@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import Fetcher, FetchResult
-from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized, normalize_text
+from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized, markup_sha256, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
@@ -36,7 +36,7 @@ class PolicyResult:
     name: str
     url: str
     outcome: str
-    reason: str | None = None  # not_modified, same_raw, bot_wall, timeout, …
+    reason: str | None = None  # not_modified, same_raw, same_markup, bot_wall, timeout, …
     message: str | None = None
     version: int | None = None
     previous_version: int | None = None
@@ -96,6 +96,8 @@ class Fetched:
     normalized: Normalized | None
     same_raw: bool
     raw_sha256: str | None
+    markup_sha256: str | None = None  # normalize.markup_sha256 of the page, when it was computed
+    same_markup: bool = False  # new bytes, but only where no text is: not normalized
 
 
 def response_record(result: FetchResult) -> dict[str, str | None]:
@@ -125,13 +127,17 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
     raw_sha256 = sha256(result.content).hexdigest()
     if conditional and raw_sha256 == state.last_raw_sha256:
         return Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
+    markup = markup_sha256(result.text or "")
+    if conditional and markup == state.last_markup_sha256:
+        # the second fast path: new tokens, build ids or CSRF fields, and not one character of text
+        return Fetched(policy, profile, result, None, False, raw_sha256, markup, same_markup=True)
     try:
         normalized = normalize(result.text or "", content_type=result.content_type, select=policy.select,
                                remove=policy.remove, ignore=policy.ignore)
     except IgnoreTimeout as exc:  # the watchlist's pattern, not the page: this check fails, nothing stored
         return Fetched(policy, profile, replace(result, error_class="ignore_timeout", error=str(exc)), None, False,
                         raw_sha256)
-    return Fetched(policy, profile, result, normalized, False, raw_sha256)
+    return Fetched(policy, profile, result, normalized, False, raw_sha256, markup)
 
 
 POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
@@ -233,7 +239,7 @@ class Classified:
     """
 
     kind: str
-    reason: str | None = None  # failed: the error class; unchanged: not_modified, same_raw or None
+    reason: str | None = None  # failed: the error class; unchanged: not_modified, same_raw, same_markup or None
     detail: str | None = None
 
 
@@ -242,8 +248,9 @@ def classify(fetched: Fetched, state: PolicyState | None) -> Classified:
     policy, result = fetched.policy, fetched.result
     if not result.ok:
         return Classified("failed", result.error_class, result.error)
-    if result.not_modified or fetched.same_raw:
-        return Classified("unchanged", "not_modified" if result.not_modified else "same_raw")
+    if result.not_modified or fetched.same_raw or fetched.same_markup:
+        return Classified("unchanged", "not_modified" if result.not_modified else
+                          "same_raw" if fetched.same_raw else "same_markup")
     normalized = fetched.normalized
     assert normalized is not None
     diagnosis = diagnose_page(normalized, requested_url=policy.url, final_url=result.final_url,
@@ -327,8 +334,9 @@ class _Writer:
         self.store.add_observation(**self.observation, outcome="unchanged", reason=classified.reason,
                                    text_sha256=state.current_sha256, version_id=state.current_version_id)
         # New bytes with the same text: the next check can take the same-bytes fast path on them.
+        read = classified.reason in (None, "same_markup")
         self._accept(last_outcome="unchanged",
-                     **({} if classified.reason else {"last_raw_sha256": self.fetched.raw_sha256}))
+                     **({"last_raw_sha256": self.fetched.raw_sha256, **self._markup()} if read else {}))
 
     def text(self, classified: Classified) -> None:
         store, policy, state, result = self.store, self.policy, self.state, self.fetch
@@ -371,9 +379,14 @@ class _Writer:
                 self.result.notified = self.announcer.change(
                     policy, change_id, judged, result.fetched_at, undoes=self.result.undoes,
                     reverted_to=version.get("stated_date") or version["captured_at"][:10])
-        self._accept(current_version_id=version["id"], last_outcome=outcome, last_raw_sha256=self.fetched.raw_sha256)
+        self._accept(current_version_id=version["id"], last_outcome=outcome, last_raw_sha256=self.fetched.raw_sha256,
+                     **self._markup())
         self.result.outcome, self.result.version = outcome, version["number"]
         self.result.previous_version = state.current_number if state else None
+
+    def _markup(self) -> dict[str, str]:
+        """The markup fingerprint of a page whose text is now the policy's (see normalize.markup_sha256)."""
+        return {"last_markup_sha256": self.fetched.markup_sha256} if self.fetched.markup_sha256 else {}
 
     def _accept(self, **columns) -> None:
         """A good page: the policy's state moves on, and a failing streak that was announced ends."""

@@ -13,6 +13,7 @@ lxml builds the tree: it is ten times faster than BeautifulSoup's tree on a 60 K
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -650,6 +651,33 @@ def _apply_ignore(items: list[tuple[str, str, int]], ignore: Sequence[str]) -> l
         if text:
             out.append((kind, text, level))
     return out
+
+
+# What never reaches a page's text, and is where sites put what they change on every request
+# (per-request tokens, CSRF fields, build hashes, CSP nonces, analytics ids): comments, scripts and
+# styles (one pass, leftmost first, as an HTML tokenizer reads them), meta, link and input tags,
+# and nonce and data- attributes inside tags — except the data- attributes the normalizer reads.
+_SILENT_MARKUP = re.compile(r"<!--.*?-->|<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|"
+                            r"<(?:meta|link|input)\b[^>]*>", re.IGNORECASE | re.DOTALL)
+_SILENT_ATTRIBUTE = re.compile(r"(<[a-zA-Z][^<>]*?)\s(?:nonce|data-(?!cfemail\b|testid\b|reactroot\b)[\w.:-]*)"
+                               r"""\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+)""", re.IGNORECASE)
+
+
+def markup_sha256(html: str) -> str:
+    """Identifies a page's markup less what never reaches its text (``_SILENT_MARKUP``).
+
+    Two pages with the same one normalize to the same text under the same settings, so a check
+    that finds it unchanged need not normalize the page: the fast path for sites that serve new
+    bytes on every request. Anything this does not strip (a changed style, a re-encoded e-mail
+    address) only makes the page normalize again — never a missed change.
+    """
+    skeleton = _SILENT_MARKUP.sub("", html)
+    while True:
+        stripped = _SILENT_ATTRIBUTE.sub(r"\1", skeleton)
+        if stripped == skeleton:
+            break
+        skeleton = stripped
+    return hashlib.sha256(skeleton.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def looks_like_html(text: str) -> bool:

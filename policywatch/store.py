@@ -237,6 +237,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE observations ADD COLUMN headers TEXT;
     ALTER TABLE observations ADD COLUMN redirects TEXT;
     """,
+    # 9: the markup of the last page whose text was read, less what never reaches text
+    # (normalize.markup_sha256): a page that serves new tokens on every request is not read again
+    """
+    ALTER TABLE policies ADD COLUMN last_markup_sha256 TEXT;
+    """,
 ]
 
 
@@ -310,6 +315,7 @@ class PolicyState:
     failure_streak: int
     failing_since: str | None = None
     failure_alerted: bool = False
+    last_markup_sha256: str | None = None
 
 
 class Store:
@@ -464,8 +470,8 @@ class Store:
     def state(self, policy_id: str) -> PolicyState | None:
         row = self.db.execute(
             "SELECT p.id, p.current_version_id, v.number, v.text_sha256, v.words, v.language, p.last_raw_sha256,"
-            " p.last_profile, p.etag, p.last_modified, p.failure_streak, p.failing_since, p.failure_alerted"
-            " FROM policies p"
+            " p.last_profile, p.etag, p.last_modified, p.failure_streak, p.failing_since, p.failure_alerted,"
+            " p.last_markup_sha256 FROM policies p"
             " LEFT JOIN versions v ON v.id = p.current_version_id WHERE p.id = ?", [policy_id]).fetchone()
         return PolicyState(*row) if row else None
 

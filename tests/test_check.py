@@ -862,3 +862,33 @@ def test_cron_prints_a_date_stamp_change_only_when_asked(http_server, make_watch
     http_server.route("/privacy", status=500, body="down")
     failed = check(watchlist, store, notify=False)
     assert render(failed, "text", quiet=True, min_severity="high").startswith("FAILED")  # failures always
+
+
+def test_a_page_with_new_tokens_on_every_request_is_not_read_again_but_a_text_change_is(tmp_path, store,
+                                                                                          http_server, make_watchlist):
+    import policywatch.monitor as monitor
+
+    def page(token: str, text: str = "We keep your data for thirty days.") -> str:
+        return (f'<html><head><meta name="csrf-token" content="{token}"><script nonce="{token}">window.t="{token}"'
+                f'</script><style>.x{{}}</style></head><body><form><input type="hidden" name="csrf" value="{token}">'
+                f'</form><main data-build="{token}"><h1>Privacy</h1><p>{text} ' + "We explain what we collect, why, "
+                "and for how long, and how you can see, correct or delete it at any time. " * 8 +
+                "</p><!-- rendered " + token + " --></main></body></html>")
+
+    watchlist = make_watchlist([{"id": "acme", "url": http_server.url("/p")}])
+    http_server.route("/p", page("aa11"))
+    assert check(watchlist, store).results[0].outcome == "new"
+    reads = []
+    original = monitor.normalize_text
+    monitor.normalize_text = lambda *a, **k: reads.append(1) or original(*a, **k)
+    try:
+        http_server.route("/p", page("bb22"))
+        result = check(watchlist, store, workers=1).results[0]
+        assert (result.outcome, result.reason) == ("unchanged", "same_markup") and reads == []  # not normalized
+        http_server.route("/p", page("cc33", "We keep your data for three years."))
+        changed = check(watchlist, store, workers=1).results[0]
+        assert changed.outcome == "changed" and reads == [1] and changed.severity == "high"
+        http_server.route("/p", page("dd44", "We keep your data for three years."))
+        assert check(watchlist, store, workers=1).results[0].reason == "same_markup" and reads == [1]
+    finally:
+        monitor.normalize_text = original
