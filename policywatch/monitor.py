@@ -22,7 +22,6 @@ from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized,
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
-from policywatch.timeline import find_or_add_version, judge_change
 from policywatch.watchlist import Policy, Watchlist
 
 OUTCOMES = ("new", "changed", "reverted", "unchanged", "suspect", "failed")
@@ -343,6 +342,8 @@ class _Writer:
         normalized = self.fetched.normalized
         assert normalized is not None
         snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
+        from policywatch.timeline import find_or_add_version, judge_change  # only a new text needs them
+
         version, is_new = find_or_add_version(store, policy.id, normalized, captured_at=result.fetched_at,
                                               source=self.source, snapshot_sha256=snapshot)
         if not is_new:

@@ -29,13 +29,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, ClassVar
 
-from policywatch.messages import KINDS, Message, compose_change, compose_digest, compose_failing, compose_recovered
-from policywatch.notify import UrlResult, deliver, mode_of, route
 from policywatch.store import Store
 from policywatch.watchlist import Policy, Watchlist
 
+# messages and notify (and, through them, the judge, the renderers and apprise) are imported
+# where a message is composed or sent: a check that announces nothing does not load them.
 if TYPE_CHECKING:
     from policywatch.archive import Archive
+    from policywatch.messages import Message
+    from policywatch.notify import UrlResult
     from policywatch.timeline import JudgedChange
 
 RETRY_DELAYS = (0, 15 * 60, 2 * 3600, 12 * 3600)  # before attempts 2, 3, 4, 5 (0: the next run)
@@ -53,6 +55,9 @@ class Announcer:
     def change(self, policy: Policy, change_id: int, verdict: JudgedChange, captured_at: str, *,
                reverted_to: str | None = None, undoes: str | None = None) -> list[str]:
         """Queue a judged change (or a return to an earlier text) for the targets routed to it; their names."""
+        from policywatch.messages import compose_change
+        from policywatch.notify import route
+
         judgement = verdict.judgement
         targets = route(self.watchlist, policy, judgement.severity, judgement.material, judgement.categories)
         if not targets:
@@ -69,16 +74,24 @@ class Announcer:
         return targets
 
     def failing(self, policy: Policy, streak: int, reason: str, detail: str | None, since: str | None) -> None:
+        from policywatch.messages import compose_failing
+
         self._announce(policy, compose_failing(policy, streak, reason, detail, since), "failing")
 
     def recovered(self, policy: Policy, since: str | None, streak: int) -> None:
+        from policywatch.messages import compose_recovered
+
         self._announce(policy, compose_recovered(policy, since, streak), "recovered")
 
     def _announce(self, policy: Policy, message: Message, kind: str) -> None:
+        from policywatch.notify import route
+
         for target in route(self.watchlist, policy, kind=kind):
             self._enqueue(policy.id, None, target, message)
 
     def _enqueue(self, policy_id: str | None, change_id: int | None, target: str, message: Message) -> None:
+        from policywatch.notify import mode_of
+
         self.store.queue_message(
             run_id=self.run_id, policy_id=policy_id, change_id=change_id, target=target, kind=message.kind,
             mode=mode_of(self.watchlist, target), severity=message.severity, title=message.title,
@@ -160,6 +173,10 @@ def flush(store: Store, watchlist: Watchlist, *, force: bool = False, when: date
     moment = _utc(when)
     due = store.due_messages(force=force, moment=_stamp(moment), run_id=run_id)
     report = FlushReport()
+    if not due:
+        return report
+    from policywatch.messages import KINDS, Message, compose_digest
+
     digests: dict[tuple, list[dict]] = {}
     for row in due:
         if row["mode"] == "digest" and KINDS[row["kind"]].digested:
@@ -176,6 +193,8 @@ def flush(store: Store, watchlist: Watchlist, *, force: bool = False, when: date
 
 def _deliver(store: Store, watchlist: Watchlist, rows: list[dict], message: Message, moment: datetime,
              env: Mapping[str, str] | None) -> Sent:
+    from policywatch.notify import deliver
+
     ids = [row["id"] for row in rows]
     target = rows[0]["target"]
     deliveries: dict[str, dict] = json.loads(rows[0]["deliveries"] or "{}")
