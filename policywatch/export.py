@@ -82,12 +82,9 @@ def _version_rows(store: Store, policy_ids: Iterable[str] | None) -> list[tuple[
         entering: dict[int, dict] = {}
         for entry in store.timeline(policy_id):
             entering.setdefault(entry["version_id"], entry)
-        versions = []
-        for version_id, number, _ in store.numbered_versions(policy_id):
-            version = store.version_by_id(version_id)
-            version["entering"] = entering.get(version_id)
-            version["number"] = number
-            versions.append(version)
+        versions = store.versions_of(policy_id)
+        for version in versions:
+            version["entering"] = entering.get(version["id"])
         versions.sort(key=lambda v: (v["captured_at"], v["number"]))
         out.append((rows[policy_id], versions))
     return out

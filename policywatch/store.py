@@ -242,6 +242,64 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE policies ADD COLUMN last_markup_sha256 TEXT;
     """,
+    # 10: facts stored once: a version's facts are a list of ids into ``fact_texts`` (the same fact,
+    # evidence and place in many versions is one row), and ``facts`` is a view with the old columns.
+    # A version's facts took about 100 kB as rows; consecutive versions share almost all of them.
+    """
+    CREATE TABLE fact_texts (
+        id INTEGER PRIMARY KEY,
+        key BLOB NOT NULL UNIQUE,
+        category TEXT NOT NULL,
+        practice TEXT NOT NULL,
+        polarity TEXT NOT NULL,
+        value TEXT,
+        shown TEXT,
+        sensitive INTEGER NOT NULL,
+        about TEXT,
+        evidence TEXT NOT NULL,
+        section TEXT NOT NULL,
+        section_index INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO fact_texts (key, category, practice, polarity, value, shown, sensitive, about, evidence,
+                                      section, section_index)
+        SELECT policywatch_fact_key(category, practice, polarity, value, shown, sensitive, about, evidence, section,
+                                    section_index),
+               category, practice, polarity, value, shown, sensitive, about, evidence, section, section_index
+        FROM facts ORDER BY id;
+    CREATE TABLE version_facts (
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        rules TEXT NOT NULL,
+        fact_ids TEXT NOT NULL,
+        PRIMARY KEY (version_id, rules)
+    ) WITHOUT ROWID;
+    INSERT INTO version_facts (version_id, rules, fact_ids)
+        SELECT version_id, rules, json_group_array(fact_id) FROM (
+            SELECT f.version_id, f.rules, t.id AS fact_id FROM facts f
+            JOIN fact_texts t ON t.key = policywatch_fact_key(f.category, f.practice, f.polarity, f.value, f.shown,
+                                                              f.sensitive, f.about, f.evidence, f.section,
+                                                              f.section_index)
+            ORDER BY f.id)
+        GROUP BY version_id, rules;
+    DROP TABLE facts;
+    CREATE INDEX fact_texts_practice ON fact_texts (category, practice, polarity);
+    CREATE VIEW facts AS
+        SELECT CAST(j.key AS INTEGER) AS id, v.version_id, v.rules, t.category, t.practice, t.polarity, t.value,
+               t.shown, t.sensitive, t.about, t.evidence, t.section, t.section_index
+        FROM version_facts v, json_each(v.fact_ids) j JOIN fact_texts t ON t.id = j.value;
+    """,
+    # 11: a version's text stored compressed (``text_z``, zlib; ``text`` left empty), and full-text
+    # search as an index without a copy of the text (contentless FTS5, written by ``add_version``):
+    # versions are never deleted or rewritten, so the index never needs the text back.
+    """
+    DROP TRIGGER IF EXISTS versions_ai;
+    DROP TRIGGER IF EXISTS versions_ad;
+    DROP TRIGGER IF EXISTS versions_au;
+    DROP TABLE IF EXISTS versions_fts;
+    CREATE VIRTUAL TABLE versions_fts USING FTS5 (text, tokenize='porter', content='');
+    INSERT INTO versions_fts (rowid, text) SELECT id, text FROM versions;
+    ALTER TABLE versions ADD COLUMN text_z BLOB;
+    UPDATE versions SET text_z = policywatch_deflate(text), text = '';
+    """,
 ]
 
 
@@ -260,7 +318,32 @@ CREATE TRIGGER "versions_au" AFTER UPDATE ON "versions" BEGIN
   INSERT INTO "versions_fts" (rowid, "text") VALUES (new.rowid, new."text");
 END;
 INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
-"""
+"""  # the index as databases before migration 11 had it (migration 11 replaces it)
+CONTENTLESS_FTS = "CREATE VIRTUAL TABLE versions_fts USING FTS5 (text, tokenize='porter', content='')"
+TEXT_LEVEL = 9  # zlib level of versions' texts: written once, read often
+
+FACT_COLUMNS = ("category", "practice", "polarity", "value", "shown", "sensitive", "about", "evidence", "section",
+                "section_index")
+
+
+def _deflate(text: str | None) -> bytes | None:
+    return None if text is None else zlib.compress(text.encode("utf-8"), TEXT_LEVEL)
+
+
+def _inflated(row: dict | None) -> dict | None:
+    """A ``versions`` row with its text: decompressed from ``text_z``."""
+    if row is not None:
+        packed = row.pop("text_z", None)
+        if packed is not None:
+            row["text"] = zlib.decompress(packed).decode("utf-8")
+    return row
+
+
+def fact_key(*values: Any) -> bytes:
+    """What identifies a fact's row in ``fact_texts``: all of its columns."""
+    return sha256(json.dumps(values, ensure_ascii=False).encode("utf-8")).digest()[:16]
+
+
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
 
 
@@ -325,6 +408,8 @@ class Store:
         self.db = db
         self.path = path
         self._lock: FileLock | None = None
+        db.conn.create_function("policywatch_fact_key", len(FACT_COLUMNS), fact_key, deterministic=True)
+        db.conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -401,7 +486,11 @@ class Store:
                 script = MIGRATIONS[number] + (FTS_SQL if number == 0 else "")
                 self.db.conn.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number + 1}; COMMIT;")
             if not self._has_fts():  # made by an older policywatch killed between two steps: repair
-                self.db.conn.executescript(f"BEGIN IMMEDIATE; {FTS_SQL}; COMMIT;")
+                with self.transaction():
+                    self.db.execute(CONTENTLESS_FTS)
+                    for version_id, text, packed in self.db.execute("SELECT id, text, text_z FROM versions"):
+                        plain = zlib.decompress(packed).decode("utf-8") if packed is not None else text
+                        self.db.execute("INSERT INTO versions_fts (rowid, text) VALUES (?, ?)", [version_id, plain])
 
     def _has_fts(self) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'versions_fts'").fetchone() is not None
@@ -518,18 +607,21 @@ class Store:
     def find_version(self, policy_id: str, text_sha256: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM versions WHERE policy_id = ? AND text_sha256 = ?",
                                   [policy_id, text_sha256]))
-        return rows[0] if rows else None
+        return _inflated(rows[0]) if rows else None
 
     def add_version(self, policy_id: str, *, text: str, text_sha256: str, words: int, language: str | None,
                     title: str | None, captured_at: str, source: str, snapshot_sha256: str | None,
                     normalizer: int, stated_date: str | None = None) -> dict:
         number = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE policy_id = ?",
                                  [policy_id]).fetchone()[0]
-        row = {"policy_id": policy_id, "number": number, "text_sha256": text_sha256, "text": text,
-               "words": words, "language": language, "title": title, "captured_at": captured_at,
-               "source": source, "snapshot_sha256": snapshot_sha256, "normalizer": normalizer,
-               "stated_date": stated_date}
+        row = {"policy_id": policy_id, "number": number, "text_sha256": text_sha256, "text": "",
+               "text_z": _deflate(text), "words": words, "language": language, "title": title,
+               "captured_at": captured_at, "source": source, "snapshot_sha256": snapshot_sha256,
+               "normalizer": normalizer, "stated_date": stated_date}
         row["id"] = self._insert("versions", row)
+        self.db.execute("INSERT INTO versions_fts (rowid, text) VALUES (?, ?)", [row["id"], text])
+        del row["text_z"]
+        row["text"] = text
         return row
 
     def add_change(self, **values: Any) -> int:
@@ -542,7 +634,7 @@ class Store:
 
     def version(self, policy_id: str, number: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM versions WHERE policy_id = ? AND number = ?", [policy_id, number]))
-        return rows[0] if rows else None
+        return _inflated(rows[0]) if rows else None
 
     def facts(self, version_id: int, rules: str) -> list[dict] | None:
         """The stored facts of a version as derived by lexicons ``rules`` (a fingerprint); None if not yet."""
@@ -553,15 +645,29 @@ class Store:
     def put_facts(self, version_id: int, rules: str, rows: list[dict]) -> None:
         """Replace a version's facts (derived by older lexicons too) in one transaction."""
         with self.transaction():
-            self.db.execute("DELETE FROM facts WHERE version_id = ?", [version_id])
-            # A version that states no fact at all keeps one empty marker row, so it is not re-derived.
+            stale = self.db.execute("SELECT COUNT(*) FROM version_facts WHERE version_id = ? AND rules != ?",
+                                    [version_id, rules]).fetchone()[0]
+            self.db.execute("DELETE FROM version_facts WHERE version_id = ?", [version_id])
+            # A version that states no fact at all keeps one empty marker fact, so it is not re-derived.
             rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
                              "section": "[]", "section_index": -1}]
-            columns = ["version_id", "rules", *rows[0]]
+            values = [tuple(row.get(column) for column in FACT_COLUMNS) for row in rows]
+            keys = [fact_key(*value) for value in values]
             # executemany: sqlite-utils' insert_all inspects every value, ten times slower for a large policy
             self.db.conn.executemany(
-                f"INSERT INTO facts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-                [(version_id, rules, *row.values()) for row in rows])
+                f"INSERT OR IGNORE INTO fact_texts (key, {', '.join(FACT_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' for _ in FACT_COLUMNS)})",
+                [(key, *value) for key, value in zip(keys, values, strict=True)])
+            ids: dict[bytes, int] = {}
+            for start in range(0, len(keys), 500):
+                chunk = list(dict.fromkeys(keys[start:start + 500]))
+                marks = ", ".join("?" * len(chunk))
+                ids.update(self.db.execute(f"SELECT key, id FROM fact_texts WHERE key IN ({marks})", chunk).fetchall())
+            self.db.execute("INSERT INTO version_facts (version_id, rules, fact_ids) VALUES (?, ?, ?)",
+                            [version_id, rules, json.dumps([ids[key] for key in keys])])
+            if stale:  # facts of older lexicons that no version uses any more
+                self.db.execute("DELETE FROM fact_texts WHERE id NOT IN (SELECT j.value FROM version_facts v,"
+                                " json_each(v.fact_ids) j)")
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
         """Stored analyses of sentences (by ``judge.facts.sentence_key``) under lexicons ``rules``."""
@@ -581,7 +687,7 @@ class Store:
                                      " VALUES (?, ?, ?)", [(rules, k, v) for k, v in analyses.items()])
 
     def version_by_id(self, version_id: int) -> dict:
-        return next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id]))
+        return _inflated(next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id])))
 
     def timeline(self, policy_id: str) -> list[dict]:
         """The texts in effect over time, oldest first (``policywatch.history/1`` in docs/json.md)."""
@@ -658,7 +764,7 @@ class Store:
             "SELECT v.* FROM changes c JOIN versions v ON v.id = c.version_id"
             " WHERE c.policy_id = ? AND c.captured_at <= ? ORDER BY c.captured_at DESC, c.id DESC LIMIT 1",
             [policy_id, when]))
-        return rows[0] if rows else None
+        return _inflated(rows[0]) if rows else None
 
     def last_alerted_version_id(self, policy_id: str) -> int | None:
         """The version of the latest material change (or the first version): what people last heard of."""
@@ -681,8 +787,15 @@ class Store:
             " LIMIT 1", [policy_id, from_version_id, to_version_id]).fetchone() is not None
 
     def search(self, query: str, limit: int = 20) -> list[dict]:
-        return list(self.db["versions"].search(query, limit=limit,
-                                               columns=["policy_id", "number", "captured_at"]))
+        """Versions whose text matches an FTS5 query, best first: policy, number and capture time."""
+        return list(self.db.query(
+            "SELECT v.policy_id, v.number, v.captured_at FROM versions_fts f JOIN versions v ON v.id = f.rowid"
+            " WHERE versions_fts MATCH ? ORDER BY rank LIMIT ?", [query, limit]))
+
+    def versions_of(self, policy_id: str) -> list[dict]:
+        """Every stored version of a policy with its text, by number."""
+        return [_inflated(row) for row in self.db.query("SELECT * FROM versions WHERE policy_id = ? ORDER BY number",
+                                                        [policy_id])]
 
     def version_words(self, policy_id: str) -> dict[int, int]:
         """Each of a policy's versions' word count, by version id."""

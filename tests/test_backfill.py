@@ -108,7 +108,7 @@ def test_all_strategy_imports_every_version_with_archive_timestamps(archive, sou
     assert json.loads(rows[2]["categories"]) == ["sharing"] and rows[2]["severity"] == "high"
     assert json.loads(rows[4]["categories"]) == ["retention"]
     assert store.policy_rows()["acme"]["current_number"] == 4
-    versions = {v["number"]: v for v in store.db.query("SELECT * FROM versions")}
+    versions = {v["number"]: v for v in store.versions_of("acme")}
     assert versions[1]["captured_at"] == "2019-01-01T12:00:00Z" and versions[1]["source"] == "wayback"
     # every fetch is an observation; every looked-at capture is remembered
     assert store.db["observations"].count == 62

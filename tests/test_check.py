@@ -31,7 +31,7 @@ SUBSTANTIVE = {RETENTION: "for up to five years after it is closed"}
 # -- helpers -------------------------------------------------------------------------------------------------
 
 def versions(store, policy_id: str = "p1") -> list[dict]:
-    return list(store.db.query("SELECT * FROM versions WHERE policy_id = ? ORDER BY number", [policy_id]))
+    return store.versions_of(policy_id)
 
 
 def observations(store, policy_id: str = "p1") -> list[dict]:

@@ -175,3 +175,65 @@ def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(s
 
     store.put_sentence_analyses("other-lexicons", {b"k" * 16: "[[],[]]"})  # the lexicons changed
     assert store.db.execute("SELECT DISTINCT rules FROM sentence_analyses").fetchall() == [("other-lexicons",)]
+
+
+def test_facts_are_stored_once_for_the_versions_that_share_them(tmp_path):
+    """Migration 10: a version-9 database's facts rows become shared fact texts, read back the same."""
+    from policywatch.store import fact_key
+
+    path = tmp_path / "v9.db"
+    conn = sqlite3.connect(path)
+    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
+    conn.executescript("".join(m + ";" for m in MIGRATIONS[:9]) + "PRAGMA user_version=9;")
+    conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
+    for number in (1, 2):
+        conn.execute("INSERT INTO versions (id, policy_id, number, text_sha256, text, words, captured_at, source,"
+                     " normalizer) VALUES (?, 'a', ?, ?, 't', 1, 'x', 'live', 3)", [number, number, f"h{number}"])
+    shared = ("sharing", "sale of personal data", "negated", None, None, 0, None, "We do not sell it.", "[]", 0)
+    for version_id, rows in ((1, [shared]), (2, [shared, ("retention", "retention period", "asserted", "30",
+                                                          "for 30 days", 0, None, "30 days.", "[]", 1)])):
+        for row in rows:
+            conn.execute("INSERT INTO facts (version_id, rules, category, practice, polarity, value, shown,"
+                         " sensitive, about, evidence, section, section_index) VALUES (?, 'r1', ?, ?, ?, ?, ?, ?,"
+                         " ?, ?, ?, ?)", [version_id, *row])
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert [r["practice"] for r in store.facts(2, "r1")] == ["sale of personal data", "retention period"]
+        assert store.facts(1, "r1")[0]["evidence"] == "We do not sell it."
+        assert store.db.execute("SELECT COUNT(*) FROM fact_texts").fetchone()[0] == 2  # the shared one once
+        # a new derivation under other rules replaces a version's list; unused texts go
+        store.put_facts(1, "r2", [])
+        assert store.facts(1, "r2") == [] and store.facts(1, "r1") is None
+        assert store.db.execute("SELECT COUNT(*) FROM fact_texts").fetchone()[0] == 3  # 2 used + the empty marker
+
+
+def test_texts_are_stored_compressed_and_stay_searchable_across_the_upgrade(tmp_path):
+    """Migration 11: a version-10 database's texts are compressed in place; search keeps finding them."""
+    from policywatch.store import FTS_SQL, fact_key
+
+    path = tmp_path / "v10.db"
+    conn = sqlite3.connect(path)
+    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
+    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:10])
+                       + "PRAGMA user_version=10;")
+    conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
+    old_text = "# Privacy\n\nWe collect fingerprints to unlock your phone.\n" * 40
+    conn.execute("INSERT INTO versions (policy_id, number, text_sha256, text, words, captured_at, source, normalizer)"
+                 " VALUES ('a', 1, 'h1', ?, 9, '2024-01-01T00:00:00Z', 'live', 3)", [old_text])
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.version("a", 1)["text"] == old_text  # read back whole
+        stored = store.db.execute("SELECT length(text), length(text_z) FROM versions").fetchone()
+        assert stored[0] == 0 and stored[1] < len(old_text) / 5  # kept once, compressed
+        assert [r["number"] for r in store.search("fingerprints")] == [1]
+        new = store.add_version("a", text="# Privacy\n\nWe sell location data.\n", text_sha256="h2", words=5,
+                                language="en", title=None, captured_at="2025-01-01T00:00:00Z", source="live",
+                                snapshot_sha256=None, normalizer=3)
+        assert store.version_by_id(new["id"])["text"].endswith("We sell location data.\n")
+        assert [r["number"] for r in store.search("location")] == [2]
+        store.db.execute("DROP TABLE versions_fts")  # an index lost (a tool, a crash): rebuilt on the next open
+    with Store.open(path) as store:
+        assert [r["number"] for r in store.search("fingerprints OR location")] in ([1, 2], [2, 1])
