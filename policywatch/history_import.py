@@ -244,7 +244,8 @@ class _Prober:
         classified = classify(Fetched(self.policy, self.profile, page, normalized, False, None), None)
         with self.store.writer(wait=LOCK_WAIT), self.store.transaction():
             # The raw bytes are kept for suspect pages too: for diagnosis, and to re-derive them later.
-            snapshot = self.store.put_snapshot(content, content_type, fetched.encoding if fetched else None)
+            snapshot = self.store.put_snapshot(content, content_type, fetched.encoding if fetched else None,
+                                               self.policy.id)
             if classified.kind != "text":
                 self._record(capture, "skipped" if classified.kind == "failed" else "suspect", classified.reason,
                              None, None, fetched, snapshot)

@@ -305,7 +305,7 @@ class _Writer:
 
     def suspect(self, classified: Classified) -> None:
         result = self.fetch
-        snapshot = self.store.put_snapshot(result.content, result.content_type, result.encoding)
+        snapshot = self.store.put_snapshot(result.content, result.content_type, result.encoding, self.policy.id)
         self.result.outcome, self.result.reason, self.result.message = "suspect", classified.reason, classified.detail
         self.store.add_observation(**self.observation, outcome="suspect", reason=classified.reason,
                                    error=classified.detail, snapshot_sha256=snapshot)
@@ -341,7 +341,7 @@ class _Writer:
         store, policy, state, result = self.store, self.policy, self.state, self.fetch
         normalized = self.fetched.normalized
         assert normalized is not None
-        snapshot = store.put_snapshot(result.content, result.content_type, result.encoding)
+        snapshot = store.put_snapshot(result.content, result.content_type, result.encoding, policy.id)
         from policywatch.timeline import find_or_add_version, judge_change  # only a new text needs them
 
         version, is_new = find_or_add_version(store, policy.id, normalized, captured_at=result.fetched_at,

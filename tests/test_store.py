@@ -237,3 +237,28 @@ def test_texts_are_stored_compressed_and_stay_searchable_across_the_upgrade(tmp_
         store.db.execute("DROP TABLE versions_fts")  # an index lost (a tool, a crash): rebuilt on the next open
     with Store.open(path) as store:
         assert [r["number"] for r in store.search("fingerprints OR location")] in ([1, 2], [2, 1])
+
+
+def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page(store):
+    import random
+
+    rng = random.Random(7)
+    words = [f"w{rng.randrange(10 ** 6)}" for _ in range(12000)]
+    first = ("<html><body>" + " ".join(words) + "</body></html>").encode()
+    second = first.replace(words[500].encode(), b"CHANGED", 1)
+    unrelated = ("<html><body>" + " ".join(reversed(words[:9000])) + "</body></html>").encode()
+    store.ensure_policy("a", "A", "https://a.example")
+    digests = []
+    for content in (first, second, unrelated):
+        digest = store.put_snapshot(content, "text/html", "utf-8", policy_id="a")
+        store.add_observation(policy_id="a", fetched_at="2026-01-01T00:00:00Z", source="live", url="u",
+                              outcome="changed", snapshot_sha256=digest)
+        digests.append(digest)
+    rows = {d: store.db.execute("SELECT compression, base_sha256, stored_size, size FROM snapshots WHERE sha256 = ?",
+                                [d]).fetchone() for d in digests}
+    assert rows[digests[0]][:2] == ("zstd", None)
+    assert rows[digests[1]][:2] == ("zstd-delta", digests[0]) and rows[digests[1]][2] < rows[digests[0]][2] / 20
+    assert rows[digests[2]][1] is None  # unlike its base: stored whole, a new base
+    for digest, content in zip(digests, (first, second, unrelated), strict=True):
+        assert store.snapshot(digest)[0] == content  # byte for byte
+    assert store.put_snapshot(second, policy_id="a") == digests[1]  # kept once
