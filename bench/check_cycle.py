@@ -555,10 +555,12 @@ class PageWriter:
                     for n, (key, heading, subs) in enumerate(self.topics, 1)]
         # The tokens go in after the sizes are settled: they change no text.
         token_rng = random.Random(f"{self.seed}:churn:{self.index}:{churn}")
-        token, request_id, nonce = (f"{token_rng.getrandbits(bits):x}" for bits in (128, 64, 48))
+        # fixed-length, as real ones are (a 128-bit CSRF token in hex, a UUID-sized request id, a nonce)
+        token, request_id, nonce = (f"{token_rng.getrandbits(bits):0{bits // 4}x}" for bits in (128, 64, 48))
+        stamp = token_rng.randrange(10 ** 12, 10 ** 13)
         head = head.replace("</head>\n", f'<meta name="csrf-token" content="{token}">\n'
                             f'<script nonce="{nonce}">window.__REQUEST_ID__ = "{request_id}"; '
-                            f'window.__SESSION__ = {{"csrf": "{token}", "t": {token_rng.randrange(10 ** 12)}}};'
+                            f'window.__SESSION__ = {{"csrf": "{token}", "t": {stamp}}};'
                             "</script>\n</head>\n")
         header = header.replace('<input type="search" name="q" ',
                                 f'<input type="hidden" name="authenticity_token" value="{token}">'

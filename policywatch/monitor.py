@@ -18,7 +18,14 @@ from typing import ClassVar
 
 from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import Fetcher, FetchResult
-from policywatch.normalize import NORMALIZER_VERSION, IgnoreTimeout, Normalized, markup_sha256, normalize_text
+from policywatch.normalize import (
+    NORMALIZER_VERSION,
+    IgnoreTimeout,
+    Normalized,
+    looks_like_html,
+    markup_sha256,
+    normalize_text,
+)
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
@@ -126,8 +133,11 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
     raw_sha256 = sha256(result.content).hexdigest()
     if conditional and raw_sha256 == state.last_raw_sha256:
         return Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
-    markup = markup_sha256(result.text or "")
-    if conditional and markup == state.last_markup_sha256:
+    is_html = (result.content_type or "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml") \
+        or looks_like_html(result.text or "")  # as normalize_text tells
+    markup = markup_sha256(result.text or "", keep_data_attributes=bool(policy.select or policy.remove)) \
+        if is_html else None
+    if conditional and markup is not None and markup == state.last_markup_sha256:
         # the second fast path: new tokens, build ids or CSRF fields, and not one character of text
         return Fetched(policy, profile, result, None, False, raw_sha256, markup, same_markup=True)
     try:

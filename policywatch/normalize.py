@@ -653,31 +653,51 @@ def _apply_ignore(items: list[tuple[str, str, int]], ignore: Sequence[str]) -> l
     return out
 
 
-# What never reaches a page's text, and is where sites put what they change on every request
-# (per-request tokens, CSRF fields, build hashes, CSP nonces, analytics ids): comments, scripts and
-# styles (one pass, leftmost first, as an HTML tokenizer reads them), meta, link and input tags,
-# and nonce and data- attributes inside tags — except the data- attributes the normalizer reads.
-_SILENT_MARKUP = re.compile(r"<!--.*?-->|<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|"
-                            r"<(?:meta|link|input)\b[^>]*>", re.IGNORECASE | re.DOTALL)
-_SILENT_ATTRIBUTE = re.compile(r"(<[a-zA-Z][^<>]*?)\s(?:nonce|data-(?!cfemail\b|testid\b|reactroot\b)[\w.:-]*)"
-                               r"""\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+)""", re.IGNORECASE)
+# data- attributes the normalizer reads (everything else data- is where sites put per-request tokens)
+_READ_DATA_ATTRIBUTES = {"data-cfemail", "data-testid", "data-reactroot"}
 
 
-def markup_sha256(html: str) -> str:
-    """Identifies a page's markup less what never reaches its text (``_SILENT_MARKUP``).
+def markup_sha256(html: str, *, keep_data_attributes: bool = False) -> str | None:
+    """Identifies an HTML page's tree less what never reaches its text, where sites put what they
+    change on every request (per-request tokens, CSRF fields, build hashes, CSP nonces).
 
-    Two pages with the same one normalize to the same text under the same settings, so a check
-    that finds it unchanged need not normalize the page: the fast path for sites that serve new
-    bytes on every request. Anything this does not strip (a changed style, a re-encoded e-mail
-    address) only makes the page normalize again — never a missed change.
+    The page is parsed as ``normalize_html`` parses it, then: a script's or style's content counts
+    only by its length (the normalizer's size thresholds count it) and its attributes only by whether
+    it has a ``src``; meta and link tags keep no attribute; hidden inputs lose their value; every
+    element loses ``nonce`` and the data- attributes the normalizer does not read (all of them stay
+    with ``keep_data_attributes``: a policy's own selectors may name them). Two pages with the same
+    result normalize to the same text under the same settings, so a check that finds it unchanged
+    need not normalize the page. None when the text does not parse as HTML.
     """
-    skeleton = _SILENT_MARKUP.sub("", html)
-    while True:
-        stripped = _SILENT_ATTRIBUTE.sub(r"\1", skeleton)
-        if stripped == skeleton:
-            break
-        skeleton = stripped
-    return hashlib.sha256(skeleton.encode("utf-8", "surrogatepass")).hexdigest()
+    html = html.strip()
+    if not html:
+        return None
+    try:
+        root = etree.fromstring(html, _parser())
+    except (etree.ParserError, ValueError):
+        return None
+    if root is None:
+        return None
+    for element in root.iter():
+        tag = element.tag
+        if not isinstance(tag, str):
+            continue
+        if tag in ("script", "style"):
+            has_source = element.get("src") is not None
+            element.attrib.clear()
+            if has_source:
+                element.set("src", "")
+            element.text = str(len(element.text or ""))
+        elif tag in ("meta", "link"):
+            element.attrib.clear()
+        elif element.attrib:
+            for name in [n for n in element.attrib if n == "nonce" or (
+                    not keep_data_attributes and n.startswith("data-") and n not in _READ_DATA_ATTRIBUTES)]:
+                del element.attrib[name]
+            if tag == "input" and (element.get("type") or "").lower() == "hidden":
+                element.attrib.pop("value", None)
+    serialized = etree.tostring(root, encoding="unicode", method="html")
+    return hashlib.sha256(serialized.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def looks_like_html(text: str) -> bool:

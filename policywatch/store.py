@@ -304,6 +304,7 @@ MIGRATIONS: list[str] = [
     # (zstd with that page as dictionary): consecutive captures of a page share almost every byte
     """
     ALTER TABLE snapshots ADD COLUMN base_sha256 TEXT REFERENCES snapshots(sha256);
+    CREATE INDEX observations_snapshots ON observations (policy_id, id) WHERE snapshot_sha256 IS NOT NULL;
     """,
 ]
 
@@ -414,6 +415,7 @@ class Store:
         self.db = db
         self.path = path
         self._lock: FileLock | None = None
+        self._prune_facts = False
         db.conn.create_function("policywatch_fact_key", len(FACT_COLUMNS), fact_key, deterministic=True)
         db.conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
 
@@ -460,8 +462,20 @@ class Store:
         return store
 
     def close(self) -> None:
+        if self._prune_facts:
+            self.prune_facts()
         self.release()
         self.db.conn.close()
+
+    def prune_facts(self) -> int:
+        """Drop the fact texts no version's list uses (after a re-derivation under new lexicons)."""
+        self._prune_facts = False
+        try:
+            with self.transaction():
+                return self.db.execute("DELETE FROM fact_texts WHERE id NOT IN (SELECT j.value FROM version_facts v,"
+                                       " json_each(v.fact_ids) j)").rowcount
+        except sqlite3.Error:  # read-only, or busy: what is left is pruned by a later run
+            return 0
 
     def __enter__(self) -> Store:
         return self
@@ -621,7 +635,8 @@ class Store:
         """The latest raw page of a policy stored whole: what its next page is stored against."""
         row = self.db.execute(
             "SELECT o.snapshot_sha256 FROM observations o JOIN snapshots s ON s.sha256 = o.snapshot_sha256"
-            " WHERE o.policy_id = ? AND s.base_sha256 IS NULL ORDER BY o.id DESC LIMIT 1", [policy_id]).fetchone()
+            " WHERE o.policy_id = ? AND o.snapshot_sha256 IS NOT NULL AND s.base_sha256 IS NULL"
+            " ORDER BY o.id DESC LIMIT 1", [policy_id]).fetchone()
         return row[0] if row else None
 
     def snapshot(self, digest: str) -> tuple[bytes, str | None, str | None]:
@@ -704,9 +719,8 @@ class Store:
                 ids.update(self.db.execute(f"SELECT key, id FROM fact_texts WHERE key IN ({marks})", chunk).fetchall())
             self.db.execute("INSERT INTO version_facts (version_id, rules, fact_ids) VALUES (?, ?, ?)",
                             [version_id, rules, json.dumps([ids[key] for key in keys])])
-            if stale:  # facts of older lexicons that no version uses any more
-                self.db.execute("DELETE FROM fact_texts WHERE id NOT IN (SELECT j.value FROM version_facts v,"
-                                " json_each(v.fact_ids) j)")
+            if stale:  # facts of older lexicons may be used by no version now: pruned once, at close
+                self._prune_facts = True
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
         """Stored analyses of sentences (by ``judge.facts.sentence_key``) under lexicons ``rules``."""

@@ -193,3 +193,39 @@ def test_suspect_pages():
     assert diagnose_page(flipped, requested_url="https://a.example/p", final_url=None,
                       previous_language="en").reason == "language"
     assert detect_language(good.document.plain_text) == "en"
+
+
+P = "<p>" + "We explain what we collect, why, and for how long, and how you can delete it. " * 6 + "</p>"
+
+
+def _page(inner: str) -> str:
+    return f"<html><body><main><h1>Privacy policy</h1>{P}{inner}{P}</main></body></html>"
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("<!--> <p>We keep data 30 days.</p>", "<!--> <p>We keep data 5 years.</p>"),  # what lxml reads as comments
+    ("<!-- a --!> <p>We keep data 30 days.</p>", "<!-- a --!> <p>We keep data 5 years.</p>"),
+    ("<script>x</script x><p>We keep data 30 days.</p>", "<script>x</script x><p>We keep data 5 years.</p>"),
+    ('<p title="<script>">We keep data 30 days.</p><script></script>',
+     '<p title="<script>">We keep data 5 years.</p><script></script>'),
+    ("<link-card>We keep data 30 days.</link-card>", "<link-card hidden>We keep data 30 days.</link-card>"),
+    ("<script>" + "x" * 10 + "</script>", "<script>" + "x" * 4000 + "</script>"),  # script size counts
+])
+def test_a_page_whose_text_may_differ_never_has_the_same_markup(old, new):
+    from policywatch.normalize import markup_sha256
+
+    assert markup_sha256(_page(old)) != markup_sha256(_page(new))
+
+
+def test_per_request_tokens_leave_the_markup_as_it_was():
+    from policywatch.normalize import markup_sha256
+
+    def page(token: str) -> str:
+        return _page(f'<form><input type="hidden" name="csrf" value="{token}"></form><div data-build="{token}" '
+                     f'nonce="{token}"><script nonce="{token}">var t = "{token}";</script></div>'
+                     f'<meta name="csrf" content="{token}"><link rel="preload" href="/app.{token}.js">')
+
+    assert markup_sha256(page("a1b2c3")) == markup_sha256(page("d4e5f6"))
+    # a policy whose selectors may name data- attributes keeps them
+    assert markup_sha256(page("a1b2c3"), keep_data_attributes=True) != \
+        markup_sha256(page("d4e5f6"), keep_data_attributes=True)
