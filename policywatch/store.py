@@ -3,11 +3,16 @@
 Tables (open the file in Datasette or ``sqlite-utils`` to browse them):
 
 - ``policies``: one row per watched policy, with the state a check needs (current version,
-  validators for conditional requests, the last raw hash for the fast path, failure streak).
+  validators for conditional requests, the last raw and markup hashes for the fast paths,
+  failure streak).
 - ``runs``: one row per ``check`` / ``backfill`` / ``renormalize`` run.
 - ``observations``: every fetch — time, status, final URL, ETag/Last-Modified, outcome, error.
-- ``snapshots``: raw responses, zlib-compressed and de-duplicated by sha256.
-- ``versions``: distinct normalized texts per policy, numbered 1, 2, …; full-text searchable.
+- ``snapshots``: raw responses, de-duplicated by sha256; zstd (most as a delta from the policy's
+  last page stored whole, ``base_sha256``), or zlib in databases from before migration 12.
+- ``versions``: distinct normalized texts per policy, numbered 1, 2, …; the text zlib-compressed
+  in ``text_z``; full-text searchable through ``versions_fts`` (contentless, written by add_version).
+- ``fact_texts`` / ``version_facts``: each distinct fact once, and each version's list of them;
+  ``facts`` is a view with one row per fact of a version.
 - ``changes``: the timeline — one row each time the text in effect changed (a return to an
   earlier text points at that earlier version and sets ``returns_to``).
 - ``captures``: archive captures a backfill looked at, and what each held.
