@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from policywatch.diff import DocumentDiff, SectionDiff
 from policywatch.document import Section, table_headers
 from policywatch.judge import Judgement, Signal
-from policywatch.report import plain_categories
+from policywatch.report import plain_categories, review_words
 
 SEVERITY_COLOR = {"high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m", "none": "\033[2m"}
 RED, GREEN, BOLD, DIM, RESET = "\033[31m", "\033[32m", "\033[1m", "\033[2m", "\033[0m"
@@ -339,6 +339,7 @@ def templates():
                                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
                                      undefined=jinja2.StrictUndefined)
     environment.filters["link"] = safe_link
+    environment.globals["review_words"] = review_words  # one wording of a review, as everywhere else
     return environment
 
 

@@ -92,13 +92,20 @@ def beside_verdict(page: str, review: dict | None, escape: Callable[[str], str] 
     return f"{first}\n{escape(review_words(review))}\n{rest}"
 
 
+def review_status(review: dict | None) -> str:
+    """'unreviewed', 'acknowledged', 'false alarm', 'severity corrected to low'."""
+    if not review:
+        return "unreviewed"
+    if review["action"] == "severity":
+        return f"severity corrected to {review['severity']}"
+    return {"ack": "acknowledged", "false_alarm": "false alarm"}.get(review["action"], review["action"])
+
+
 def review_words(review: dict | None) -> str:
     """'reviewed: false alarm (by Dana: "a typo fix")' — next to the tool's verdict, never instead of it."""
     if not review:
         return ""
-    what = {"ack": "acknowledged", "false_alarm": "false alarm"}.get(review["action"], review["action"])
-    if review["action"] == "severity":
-        what = f"severity corrected to {review['severity']}"
+    what = review_status(review)
     who = f"by {review['by']}" if review.get("by") else ""
     note = f"“{review['note']}”" if review.get("note") else ""
     extra = ": ".join(filter(None, [who, note]))
@@ -540,13 +547,6 @@ def effective_severity(change: dict, review: dict | None) -> str:
     if review and review["action"] == "severity" and review["severity"]:
         return review["severity"]
     return change["severity"] or "none"
-
-
-def review_status(review: dict | None) -> str:
-    """'unreviewed', 'acknowledged', 'false alarm', 'severity corrected to low'."""
-    if not review:
-        return "unreviewed"
-    return review_words(review).removeprefix("reviewed: ").split(" (by ")[0].split(" (“")[0]
 
 
 @dataclass

@@ -238,17 +238,20 @@ def add_policy(path: Path | str, url: str, *, policy_id: str | None = None, name
 
 
 def _policies_in(text: str, path: Path) -> list:
-    """The policies a watchlist holds; none in an empty file or one without a 'policies' list yet."""
+    """The policies a watchlist holds; none in an empty file or one without a 'policies' list yet
+    (any other problem of the file is reported when the new text is validated)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     from policywatch.watchlist import parse_watchlist
 
-    if not text.strip():
-        return []
     try:
-        return parse_watchlist(text, path).policies
-    except ConfigError as exc:
-        if len(exc.problems) == 1 and "'policies' must be a non-empty list" in exc.problems[0]:
-            return []
-        raise
+        root = YAML(typ="safe").load(text) if text.strip() else None
+    except YAMLError:
+        root = None
+    if not isinstance(root, dict) or not root.get("policies"):
+        return []
+    return parse_watchlist(text, path).policies
 
 
 def _new_lines(old: str, new: str) -> list[str]:
