@@ -351,9 +351,12 @@ def _inflated(row: dict | None) -> dict | None:
     return row
 
 
+_FACT_KEY_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), built once
+
+
 def fact_key(*values: Any) -> bytes:
     """What identifies a fact's row in ``fact_texts``: all of its columns."""
-    return sha256(json.dumps(values, ensure_ascii=False).encode("utf-8")).digest()[:16]
+    return sha256(_FACT_KEY_JSON.encode(values).encode("utf-8")).digest()[:16]
 
 
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
@@ -701,6 +704,11 @@ class Store:
                                   [version_id, rules]))
         return [r for r in rows if r["category"]] if rows else None
 
+    def has_facts(self, version_id: int, rules: str) -> bool:
+        """Are a version's facts stored as derived by lexicons ``rules``?"""
+        return self.db.execute("SELECT 1 FROM version_facts WHERE version_id = ? AND rules = ?",
+                               [version_id, rules]).fetchone() is not None
+
     def put_facts(self, version_id: int, rules: str, rows: list[dict]) -> None:
         """Replace a version's facts (derived by older lexicons too) in one transaction."""
         with self.transaction():
@@ -710,22 +718,31 @@ class Store:
             # A version that states no fact at all keeps one empty marker fact, so it is not re-derived.
             rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
                              "section": "[]", "section_index": -1}]
-            values = [tuple(row.get(column) for column in FACT_COLUMNS) for row in rows]
+            values = [tuple(map(row.get, FACT_COLUMNS)) for row in rows]
             keys = [fact_key(*value) for value in values]
-            # executemany: sqlite-utils' insert_all inspects every value, ten times slower for a large policy
-            self.db.conn.executemany(
-                f"INSERT OR IGNORE INTO fact_texts (key, {', '.join(FACT_COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' for _ in FACT_COLUMNS)})",
-                [(key, *value) for key, value in zip(keys, values, strict=True)])
-            ids: dict[bytes, int] = {}
-            for start in range(0, len(keys), 500):
-                chunk = list(dict.fromkeys(keys[start:start + 500]))
-                marks = ", ".join("?" * len(chunk))
-                ids.update(self.db.execute(f"SELECT key, id FROM fact_texts WHERE key IN ({marks})", chunk).fetchall())
+            # Most facts of a new version were stated by the one before: only the others are written.
+            ids = self._fact_ids(keys)
+            missing = {key: value for key, value in zip(keys, values, strict=True) if key not in ids}
+            if missing:
+                # executemany: sqlite-utils' insert_all inspects every value, ten times slower for a large policy
+                self.db.conn.executemany(
+                    f"INSERT OR IGNORE INTO fact_texts (key, {', '.join(FACT_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' for _ in FACT_COLUMNS)})",
+                    [(key, *value) for key, value in missing.items()])
+                ids.update(self._fact_ids(list(missing)))
             self.db.execute("INSERT INTO version_facts (version_id, rules, fact_ids) VALUES (?, ?, ?)",
                             [version_id, rules, json.dumps([ids[key] for key in keys])])
             if stale:  # facts of older lexicons may be used by no version now: pruned once, at close
                 self._prune_facts = True
+
+    def _fact_ids(self, keys: list[bytes]) -> dict[bytes, int]:
+        ids: dict[bytes, int] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
+            chunk = unique[start:start + 500]
+            ids.update(self.db.execute(f"SELECT key, id FROM fact_texts WHERE key IN ({', '.join('?' * len(chunk))})",
+                                       chunk).fetchall())
+        return ids
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
         """Stored analyses of sentences (by ``judge.facts.sentence_key``) under lexicons ``rules``."""

@@ -52,7 +52,7 @@ def judge_change(store: Store, policy_id: str, baseline_version_id: int, version
     payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
     rules = load_rules()
     for stored, facts in ((baseline, judgement.old_facts), (version, judgement.new_facts)):
-        if facts is not None and store.facts(stored["id"], rules.fingerprint) is None:
+        if facts is not None and not store.has_facts(stored["id"], rules.fingerprint):
             store.put_facts(stored["id"], rules.fingerprint, [f.to_row() for f in facts])
     columns = {"severity": judgement.severity, "material": int(judgement.material),
                "categories": json.dumps(judgement.categories), "summary": judgement.summary,

@@ -82,7 +82,7 @@ class Fact:
         """The columns of the store's ``facts`` table."""
         return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
                 "value": self.value, "shown": self.shown, "sensitive": int(self.sensitive), "about": self.about,
-                "evidence": self.evidence, "section": json.dumps(list(self.section), ensure_ascii=False),
+                "evidence": self.evidence, "section": _section_json(self.section),
                 "section_index": self.section_index}
 
     @classmethod
@@ -95,6 +95,11 @@ class Fact:
         return {"category": self.category, "practice": self.practice, "polarity": self.polarity,
                 "value": self.value, "shown": self.shown, "sensitive": self.sensitive,
                 "about": self.about, "evidence": self.evidence, "section": list(self.section)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _section_json(section: tuple[str, ...]) -> str:
+    return json.dumps(list(section), ensure_ascii=False)  # the facts of a section share it: encoded once
 
 
 class _Finding(NamedTuple):
@@ -118,7 +123,8 @@ class _Analysis(NamedTuple):
 
 class AnalysisMemory(Protocol):
     """Where sentence analyses outlive a process (the store): a new version of a policy shares most
-    of its sentences with the last one, so reading it costs only its new sentences."""
+    of its sentences with the last one, so reading it costs only its new sentences. The company
+    names each line holds are kept there too (under ``names_key``)."""
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]: ...
 
@@ -127,6 +133,11 @@ class AnalysisMemory(Protocol):
 
 def sentence_key(sentence: str) -> bytes:
     return hashlib.sha256(sentence.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def names_key(line: str) -> bytes:
+    """Where the memory keeps the company names a line holds: apart from any sentence's analysis."""
+    return hashlib.sha256(b"names\x00" + line.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 def _encode(analysis: _Analysis) -> str:
@@ -239,6 +250,7 @@ class FactExtractor:
         self.memory = memory
         self._cache: dict[str, _Analysis] = {}
         self._learned: list[str] = []  # analysed since the memory last heard of it
+        self._learned_names: list[str] = []  # lines searched for names since the memory last heard of them
         self._names: dict[str, frozenset[str]] = {}  # line → the company names it holds
         self._terms = {id(t): t for t in self.rules.terms}
         self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
@@ -322,10 +334,13 @@ class FactExtractor:
                 self._cache[keys[key]] = analysis
 
     def _remember(self) -> None:
-        if self.memory is not None and self._learned:
-            self.memory.put_sentence_analyses(self.rules.fingerprint, {
-                sentence_key(t): _encode(self._cache[t]) for t in self._learned if t in self._cache})
+        if self.memory is not None and (self._learned or self._learned_names):
+            analyses = {sentence_key(t): _encode(self._cache[t]) for t in self._learned if t in self._cache}
+            analyses.update((names_key(line), json.dumps(sorted(self._names[line]), ensure_ascii=False))
+                            for line in self._learned_names)
+            self.memory.put_sentence_analyses(self.rules.fingerprint, analyses)
         self._learned.clear()
+        self._learned_names.clear()
 
     def _prepare(self, texts: list[str]) -> None:
         """Find which terms each new sentence may hold, one pass per literal over all of them.
@@ -363,14 +378,21 @@ class FactExtractor:
     def own_names(self, document: Document) -> set[str]:
         """The policy's own company and brands: its legal entities and the words of its title."""
         names: set[str] = set()
-        # Line by line (a company's name does not span paragraphs): lines the other version shares
-        # are looked up, not searched again.
-        for line in document.plain_text.split("\n"):
+        # Line by line (a company's name does not span paragraphs): lines the other version shares,
+        # or a version read before (the memory), are looked up, not searched again.
+        lines = document.plain_text.split("\n")
+        if self.memory is not None:
+            keys = {names_key(line): line for line in lines if line not in self._names}
+            if keys:
+                for key, found in self.memory.sentence_analyses(self.rules.fingerprint, list(keys)).items():
+                    self._names[keys[key]] = frozenset(json.loads(found))
+        for line in lines:
             found = self._names.get(line)
             if found is None:
                 found = self._names[line] = frozenset(
                     w.lower() for term in self.rules.terms if term.entity for match in term.regex.finditer(line)
                     for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
+                self._learned_names.append(line)
             names |= found
         title = " ".join(filter(None, [document.title] + [s.heading for s in document.sections[:1]]))
         names.update(w.lower() for w in re.findall(r"[\w.]+", title) if len(w) > 1)

@@ -126,6 +126,22 @@ def _sentence_bag(texts: list[str]) -> Counter:
     return Counter(v for t in texts for s in sentences(t) if (v := _visible(s)))
 
 
+def _same_sentences(diff: DocumentDiff) -> bool:
+    """Do both versions hold the same visible sentences, in any order? A section whose heading and
+    blocks read the same on both sides holds the same sentences on both: only the others are read."""
+    old: list[str] = []
+    new: list[str] = []
+    for section in diff.sections:
+        if section.old is not None and section.new is not None and section.old.heading == section.new.heading \
+                and [b.text for b in section.old.blocks] == [b.text for b in section.new.blocks]:
+            continue
+        for part, texts in ((section.old, old), (section.new, new)):
+            if part is not None:
+                texts.extend([part.heading, *(b.text for b in part.blocks)] if part.heading else
+                             [b.text for b in part.blocks])
+    return _sentence_bag(old) == _sentence_bag(new)
+
+
 def _is_fragment(sentence: str) -> bool:
     return len(words(sentence)) <= _FRAGMENT_WORDS and sentence.rstrip()[-1:] not in ".!?:;"
 
@@ -233,7 +249,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
         direction = "expand" if any(g.direction == "expand" for g in top) else top[0].direction
     else:
         severity = max((s.severity for s in diff.changed_sections), key=SEVERITY_RANK.get, default="none")
-        if _sentence_bag([diff.old.plain_text]) == _sentence_bag([diff.new.plain_text]):
+        if _same_sentences(diff):
             severity = "none"  # only markup, link targets or the order of the same sentences changed
         direction = None
     # Text past the analysis bound is only compared as a whole: a change there is at least medium.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections import defaultdict
 
 from policywatch.diff import fold, similarity, words
 from policywatch.document import Document
@@ -35,6 +34,7 @@ class SentenceIndex:
         self.budget = budget  # shared by the indexes of one judgement
         self.folded: dict[str, str] = {}  # folded → a sentence as written
         self.rows: dict[str, str] = {}  # a table row's key (row_keys) → the first sentence of its reading
+        self._by_word: dict[str, list[int]] = {}  # a word → the sentences holding it (_postings)
         for section in document.sections:
             for text in [section.heading] + [text for _, text in readings(section)]:
                 for sentence in sentences(text):
@@ -43,16 +43,23 @@ class SentenceIndex:
                 self.rows.setdefault(key, sentences(reading)[0])
 
     @functools.cached_property
-    def _words(self) -> tuple[list[str], list[set[str]], dict[str, list[int]]]:
-        """Sentences, their word sets, and which sentences hold each word: built on the first real query."""
-        texts, bags, by_word = [], [], defaultdict(list)
-        for key, sentence in self.folded.items():
-            bag = set(key.split())
-            for word in bag:
-                by_word[word].append(len(bags))
-            bags.append(bag)
-            texts.append(sentence)
-        return texts, bags, by_word
+    def _bags(self) -> tuple[list[str], list[set[str]]]:
+        """Sentences and their word sets: built on the first real query."""
+        return list(self.folded.values()), [set(key.split()) for key in self.folded]
+
+    def _postings(self, bag: set[str]) -> dict[str, list[int]]:
+        """Which sentences hold each word of a query, in order. A judgement asks a handful of queries,
+        so the words are looked up as they are asked for, not indexed all at once."""
+        postings = self._by_word
+        todo = bag.difference(postings)
+        if todo:
+            for word in todo:
+                postings[word] = []
+            for k, other in enumerate(self._bags[1]):
+                if not todo.isdisjoint(other):
+                    for word in todo & other:
+                        postings[word].append(k)
+        return postings
 
     def closest(self, sentence: str) -> tuple[str | None, float]:
         """The most similar sentence of this version, and how similar (1.0: the same words)."""
@@ -63,11 +70,12 @@ class SentenceIndex:
             return None, 0.0
         if self.budget[0] <= 0:
             return None, 0.0
-        texts, bags, by_word = self._words
+        texts, bags = self._bags
+        by_word = self._postings(bag)
         # Only sentences sharing one of its rarer words can be a rewording of it.
         candidates: set[int] = set()
-        for word in sorted(bag, key=lambda w: (len(by_word.get(w, ())), w))[:6]:
-            candidates.update(by_word.get(word, ())[:MAX_CANDIDATES])
+        for word in sorted(bag, key=lambda w: (len(by_word[w]), w))[:6]:
+            candidates.update(by_word[word][:MAX_CANDIDATES])
             if len(candidates) >= MAX_CANDIDATES:
                 break
         self.budget[0] -= len(candidates)
