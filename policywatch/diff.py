@@ -139,7 +139,7 @@ def heading_key(heading: str) -> str:
     return " ".join(_WORDS.findall(text.lower()))
 
 
-@functools.lru_cache(maxsize=32768)
+@functools.lru_cache(maxsize=131072)
 def fold(text: str) -> str:
     """Text equal after folding differs only in formatting (case, punctuation, spacing).
 
@@ -334,6 +334,9 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff, 
     if old is not None and new is not None and old.heading != new.heading:
         result.ops.extend([(-1, old.heading), (0, " → "), (1, new.heading), (0, "\n")]
                           if fold(old.heading) != fold(new.heading) else [])
+    if old_blocks == new_blocks:  # most sections of a new version: nothing to match
+        result.ops.extend((0, text + "\n") for text in old_blocks)
+        return
     matcher = difflib.SequenceMatcher(None, [fold(t) for t in old_blocks], [fold(t) for t in new_blocks],
                                       autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -41,6 +41,13 @@ class JudgedChange:
 
 def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
     """Diff a stored version against its baseline and judge it; store both versions' facts if new."""
+    from policywatch.judge import without_cycle_collection
+
+    with without_cycle_collection():  # the facts stored and the JSON written are part of the burst
+        return _judge_change(store, policy_id, baseline_version_id, version)
+
+
+def _judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
     from policywatch.document import Document
     from policywatch.judge import FactExtractor, compare, diff_json
 

@@ -107,6 +107,24 @@ def test_the_policys_own_company_is_not_a_third_party():
     assert not any("OpenAI" in n for n in named)
 
 
+def test_a_section_the_other_version_shares_reads_the_same_as_on_its_own():
+    """A new version read after the old one reuses what their shared sections say: never other facts."""
+    from policywatch.judge import FactExtractor
+
+    old = POLICY.replace("send our e-mails.", "send our e-mails. We share content with Microsoft, our host.")
+    versions = [old, old.replace("90 days", "2 years"), old.replace("## Children", "## Kids"),
+                # Microsoft now runs the service: in the section both share, it is no longer a third party
+                old.replace("Brightside Mobility Ltd.", "Microsoft Ireland Operations Ltd."),
+                "# Other\n\n" + old.split("\n", 1)[1]]  # every section one place further down
+    for new in versions:
+        both = FactExtractor()
+        both.read(parse_text(old))
+        shared, alone = both.read(parse_text(new)), FactExtractor().read(parse_text(new))
+        assert shared.facts == alone.facts and shared.mentions == alone.mentions
+    assert any("Microsoft" in f.practice for f in extract_facts(parse_text(versions[0])))
+    assert not any("Microsoft" in f.practice for f in extract_facts(parse_text(versions[3])))
+
+
 def test_a_restyled_company_is_the_same_company():
     assert entity_key("x.AI, L.L.C.") == entity_key("X.AI LLC") == entity_key("X.AI Llc")
     assert entity_key("Acme Widgets Ltd") != entity_key("Globex Holdings Inc")

@@ -177,3 +177,20 @@ def test_every_kind_of_fact_change_is_one_registered_rule_with_its_docstring():
 
     assert set(RULES) == {"added", "removed", "flipped", "value_changed", "statement"}
     assert all(function.__doc__ and function.__doc__.strip() for function in RULES.values())
+
+
+def test_a_judgement_pauses_the_cycle_collector_and_gives_it_back():
+    import gc
+
+    from policywatch.judge import without_cycle_collection
+
+    assert gc.isenabled()
+    with without_cycle_collection():
+        assert not gc.isenabled()
+        with without_cycle_collection():  # nested: the outer one gives it back
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), without_cycle_collection():
+        raise RuntimeError("a judgement that fails")
+    assert gc.isenabled()

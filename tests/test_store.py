@@ -177,6 +177,42 @@ def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(s
     assert store.db.execute("SELECT DISTINCT rules FROM sentence_analyses").fetchall() == [("other-lexicons",)]
 
 
+def test_the_company_names_of_each_line_are_remembered_with_the_sentences(store, monkeypatch):
+    from policywatch.document import parse_text
+    from policywatch.judge import FactExtractor
+    from policywatch.judge.facts import names_key
+
+    text = ("# Acme Privacy Notice\n\n## Who we are\n\nThe controller is Acme Widgets Ltd of Dublin.\n\n"
+            "## Sharing\n\nWe share data with Globex Holdings Inc and with Acme Widgets Ltd.\n")
+    document = parse_text(text)
+    first = FactExtractor(memory=store)
+    facts = first.read(document).facts
+    own = first.own_names(document)
+    assert {"acme", "widgets", "ltd"} <= own
+    line = "The controller is Acme Widgets Ltd of Dublin."
+    assert store.sentence_analyses(first.rules.fingerprint, [names_key(line)])  # kept apart from sentences
+
+    later = FactExtractor(memory=store)  # a later run: no line is searched again
+    searched = []
+    monkeypatch.setattr(later, "_remember", lambda: searched.extend(later._learned_names))
+    assert later.read(document).facts == facts
+    assert later.own_names(document) == own
+    assert searched == [] and later._learned_names == []
+
+
+def test_a_fact_key_is_the_sha256_of_its_columns_as_json_writes_them():
+    """Keys of databases written before must still match: the key is spelled out by hand for speed."""
+    import hashlib
+    import json
+
+    from policywatch.store import fact_key
+
+    for values in [("sharing", "data brokers", "asserted", None, None, 0, None, "We share it.", '["A"]', 3),
+                   ("c", 'quote " back \\ slash', "\n\t\x00\u2028", "日本語 😀", "", 1, "é", "</a>", "[]", -1),
+                   ("", "", "", None, None, True, None, "", "[]", 1.5)]:
+        assert fact_key(*values) == hashlib.sha256(json.dumps(values, ensure_ascii=False).encode()).digest()[:16]
+
+
 def test_facts_are_stored_once_for_the_versions_that_share_them(tmp_path):
     """Migration 10: a version-9 database's facts rows become shared fact texts, read back the same."""
     from policywatch.store import fact_key

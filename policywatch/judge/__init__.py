@@ -10,9 +10,10 @@
 
 from policywatch.judge.changes import Signal
 from policywatch.judge.facts import Fact, FactExtractor, extract_facts
-from policywatch.judge.judgement import Judgement, compare, diff_facts, diff_json, judge
+from policywatch.judge.judgement import Judgement, compare, diff_facts, diff_json, judge, without_cycle_collection
 from policywatch.judge.rules import Rules, is_date_stamp, load_rules, stated_date
 from policywatch.vocabulary import SEVERITIES, SEVERITY_RANK
 
 __all__ = ["SEVERITIES", "SEVERITY_RANK", "Fact", "FactExtractor", "Judgement", "Rules", "Signal", "compare",
-           "diff_facts", "diff_json", "extract_facts", "is_date_stamp", "judge", "load_rules", "stated_date"]
+           "diff_facts", "diff_json", "extract_facts", "is_date_stamp", "judge", "load_rules", "stated_date",
+           "without_cycle_collection"]

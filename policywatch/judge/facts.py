@@ -58,7 +58,9 @@ _COPULA_DENIAL = re.compile(r"\s*(?:\w+\s+)?(?:part of|permitted|allowed|done|so
                             re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+# Never changed once made. Not frozen: a version makes a thousand of them, and a frozen dataclass's
+# __init__ costs six times as much; hashed by value all the same.
+@dataclass(slots=True, unsafe_hash=True)
 class Fact:
     """One thing a version says: ``key`` is what two versions compare; the rest is evidence."""
 
@@ -190,7 +192,7 @@ def readings(section: Section) -> list[tuple[str, str]]:
     return out
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=65536)
 def sentences(text: str) -> tuple[str, ...]:
     """Sentences of a block; run-ons are cut at any full stop, then every MAX_SENTENCE_WORDS words.
 
@@ -251,6 +253,8 @@ class FactExtractor:
         self._cache: dict[str, _Analysis] = {}
         self._learned: list[str] = []  # analysed since the memory last heard of it
         self._learned_names: list[str] = []  # lines searched for names since the memory last heard of them
+        # (index, path, heading, blocks) → (own names, facts, mentions) of a section read whole
+        self._sections: dict[tuple, tuple[frozenset[str], list[Fact], set[tuple]]] = {}
         self._names: dict[str, frozenset[str]] = {}  # line → the company names it holds
         self._terms = {id(t): t for t in self.rules.terms}
         self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
@@ -269,14 +273,19 @@ class FactExtractor:
         # Past MAX_ANALYSED_CHARS of distinct text (far beyond any real policy) sentences are not analysed.
         budget = MAX_ANALYSED_CHARS
         fresh: dict[str, None] = {}
+        complete = True  # every sentence analysed: what a section says then depends on nothing else
         for parts in split.values():
             for sentence in parts:
-                if sentence not in fresh and budget > 0:
-                    fresh[sentence] = None
-                    budget -= len(sentence)
+                if sentence not in fresh:
+                    if budget > 0:
+                        fresh[sentence] = None
+                        budget -= len(sentence)
+                    else:
+                        complete = False
         # Heading paths frame their sections: prepared with the rest, so they are read the fast way too.
         paths = {s for section in document.sections if section.path for s in sentences(" ".join(section.path))}
-        self._recall([*fresh, *paths])
+        lines = document.plain_text.split("\n")
+        self._recall([*fresh, *paths], lines)
         self._prepare(list(fresh) + [p for p in paths if p not in fresh])
         # Term-search budget: sentences whose candidate terms would exceed it are left unread too.
         analysed: set[str] = set()
@@ -287,14 +296,27 @@ class FactExtractor:
             # A search costs more on a longer sentence: count it per 100 characters.
             runs = len(self._candidates.get(sentence, ())) * (1 + len(sentence) // 100)
             if self._runs + runs > MAX_TERM_RUNS:
+                complete = False
                 break
             self._runs += runs
             analysed.add(sentence)
         unread: list[str] = []
-        own = self.own_names(document)
+        own = self.own_names(document, lines)
         facts: list[Fact] = []
         mentions: set[tuple] = set()
+        own_key = frozenset(own)
+        if len(self._sections) > 10_000:
+            self._sections.clear()
         for index, section in enumerate(document.sections):
+            # A section the other version has too, at the same place, says the same (when both were
+            # read whole and name the same company): most sections of a new version.
+            memo = (index, section.path, section.heading, tuple(section.blocks))
+            known = self._sections.get(memo) if complete else None
+            if known is not None and known[0] == own_key:
+                facts.extend(known[1])
+                mentions.update(known[2])
+                continue
+            first_fact, section_mentions = len(facts), set()
             heading_frames = self._frames(" ".join(section.path)) if section.path else frozenset()
             lead = ""
             # A heading says things too: a paragraph that became a heading must not lose its facts.
@@ -316,22 +338,31 @@ class FactExtractor:
                         if kind != "p":
                             # A list item or heading is framed by what surrounds it, which may change
                             # without the policy saying anything else; a paragraph frames itself.
-                            mentions.add(fact.key)
+                            section_mentions.add(fact.key)
                         if not f.needs_frame or f.category in frames:
                             facts.append(fact)
                 if kind == "p":
                     lead = text
+            mentions |= section_mentions
+            if complete:
+                self._sections[memo] = (own_key, facts[first_fact:], section_mentions)
         self._remember()
         return Reading(facts, mentions, unread)
 
-    def _recall(self, texts: Iterable[str]) -> None:
+    def _recall(self, texts: Iterable[str], lines: Iterable[str] = ()) -> None:
+        """What the memory knows of these sentences, and of the company names in these lines: one query."""
         if self.memory is None:
             return
         keys = {sentence_key(t): t for t in texts if t not in self._cache}
-        if keys:
-            found = self.memory.sentence_analyses(self.rules.fingerprint, list(keys))
-            for key, analysis in zip(found, _decode_all(list(found.values())), strict=True):
+        name_keys = {names_key(line): line for line in lines if line not in self._names}
+        if keys or name_keys:
+            found = self.memory.sentence_analyses(self.rules.fingerprint, [*keys, *name_keys])
+            analyses = {key: value for key, value in found.items() if key in keys}
+            for key, analysis in zip(analyses, _decode_all(list(analyses.values())), strict=True):
                 self._cache[keys[key]] = analysis
+            names = {key: value for key, value in found.items() if key in name_keys}
+            for key, held in zip(names, json.loads(f"[{','.join(names.values())}]"), strict=True):
+                self._names[name_keys[key]] = frozenset(held)
 
     def _remember(self) -> None:
         if self.memory is not None and (self._learned or self._learned_names):
@@ -375,17 +406,16 @@ class FactExtractor:
         return [Fact(f.category, f.practice, f.polarity, f.value, f.shown, f.sensitive, sentence, (), -1, f.about)
                 for f in self._sentence(sentence)]
 
-    def own_names(self, document: Document) -> set[str]:
-        """The policy's own company and brands: its legal entities and the words of its title."""
+    def own_names(self, document: Document, lines: list[str] | None = None) -> set[str]:
+        """The policy's own company and brands: its legal entities and the words of its title.
+
+        Line by line (a company's name does not span paragraphs): lines the other version shares,
+        or a version read before (recalled from the memory with its sentences), are not searched again.
+        """
         names: set[str] = set()
-        # Line by line (a company's name does not span paragraphs): lines the other version shares,
-        # or a version read before (the memory), are looked up, not searched again.
-        lines = document.plain_text.split("\n")
-        if self.memory is not None:
-            keys = {names_key(line): line for line in lines if line not in self._names}
-            if keys:
-                for key, found in self.memory.sentence_analyses(self.rules.fingerprint, list(keys)).items():
-                    self._names[keys[key]] = frozenset(json.loads(found))
+        if lines is None:
+            lines = document.plain_text.split("\n")
+            self._recall((), lines)
         for line in lines:
             found = self._names.get(line)
             if found is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Collection
 
 from policywatch.diff import fold, similarity, words
 from policywatch.document import Document
@@ -100,14 +101,16 @@ def statement_changes(old: list[Fact], new: list[Fact], old_index: SentenceIndex
     signals = []
     for facts, index, added in ((new, old_index, True), (old, new_index, False)):
         seen: set[tuple[str, str]] = set()
+        elsewhere: dict[str, bool] = {}  # evidence → is the very sentence in the other version
         for fact in facts:
-            if fact.key in changed_keys or (fact.evidence, fact.category) in seen or \
+            present = elsewhere.get(fact.evidence)
+            if present is None:
+                present = elsewhere[fact.evidence] = fold(fact.evidence) in index.folded
+            if present or fact.key in changed_keys or (fact.evidence, fact.category) in seen or \
                     fact.category == "controller_contact":
                 continue
             # A list item is read with the sentence that leads into it ("We share your data with: affiliates");
             # a label on its own ("Cookies") is a title, not a passage.
-            if fold(fact.evidence) in index.folded:
-                continue  # the very sentence is in the other version
             passage = f"{fact.lead} {fact.evidence}" if fact.lead else fact.evidence
             if len(words(passage)) < MIN_PASSAGE_WORDS or not index.is_new(passage):
                 continue
@@ -125,15 +128,18 @@ def statement_changes(old: list[Fact], new: list[Fact], old_index: SentenceIndex
 
 
 def reworded_changes(extractor: FactExtractor, index: SentenceIndex, new_doc: Document,
-                     covered: set[tuple[str, str]], rules: Rules) -> list[Signal]:
+                     covered: set[tuple[str, str]], rules: Rules, same: Collection[int] = ()) -> list[Signal]:
     """A sentence reworded so that one of its facts turned: a period, an age, a company, a negation.
 
     The fact sets miss it when the old value or polarity is still stated elsewhere ("30 days" for
-    other data); numbers and negations almost never change in an editorial rewording.
+    other data); numbers and negations almost never change in an editorial rewording. ``same``:
+    sections of the new version whose blocks are those of an old section (no sentence of theirs is new).
     """
     signals = []
     touched_categories: set[str] = set()
     for section_index, section in enumerate(new_doc.sections):
+        if section_index in same:
+            continue
         keys = row_keys(section)
         for _, text in readings(section):
             # A table row is compared with the same row (same table, same first cell) of the other
