@@ -161,6 +161,20 @@ def similarity(a: set[str] | Counter, b: set[str] | Counter) -> float:
     return len(a & b) / len(a | b)
 
 
+def _bag_similarity(a: Counter, b: Counter, total: int) -> float:
+    """``similarity`` of two word bags whose sizes add up to ``total``, without building their intersection."""
+    if not total:
+        return 1.0
+    if len(a) > len(b):
+        a, b = b, a
+    shared = 0
+    for word, count in a.items():
+        other = b.get(word)
+        if other:
+            shared += count if count < other else other
+    return 2 * shared / total
+
+
 def _content(section: Section) -> str:
     return "\n".join(b.text for b in section.blocks)
 
@@ -358,6 +372,7 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff, 
         # Pair edited blocks by similarity; unpaired ones are whole removals / additions. Large
         # ranges compare each block with its positional neighbours only, so the work stays linear.
         bags_new = [Counter(words(t)) for t in news]
+        sizes_new = [sum(bag.values()) for bag in bags_new]
         window = None if len(olds) * len(news) <= BLOCK_PAIR_BUDGET else BLOCK_WINDOW
         for index, text in enumerate(olds):
             if candidates := same_text.get(fold(text)):
@@ -365,6 +380,7 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff, 
                 result.ops.append((0, text + "\n"))
                 continue
             bag = Counter(words(text))
+            size = sum(bag.values())
             best, best_score = None, MIN_BLOCK_SIMILARITY
             if window is None:
                 span = range(len(news))
@@ -372,7 +388,13 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff, 
                 centre = index * len(news) // max(1, len(olds))
                 span = range(max(0, centre - window), min(len(news), centre + window + 1))
             for k in span:
-                if k not in used and (score := similarity(bag, bags_new[k])) >= best_score:
+                if k in used:
+                    continue
+                # Blocks of very different lengths cannot be similar enough: not compared word by word.
+                total = size + sizes_new[k]
+                if total and 2 * min(size, sizes_new[k]) < best_score * total:
+                    continue
+                if (score := _bag_similarity(bag, bags_new[k], total)) >= best_score:
                     best, best_score = k, score
             if best is None:
                 result.removed_blocks.append(text)

@@ -317,14 +317,14 @@ class FactExtractor:
                 mentions.update(known[2])
                 continue
             first_fact, section_mentions = len(facts), set()
-            heading_frames = self._frames(" ".join(section.path)) if section.path else frozenset()
+            heading_frames: frozenset[str] | None = None  # read when a framed term first needs them
             lead = ""
             # A heading says things too: a paragraph that became a heading must not lose its facts.
             units = [("h", section.heading)] if section.heading else []
             units += readings(section)
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
-                frames = heading_frames | self._frames(context) if context else heading_frames
+                frames: frozenset[str] | None = None
                 lead_in = split[context][-1] if context and split.get(context) else None
                 for sentence in split[text]:
                     if sentence not in analysed:
@@ -339,6 +339,11 @@ class FactExtractor:
                             # A list item or heading is framed by what surrounds it, which may change
                             # without the policy saying anything else; a paragraph frames itself.
                             section_mentions.add(fact.key)
+                        if f.needs_frame and frames is None:
+                            if heading_frames is None:
+                                heading_frames = self._frames(" ".join(section.path)) if section.path else \
+                                    frozenset()
+                            frames = heading_frames | self._frames(context) if context else heading_frames
                         if not f.needs_frame or f.category in frames:
                             facts.append(fact)
                 if kind == "p":
