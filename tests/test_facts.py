@@ -125,6 +125,26 @@ def test_a_section_the_other_version_shares_reads_the_same_as_on_its_own():
     assert not any("Microsoft" in f.practice for f in extract_facts(parse_text(versions[3])))
 
 
+def test_a_lowercased_sentence_searched_plainly_finds_what_a_case_insensitive_search_finds():
+    from policywatch.judge.facts import lowercase_is_caseless, readings, sentences
+
+    rules = load_rules()
+    plain = [t for t in rules.terms if t.lowered_regex is not None]
+    assert len(plain) > len(rules.terms) // 2
+    assert all(t.lowered_regex is None for t in rules.terms if t.entity)  # case-sensitive: searched as written
+    texts = [s for section in parse_text(POLICY).sections for _, text in readings(section) for s in sentences(text)]
+    texts += ["WE SELL YOUR DATA TO DATA BROKERS.", "We’ll “share” it — with Advertising Partners.",
+              "Nous collectons l’adresse e-mail."]
+    for sentence in texts:
+        lowered = sentence.lower()
+        assert lowercase_is_caseless(sentence, lowered)
+        for term in plain:
+            assert [m.span() for m in term.regex.finditer(sentence)] == \
+                [m.span() for m in term.lowered_regex.finditer(lowered)], (term.name, sentence)
+    for odd in ["We collect your addreſs.", "Data kept 30 days at 300 \u212a.", "İstanbul office collects data."]:
+        assert not lowercase_is_caseless(odd, odd.lower())  # searched case-insensitively, as written
+
+
 def test_a_restyled_company_is_the_same_company():
     assert entity_key("x.AI, L.L.C.") == entity_key("X.AI LLC") == entity_key("X.AI Llc")
     assert entity_key("Acme Widgets Ltd") != entity_key("Globex Holdings Inc")

@@ -104,6 +104,37 @@ def _section_json(section: tuple[str, ...]) -> str:
     return json.dumps(list(section), ensure_ascii=False)  # the facts of a section share it: encoded once
 
 
+def lowercase_is_caseless(sentence: str, lowered: str) -> bool:
+    """Does a plain search of the lowercased sentence find what a case-insensitive one finds in it?
+
+    Case-insensitive search costs twice a plain one. It is the same when the sentence's only
+    letters with a case are ASCII: letters outside ASCII may match in ways lowercasing does not
+    tell (the long "ſ" matches "s"; "İ" lowercases to two characters).
+    """
+    return len(lowered) == len(sentence) and (
+        sentence.isascii() or all(c.lower() == c.upper() for c in sentence if not c.isascii()))
+
+
+class _Span:
+    """A term found in the lowercased sentence, read in the sentence as written (same positions)."""
+
+    __slots__ = ("string", "_start", "_end")
+
+    def __init__(self, string: str, start: int, end: int):
+        self.string, self._start, self._end = string, start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def group(self, index: int = 0) -> str:
+        if index:
+            raise IndexError("a term's match is read whole")
+        return self.string[self._start:self._end]
+
+
 class _Finding(NamedTuple):
     """What one sentence says, before its section decides whether a framed term counts."""
 
@@ -459,11 +490,16 @@ class FactExtractor:
             lowered = sentence.lower()
             candidates = {id(t) for t in self.rules.terms
                           if t.literals is None or any(lit in lowered for lit in t.literals)}
-        hits: dict[str, list[tuple[Term, re.Match]]] = {}
+        hits: dict[str, list[tuple[Term, re.Match | _Span]]] = {}
         verbs: set[str] = set()
+        lowered = sentence.lower()
+        plain = lowercase_is_caseless(sentence, lowered)
         for term in sorted((self._terms[i] for i in candidates), key=lambda t: self._rank[id(t)]):
             name = term.category
-            for count, match in enumerate(term.regex.finditer(sentence)):
+            lowered_regex = term.lowered_regex if plain else None
+            found = term.regex.finditer(sentence) if lowered_regex is None else \
+                (_Span(sentence, m.start(), m.end()) for m in lowered_regex.finditer(lowered))
+            for count, match in enumerate(found):
                 if term.verb:
                     verbs.add(name)
                     break

@@ -74,6 +74,9 @@ def _factors(items: list) -> set[str] | None:
 # fingerprint: stored facts read another way are re-derived, as after a lexicon change.
 READING = 2
 
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")  # (?i), (?-i:…): flags a lowered pattern would not keep
+
+
 @dataclass(frozen=True)
 class Term:
     category: str
@@ -95,6 +98,19 @@ class Term:
         Tested against lowercased text, so they hold for case-sensitive terms too.
         """
         return required_literals(self.regex.pattern)
+
+    @functools.cached_property
+    def lowered_regex(self) -> re.Pattern | None:
+        """The pattern without IGNORECASE, for a sentence already lowercased: twice as fast.
+
+        Only where it finds exactly the same spans: a case-insensitive pattern in plain lowercase
+        ASCII, without inline flags; and only on sentences whose letters are ASCII (facts._matches).
+        """
+        pattern = self.regex.pattern
+        if not self.regex.flags & re.IGNORECASE or not pattern.isascii() or pattern != pattern.lower() \
+                or _INLINE_FLAGS.search(pattern):
+            return None
+        return re.compile(pattern, self.regex.flags & ~re.IGNORECASE)
 
 
 @dataclass
