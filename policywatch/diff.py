@@ -133,6 +133,7 @@ class DocumentDiff:
 
 # --- helpers -----------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=65536)
 def heading_key(heading: str) -> str:
     """What a heading means for alignment: no numbering, case or punctuation."""
     text = _HEADING_NUMBER.sub("", heading.strip())

@@ -301,8 +301,8 @@ class Document:
                 paragraph.clear()
 
         for line in text.splitlines():
-            heading = re.match(r"^(#{1,6}) (.*)$", line)
-            item = re.match(r"^( *)- (.*)$", line)
+            heading = _MARKDOWN_HEADING.match(line) if line.startswith("#") else None
+            item = _MARKDOWN_ITEM.match(line) if heading is None and "- " in line else None
             if heading:
                 flush()
                 items.append(("h", heading.group(2), len(heading.group(1))))
@@ -321,6 +321,8 @@ class Document:
 
 
 _HEADING_MARK = re.compile(r"^#{1,6} ", re.MULTILINE)  # block text starting with "#" is escaped
+_MARKDOWN_HEADING = re.compile(r"^(#{1,6}) (.*)$")  # canonical Markdown, as markdown() writes it
+_MARKDOWN_ITEM = re.compile(r"^( *)- (.*)$")
 
 
 def text_sha256(text: str) -> str:

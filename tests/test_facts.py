@@ -145,6 +145,22 @@ def test_a_lowercased_sentence_searched_plainly_finds_what_a_case_insensitive_se
         assert not lowercase_is_caseless(odd, odd.lower())  # searched case-insensitively, as written
 
 
+def test_the_terms_a_sentence_may_hold_are_those_one_of_whose_literals_it_contains():
+    """The one-pass literal search (overlapping literals, a literal across words) against the plain definition."""
+    from policywatch.judge import FactExtractor
+    from policywatch.judge.facts import readings, sentences
+
+    texts = [s for section in parse_text(POLICY).sections for _, text in readings(section) for s in sentences(text)]
+    texts += ["We’ll SHARE data we collect with Acme GmbH.", "ab ag as", "", "Ünïcödé: wé sell, récord & captüre."]
+    extractor = FactExtractor()
+    extractor._prepare(texts)
+    for text in texts:
+        lowered = text.lower()
+        expected = {id(t) for t in extractor.rules.terms
+                    if t.literals is None or any(lit in lowered for lit in t.literals)}
+        assert extractor._candidates[text] == expected == extractor._candidate_terms(lowered), text
+
+
 def test_a_restyled_company_is_the_same_company():
     assert entity_key("x.AI, L.L.C.") == entity_key("X.AI LLC") == entity_key("X.AI Llc")
     assert entity_key("Acme Widgets Ltd") != entity_key("Globex Holdings Inc")

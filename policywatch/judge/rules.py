@@ -16,6 +16,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ahocorasick_rs import AhoCorasick
 
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 # The order in which categories are listed, and which one names a sentence that touches several.
@@ -147,6 +151,18 @@ class Rules:
     @functools.cached_property
     def terms(self) -> list[Term]:
         return [t for name in PRIORITY if name in self.categories for t in self.categories[name].terms]
+
+    @functools.cached_property
+    def literal_search(self) -> tuple[AhoCorasick, list[tuple[Term, ...]]]:
+        """Every term literal in one automaton (all of them found in one pass over a text, overlaps
+        included), and for each literal the terms whose matches contain it."""
+        from ahocorasick_rs import AhoCorasick
+
+        by_literal: dict[str, list[Term]] = {}
+        for term in self.terms:
+            for literal in term.literals or ():
+                by_literal.setdefault(literal, []).append(term)
+        return AhoCorasick(list(by_literal)), [tuple(terms) for terms in by_literal.values()]
 
     def phrasing(self, category: str, practice: str) -> tuple[str, str]:
         """(does, do) templates for a practice: the term's own, else its category's."""
