@@ -63,11 +63,13 @@ def edited(html: str, rng: random.Random, count: int) -> str:
 
 
 def forget() -> None:
-    """Drop every in-process cache, as a new process would start."""
-    from policywatch.diff import fold
+    """Drop every in-process cache of texts, as a new process would start (the lexicons stay loaded)."""
+    from policywatch.diff import fold, heading_key
+    from policywatch.judge.facts import _section_json
     from policywatch.judge.judgement import _visible
+    from policywatch.judge.passages import _word_set
 
-    for cached in (sentences, fold, _visible):
+    for cached in (sentences, fold, heading_key, _section_json, _visible, _word_set):
         cached.cache_clear()
 
 

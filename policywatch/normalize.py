@@ -95,6 +95,17 @@ def _text(element: etree._Element) -> str:
     return "".join(element.itertext())
 
 
+def _text_head(element: etree._Element, limit: int) -> str:
+    """``_text(element)[:limit]``, without joining the rest of a long page."""
+    parts, length = [], 0
+    for piece in element.itertext():
+        parts.append(piece)
+        length += len(piece)
+        if length >= limit:
+            break
+    return "".join(parts)[:limit]
+
+
 _SELECTORS: dict[str, CSSSelector] = {}
 
 
@@ -599,7 +610,7 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     html_lang = (root.get("lang") or root.get("xml:lang") or "").split("-")[0].lower() or None
     has_password = bool(root.xpath("//input[@type='password']"))
     body = root.find("body")
-    raw_sample = clean_text(_text(body if body is not None else root)[:4000])
+    raw_sample = clean_text(_text_head(body if body is not None else root, 4000))
     empty_mount, script_chars = _script_shell_signs(root)
 
     _clean_tree(root, remove)

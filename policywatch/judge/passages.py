@@ -44,9 +44,9 @@ class SentenceIndex:
                 self.rows.setdefault(key, sentences(reading)[0])
 
     @functools.cached_property
-    def _bags(self) -> tuple[list[str], list[set[str]]]:
+    def _bags(self) -> tuple[list[str], list[frozenset[str]]]:
         """Sentences and their word sets: built on the first real query."""
-        return list(self.folded.values()), [set(key.split()) for key in self.folded]
+        return list(self.folded.values()), [_word_set(key) for key in self.folded]
 
     def _postings(self, bag: set[str]) -> dict[str, list[int]]:
         """Which sentences hold each word of a query, in order. A judgement asks a handful of queries,
@@ -88,6 +88,11 @@ class SentenceIndex:
 
     def is_new(self, sentence: str) -> bool:
         return self.closest(sentence)[1] < NEW_STATEMENT_SIMILARITY
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_set(folded: str) -> frozenset[str]:
+    return frozenset(folded.split())  # the two versions' indexes share most sentences: split once
 
 
 def statement_changes(old: list[Fact], new: list[Fact], old_index: SentenceIndex, new_index: SentenceIndex,
