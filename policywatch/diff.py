@@ -31,6 +31,9 @@ from policywatch.document import Document, Section
 
 MAX_WORD_DIFF_TOKENS = 4000  # per side: beyond this a block pair is one replacement
 MIN_BLOCK_SIMILARITY = 0.25  # below this two blocks are different texts, not an edit of one another
+# Below this share of words in common, a block pair reads as rewritten: shown old then new, whole,
+# not as confetti of word edits (as code review tools highlight words only in similar lines).
+MIN_WORD_DIFF_SIMILARITY = 0.5
 MIN_SECTION_SIMILARITY = 0.45
 MAX_SIMILARITY_PAIRS = 250_000
 # diff-match-patch costs about (n + m) × d steps for n and m tokens with d of them differing;
@@ -294,7 +297,8 @@ def word_diff(a: str, b: str, budget: list[int] | None = None) -> list[tuple[int
     differing = size * (1 - similarity(Counter(tokens_a), Counter(tokens_b))) + 1
     cost = int(size * differing)
     if len(tokens_a) > MAX_WORD_DIFF_TOKENS or len(tokens_b) > MAX_WORD_DIFF_TOKENS or \
-            (budget is not None and budget[0] < cost):
+            (budget is not None and budget[0] < cost) or \
+            similarity(Counter(words(a)), Counter(words(b))) < MIN_WORD_DIFF_SIMILARITY:
         return [op for op in ((-1, a), (1, b)) if op[1]]
     if budget is not None:
         budget[0] -= cost

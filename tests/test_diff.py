@@ -96,6 +96,14 @@ def test_word_diff_is_word_granular():
     assert "".join(t for op, t in ops if op != -1) == "We keep logs for 5 years."
 
 
+def test_a_rewritten_paragraph_is_shown_old_then_new_not_as_confetti():
+    old = "We collect your name and e-mail address when you register, and we keep them while the account is open."
+    new = "Our partners may receive the device identifiers of your phone, which they use for advertising."
+    assert word_diff(old, new) == [(-1, old), (1, new)]
+    edited = old.replace("e-mail address", "phone number")  # mostly the same words: word by word
+    assert [op for op in word_diff(old, edited) if op[0] != 0] == [(-1, "e-mail address"), (1, "phone number")]
+
+
 def test_alignment_is_bounded_on_unrelated_documents():
     old = parse_text("\n\n".join(f"## Old {i}\n\nalpha{i} beta{i} gamma{i}" for i in range(400)))
     new = parse_text("\n\n".join(f"## New {i}\n\ndelta{i} eps{i} zeta{i}" for i in range(400)))
