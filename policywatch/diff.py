@@ -397,7 +397,8 @@ def _diff_blocks(old: Section | None, new: Section | None, result: SectionDiff, 
                     continue
                 # Blocks of very different lengths cannot be similar enough: not compared word by word.
                 total = size + sizes_new[k]
-                if total and 2 * min(size, sizes_new[k]) < best_score * total:
+                # The same division as the score's: a tie with the best so far is never skipped.
+                if total and 2 * min(size, sizes_new[k]) / total < best_score:
                     continue
                 if (score := _bag_similarity(bag, bags_new[k], total)) >= best_score:
                     best, best_score = k, score

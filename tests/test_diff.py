@@ -104,6 +104,15 @@ def test_a_rewritten_paragraph_is_shown_old_then_new_not_as_confetti():
     assert [op for op in word_diff(old, edited) if op[0] != 0] == [(-1, "e-mail address"), (1, "phone number")]
 
 
+def test_of_two_equally_similar_blocks_the_later_one_is_paired():
+    """The length bound that skips hopeless pairs never skips a tie (the same division as the score)."""
+    words = "alpha bravo charlie delta echo foxtrot golf"
+    one, two = (words + " " + " ".join(f"{tag}{i}" for i in range(11)) for tag in ("one", "two"))
+    diff = diff_documents(parse_text(f"# T\n\n## S\n\n{words}.\n"), parse_text(f"# T\n\n## S\n\n{one}.\n\n{two}.\n"))
+    [section] = diff.changed_sections
+    assert [new for _, new in section.changed_blocks] == [two + "."] and section.added_blocks == [one + "."]
+
+
 def test_alignment_is_bounded_on_unrelated_documents():
     old = parse_text("\n\n".join(f"## Old {i}\n\nalpha{i} beta{i} gamma{i}" for i in range(400)))
     new = parse_text("\n\n".join(f"## New {i}\n\ndelta{i} eps{i} zeta{i}" for i in range(400)))

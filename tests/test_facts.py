@@ -143,6 +143,13 @@ def test_a_lowercased_sentence_searched_plainly_finds_what_a_case_insensitive_se
                 [m.span() for m in term.lowered_regex.finditer(lowered)], (term.name, sentence)
     for odd in ["We collect your addreſs.", "Data kept 30 days at 300 \u212a.", "İstanbul office collects data."]:
         assert not lowercase_is_caseless(odd, odd.lower())  # searched case-insensitively, as written
+    # A pattern naming an uppercase or non-ASCII character in any spelling is searched as written too.
+    from policywatch.judge.rules import _lowercase_ascii
+
+    for pattern in [r"\x41cme corp", r"[\x41-\x5a]{3} data", r"coo\u212aies", r"[!-z]", r"(?i:abc)", "Acme"]:
+        assert not _lowercase_ascii(pattern), pattern
+    for pattern in [r"\bshar\w+|disclos\w+", r"driver.?s licen[cs]e", r"\d{1,2} days", r"(?=abc)x", r"[!-@]"]:
+        assert _lowercase_ascii(pattern), pattern
 
 
 def test_the_terms_a_sentence_may_hold_are_those_one_of_whose_literals_it_contains():

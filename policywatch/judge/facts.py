@@ -58,8 +58,9 @@ _COPULA_DENIAL = re.compile(r"\s*(?:\w+\s+)?(?:part of|permitted|allowed|done|so
                             re.IGNORECASE)
 
 
-# Never changed once made. Not frozen: a version makes a thousand of them, and a frozen dataclass's
-# __init__ costs six times as much; hashed by value all the same.
+# Never changed once made: readings share them (FactExtractor's section memo) and sets hash them by
+# value. Not frozen only because a version makes a thousand of them and a frozen dataclass's
+# __init__ costs six times as much: use dataclasses.replace, never assign to a field.
 @dataclass(slots=True, unsafe_hash=True)
 class Fact:
     """One thing a version says: ``key`` is what two versions compare; the rest is evidence."""
@@ -302,6 +303,8 @@ class FactExtractor:
         self._literal_terms = [frozenset(id(t) for t in terms) for terms in holders]  # by literal index
         self._always = {id(t) for t in self.rules.terms if t.literals is None}  # terms without known literals
         self._entities = [t for t in self.rules.terms if t.entity]  # legal entity names: the policy's own company
+        self._entity_literals = {k for k, terms in enumerate(self._literal_terms)
+                                 if any(id(t) in terms for t in self._entities)}
         self._candidates: dict[str, set[int]] = {}  # sentence → ids of the terms it may hold
 
     # -- documents ---------------------------------------------------------------------------
@@ -469,9 +472,12 @@ class FactExtractor:
             found = self._names.get(line)
             if found is None:
                 # Only the entity terms some of whose literals the line holds can match in it.
-                held = self._candidate_terms(line.lower()) if self._entities else ()
+                held = {k for k, _, _ in self._literals.find_matches_as_indexes(line.lower(), overlapping=True)
+                        if k in self._entity_literals} if self._entities else ()
                 found = self._names[line] = frozenset(
-                    w.lower() for term in self._entities if id(term) in held for match in term.regex.finditer(line)
+                    w.lower() for term in self._entities
+                    if term.literals is None or any(id(term) in self._literal_terms[k] for k in held)
+                    for match in term.regex.finditer(line)
                     for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
                 self._learned_names.append(line)
             names |= found

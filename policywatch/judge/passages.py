@@ -178,10 +178,10 @@ def reworded_changes(extractor: FactExtractor, index: SentenceIndex, new_doc: Do
                 for new in new_findings:
                     if (new.category, new.practice) in covered:
                         continue
-                    same = [o for o in old_findings if (o.category, o.practice) == (new.category, new.practice)]
-                    if not same or any(o.key == new.key for o in same):
+                    matching = [o for o in old_findings if (o.category, o.practice) == (new.category, new.practice)]
+                    if not matching or any(o.key == new.key for o in matching):
                         continue
-                    old = same[0]
+                    old = matching[0]
                     old_fact = dataclasses.replace(old, evidence=old_sentence)
                     new_fact = dataclasses.replace(new, evidence=sentence, section=section.path,
                                                    section_index=section_index)

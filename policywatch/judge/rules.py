@@ -45,6 +45,47 @@ def required_literals(pattern: str) -> tuple[str, ...] | None:
     return tuple(sorted(found)) if found and min(map(len, found)) >= 2 else None
 
 
+def _lowercase_ascii(pattern: str) -> bool:
+    """Does every character the pattern names, however it is written (``a``, ``\\x61``, ``[a-z]``),
+    fall in lowercase ASCII or caseless ASCII? Then it finds in a lowercased sentence, case-sensitively,
+    what it finds case-insensitively in the sentence (facts._matches)."""
+    import re._constants as sre
+    import re._parser as parser
+
+    def plain(code: int) -> bool:
+        return code < 128 and not 65 <= code <= 90  # ASCII, and not A-Z
+
+    def walk(items) -> bool:
+        for op, value in items:
+            if op in (sre.LITERAL, sre.NOT_LITERAL):
+                ok = plain(value)
+            elif op is sre.RANGE:
+                ok = plain(value[0]) and plain(value[1]) and not value[0] <= 90 <= value[1] \
+                    and not value[0] <= 65 <= value[1]
+            elif op is sre.IN:
+                ok = walk(value)
+            elif op in (sre.ANY, sre.CATEGORY, sre.NEGATE, sre.AT, sre.GROUPREF):
+                ok = True
+            elif op is sre.SUBPATTERN:
+                ok = not value[1] and not value[2] and walk(value[-1])  # no inline flags
+            elif op is sre.BRANCH:
+                ok = all(walk(branch) for branch in value[1])
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+                ok = walk(value[2])
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                ok = walk(value[1])
+            else:  # anything this reading does not know: searched as written
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    try:
+        return walk(parser.parse(pattern, re.IGNORECASE))
+    except re.error:
+        return False
+
+
 def _factors(items: list) -> set[str] | None:
     """Required literals of a sequence of regex syntax nodes: its most selective element's."""
     from re._constants import BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN
@@ -111,8 +152,7 @@ class Term:
         ASCII, without inline flags; and only on sentences whose letters are ASCII (facts._matches).
         """
         pattern = self.regex.pattern
-        if not self.regex.flags & re.IGNORECASE or not pattern.isascii() or pattern != pattern.lower() \
-                or _INLINE_FLAGS.search(pattern):
+        if not self.regex.flags & re.IGNORECASE or _INLINE_FLAGS.search(pattern) or not _lowercase_ascii(pattern):
             return None
         return re.compile(pattern, self.regex.flags & ~re.IGNORECASE)
 
