@@ -34,7 +34,6 @@ sys.path.insert(0, str(HERE.parent))
 from check_cycle import PageWriter  # noqa: E402  (the benchmark's realistic page generator)
 
 from policywatch.judge import compare  # noqa: E402
-from policywatch.judge.facts import sentences  # noqa: E402
 from policywatch.normalize import NORMALIZER_VERSION, normalize_text  # noqa: E402
 from policywatch.store import Store  # noqa: E402
 from policywatch.timeline import judge_change, version_facts  # noqa: E402
@@ -64,13 +63,9 @@ def edited(html: str, rng: random.Random, count: int) -> str:
 
 def forget() -> None:
     """Drop every in-process cache of texts, as a new process would start (the lexicons stay loaded)."""
-    from policywatch.diff import fold, heading_key
-    from policywatch.judge.facts import _section_json
-    from policywatch.judge.judgement import _visible
-    from policywatch.judge.passages import _word_set
+    from policywatch.judge.judgement import forget_texts
 
-    for cached in (sentences, fold, heading_key, _section_json, _visible, _word_set):
-        cached.cache_clear()
+    forget_texts()
 
 
 def timed_in_check(store: Store, index: int, old: str, new: str) -> float:

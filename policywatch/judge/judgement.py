@@ -285,8 +285,23 @@ def compare(old: Document, new: Document, rules: Rules | None = None, *,
     from policywatch.diff import diff_documents
 
     with without_cycle_collection():
-        diff = diff_documents(old, new)
-        return diff, judge(diff, rules, extractor=extractor)
+        try:
+            diff = diff_documents(old, new)
+            return diff, judge(diff, rules, extractor=extractor)
+        finally:
+            forget_texts()
+
+
+def forget_texts() -> None:
+    """Empty the caches of one pair's texts (sentences, folds, word sets…). They serve the many
+    passes over the same two versions; kept from pair to pair, a large run would hold every
+    policy's sentences at once."""
+    from policywatch.diff import fold, heading_key
+    from policywatch.judge.facts import _section_json
+    from policywatch.judge.passages import _word_set
+
+    for cached in (sentences, fold, heading_key, _visible, _word_set, _section_json):
+        cached.cache_clear()
 
 
 @contextlib.contextmanager
