@@ -312,6 +312,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE snapshots ADD COLUMN base_sha256 TEXT REFERENCES snapshots(sha256);
     CREATE INDEX observations_snapshots ON observations (policy_id, id) WHERE snapshot_sha256 IS NOT NULL;
     """,
+    # 13: the analysis memory keeps a row per text (a paragraph's sentences and its company names,
+    # judge.facts.text_key), no longer one per sentence: the old rows would never be read again.
+    """
+    DELETE FROM sentence_analyses;
+    """,
 ]
 
 
@@ -754,7 +759,7 @@ class Store:
         return ids
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
-        """Stored analyses of sentences (by ``judge.facts.sentence_key``) under lexicons ``rules``."""
+        """What the memory holds under these keys (``judge.facts.text_key``, ``names_key``) for lexicons ``rules``."""
         found: dict[bytes, str] = {}
         for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
             chunk = keys[start:start + 500]

@@ -178,9 +178,11 @@ def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(s
 
 
 def test_the_company_names_of_each_line_are_remembered_with_the_sentences(store, monkeypatch):
+    import json
+
     from policywatch.document import parse_text
     from policywatch.judge import FactExtractor
-    from policywatch.judge.facts import names_key
+    from policywatch.judge.facts import text_key
 
     text = ("# Acme Privacy Notice\n\n## Who we are\n\nThe controller is Acme Widgets Ltd of Dublin.\n\n"
             "## Sharing\n\nWe share data with Globex Holdings Inc and with Acme Widgets Ltd.\n")
@@ -190,11 +192,12 @@ def test_the_company_names_of_each_line_are_remembered_with_the_sentences(store,
     own = first.own_names(document)
     assert {"acme", "widgets", "ltd"} <= own
     line = "The controller is Acme Widgets Ltd of Dublin."
-    assert store.sentence_analyses(first.rules.fingerprint, [names_key(line)])  # kept apart from sentences
+    [kept] = store.sentence_analyses(first.rules.fingerprint, [text_key(line)]).values()  # with its sentences
+    assert json.loads(kept)[0] == ["acme", "ltd", "widgets"]
 
     later = FactExtractor(memory=store)  # a later run: no line is searched again
     searched = []
-    monkeypatch.setattr(later, "_remember", lambda: searched.extend(later._learned_names))
+    monkeypatch.setattr(later, "_remember", lambda *_: searched.extend(later._learned_names))
     assert later.read(document).facts == facts
     assert later.own_names(document) == own
     assert searched == [] and later._learned_names == []

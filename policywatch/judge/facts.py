@@ -165,27 +165,21 @@ class AnalysisMemory(Protocol):
     def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None: ...
 
 
-def sentence_key(sentence: str) -> bytes:
-    return hashlib.sha256(sentence.encode("utf-8", "surrogatepass")).digest()[:16]
-
-
 def names_key(line: str) -> bytes:
-    """Where the memory keeps the company names a line holds: apart from any sentence's analysis."""
+    """Where the memory keeps the company names a line holds that is read as no text of its own (a
+    table row, read with its header's labels)."""
     return hashlib.sha256(b"names\x00" + line.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
-def _encode(analysis: _Analysis) -> str:
-    return json.dumps([[list(f) for f in analysis.findings], sorted(analysis.touched)], ensure_ascii=False,
-                      separators=(",", ":"))
+def text_key(text: str) -> bytes:
+    """Where the memory keeps what a text says (a heading, a paragraph, a list item, a table row as
+    read, a heading path): the analyses of its sentences, and the company names it holds as a line."""
+    return hashlib.sha256(b"text\x00" + text.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
-def _decode_all(texts: list[str]) -> list[_Analysis]:
-    # One json.loads for them all: a version recalls hundreds, and each call has its own overhead.
-    # Many sentences say the same (nothing, or one common practice): each analysis is decoded once.
-    distinct = list(dict.fromkeys(texts))
-    decoded = {text: _Analysis([_Finding(*f) for f in findings], frozenset(touched))
-               for text, (findings, touched) in zip(distinct, json.loads("[" + ",".join(distinct) + "]"), strict=True)}
-    return [decoded[text] for text in texts]
+def _plain(analysis: _Analysis) -> list:
+    """An analysis as JSON data: its findings' fields and the categories it touches."""
+    return [[list(f) for f in analysis.findings], sorted(analysis.touched)]
 
 
 @dataclass
@@ -290,8 +284,9 @@ class FactExtractor:
         self.rules = rules or load_rules()
         self.memory = memory
         self._cache: dict[str, _Analysis] = {}
-        self._learned: list[str] = []  # analysed since the memory last heard of it
-        self._learned_names: list[str] = []  # lines searched for names since the memory last heard of them
+        self._learned: list[str] = []  # sentences analysed here, not recalled
+        self._learned_names: list[str] = []  # lines searched for names here, not recalled
+        self._known: set[str] = set()  # texts the memory already holds whole
         # (index, path, heading, blocks) → (own names, facts, mentions) of a section read whole
         self._sections: dict[tuple, tuple[frozenset[str], list[Fact], set[tuple]]] = {}
         self._names: dict[str, frozenset[str]] = {}  # line → the company names it holds
@@ -324,9 +319,11 @@ class FactExtractor:
                     else:
                         complete = False
         # Heading paths frame their sections: prepared with the rest, so they are read the fast way too.
-        paths = {s for section in document.sections if section.path for s in sentences(" ".join(section.path))}
+        path_texts = {" ".join(section.path) for section in document.sections if section.path}
+        paths = {s for text in path_texts for s in sentences(text)}
         lines = document.plain_text.split("\n")
-        self._recall([*fresh, *paths], lines)
+        texts = [*split, *(t for t in path_texts if t not in split)]
+        self._recall(texts, lines)
         self._prepare(list(fresh) + [p for p in paths if p not in fresh])
         # Term-search budget: sentences whose candidate terms would exceed it are left unread too.
         analysed: set[str] = set()
@@ -392,30 +389,52 @@ class FactExtractor:
             mentions |= section_mentions
             if complete:
                 self._sections[memo] = (own_key, facts[first_fact:], section_mentions)
-        self._remember()
+        self._remember(texts, lines)
         return Reading(facts, mentions, unread)
 
-    def _recall(self, texts: Iterable[str], lines: Iterable[str] = ()) -> None:
-        """What the memory knows of these sentences, and of the company names in these lines: one query."""
+    def _recall(self, texts: list[str], lines: Iterable[str] = ()) -> None:
+        """What the memory knows of these texts (their sentences' analyses, their company names as
+        lines), and of the names in the other lines (table rows): one query, a key per block of text."""
         if self.memory is None:
             return
-        keys = {sentence_key(t): t for t in texts if t not in self._cache}
-        name_keys = {names_key(line): line for line in lines if line not in self._names}
-        if keys or name_keys:
-            found = self.memory.sentence_analyses(self.rules.fingerprint, [*keys, *name_keys])
-            analyses = {key: value for key, value in found.items() if key in keys}
-            for key, analysis in zip(analyses, _decode_all(list(analyses.values())), strict=True):
-                self._cache[keys[key]] = analysis
-            names = {key: value for key, value in found.items() if key in name_keys}
-            for key, held in zip(names, json.loads(f"[{','.join(names.values())}]"), strict=True):
-                self._names[name_keys[key]] = frozenset(held)
+        asked = [t for t in texts if t not in self._known]
+        keys = {text_key(t): t for t in asked}
+        named = set(asked)  # a line that is a text of its own has its names in its text's entry
+        name_keys = {names_key(line): line for line in lines if line not in self._names and line not in named}
+        if not keys and not name_keys:
+            return
+        found = self.memory.sentence_analyses(self.rules.fingerprint, [*keys, *name_keys])
+        entries = {key: value for key, value in found.items() if key in keys}
+        if entries:
+            # One json.loads for them all: a version recalls hundreds, and each call has its own overhead.
+            for key, (names, parts) in zip(entries, json.loads(f"[{','.join(entries.values())}]"), strict=True):
+                text = keys[key]
+                self._known.add(text)
+                self._names.setdefault(text, frozenset(names))
+                for sentence, (findings, touched) in zip(sentences(text), parts, strict=True):
+                    if sentence not in self._cache:
+                        self._cache[sentence] = _Analysis([_Finding(*f) for f in findings], frozenset(touched))
+        names = {key: value for key, value in found.items() if key in name_keys}
+        for key, held_names in zip(names, json.loads(f"[{','.join(names.values())}]"), strict=True):
+            self._names[name_keys[key]] = frozenset(held_names)
 
-    def _remember(self) -> None:
-        if self.memory is not None and (self._learned or self._learned_names):
-            analyses = {sentence_key(t): _encode(self._cache[t]) for t in self._learned if t in self._cache}
-            analyses.update((names_key(line), json.dumps(sorted(self._names[line]), ensure_ascii=False))
-                            for line in self._learned_names)
-            self.memory.put_sentence_analyses(self.rules.fingerprint, analyses)
+    def _remember(self, texts: Iterable[str] = (), lines: Iterable[str] = ()) -> None:
+        """Keep what these texts say, each whole (all its sentences analysed), and the names of lines
+        that are no text of their own, for the next version of this policy or another one."""
+        if self.memory is not None:
+            entries: dict[bytes, str] = {}
+            for text in texts:
+                parts = sentences(text)
+                if text in self._known or not all(s in self._cache for s in parts):
+                    continue
+                self._known.add(text)
+                names = sorted(self._line_names(text))
+                entries[text_key(text)] = json.dumps([names, [_plain(self._cache[s]) for s in parts]],
+                                                     ensure_ascii=False, separators=(",", ":"))
+            entries.update((names_key(line), json.dumps(sorted(self._names[line]), ensure_ascii=False))
+                           for line in lines if line in self._learned_names and line not in self._known)
+            if entries:
+                self.memory.put_sentence_analyses(self.rules.fingerprint, entries)
         self._learned.clear()
         self._learned_names.clear()
 
@@ -467,23 +486,27 @@ class FactExtractor:
         names: set[str] = set()
         if lines is None:
             lines = document.plain_text.split("\n")
-            self._recall((), lines)
+            self._recall([], lines)
         for line in lines:
-            found = self._names.get(line)
-            if found is None:
-                # Only the entity terms some of whose literals the line holds can match in it.
-                held = {k for k, _, _ in self._literals.find_matches_as_indexes(line.lower(), overlapping=True)
-                        if k in self._entity_literals} if self._entities else ()
-                found = self._names[line] = frozenset(
-                    w.lower() for term in self._entities
-                    if term.literals is None or any(id(term) in self._literal_terms[k] for k in held)
-                    for match in term.regex.finditer(line)
-                    for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
-                self._learned_names.append(line)
-            names |= found
+            names |= self._line_names(line)
         title = " ".join(filter(None, [document.title] + [s.heading for s in document.sections[:1]]))
         names.update(w.lower() for w in re.findall(r"[\w.]+", title) if len(w) > 1)
         return names
+
+    def _line_names(self, line: str) -> frozenset[str]:
+        """The company names a line holds (its legal entities' words), searched once."""
+        found = self._names.get(line)
+        if found is None:
+            # Only the entity terms some of whose literals the line holds can match in it.
+            held = {k for k, _, _ in self._literals.find_matches_as_indexes(line.lower(), overlapping=True)
+                    if k in self._entity_literals} if self._entities else ()
+            found = self._names[line] = frozenset(
+                w.lower() for term in self._entities
+                if term.literals is None or any(id(term) in self._literal_terms[k] for k in held)
+                for match in term.regex.finditer(line)
+                for w in re.findall(r"[\w.]+", match.group(0)) if len(w) > 1)
+            self._learned_names.append(line)
+        return found
 
     # -- sentences ---------------------------------------------------------------------------
     def _frames(self, text: str) -> frozenset[str]:
