@@ -35,6 +35,7 @@ MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time
 _SENTENCE_END = re.compile(r"([.!?;])(?:\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
                            r"(?<=[A-Z]{2}[.!?])(?=[A-Z][a-z]{2,}\b))")
 _CUT = "\x00"
+_ANY_BREAK = re.compile(r"[.!?;\n\x00]")  # a text without any of these is one sentence (or a run-on)
 _CLAUSE_BREAK = re.compile(r";|:\s|,\s*(?:but|however|except|although|though|while|whereas|unless|and)\b|"
                            r"\s+but\s+|\s+(?:except|unless)\s+", re.IGNORECASE)
 _DURATION = re.compile(r"\b(\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
@@ -235,6 +236,10 @@ def sentences(text: str) -> tuple[str, ...]:
 
 
 def _split_sentences(text: str) -> list[str]:
+    if not _ANY_BREAK.search(text):  # a heading, a label, a list item without a full stop: one sentence
+        sentence = text.strip()
+        if len(sentence) <= MAX_SENTENCE_WORDS * 4:
+            return [sentence] if sentence else []
     out = []
     for line in _SENTENCE_END.sub("\\1" + _CUT, text.replace(_CUT, " ")).split("\n"):
         for sentence in line.split(_CUT):
