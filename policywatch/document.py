@@ -39,6 +39,7 @@ _LIST_MARKER = re.compile(r"^(?:[-*+\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u25cb\u
                           r"\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)](?=\s))\s*")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]])")
 _SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
+_SPACED_PUNCTUATION = (" ,", " .", " ;", " :", " !", " ?", " )", " ]")
 
 
 def clean_text(text: str) -> str:
@@ -54,10 +55,11 @@ def clean_text(text: str) -> str:
     if " ago" in lowered or "just now" in lowered or "yesterday" in lowered or "today" in lowered:
         text = _RELATIVE_DATE.sub(" ", text)
     text = " ".join(text.split())
-    if " " in text:
+    # Spaces are single now: a space before punctuation is one of these pairs (cheaper to look for than to sub).
+    if " " in text and any(pair in text for pair in _SPACED_PUNCTUATION):
         text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-        if "( " in text or "[ " in text:
-            text = _SPACE_AFTER_OPEN.sub(r"\1", text)
+    if "( " in text or "[ " in text:
+        text = _SPACE_AFTER_OPEN.sub(r"\1", text)
     return text
 
 

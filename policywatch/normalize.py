@@ -132,6 +132,9 @@ class Normalized:
         return self.document.markdown()
 
 
+_NO_TOKENS: frozenset[str] = frozenset()
+
+
 def _tokens(element: etree._Element) -> set[str]:
     raw = " ".join(filter(None, (element.get("id"), element.get("class"), element.get("aria-label"),
                                  element.get("data-testid"))))
@@ -244,6 +247,12 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
         tag = tag.lower()
         if tag == "br":  # so that text_content() of a table cell keeps its line breaks as spaces
             element.tail = " " + (element.tail or "")
+            continue
+        if not element.attrib:  # most elements of a page: only the tag and the tree decide
+            if tag in DROP_TAGS or _is_chrome(element, tag, _NO_TOKENS) or (
+                    tag in ("ul", "ol") and _is_toc_list(element)) or (
+                    tag in TOC_TITLE_TAGS and len(element) <= 1 and TOC_TITLE.match(_text(element))):
+                doomed.append(element)
             continue
         if tag in DROP_TAGS or _is_hidden(element):
             doomed.append(element)
@@ -545,7 +554,8 @@ class _Walker:
                 self.items.append(("p", text, 0))
 
     def walk(self, element: etree._Element, bold: bool = False, list_depth: int = 0) -> None:
-        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        tag = element.tag
+        tag = tag.lower() if isinstance(tag, str) else ""
         if tag == "tr":
             self.flush()
             cells = [clean_text(_text(c)) for c in element if isinstance(c.tag, str)
