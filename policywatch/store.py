@@ -769,10 +769,11 @@ class Store:
         return found
 
     def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None:
-        """Remember sentence analyses; those of other lexicons are dropped (they can never be read again)."""
+        """Remember what texts say (``judge.facts.text_key``, ``names_key``), replacing what was kept under the
+        same key; what other lexicons said is dropped (it can never be read again)."""
         with self.transaction():
             self.db.execute("DELETE FROM sentence_analyses WHERE rules < ? OR rules > ?", [rules, rules])
-            self.db.conn.executemany("INSERT OR IGNORE INTO sentence_analyses (rules, sentence, analysis)"
+            self.db.conn.executemany("INSERT OR REPLACE INTO sentence_analyses (rules, sentence, analysis)"
                                      " VALUES (?, ?, ?)", [(rules, k, v) for k, v in analyses.items()])
 
     def version_by_id(self, version_id: int) -> dict:

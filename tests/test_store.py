@@ -216,6 +216,25 @@ def test_a_fact_key_is_the_sha256_of_its_columns_as_json_writes_them():
         assert fact_key(*values) == hashlib.sha256(json.dumps(values, ensure_ascii=False).encode()).digest()[:16]
 
 
+def test_a_kept_text_split_otherwise_than_now_is_read_again_and_kept_anew(store):
+    """An entry whose sentences no longer line up with the text's (a splitting rule changed) is not trusted."""
+    import json
+
+    from policywatch.document import parse_text
+    from policywatch.judge import FactExtractor
+    from policywatch.judge.facts import text_key
+
+    document = parse_text("# P\n\n## Sharing\n\nWe sell your data to brokers. We keep it 30 days.\n")
+    facts = FactExtractor(memory=store).read(document).facts
+    fingerprint = FactExtractor().rules.fingerprint
+    text = "We sell your data to brokers. We keep it 30 days."
+    store.put_sentence_analyses(fingerprint, {text_key(text): json.dumps([[], [[[], []]]])})  # one part, not two
+    again = FactExtractor(memory=store)
+    assert again.read(document).facts == facts  # analysed again, not read from the stale entry
+    [kept] = store.sentence_analyses(fingerprint, [text_key(text)]).values()
+    assert len(json.loads(kept)[1]) == 2  # and kept anew
+
+
 def test_facts_are_stored_once_for_the_versions_that_share_them(tmp_path):
     """Migration 10: a version-9 database's facts rows become shared fact texts, read back the same."""
     from policywatch.store import fact_key

@@ -157,9 +157,10 @@ class _Analysis(NamedTuple):
 
 
 class AnalysisMemory(Protocol):
-    """Where sentence analyses outlive a process (the store): a new version of a policy shares most
-    of its sentences with the last one, so reading it costs only its new sentences. The company
-    names each line holds are kept there too (under ``names_key``)."""
+    """Where what texts say outlives a process (the store): a new version of a policy shares most of
+    its paragraphs with the last one, so reading it costs only its new ones. Each text is kept whole
+    under ``text_key`` (its sentences' analyses and the company names it holds); the names of a line
+    that is no text of its own (a table row) under ``names_key``."""
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]: ...
 
@@ -414,6 +415,8 @@ class FactExtractor:
             # One json.loads for them all: a version recalls hundreds, and each call has its own overhead.
             for key, (names, parts) in zip(entries, json.loads(f"[{','.join(entries.values())}]"), strict=True):
                 text = keys[key]
+                if len(parts) != len(sentences(text)):
+                    continue  # split otherwise when it was kept: read again, and kept anew
                 self._known.add(text)
                 self._names.setdefault(text, frozenset(names))
                 for sentence, (findings, touched) in zip(sentences(text), parts, strict=True):
