@@ -299,13 +299,10 @@ class FactExtractor:
         self._terms = {id(t): t for t in self.rules.terms}
         self._rank = {id(t): k for k, t in enumerate(self.rules.terms)}  # PRIORITY order, then lexicon order
         self._runs = 0  # term searches so far (MAX_TERM_RUNS)
-        automaton, holders = self.rules.literal_search
-        self._literals = automaton
-        self._literal_terms = [frozenset(id(t) for t in terms) for terms in holders]  # by literal index
+        # by literal index: the terms whose matches contain it; and which literals are entity terms'
+        self._literals, self._literal_terms, self._entity_literals = self.rules.literal_search
         self._always = {id(t) for t in self.rules.terms if t.literals is None}  # terms without known literals
         self._entities = [t for t in self.rules.terms if t.entity]  # legal entity names: the policy's own company
-        self._entity_literals = {k for k, terms in enumerate(self._literal_terms)
-                                 if any(id(t) in terms for t in self._entities)}
         self._candidates: dict[str, set[int]] = {}  # sentence → ids of the terms it may hold
 
     # -- documents ---------------------------------------------------------------------------

@@ -193,16 +193,21 @@ class Rules:
         return [t for name in PRIORITY if name in self.categories for t in self.categories[name].terms]
 
     @functools.cached_property
-    def literal_search(self) -> tuple[AhoCorasick, list[tuple[Term, ...]]]:
+    def literal_search(self) -> tuple[AhoCorasick, list[frozenset[int]], frozenset[int]]:
         """Every term literal in one automaton (all of them found in one pass over a text, overlaps
-        included), and for each literal the terms whose matches contain it."""
+        included); for each literal, the ids of the terms whose matches contain it; and the literals
+        of the entity terms. Built once for the lexicons, not for each reading."""
         from ahocorasick_rs import AhoCorasick
 
-        by_literal: dict[str, list[Term]] = {}
+        by_literal: dict[str, set[int]] = {}
+        entity_literals: set[str] = set()
         for term in self.terms:
             for literal in term.literals or ():
-                by_literal.setdefault(literal, []).append(term)
-        return AhoCorasick(list(by_literal)), [tuple(terms) for terms in by_literal.values()]
+                by_literal.setdefault(literal, set()).add(id(term))
+                if term.entity:
+                    entity_literals.add(literal)
+        return (AhoCorasick(list(by_literal)), [frozenset(ids) for ids in by_literal.values()],
+                frozenset(k for k, literal in enumerate(by_literal) if literal in entity_literals))
 
     def phrasing(self, category: str, practice: str) -> tuple[str, str]:
         """(does, do) templates for a practice: the term's own, else its category's."""
