@@ -17,6 +17,8 @@ import html
 import re
 
 COMPANY = "Acme"
+# A material edit of policy_page: a promise not to sell becomes a sale (policy_page(edits=dict([SALE])))
+SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 
 # (heading, [blocks]); a block is a paragraph string or a list of list items.
 SECTIONS: list[tuple[str, list]] = [

@@ -7,13 +7,11 @@ import pytest
 pytest.importorskip("warcio")
 
 from ia_fake import ACME_URL, ia_fixture, install_fake_ia  # noqa: E402
-from pages import policy_page  # noqa: E402
+from pages import SALE, policy_page  # noqa: E402
 from pywb_harness import Capture  # noqa: E402
 
 from policywatch.archive import Archive, ArchiveClient, ArchiveError, ArchiveRefused, parse_cdx  # noqa: E402
 from policywatch.history_import import backfill  # noqa: E402
-
-SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 
 
 def fixture_text(name: str) -> str:

@@ -13,7 +13,7 @@ pytest.importorskip("pywb")
 pytest.importorskip("warcio")
 
 from console import run_cli, start_cli  # noqa: E402
-from pages import SECTIONS, bot_wall_page, policy_page  # noqa: E402
+from pages import SALE, SECTIONS, bot_wall_page, policy_page  # noqa: E402
 from pywb_harness import Capture, PywbArchive  # noqa: E402
 
 from policywatch.archive import Archive  # noqa: E402
@@ -25,7 +25,6 @@ URL = "https://acme.example/privacy"
 START = dt.date(2019, 1, 1)
 
 TRAINING = ("can improve them.", "can improve them and train our artificial intelligence models on your content.")
-SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 RETENTION = ("ninety days", "three years")
 
 

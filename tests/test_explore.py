@@ -6,13 +6,11 @@ import sqlite3
 
 import pytest
 from console import run_cli
-from pages import policy_page
+from pages import SALE, policy_page
 
 from policywatch.explore import datasette_metadata
 from policywatch.monitor import check
 from policywatch.store import Store
-
-SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 
 
 @pytest.fixture

@@ -9,12 +9,10 @@ import zipfile
 
 import pytest
 from console import run_cli
-from pages import policy_page
+from pages import SALE, policy_page
 
 from policywatch.monitor import check
 from policywatch.store import Store
-
-SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 
 
 @pytest.fixture

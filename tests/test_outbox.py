@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from console import run_cli, start_cli
-from pages import policy_page
+from pages import SALE, policy_page
 
 from policywatch.monitor import check
 from policywatch.outbox import MAX_ATTEMPTS, flush
@@ -19,7 +19,6 @@ from policywatch.report import NotifyLog, render
 from policywatch.store import Store
 from policywatch.watchlist import parse_watchlist
 
-SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 TRAINING = ("can improve them.", "can improve them and train our artificial intelligence models on your content.")
 
 

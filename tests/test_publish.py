@@ -14,12 +14,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from console import run_cli
-from pages import SECTIONS, policy_page
+from pages import SALE, SECTIONS, policy_page
 
 from policywatch.monitor import check
 from policywatch.store import Store
 
-SALE = ("We don{apos}t sell your personal information.", "We sell your personal information to advertisers.")
 # Planted wherever page text, names, URLs and review notes reach the site.
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'><svg/onload=alert(3)>"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
