@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -270,7 +271,26 @@ class Document:
         sets titles in capitals or not; a reader sees the same words in the same order, so it is the
         same version (kept as first seen).
         """
-        return text_sha256(_HEADING_MARK.sub("# ", self.markdown()).lower())
+        cached = self.__dict__.get("_sha256")
+        if cached is None:
+            cached = self.__dict__["_sha256"] = text_sha256(_HEADING_MARK.sub("# ", self.markdown()).lower())
+        return cached
+
+    @property
+    def detected_language(self) -> str | None:
+        """The language its words are in (``detect_language``), whatever the page's markup claims."""
+        if "_detected_language" not in self.__dict__:
+            self.__dict__["_detected_language"] = detect_language(self.plain_text)
+        return self.__dict__["_detected_language"]
+
+    def precompute(self) -> Document:
+        """Fill the caches of what every check reads (Markdown, sha256, plain text, language).
+
+        A worker process that normalized the page calls it: the caches travel back with the pickle
+        instead of costing the thread that writes the results, which every page waits for.
+        """
+        self.sha256, self.detected_language, self.plain_text  # noqa: B018  (read for their caches)
+        return self
 
     @property
     def plain_text(self) -> str:
@@ -1057,3 +1077,31 @@ def _plain_heading(text: str, previous_blank: bool, following_blank: bool, is_it
     if is_item and not text.endswith("?") and not _title_like(strip_list_marker(text)):
         return None
     return level
+
+
+# A few function words per language: enough to notice an English policy served in German.
+STOPWORDS = {
+    "en": {"the", "and", "of", "to", "you", "we", "your", "is", "for", "with", "that", "or", "our", "this"},
+    "de": {"der", "die", "und", "das", "ist", "wir", "sie", "ihre", "mit", "von", "zu", "den", "nicht", "oder"},
+    "fr": {"le", "la", "les", "et", "des", "vous", "nous", "est", "pour", "une", "que", "vos", "sur", "dans"},
+    "es": {"el", "la", "los", "las", "y", "de", "que", "en", "para", "sus", "su", "con", "por", "una"},
+    "it": {"il", "di", "che", "e", "la", "per", "un", "una", "sono", "con", "dei", "delle", "vostri", "gli"},
+    "pt": {"o", "os", "as", "e", "do", "da", "que", "para", "com", "uma", "seus", "sua", "não", "dos"},
+    "nl": {"de", "het", "een", "en", "van", "we", "uw", "is", "voor", "met", "dat", "op", "niet", "zijn"},
+    "sv": {"och", "att", "det", "som", "en", "på", "är", "för", "med", "vi", "du", "dina", "inte", "av"},
+    "pl": {"i", "w", "na", "z", "do", "się", "że", "nie", "jest", "dla", "lub", "oraz", "przez", "są"},
+    "ja": set(),
+}
+
+
+def detect_language(text: str) -> str | None:
+    words = re.findall(r"[^\W\d_]+", text[:20000].lower())
+    if len(words) < 30:
+        return None
+    frequency = Counter(words)
+    counts = {lang: sum(frequency[w] for w in stop) for lang, stop in STOPWORDS.items() if stop}
+    best = max(counts, key=counts.get)
+    if counts[best] < len(words) * 0.05:
+        cjk = sum(1 for c in text[:5000] if "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff")
+        return "cjk" if cjk > 200 else None
+    return best

@@ -22,9 +22,7 @@ from policywatch.normalize import (
     NORMALIZER_VERSION,
     IgnoreTimeout,
     Normalized,
-    looks_like_html,
-    markup_sha256,
-    normalize_text,
+    read_page,
 )
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import PolicyState, Store
@@ -118,7 +116,7 @@ def profile_of(policy: Policy) -> str:
 
 
 def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
-                         normalize: Callable[..., Normalized] = normalize_text) -> Fetched:
+                         read: Callable[..., tuple[str | None, Normalized | None]] = read_page) -> Fetched:
     from hashlib import sha256
 
     conditional = state is not None and state.current_version_id is not None and state.last_profile == profile
@@ -133,30 +131,29 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
     raw_sha256 = sha256(result.content).hexdigest()
     if conditional and raw_sha256 == state.last_raw_sha256:
         return Fetched(policy, profile, result, None, True, raw_sha256)  # fast path: same bytes
-    is_html = (result.content_type or "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml") \
-        or looks_like_html(result.text or "")  # as normalize_text tells
-    markup = markup_sha256(result.text or "", keep_data_attributes=bool(policy.select or policy.remove)) \
-        if is_html else None
-    if conditional and markup is not None and markup == state.last_markup_sha256:
-        # the second fast path: new tokens, build ids or CSRF fields, and not one character of text
-        return Fetched(policy, profile, result, None, False, raw_sha256, markup, same_markup=True)
     try:
-        normalized = normalize(result.text or "", content_type=result.content_type, select=policy.select,
-                               remove=policy.remove, ignore=policy.ignore)
+        markup, normalized = read(result.text or "", content_type=result.content_type, select=policy.select,
+                                  remove=policy.remove, ignore=policy.ignore,
+                                  known_markup=state.last_markup_sha256 if conditional else None)
     except IgnoreTimeout as exc:  # the watchlist's pattern, not the page: this check fails, nothing stored
         return Fetched(policy, profile, replace(result, error_class="ignore_timeout", error=str(exc)), None, False,
                         raw_sha256)
+    if normalized is None:
+        # the second fast path: new tokens, build ids or CSRF fields, and not one character of text
+        return Fetched(policy, profile, result, None, False, raw_sha256, markup, same_markup=True)
     return Fetched(policy, profile, result, normalized, False, raw_sha256, markup)
 
 
-POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
+POOL_THRESHOLD = 60  # pages read in this run before worker processes start paying for their start-up
 
 
-class Normalizer:
-    """Normalizes in the calling thread at first, and in worker processes once a run proves large.
+class PageReader:
+    """Reads pages (``read_page``) in the calling thread at first, and in worker processes once a run
+    proves large.
 
-    Normalizing is pure Python: in processes it runs on every core instead of under one GIL. A
-    daily run where few pages changed never pays for starting them.
+    Parsing and normalizing are pure Python around lxml: in processes they run on every core
+    instead of under the GIL that the fetch threads and the writer share. A daily run where few
+    pages changed never pays for starting them.
     """
 
     def __init__(self, threshold: int | None = None):
@@ -165,7 +162,7 @@ class Normalizer:
         self.pool = None
         self.lock = threading.Lock()
 
-    def __call__(self, text: str, **options) -> Normalized:
+    def __call__(self, text: str, **options) -> tuple[str | None, Normalized | None]:
         with self.lock:
             self.count += 1
             if self.pool is None and self.count > self.threshold and _spare_cores():
@@ -177,8 +174,8 @@ class Normalizer:
                                                 mp_context=multiprocessing.get_context("spawn"))
             pool = self.pool
         if pool is None:
-            return normalize_text(text, **options)
-        return pool.submit(normalize_text, text, **options).result()
+            return read_page(text, **options)
+        return pool.submit(read_page, text, **options).result()
 
     def close(self) -> None:
         if self.pool is not None:
@@ -202,8 +199,8 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     policies = watchlist.select(ids, tags)
     own_fetcher = fetcher is None
     fetcher = fetcher or Fetcher(workers=workers)
-    normalizer = Normalizer()
-    with store.writer(), contextlib.closing(normalizer):
+    reader = PageReader()
+    with store.writer(), contextlib.closing(reader):
         run_id = store.start_run("check")
         report = RunReport(run_id)
         announcer = Announcer(store, watchlist, run_id) if notify else None
@@ -221,7 +218,7 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
         for policy in policies:
             profile = profile_of(policy)
             jobs.append((policy.host, lambda p=policy, pr=profile: fetch_and_normalize(
-                fetcher, p, pr, states[p.id], normalizer)))
+                fetcher, p, pr, states[p.id], reader)))
         try:
             for fetched in fetcher.run(jobs):
                 result = record(store, fetched, states[fetched.policy.id], run_id, announcer=announcer)

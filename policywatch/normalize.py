@@ -732,17 +732,41 @@ def looks_like_html(text: str) -> bool:
     return tags >= 3 and tags > markdown
 
 
+def is_html_page(text: str, content_type: str | None = None) -> bool:
+    """HTML by its Content-Type, or else by its content."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    return declared in ("text/html", "application/xhtml+xml") or looks_like_html(text)
+
+
 def normalize_text(text: str, *, content_type: str | None = None, select: str | None = None,
                    remove: Sequence[str] = (), ignore: Sequence[str] = ()) -> Normalized:
     """Any page or file: HTML by content (or Content-Type), else Markdown / plain text."""
-    is_html = (content_type or "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml")
-    if is_html or looks_like_html(text):
+    if is_html_page(text, content_type):
         return normalize_html(text, select=select, remove=remove, ignore=ignore)
     document = parse_text(text)
     if ignore:
         document = Document.build(_apply_ignore(_items(document), ignore), title=document.title)
     return Normalized(document, title=document.title, raw_text_sample=text[:4000],
                       selector_missing=False)
+
+
+def read_page(text: str, *, content_type: str | None = None, select: str | None = None,
+              remove: Sequence[str] = (), ignore: Sequence[str] = (),
+              known_markup: str | None = None) -> tuple[str | None, Normalized | None]:
+    """A fetched page's markup fingerprint (HTML only: ``markup_sha256``) and its normalized text.
+
+    When the fingerprint equals ``known_markup`` (the page's last one, under the same settings) the
+    text is the one read last time and is not read again: the Normalized is None. Otherwise the
+    Document's caches are filled (``Document.precompute``), ready to travel back from a worker process.
+    """
+    is_html = is_html_page(text, content_type)
+    markup = markup_sha256(text, keep_data_attributes=bool(select or remove)) if is_html else None
+    if markup is not None and markup == known_markup:
+        return markup, None
+    normalized = normalize_text(text, content_type="text/html" if is_html else content_type, select=select,
+                                remove=remove, ignore=ignore)
+    normalized.document.precompute()
+    return markup, normalized
 
 
 def _items(document: Document) -> list[tuple[str, str, int]]:

@@ -7,7 +7,6 @@ page as "the new policy" would alert everyone twice (once for the captcha, once 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,34 +31,6 @@ ERROR_PAGE = re.compile(
     r"can't|cannot) (exist|be found)\b|\bsomething went wrong\b|\bservice unavailable\b|\binternal server error\b",
     re.IGNORECASE,
 )
-
-# A few function words per language: enough to notice an English policy served in German.
-STOPWORDS = {
-    "en": {"the", "and", "of", "to", "you", "we", "your", "is", "for", "with", "that", "or", "our", "this"},
-    "de": {"der", "die", "und", "das", "ist", "wir", "sie", "ihre", "mit", "von", "zu", "den", "nicht", "oder"},
-    "fr": {"le", "la", "les", "et", "des", "vous", "nous", "est", "pour", "une", "que", "vos", "sur", "dans"},
-    "es": {"el", "la", "los", "las", "y", "de", "que", "en", "para", "sus", "su", "con", "por", "una"},
-    "it": {"il", "di", "che", "e", "la", "per", "un", "una", "sono", "con", "dei", "delle", "vostri", "gli"},
-    "pt": {"o", "os", "as", "e", "do", "da", "que", "para", "com", "uma", "seus", "sua", "não", "dos"},
-    "nl": {"de", "het", "een", "en", "van", "we", "uw", "is", "voor", "met", "dat", "op", "niet", "zijn"},
-    "sv": {"och", "att", "det", "som", "en", "på", "är", "för", "med", "vi", "du", "dina", "inte", "av"},
-    "pl": {"i", "w", "na", "z", "do", "się", "że", "nie", "jest", "dla", "lub", "oraz", "przez", "są"},
-    "ja": set(),
-}
-
-
-def detect_language(text: str) -> str | None:
-    words = re.findall(r"[^\W\d_]+", text[:20000].lower())
-    if len(words) < 30:
-        return None
-    frequency = Counter(words)
-    counts = {lang: sum(frequency[w] for w in stop) for lang, stop in STOPWORDS.items() if stop}
-    best = max(counts, key=counts.get)
-    if counts[best] < len(words) * 0.05:
-        cjk = sum(1 for c in text[:5000] if "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff")
-        return "cjk" if cjk > 200 else None
-    return best
-
 
 @dataclass
 class PageDiagnosis:
@@ -116,7 +87,7 @@ def diagnose_page(normalized: Normalized, *, requested_url: str, final_url: str 
     if previous_words and is_shrunk(words, previous_words):
         return PageDiagnosis(True, "shrunk", f"text shrank from {previous_words} to {words} words")
     if previous_language:
-        language = detect_language(document.plain_text)
+        language = document.detected_language
         if language and language != previous_language:
             return PageDiagnosis(True, "language", f"language changed from {previous_language} to {language}")
     return PageDiagnosis(False)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized
 from policywatch.store import Store
-from policywatch.suspect import detect_language, is_shrunk
+from policywatch.suspect import is_shrunk
 
 if TYPE_CHECKING:
     from policywatch.archive import Archive
@@ -133,7 +133,7 @@ def find_or_add_version(store: Store, policy_id: str, normalized: Normalized, *,
     text = normalized.markdown
     return store.add_version(
         policy_id, text=text, text_sha256=document.sha256, words=document.word_count,
-        language=detect_language(document.plain_text), title=normalized.title, captured_at=captured_at,
+        language=document.detected_language, title=normalized.title, captured_at=captured_at,
         source=source, snapshot_sha256=snapshot_sha256, normalizer=NORMALIZER_VERSION,
         stated_date=stated_date(text, load_rules())), True
 

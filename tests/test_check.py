@@ -753,8 +753,8 @@ def test_overlapping_run_is_refused_without_writing(http_server, make_watchlist,
     assert count(db_path, "SELECT COUNT(*) FROM runs WHERE finished_at IS NOT NULL") == 1
 
 
-def test_normalizing_in_worker_processes_gives_the_same_versions(http_server, make_watchlist, store, monkeypatch):
-    """Large runs normalize in processes (after POOL_THRESHOLD pages); the texts must be identical."""
+def test_reading_in_worker_processes_gives_the_same_versions(http_server, make_watchlist, store, monkeypatch):
+    """Large runs read pages in processes (after POOL_THRESHOLD pages); the texts must be identical."""
     import policywatch.monitor as monitor
     from policywatch.normalize import normalize_text
 
@@ -768,14 +768,14 @@ def test_normalizing_in_worker_processes_gives_the_same_versions(http_server, ma
     monkeypatch.setattr(monitor, "POOL_THRESHOLD", 1)
     monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
     pools = []
-    original = monitor.Normalizer.__call__
+    original = monitor.PageReader.__call__
 
     def spy(self, text, **options):
         result = original(self, text, **options)
         pools.append(self.pool is not None)
         return result
 
-    monkeypatch.setattr(monitor.Normalizer, "__call__", spy)
+    monkeypatch.setattr(monitor.PageReader, "__call__", spy)
     report = check(watchlist, store)
     assert [r.outcome for r in report.results] == ["new"] * 4
     assert pools.count(True) == 3  # the first page in the thread, the others in worker processes
@@ -866,7 +866,7 @@ def test_cron_prints_a_date_stamp_change_only_when_asked(http_server, make_watch
 
 def test_a_page_with_new_tokens_on_every_request_is_not_read_again_but_a_text_change_is(tmp_path, store,
                                                                                           http_server, make_watchlist):
-    import policywatch.monitor as monitor
+    import policywatch.normalize as normalize
 
     def page(token: str, text: str = "We keep your data for thirty days.") -> str:
         return (f'<html><head><meta name="csrf-token" content="{token}"><script nonce="{token}">window.t="{token}"'
@@ -879,8 +879,8 @@ def test_a_page_with_new_tokens_on_every_request_is_not_read_again_but_a_text_ch
     http_server.route("/p", page("aa11"))
     assert check(watchlist, store).results[0].outcome == "new"
     reads = []
-    original = monitor.normalize_text
-    monitor.normalize_text = lambda *a, **k: reads.append(1) or original(*a, **k)
+    original = normalize.normalize_text
+    normalize.normalize_text = lambda *a, **k: reads.append(1) or original(*a, **k)
     try:
         http_server.route("/p", page("bb22"))
         result = check(watchlist, store, workers=1).results[0]
@@ -891,4 +891,4 @@ def test_a_page_with_new_tokens_on_every_request_is_not_read_again_but_a_text_ch
         http_server.route("/p", page("dd44", "We keep your data for three years."))
         assert check(watchlist, store, workers=1).results[0].reason == "same_markup" and reads == [1]
     finally:
-        monitor.normalize_text = original
+        normalize.normalize_text = original

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from policywatch.document import Document, clean_text, parse_text
+from policywatch.document import Document, clean_text, detect_language, parse_text
 from policywatch.normalize import decode_cloudflare_email, looks_like_html, normalize_html, normalize_text
-from policywatch.suspect import detect_language, diagnose_page
+from policywatch.suspect import diagnose_page
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
