@@ -27,7 +27,7 @@ from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_lev
 from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 3
+NORMALIZER_VERSION = 4
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
@@ -65,7 +65,7 @@ BANNER_WORDS = {"banner", "bar", "notice", "popup", "modal", "overlay", "notific
 # not match, so only unambiguous words are here.
 CHROME_WORDS = {"breadcrumb", "breadcrumbs", "skiplink", "skiplinks", "toc", "backtotop", "totop", "scrolltop",
                 "sharebar", "sidebar", "sronly", "visuallyhidden", "screenreadertext", "screenreaderonly",
-                "printbutton"}
+                "printbutton", "carousel", "slider", "swiper"}
 # Whole class or id words of site chrome built from <div>s (Bootstrap's "navbar", a "site-footer").
 CHROME_CLASSES = {"navbar", "footer", "sitefooter", "globalfooter", "pagefooter", "mainfooter", "siteheader",
                   "globalheader", "masthead", "topbar", "menubar", "sitenav", "mainnav", "topnav", "globalnav",
@@ -639,11 +639,76 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     for element in roots:
         walker.walk(element)
         walker.flush()
-    items = _apply_ignore(walker.items, ignore)
+    items = _apply_ignore(_without_repeated_runs(_without_markdown_links(walker.items)), ignore)
     document = Document.build(items, title=title, lang=html_lang)
     shell = empty_mount or (script_chars > 2000 and document.word_count < 40)
     return Normalized(document, title=title, html_lang=html_lang, has_password_field=has_password,
                       selector_missing=selector_missing, raw_text_sample=raw_sample, script_shell=shell)
+
+
+# Markdown a site's CMS left unrendered: a link's text stays, its target and reference go.
+_MARKDOWN_REFERENCE_LINK = re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]")
+_MARKDOWN_INLINE_LINK = re.compile(r"\[([^\[\]]+)\]\((?:https?://|/|#|mailto:)[^()\s]*\)")
+_MARKDOWN_LINK_DEFINITION = re.compile(r"\[[^\[\]]+\]:\s*\S+")
+
+
+def _without_markdown_links(items: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Markdown links shown as typed (``[text][ref]``, ``[text](/url)``, ``[ref]: /url``) read as their text.
+
+    A page whose CMS skipped the Markdown step for a day shows the same words with brackets and
+    targets around them; a reader, and the next capture, see a link.
+    """
+    out = []
+    for kind, text, level in items:
+        if "]" in text:
+            if _MARKDOWN_LINK_DEFINITION.fullmatch(text):
+                continue
+            text = _MARKDOWN_INLINE_LINK.sub(r"\1", _MARKDOWN_REFERENCE_LINK.sub(r"\1", text))
+        out.append((kind, text, level))
+    return out
+
+
+REPEAT_MIN_ITEMS = 8  # blocks in a row, the same as earlier in the page, before they count as a copy
+REPEAT_MIN_SHARE = 0.2  # of the page's words (and at least REPEAT_MIN_WORDS)
+REPEAT_MIN_WORDS = 200
+_REPEAT_CANDIDATES = 8  # earlier places of a block tried as the start of a copy (bounds the work)
+
+
+def _without_repeated_runs(items: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Drop a long run of blocks that repeats, block for block, a run earlier in the page.
+
+    Responsive templates render the policy twice (a desktop and a mobile copy, one hidden by a
+    media query that only a browser applies), and a page can carry it a second time in a print
+    or "full text" panel. Headings compare by text, not level: the copies use different tags. A
+    passage a policy repeats on purpose (the same rights listed for two jurisdictions) is short
+    beside the page; a copy must hold REPEAT_MIN_SHARE of its words.
+    """
+    if len(items) < 2 * REPEAT_MIN_ITEMS:
+        return items
+    places: dict[tuple[str, str], list[int]] = {}
+    for index, (kind, text, _) in enumerate(items):
+        places.setdefault((kind, text), []).append(index)
+    words = [len(text.split()) for _, text, _ in items]
+    needed = max(REPEAT_MIN_WORDS, REPEAT_MIN_SHARE * sum(words))
+    dropped: list[range] = []
+    j = 0
+    while j < len(items):
+        longest = 0
+        for i in places[items[j][0], items[j][1]][:_REPEAT_CANDIDATES]:
+            if i >= j:
+                break
+            length = 0
+            while j + length < len(items) and i + length < j and items[i + length][:2] == items[j + length][:2]:
+                length += 1
+            longest = max(longest, length)
+        if longest >= REPEAT_MIN_ITEMS and sum(words[j:j + longest]) >= needed:
+            dropped.append(range(j, j + longest))
+        # A run inside this one repeats what this one repeats: go past it either way (linear time).
+        j += max(longest, 1)
+    if not dropped:
+        return items
+    gone = {index for run in dropped for index in run}
+    return [item for index, item in enumerate(items) if index not in gone]
 
 
 IGNORE_SECONDS = 2.0  # all of a policy's `ignore` patterns on one page: far beyond any sane pattern

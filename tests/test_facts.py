@@ -405,3 +405,11 @@ def test_a_table_row_is_read_with_its_header_row():
         "</table>", "<tr><td>Account data</td><td>{account}</td></tr></table>")
     _, same = compare(old, normalize_html(swapped.format(account="30 days after you close your account")).document)
     assert not same.material
+
+
+def test_an_age_above_childhood_is_not_a_minimum_age():
+    # "age (40 years old and over)" is a protected class in US law; children's lines are drawn at 1-21.
+    text = ("# P\n\n## Data\n\nWe collect characteristics of protected classifications, such as age (40 years old and "
+            "over), and we do not knowingly collect data from children under 13.\n")
+    ages = {f.value for f in facts_of(text) if f.practice == "minimum age"}
+    assert ages == {"13"}

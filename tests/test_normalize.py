@@ -65,6 +65,9 @@ NOISE = {
     "div navbar": "<div class='navbar navbar-expand-lg'><div class='promo-bar'><a href='/n'>New: dark mode is here"
                   "</a></div><a href='/'>Home</a></div>",
     "div footer": "<div class='site-footer'><ul><li><a href='/s'>Sitemap</a></li></ul><p>© 2025 ACME Ltd.</p></div>",
+    "testimonial slider": "<div class='testimonial-slider-container'><div class='fs-slider-1_slide'>15h saved per "
+                          "week. Pat, Talent Research</div><div class='fs-slider-1_slide'>5h saved per task. Saad</div>"
+                          "</div><div class='carousel'><p>Loved by 10,000 teams</p></div>",
     "toc": "<ol><li><a href='#a'>Information</a></li><li><a href='#b'>Sharing</a></li><li><a href='#c'>Rights</a>"
            "</li></ol>",
 }
@@ -229,3 +232,36 @@ def test_per_request_tokens_leave_the_markup_as_it_was():
     # a policy whose selectors may name data- attributes keeps them
     assert markup_sha256(page("a1b2c3"), keep_data_attributes=True) != \
         markup_sha256(page("d4e5f6"), keep_data_attributes=True)
+
+
+def test_a_policy_rendered_twice_for_desktop_and_mobile_is_read_once():
+    # Responsive templates carry a second copy that a media query hides; only a browser applies it.
+    # The copies differ in heading tags, and the mobile one adds its own lead.
+    body = BODY + "<h2>3. Your Rights</h2>" + "".join(
+        f"<p>Right number {n}: you may ask us about the personal information we hold about you, and we will "
+        f"answer within thirty days of your request, free of charge.</p>" for n in range(12))
+    shifted = body.replace("h3>", "h4>").replace("h2>", "h3>").replace("h1>", "h2>")
+    desktop = "<div class='hidden lg:flex'>" + shifted + "</div>"
+    mobile = "<div class='lg:hidden'><p>Summary of our latest update, for small screens.</p>" + body + "</div>"
+    once = md(page("<p>Summary of our latest update, for small screens.</p>" + body))
+    assert md(page(desktop + mobile)) == once
+    # Selected whole, both copies reach the text walk: the copy is what drops the second one.
+    assert md(page(mobile + desktop), select="main") == once
+
+
+def test_a_passage_repeated_on_purpose_is_kept():
+    rights = "".join(f"<li>The right to {r} the personal information we hold about you.</li>"
+                     for r in ("know", "access", "correct", "delete", "port", "limit", "refuse", "appeal"))
+    long_body = "<h2>Overview</h2>" + "<p>We describe here how we handle personal information. </p>" * 40
+    body = long_body + f"<h2>California</h2><ul>{rights}</ul><h2>Virginia</h2><ul>{rights}</ul>"
+    text = md(page(body))
+    assert text.count("The right to appeal") == 2  # the same rights for two states: under a fifth of the page
+
+
+def test_markdown_links_a_cms_left_unrendered_read_as_their_text():
+    rendered = md(page("<h2>Content</h2><p>You agree to <a href='/terms#c'>license npm to share it</a>. See "
+                       "<a href='/unpublish'>our policy</a>.</p>"))
+    typed = md(page("<h2>Content</h2><p>You agree to [license npm to share it][your-content]. See "
+                    "[our policy](/unpublish).</p><p>[your-content]: /policies/terms#your-content)</p>"))
+    assert typed == rendered
+    assert "[1]" in md(page("<h2>Notes</h2><p>As required by law [1], we keep records.</p>"))

@@ -275,8 +275,14 @@ def durations(text: str) -> list[tuple[float, str]]:
     return out
 
 
+OLDEST_CHILD_AGE = 21  # a line drawn for children and young people; an older age is something else
+
+
 def ages(text: str) -> list[int]:
-    return [int(next(g for g in match.groups() if g)) for match in _AGE.finditer(text)]
+    """The ages a sentence draws a line at for children (1-21: "age (40 years old and over)" is a
+    protected class in US law, not a minimum age)."""
+    found = (int(next(g for g in match.groups() if g)) for match in _AGE.finditer(text))
+    return [age for age in found if 1 <= age <= OLDEST_CHILD_AGE]
 
 
 def _days(value: float) -> str:
