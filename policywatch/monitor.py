@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import Fetcher, FetchResult
@@ -22,6 +22,8 @@ from policywatch.normalize import (
     NORMALIZER_VERSION,
     IgnoreTimeout,
     Normalized,
+    normalize_page,
+    page_markup,
     read_page,
 )
 from policywatch.outbox import Announcer, FlushReport, flush
@@ -144,16 +146,17 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
     return Fetched(policy, profile, result, normalized, False, raw_sha256, markup)
 
 
-POOL_THRESHOLD = 60  # pages read in this run before worker processes start paying for their start-up
+POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
 
 
 class PageReader:
     """Reads pages (``read_page``) in the calling thread at first, and in worker processes once a run
-    proves large.
+    has normalized POOL_THRESHOLD pages.
 
-    Parsing and normalizing are pure Python around lxml: in processes they run on every core
-    instead of under the GIL that the fetch threads and the writer share. A daily run where few
-    pages changed never pays for starting them.
+    Normalizing is pure Python around lxml: in processes it runs on every core instead of under
+    the GIL that the fetch threads and the writer share. A daily run where few pages changed never
+    pays for starting them; a page that only needs its fingerprint compared (most pages, most
+    days) is fingerprinted in its fetch thread, cheaper than shipping it to a process.
     """
 
     def __init__(self, threshold: int | None = None):
@@ -162,7 +165,17 @@ class PageReader:
         self.pool = None
         self.lock = threading.Lock()
 
-    def __call__(self, text: str, **options) -> tuple[str | None, Normalized | None]:
+    def __call__(self, text: str, *, known_markup: str | None = None,
+                 **options: Any) -> tuple[str | None, Normalized | None]:
+        if known_markup is None:  # a first reading: fingerprint and text together, wherever they run
+            return self._run(read_page, text, **options)
+        markup = page_markup(text, content_type=options.get("content_type"), select=options.get("select"),
+                             remove=options.get("remove", ()))
+        if markup is not None and markup == known_markup:
+            return markup, None
+        return markup, self._run(normalize_page, text, **options)
+
+    def _run(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
         with self.lock:
             self.count += 1
             if self.pool is None and self.count > self.threshold and _spare_cores():
@@ -174,8 +187,8 @@ class PageReader:
                                                 mp_context=multiprocessing.get_context("spawn"))
             pool = self.pool
         if pool is None:
-            return read_page(text, **options)
-        return pool.submit(read_page, text, **options).result()
+            return function(text, **options)
+        return pool.submit(function, text, **options).result()
 
     def close(self) -> None:
         if self.pool is not None:

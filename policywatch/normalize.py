@@ -815,23 +815,34 @@ def normalize_text(text: str, *, content_type: str | None = None, select: str | 
                       selector_missing=False)
 
 
+def page_markup(text: str, *, content_type: str | None = None, select: str | None = None,
+                remove: Sequence[str] = ()) -> str | None:
+    """``markup_sha256`` of an HTML page under a policy's settings; None for any other page."""
+    return markup_sha256(text, keep_data_attributes=bool(select or remove)) \
+        if is_html_page(text, content_type) else None
+
+
+def normalize_page(text: str, *, content_type: str | None = None, select: str | None = None,
+                   remove: Sequence[str] = (), ignore: Sequence[str] = ()) -> Normalized:
+    """``normalize_text``, with the Document's caches filled (``Document.precompute``): ready to
+    travel back from a worker process with everything a check reads."""
+    normalized = normalize_text(text, content_type=content_type, select=select, remove=remove, ignore=ignore)
+    normalized.document.precompute()
+    return normalized
+
+
 def read_page(text: str, *, content_type: str | None = None, select: str | None = None,
               remove: Sequence[str] = (), ignore: Sequence[str] = (),
               known_markup: str | None = None) -> tuple[str | None, Normalized | None]:
-    """A fetched page's markup fingerprint (HTML only: ``markup_sha256``) and its normalized text.
+    """A fetched page's markup fingerprint (``page_markup``) and its normalized text (``normalize_page``).
 
     When the fingerprint equals ``known_markup`` (the page's last one, under the same settings) the
-    text is the one read last time and is not read again: the Normalized is None. Otherwise the
-    Document's caches are filled (``Document.precompute``), ready to travel back from a worker process.
+    text is the one read last time and is not read again: the Normalized is None.
     """
-    is_html = is_html_page(text, content_type)
-    markup = markup_sha256(text, keep_data_attributes=bool(select or remove)) if is_html else None
+    markup = page_markup(text, content_type=content_type, select=select, remove=remove)
     if markup is not None and markup == known_markup:
         return markup, None
-    normalized = normalize_text(text, content_type="text/html" if is_html else content_type, select=select,
-                                remove=remove, ignore=ignore)
-    normalized.document.precompute()
-    return markup, normalized
+    return markup, normalize_page(text, content_type=content_type, select=select, remove=remove, ignore=ignore)
 
 
 def _items(document: Document) -> list[tuple[str, str, int]]:
