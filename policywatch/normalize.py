@@ -688,11 +688,17 @@ def _without_repeated_runs(items: list[tuple[str, str, int]]) -> list[tuple[str,
     places: dict[tuple[str, str], list[int]] = {}
     for index, (kind, text, _) in enumerate(items):
         places.setdefault((kind, text), []).append(index)
-    words = [len(text.split()) for _, text, _ in items]
-    needed = max(REPEAT_MIN_WORDS, REPEAT_MIN_SHARE * sum(words))
+    if len(places) == len(items):  # every block once: most pages
+        return items
+    needed = 0.0  # words a copy must hold; counted once a run is long enough to ask
     dropped: list[range] = []
+    # A copy starts at a block seen before: only those places are tried, in page order.
+    starts = sorted(index for indexes in places.values() for index in indexes[1:])
     j = 0
-    while j < len(items):
+    for start in starts:
+        if start < j:
+            continue
+        j = start
         longest = 0
         for i in places[items[j][0], items[j][1]][:_REPEAT_CANDIDATES]:
             if i >= j:
@@ -701,10 +707,13 @@ def _without_repeated_runs(items: list[tuple[str, str, int]]) -> list[tuple[str,
             while j + length < len(items) and i + length < j and items[i + length][:2] == items[j + length][:2]:
                 length += 1
             longest = max(longest, length)
-        if longest >= REPEAT_MIN_ITEMS and sum(words[j:j + longest]) >= needed:
-            dropped.append(range(j, j + longest))
+        if longest >= REPEAT_MIN_ITEMS:
+            if not needed:
+                needed = max(REPEAT_MIN_WORDS, REPEAT_MIN_SHARE * sum(len(text.split()) for _, text, _ in items))
+            if sum(len(text.split()) for _, text, _ in items[j:j + longest]) >= needed:
+                dropped.append(range(j, j + longest))
         # A run inside this one repeats what this one repeats: go past it either way (linear time).
-        j += max(longest, 1)
+        j += longest
     if not dropped:
         return items
     gone = {index for run in dropped for index in run}
