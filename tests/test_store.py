@@ -1,5 +1,6 @@
 """Store: schema, snapshots, versions, timeline, full-text search, lock, re-normalization."""
 
+import json
 import sqlite3
 
 import pytest
@@ -177,8 +178,20 @@ def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(s
     assert store.db.execute("SELECT DISTINCT rules FROM sentence_analyses").fetchall() == [("other-lexicons",)]
 
 
+def test_a_long_analysis_is_kept_compressed_and_read_back_as_written(store):
+    long = json.dumps([[], [[[["sharing", "data brokers", "asserted", None, None, False, None, None, False]] * 4,
+                            ["sharing"]]]])
+    short = "[[],[]]"
+    store.put_sentence_analyses("lexicons", {b"l" * 16: long, b"s" * 16: short})
+    assert store.sentence_analyses("lexicons", [b"l" * 16, b"s" * 16]) == {b"l" * 16: long, b"s" * 16: short}
+    kinds = dict(store.db.execute("SELECT sentence, typeof(analysis) FROM sentence_analyses").fetchall())
+    assert kinds == {b"l" * 16: "blob", b"s" * 16: "text"}
+    stored = store.db.execute("SELECT length(analysis) FROM sentence_analyses WHERE sentence = ?",
+                              [b"l" * 16]).fetchone()[0]
+    assert stored < len(long) / 2
+
+
 def test_the_company_names_of_each_line_are_remembered_with_the_sentences(store, monkeypatch):
-    import json
 
     from policywatch.document import parse_text
     from policywatch.judge import FactExtractor
@@ -206,7 +219,6 @@ def test_the_company_names_of_each_line_are_remembered_with_the_sentences(store,
 def test_a_fact_key_is_the_sha256_of_its_columns_as_json_writes_them():
     """Keys of databases written before must still match: the key is spelled out by hand for speed."""
     import hashlib
-    import json
 
     from policywatch.store import fact_key
 
@@ -218,7 +230,6 @@ def test_a_fact_key_is_the_sha256_of_its_columns_as_json_writes_them():
 
 def test_a_kept_text_split_otherwise_than_now_is_read_again_and_kept_anew(store):
     """An entry whose sentences no longer line up with the text's (a splitting rule changed) is not trusted."""
-    import json
 
     from policywatch.document import parse_text
     from policywatch.judge import FactExtractor
