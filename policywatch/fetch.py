@@ -393,6 +393,27 @@ class _DeadlineAdapter(HTTPAdapter):
         return manager
 
 
+class _Session(requests.Session):
+    """A Session that reads the environment's proxy and CA settings once per scheme and host in a
+    run instead of once per request: they cost as much as building the request, and a run's
+    environment does not change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple, dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        if proxies:  # a request's own proxies: merged as requests merges them
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        merged = self._environment.get(key)
+        if merged is None:
+            merged = self._environment[key] = super().merge_environment_settings(url, {}, stream, verify, cert)
+        return {**merged, "proxies": dict(merged["proxies"])}
+
+
 class Fetcher:
     """Fetch pages politely. Thread-safe; use as a context manager to close the session."""
 
@@ -402,7 +423,7 @@ class Fetcher:
         self.user_agent = user_agent or f"policywatch/{__version__}"
         self.workers = max(1, workers)
         self.sleep = sleep
-        self.session = requests.Session()
+        self.session = _Session()
         adapter = _DeadlineAdapter(pool_connections=64, pool_maxsize=max(10, self.workers), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -51,6 +51,19 @@ def test_fetch_returns_page_and_metadata(http_server, fetcher):
     assert request.header("If-None-Match") is None and request.header("If-Modified-Since") is None
 
 
+def test_the_environment_proxy_settings_are_read_once_per_host_in_a_run(http_server, fetcher, monkeypatch):
+    import requests.sessions
+
+    looked_up = []
+    real = requests.sessions.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies",
+                        lambda url, no_proxy=None: looked_up.append(url) or real(url, no_proxy=no_proxy))
+    for path in ("/a", "/b", "/c"):
+        http_server.route(path, body=PAGE)
+        assert fast(fetcher, http_server.url(path)).ok
+    assert len(looked_up) == 1  # the same scheme and host: read once
+
+
 def test_redirects_are_followed_and_recorded(http_server, fetcher):
     http_server.route("/privacy", status=301, location="/legal/privacy")
     http_server.route("/legal/privacy", status=302, location=http_server.url("/legal/privacy-policy"))
