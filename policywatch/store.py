@@ -11,7 +11,8 @@ Tables (open the file in Datasette or ``sqlite-utils`` to browse them):
   last page stored whole, ``base_sha256``), or zlib in databases from before migration 12.
 - ``versions``: distinct normalized texts per policy, numbered 1, 2, …; the text zlib-compressed
   in ``text_z``; full-text searchable through ``versions_fts`` (contentless, written by add_version).
-- ``fact_texts`` / ``version_facts``: each distinct fact once, and each version's list of them;
+- ``fact_texts`` / ``version_facts``: each distinct fact once, and each version's list of them
+  (evidence sentences and section paths once each: ``fact_sentences``, ``fact_sections``);
   ``facts`` is a view with one row per fact of a version.
 - ``changes``: the timeline — one row each time the text in effect changed (a return to an
   earlier text points at that earlier version and sets ``returns_to``).
@@ -322,6 +323,50 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS fact_texts_practice;
     """,
+    # 15: a fact's evidence sentence and section path are kept once each (``fact_sentences``,
+    # ``fact_sections``): a sentence stating three facts, and a section holding forty, had repeated
+    # them in every row (a third of the facts' room). The ``facts`` view keeps its columns.
+    """
+    CREATE TABLE fact_sentences (
+        id INTEGER PRIMARY KEY,
+        key BLOB NOT NULL UNIQUE,
+        text TEXT NOT NULL
+    );
+    CREATE TABLE fact_sections (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE
+    );
+    INSERT OR IGNORE INTO fact_sentences (key, text)
+        SELECT policywatch_sentence_key(evidence), evidence FROM fact_texts ORDER BY id;
+    INSERT OR IGNORE INTO fact_sections (path) SELECT section FROM fact_texts ORDER BY id;
+    CREATE TABLE fact_texts_15 (
+        id INTEGER PRIMARY KEY,
+        key BLOB NOT NULL UNIQUE,
+        category TEXT NOT NULL,
+        practice TEXT NOT NULL,
+        polarity TEXT NOT NULL,
+        value TEXT,
+        shown TEXT,
+        sensitive INTEGER NOT NULL,
+        about TEXT,
+        sentence_id INTEGER NOT NULL REFERENCES fact_sentences(id),
+        section_id INTEGER NOT NULL REFERENCES fact_sections(id),
+        section_index INTEGER NOT NULL
+    );
+    INSERT INTO fact_texts_15
+        SELECT t.id, t.key, t.category, t.practice, t.polarity, t.value, t.shown, t.sensitive, t.about, s.id, p.id,
+               t.section_index
+        FROM fact_texts t JOIN fact_sentences s ON s.key = policywatch_sentence_key(t.evidence)
+        JOIN fact_sections p ON p.path = t.section;
+    DROP VIEW facts;
+    DROP TABLE fact_texts;
+    ALTER TABLE fact_texts_15 RENAME TO fact_texts;
+    CREATE VIEW facts AS
+        SELECT CAST(j.key AS INTEGER) AS id, v.version_id, v.rules, t.category, t.practice, t.polarity, t.value,
+               t.shown, t.sensitive, t.about, s.text AS evidence, p.path AS section, t.section_index
+        FROM version_facts v, json_each(v.fact_ids) j JOIN fact_texts t ON t.id = j.value
+        JOIN fact_sentences s ON s.id = t.sentence_id JOIN fact_sections p ON p.id = t.section_id;
+    """,
 ]
 
 
@@ -347,6 +392,8 @@ SNAPSHOT_LEVEL = 6  # zstd level of raw pages: 0.6 ms for a 60 kB page, as small
 
 FACT_COLUMNS = ("category", "practice", "polarity", "value", "shown", "sensitive", "about", "evidence", "section",
                 "section_index")
+# fact_texts' own columns: the evidence sentence and the section path are ids of rows kept once each
+STORED_FACT_COLUMNS = (*FACT_COLUMNS[:FACT_COLUMNS.index("evidence")], "sentence_id", "section_id", "section_index")
 
 
 ANALYSIS_DEFLATE_FROM = 100  # characters of an analysis's JSON from which compressing it saves room
@@ -379,6 +426,11 @@ def fact_key(*values: Any) -> bytes:
         else:  # never in a fact's columns; spelled as json.dumps would, all the same
             parts.append(json.dumps(value, ensure_ascii=False))
     return sha256(f"[{', '.join(parts)}]".encode()).digest()[:16]
+
+
+def sentence_key(text: str) -> bytes:
+    """What identifies an evidence sentence's row in ``fact_sentences``."""
+    return sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
@@ -448,6 +500,7 @@ class Store:
         self._prune_facts = False
         db.conn.create_function("policywatch_fact_key", len(FACT_COLUMNS), fact_key, deterministic=True)
         db.conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
+        db.conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -502,8 +555,12 @@ class Store:
         self._prune_facts = False
         try:
             with self.transaction():
-                return self.db.execute("DELETE FROM fact_texts WHERE id NOT IN (SELECT j.value FROM version_facts v,"
-                                       " json_each(v.fact_ids) j)").rowcount
+                pruned = self.db.execute("DELETE FROM fact_texts WHERE id NOT IN (SELECT j.value FROM version_facts v,"
+                                         " json_each(v.fact_ids) j)").rowcount
+                if pruned:
+                    self.db.execute("DELETE FROM fact_sentences WHERE id NOT IN (SELECT sentence_id FROM fact_texts)")
+                    self.db.execute("DELETE FROM fact_sections WHERE id NOT IN (SELECT section_id FROM fact_texts)")
+                return pruned
         except sqlite3.Error:  # read-only, or busy: what is left is pruned by a later run
             return 0
 
@@ -746,25 +803,44 @@ class Store:
             ids = self._fact_ids(keys)
             missing = {key: value for key, value in zip(keys, values, strict=True) if key not in ids}
             if missing:
+                evidence, section = FACT_COLUMNS.index("evidence"), FACT_COLUMNS.index("section")
+                sentences = self._sentence_ids([value[evidence] for value in missing.values()])
+                sections = self._section_ids([value[section] for value in missing.values()])
+                stored = [(key, *value[:evidence], sentences[value[evidence]], sections[value[section]],
+                           *value[section + 1:]) for key, value in missing.items()]
                 # executemany: sqlite-utils' insert_all inspects every value, ten times slower for a large policy
                 self.db.conn.executemany(
-                    f"INSERT OR IGNORE INTO fact_texts (key, {', '.join(FACT_COLUMNS)}) "
-                    f"VALUES (?, {', '.join('?' for _ in FACT_COLUMNS)})",
-                    [(key, *value) for key, value in missing.items()])
+                    f"INSERT OR IGNORE INTO fact_texts (key, {', '.join(STORED_FACT_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' for _ in STORED_FACT_COLUMNS)})", stored)
                 ids.update(self._fact_ids(list(missing)))
             self.db.execute("INSERT INTO version_facts (version_id, rules, fact_ids) VALUES (?, ?, ?)",
                             [version_id, rules, json.dumps([ids[key] for key in keys])])
             if stale:  # facts of older lexicons may be used by no version now: pruned once, at close
                 self._prune_facts = True
 
-    def _fact_ids(self, keys: list[bytes]) -> dict[bytes, int]:
-        ids: dict[bytes, int] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
-            chunk = unique[start:start + 500]
-            ids.update(self.db.execute(f"SELECT key, id FROM fact_texts WHERE key IN ({', '.join('?' * len(chunk))})",
-                                       chunk).fetchall())
+    def _sentence_ids(self, texts: list[str]) -> dict[str, int]:
+        """The ``fact_sentences`` ids of these evidence sentences, stored first where missing."""
+        keys = {sentence_key(text): text for text in texts}
+        self.db.conn.executemany("INSERT OR IGNORE INTO fact_sentences (key, text) VALUES (?, ?)", keys.items())
+        return {keys[key]: id for key, id in self._lookup("fact_sentences", "key", list(keys)).items()}
+
+    def _section_ids(self, paths: list[str]) -> dict[str, int]:
+        """The ``fact_sections`` ids of these section paths (JSON), stored first where missing."""
+        unique = list(dict.fromkeys(paths))
+        self.db.conn.executemany("INSERT OR IGNORE INTO fact_sections (path) VALUES (?)", [(p,) for p in unique])
+        return self._lookup("fact_sections", "path", unique)
+
+    def _lookup(self, table: str, column: str, values: list) -> dict:
+        """``{value: id}`` of the rows of ``table`` whose unique ``column`` holds one of ``values``."""
+        ids: dict = {}
+        for start in range(0, len(values), 500):  # SQLite's bound-parameter limit
+            chunk = values[start:start + 500]
+            ids.update(self.db.execute(f"SELECT {column}, id FROM {table} WHERE {column} IN "
+                                       f"({', '.join('?' * len(chunk))})", chunk).fetchall())
         return ids
+
+    def _fact_ids(self, keys: list[bytes]) -> dict[bytes, int]:
+        return self._lookup("fact_texts", "key", list(dict.fromkeys(keys)))
 
     def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
         """What the memory holds under these keys (``judge.facts.text_key``, ``names_key``) for lexicons ``rules``."""

@@ -155,6 +155,27 @@ def test_facts_are_kept_per_version_and_rules_fingerprint(store):
     assert store.facts(version["id"], fingerprint) is None  # the older derivation was replaced
 
 
+def test_a_sentence_and_a_section_stating_many_facts_are_kept_once(store):
+    from policywatch.document import parse_text, text_sha256
+    from policywatch.judge import Fact, extract_facts
+
+    store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+    text = ("# P\n\n## Sharing\n\nWe share your name, e-mail address and location with advertising partners "
+            "and data brokers.\n\nWe keep it for two years.\n")
+    version = store.add_version("acme", text=text, text_sha256=text_sha256(text), words=20, language="en",
+                                title=None, captured_at="2026-01-01T00:00:00Z", source="live",
+                                snapshot_sha256=None, normalizer=1)
+    facts = extract_facts(parse_text(text))
+    assert len(facts) >= 4 and len({f.evidence for f in facts}) == 2 and len({f.section for f in facts}) == 1
+    store.put_facts(version["id"], "r1", [f.to_row() for f in facts])
+    assert [Fact.from_row(row) for row in store.facts(version["id"], "r1")] == facts
+    count = lambda table: store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+    assert (count("fact_texts"), count("fact_sentences"), count("fact_sections")) == (len(facts), 2, 1)
+    store.put_facts(version["id"], "r2", [])  # re-derived under other lexicons: the old rows are unused
+    assert store.prune_facts() == len(facts)
+    assert (count("fact_sentences"), count("fact_sections")) == (1, 1)  # what the empty marker uses
+
+
 def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(store):
     from policywatch.document import parse_text
     from policywatch.judge import FactExtractor, load_rules
