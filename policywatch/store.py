@@ -367,6 +367,12 @@ MIGRATIONS: list[str] = [
         FROM version_facts v, json_each(v.fact_ids) j JOIN fact_texts t ON t.id = j.value
         JOIN fact_sentences s ON s.id = t.sentence_id JOIN fact_sections p ON p.id = t.section_id;
     """,
+    # 16: a judged change's policywatch.diff/1 JSON is kept zlib-compressed (``diff_z``; ``diff``
+    # left empty): its word edits made it the largest thing a change stored, four times its size.
+    """
+    ALTER TABLE changes ADD COLUMN diff_z BLOB;
+    UPDATE changes SET diff_z = policywatch_deflate(diff), diff = NULL WHERE diff IS NOT NULL;
+    """,
 ]
 
 
@@ -401,6 +407,15 @@ ANALYSIS_DEFLATE_FROM = 100  # characters of an analysis's JSON from which compr
 
 def _deflate(text: str | None) -> bytes | None:
     return None if text is None else zlib.compress(text.encode("utf-8"), TEXT_LEVEL)
+
+
+def _packed_diff(values: dict[str, Any]) -> dict[str, Any]:
+    """A change's columns with its diff JSON compressed into ``diff_z`` (migration 16)."""
+    if "diff" not in values:
+        return values
+    values = dict(values)
+    values["diff_z"] = _deflate(values.pop("diff"))
+    return values
 
 
 def _inflated(row: dict | None) -> dict | None:
@@ -766,9 +781,10 @@ class Store:
         return row
 
     def add_change(self, **values: Any) -> int:
+        """Add a change to the timeline; ``diff`` (its policywatch.diff/1 JSON) is kept compressed."""
         if isinstance(values.get("categories"), list):
             values["categories"] = json.dumps(values["categories"])
-        return self._insert("changes", values)
+        return self._insert("changes", _packed_diff(values))
 
     def add_observation(self, **values: Any) -> int:
         return self._insert("observations", values)
@@ -930,8 +946,8 @@ class Store:
 
     def change_diff(self, change_id: int) -> str | None:
         """A change's stored ``policywatch.diff/1`` JSON (its fact changes with their evidence)."""
-        row = self.db.execute("SELECT diff FROM changes WHERE id = ?", [change_id]).fetchone()
-        return row[0] if row else None
+        row = self.db.execute("SELECT diff_z FROM changes WHERE id = ?", [change_id]).fetchone()
+        return zlib.decompress(row[0]).decode("utf-8") if row and row[0] is not None else None
 
     def change_by_id(self, change_id: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM changes WHERE id = ?", [change_id]))
@@ -1026,8 +1042,8 @@ class Store:
             [policy_id, version_id, captured_at, captured_at, change_id]).fetchone() is not None
 
     def update_change(self, change_id: int, values: dict[str, Any]) -> None:
-        """Set some columns of a change (which must exist)."""
-        self.db["changes"].update(change_id, values)
+        """Set some columns of a change (which must exist); ``diff`` as in ``add_change``."""
+        self.db["changes"].update(change_id, _packed_diff(values))
 
     def delete_change(self, change_id: int) -> None:
         """Remove a change from the timeline."""

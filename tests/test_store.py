@@ -332,6 +332,38 @@ def test_texts_are_stored_compressed_and_stay_searchable_across_the_upgrade(tmp_
         assert [r["number"] for r in store.search("fingerprints OR location")] in ([1, 2], [2, 1])
 
 
+def test_a_changes_diff_json_is_kept_compressed_across_the_upgrade(tmp_path):
+    """Migration 16: a version-15 database's diff JSON moves to diff_z; it reads back as written."""
+    from policywatch.store import FTS_SQL, _deflate, fact_key, sentence_key
+
+    path = tmp_path / "v15.db"
+    conn = sqlite3.connect(path)
+    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
+    conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
+    conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
+    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:15])
+                       + "PRAGMA user_version=15;")
+    payload = json.dumps({"schema": "policywatch.diff/1", "summary": "Now sells personal data.",
+                          "sections": [{"edits": [{"op": "insert", "old": "", "new": "We sell it. " * 50}]}]})
+    conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
+    conn.execute("INSERT INTO versions (policy_id, number, text_sha256, text, words, captured_at, source, normalizer)"
+                 " VALUES ('a', 1, 'h1', '', 1, '2024-01-01T00:00:00Z', 'live', 3)")
+    conn.execute("INSERT INTO changes (policy_id, version_id, captured_at, source, diff)"
+                 " VALUES ('a', 1, '2024-01-01T00:00:00Z', 'live', ?)", [payload])
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.change_diff(1) == payload
+        kept, packed = store.db.execute("SELECT diff, length(diff_z) FROM changes").fetchone()
+        assert kept is None and packed < len(payload) / 4
+        added = store.add_change(policy_id="a", version_id=1, captured_at="2025-01-01T00:00:00Z", source="live",
+                                 diff=payload)
+        assert store.change_diff(added) == payload
+        store.update_change(added, {"diff": "{}"})
+        assert store.change_diff(added) == "{}"
+        assert store.db.execute("SELECT diff FROM changes WHERE id = ?", [added]).fetchone()[0] is None
+
+
 def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page(store):
     import random
 
