@@ -394,6 +394,7 @@ INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
 """  # the index as databases before migration 11 had it (migration 11 replaces it)
 CONTENTLESS_FTS = "CREATE VIRTUAL TABLE versions_fts USING FTS5 (text, tokenize='porter', content='')"
 TEXT_LEVEL = 6  # zlib level of versions' texts: 9 is 4x slower for 3 % less
+SNAPSHOT_BASES = 4  # whole pages of a policy a new page is compared with (on real histories: 21 % less room than 1)
 SNAPSHOT_LEVEL = 6  # zstd level of raw pages: 0.6 ms for a 60 kB page, as small as zlib's 9
 
 FACT_COLUMNS = ("category", "practice", "polarity", "value", "shown", "sensitive", "about", "evidence", "section",
@@ -708,8 +709,9 @@ class Store:
     # -- snapshots ------------------------------------------------------------------------------
     def put_snapshot(self, content: bytes, content_type: str | None = None, encoding: str | None = None,
                      policy_id: str | None = None) -> str:
-        """Keep a raw page once (by sha256). Given its policy, it is stored as its difference from that
-        policy's latest page stored whole, when that is under half the size of the page compressed alone."""
+        """Keep a raw page once (by sha256). Given its policy, it is stored as its difference from the
+        one of that policy's latest pages stored whole (SNAPSHOT_BASES) it differs least from, when
+        that is under half the size of the page compressed alone."""
         digest = sha256(content).hexdigest()
         if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is not None:
             return digest
@@ -717,15 +719,13 @@ class Store:
 
         whole = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL).compress(content)
         packed, compression, base = whole, "zstd", None
-        base = self._snapshot_base(policy_id) if policy_id else None
-        if base is not None:
-            dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
+        for candidate in self._snapshot_bases(policy_id) if policy_id else ():
+            dictionary = zstandard.ZstdCompressionDict(self.snapshot(candidate)[0],
                                                        dict_type=zstandard.DICT_TYPE_RAWCONTENT)
             delta = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL, dict_data=dictionary).compress(content)
-            if len(delta) < len(whole) / 2:
-                packed, compression = delta, "zstd-delta"
-            else:
-                base = None  # this page starts a new base
+            if len(delta) < len(whole) / 2 and len(delta) < len(packed):
+                packed, compression, base = delta, "zstd-delta", candidate
+        # else this page is stored whole, and becomes a base
         self._insert("snapshots", {
             "sha256": digest, "content": packed, "compression": compression, "size": len(content),
             "stored_size": len(packed), "content_type": content_type, "encoding": encoding, "first_seen": now(),
@@ -733,13 +733,14 @@ class Store:
         })
         return digest
 
-    def _snapshot_base(self, policy_id: str) -> str | None:
-        """The latest raw page of a policy stored whole: what its next page is stored against."""
-        row = self.db.execute(
+    def _snapshot_bases(self, policy_id: str) -> list[str]:
+        """The latest raw pages of a policy stored whole, newest first: what its next page may be stored
+        against. More than one, because a site can serve two templates by turns (an A/B test, a
+        redesign rolled out and back) and a backfill fetches captures out of time order."""
+        return [row[0] for row in self.db.execute(
             "SELECT o.snapshot_sha256 FROM observations o JOIN snapshots s ON s.sha256 = o.snapshot_sha256"
             " WHERE o.policy_id = ? AND o.snapshot_sha256 IS NOT NULL AND s.base_sha256 IS NULL"
-            " ORDER BY o.id DESC LIMIT 1", [policy_id]).fetchone()
-        return row[0] if row else None
+            " GROUP BY o.snapshot_sha256 ORDER BY MAX(o.id) DESC LIMIT ?", [policy_id, SNAPSHOT_BASES])]
 
     def snapshot(self, digest: str) -> tuple[bytes, str | None, str | None]:
         row = self.db.execute("SELECT content, compression, content_type, encoding, base_sha256 FROM snapshots"

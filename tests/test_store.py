@@ -387,3 +387,9 @@ def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page
     for digest, content in zip(digests, (first, second, unrelated), strict=True):
         assert store.snapshot(digest)[0] == content  # byte for byte
     assert store.put_snapshot(second, policy_id="a") == digests[1]  # kept once
+    # The site serves the first template again (an A/B test): stored against that one, not the newest base.
+    third = first.replace(words[900].encode(), b"AGAIN", 1)
+    digest = store.put_snapshot(third, "text/html", "utf-8", policy_id="a")
+    assert store.db.execute("SELECT compression, base_sha256 FROM snapshots WHERE sha256 = ?",
+                            [digest]).fetchone() == ("zstd-delta", digests[0])
+    assert store.snapshot(digest)[0] == third
