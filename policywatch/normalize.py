@@ -27,7 +27,7 @@ from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_lev
 from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 4
+NORMALIZER_VERSION = 5
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
@@ -76,7 +76,9 @@ BACK_TO_TOP = re.compile(r"^\W*(back to (the )?top|to top|top of page|return to 
                          r"zur[üu]ck nach oben|haut de page)\W*$", re.IGNORECASE)
 
 TOC_TITLE = re.compile(r"^\W*(table of contents|contents|on this page|in this (article|policy|notice|section)|"
-                       r"jump to( a)? section|inhaltsverzeichnis|inhalt|sommaire|[íi]ndice)\W*$", re.IGNORECASE)
+                       r"jump to( a)? section|inhaltsverzeichnis|inhalt|sommaire|table des mati[eè]res|"
+                       r"[íi]ndice( de contenidos?)?|contenidos?|sommario|inhoud(sopgave)?|spis tre[sś]ci|"
+                       r"inneh[åa]ll(sf[öo]rteckning)?|目次)\W*$", re.IGNORECASE)
 TOC_TITLE_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "summary", "p", "strong", "b", "span"}
 
 # Plain lxml.etree elements: lxml.html's element classes cost a class lookup per node visited.
@@ -177,6 +179,12 @@ def _is_chrome(element: etree._Element, tag: str, tokens: set[str]) -> bool:
     return False
 
 
+def _anchor_of(href: str, page: str) -> bool:
+    """Does ``href`` point at an anchor of ``page`` (the part of an href before its "#")?"""
+    before, mark, anchor = href.partition("#")
+    return bool(mark) and before == page
+
+
 def _is_hidden(element: etree._Element) -> bool:
     if element.get("hidden") is not None or (element.get("aria-hidden") or "").lower() == "true":
         return True
@@ -185,16 +193,18 @@ def _is_hidden(element: etree._Element) -> bool:
 
 
 def _is_toc_list(element: etree._Element) -> bool:
-    """An in-page table of contents: a list whose every item is one link to an #anchor."""
+    """An in-page table of contents: a list whose every item is one link to an anchor of one page,
+    written alike in every link ("#rights", or "https://acme.example/privacy#rights" throughout)."""
     items = [c for c in element if c.tag == "li"]
     if len(items) < 3:
         return False
     first_link = items[0].find(".//a")
-    if first_link is None or not (first_link.get("href") or "").startswith("#"):
+    if first_link is None or "#" not in (first_link.get("href") or ""):
         return False
+    page = (first_link.get("href") or "").partition("#")[0]
     for item in items:
         links = item.findall(".//a")
-        if not links or not all((a.get("href") or "").startswith("#") for a in links):
+        if not links or not all(_anchor_of(a.get("href") or "", page) for a in links):
             return False
         if len(" ".join(_text(a) for a in links).strip()) < len(_text(item).strip()) * 0.8:
             return False

@@ -265,3 +265,14 @@ def test_markdown_links_a_cms_left_unrendered_read_as_their_text():
                     "[our policy](/unpublish).</p><p>[your-content]: /policies/terms#your-content)</p>"))
     assert typed == rendered
     assert "[1]" in md(page("<h2>Notes</h2><p>As required by law [1], we keep records.</p>"))
+
+
+def test_a_table_of_contents_inside_the_policy_goes_whatever_its_links_and_language():
+    toc = ("<h3>Table des matières</h3><ul><li><a href='https://acme.example/privacy#a'>Information</a></li>"
+           "<li><a href='https://acme.example/privacy#b'>Partage</a></li>"
+           "<li><a href='https://acme.example/privacy#c'>Droits</a></li></ul>")
+    marker = "<h2>2. How We Share Information</h2>"
+    assert md(page(BODY.replace(marker, toc + marker))) == md(page())
+    # Links to the sections of another page are not this page's contents: they stay.
+    elsewhere = toc.replace("privacy#", "cookies#").replace("https://acme.example/cookies#c", "/terms#c")
+    assert "Partage" in md(page(BODY.replace(marker, elsewhere + marker)))
