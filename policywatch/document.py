@@ -1105,3 +1105,35 @@ def detect_language(text: str) -> str | None:
         cjk = sum(1 for c in text[:5000] if "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff")
         return "cjk" if cjk > 200 else None
     return best
+
+
+# Function words of other languages for telling one sentence's language (with STOPWORDS, less the
+# words that are English too: "as", "die", "van"…).
+_MORE_FUNCTION_WORDS = {
+    "de": {"ein", "eine", "einer", "auf", "für", "dem", "des", "im", "zur", "zum", "bei", "werden", "wird", "sind"},
+    "fr": {"de", "du", "par", "aux", "au", "ou", "en", "ces", "leur", "sont", "être", "avec", "cette"},
+    "es": {"del", "al", "se", "lo", "como", "este", "esta", "son", "sobre", "datos"},
+    "it": {"del", "della", "al", "alla", "nel", "nella", "sui", "dati", "questo", "questa"},
+    "pt": {"ao", "na", "no", "nos", "pelo", "pela", "dados", "este", "esta"},
+    "nl": {"te", "om", "bij", "door", "worden", "wordt", "gegevens", "deze"},
+    "sv": {"till", "om", "från", "eller", "vara", "uppgifter"},
+    "pl": {"ze", "lub", "aby", "od", "danych", "są"},
+}
+_ENGLISH_TOO = {"a", "i", "o", "e", "as", "is", "we", "in", "on", "do", "no", "die", "den", "van", "sie", "at", "to",
+                "me", "be", "al", "lo", "se", "te", "om", "till", "od", "son", "ze", "ein", "des", "by", "so"}
+_OTHER_WORDS = [frozenset((STOPWORDS.get(lang, set()) | more) - STOPWORDS["en"] - _ENGLISH_TOO)
+                for lang, more in _MORE_FUNCTION_WORDS.items()]
+_ENGLISH_WORDS = frozenset(STOPWORDS["en"] | {"a", "in", "on", "to", "by", "be", "as", "are", "it", "not", "any"})
+
+
+def in_other_language(sentence: str) -> bool:
+    """Is a sentence written in another language than English, by its function words?
+
+    Two or more function words of one other language, and over twice as many as of English: "Règles de
+    conservation par affiliation" is French, "data held by La Poste de France" is English.
+    """
+    words = set(sentence.lower().split())
+    if len(words) < 3:
+        return False
+    other = max(len(words & found) for found in _OTHER_WORDS)
+    return other >= 2 and other > 2 * len(words & _ENGLISH_WORDS)

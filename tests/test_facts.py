@@ -413,3 +413,21 @@ def test_an_age_above_childhood_is_not_a_minimum_age():
             "over), and we do not knowingly collect data from children under 13.\n")
     ages = {f.value for f in facts_of(text) if f.practice == "minimum age"}
     assert ages == {"13"}
+
+
+def test_a_sentence_in_another_language_is_not_read_with_the_english_lexicons():
+    # English words in a French sentence are a partial reading at best, false friends at worst
+    # ("acquisition" is no merger, "affiliation" no affiliate): the sentence is not read.
+    text = ("# Politique\n\n## Partage des données avec des tiers\n\nPartage avec des tiers : nos partenaires "
+            "marketing et analytics reçoivent vos données.\n\nAcquisition de connaissances et enrichissement des "
+            "données.\n\nWe share your e-mail address with advertising partners.\n")
+    found = {(f.practice, f.evidence) for f in facts_of(text)}
+    assert found and all(evidence.startswith("We share") for _, evidence in found)
+
+
+def test_a_rewording_in_another_language_says_it_was_not_judged():
+    old = ("# Politique\n\n## Conservation\n\nNous conservons vos données pendant la durée de votre abonnement et "
+           "les supprimons ensuite. Les données de facturation sont conservées pour la durée prévue par la loi.\n")
+    verdict = judged(old, old.replace("pendant la durée", "pendant toute la durée"))
+    assert verdict.severity == "low" and not verdict.material
+    assert verdict.summary.startswith("Not judged: the changed text is in French")

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from policywatch.document import Document, Section, row_cells, table_headers
+from policywatch.document import Document, Section, in_other_language, row_cells, table_headers
 from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
@@ -570,6 +570,10 @@ class FactExtractor:
     def _analyse(self, sentence: str) -> _Analysis:
         rules = self.rules
         hits, verbs = self._matches(sentence)
+        if (hits or verbs) and in_other_language(sentence):
+            # The lexicons are English: in another language their words are false friends ("Acquisition
+            # de connaissances" is no merger, "par affiliation" no affiliate).
+            return _Analysis([], frozenset())
         touched = frozenset(hits) | frozenset(verbs)
         if not hits or is_date_stamp(sentence, rules):
             return _Analysis([], touched)

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from policywatch.diff import DocumentDiff, SectionDiff, fold, similarity, words
-from policywatch.document import Document
+from policywatch.document import Document, detect_language
 from policywatch.judge import words as plain
 from policywatch.judge.changes import RULES, Assessment, Signal, rank
 from policywatch.judge.facts import Fact, FactExtractor, sentences
@@ -214,9 +214,25 @@ def _unchanged_summary(diff: DocumentDiff, severity: str, old_date: str | None, 
         parts.append(f"{stats['sections_renamed']} heading(s) renamed")
     if old_date != new_date and new_date:
         parts.append(f"date stamp now {new_date}" + (f" (was {old_date})" if old_date else ""))
+    unread = _unread_language(diff) if severity == "low" else None  # words changed, not only their form
+    if unread:
+        # The lexicons are English: in another language no practice is read, so none is said unchanged.
+        return f"Not judged: the changed text is in {unread}, and policywatch reads practices in English only" + \
+            "".join("; " + part for part in parts) + "."
     if severity == "low" and any("editorial" in s.kinds for s in diff.changed_sections):
         parts.append("editorial rewording")
     return ("No material change: " + "; ".join(parts) + ".") if parts else "No material change: formatting only."
+
+
+LANGUAGE_NAMES = {"de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+                  "nl": "Dutch", "sv": "Swedish", "pl": "Polish", "cjk": "Chinese or Japanese"}
+
+
+def _unread_language(diff: DocumentDiff) -> str | None:
+    """The language the changed passages are written in, when it is not the lexicons' English."""
+    text = " ".join(block.text for change in diff.changed_sections for section in (change.new, change.old)
+                    if section is not None for block in section.blocks)
+    return LANGUAGE_NAMES.get(detect_language(text) or "en")
 
 
 def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtractor | None = None) -> Judgement:
