@@ -1123,17 +1123,44 @@ _ENGLISH_TOO = {"a", "i", "o", "e", "as", "is", "we", "in", "on", "do", "no", "d
                 "me", "be", "al", "lo", "se", "te", "om", "till", "od", "son", "ze", "ein", "des", "by", "so"}
 _OTHER_WORDS = [frozenset((STOPWORDS.get(lang, set()) | more) - STOPWORDS["en"] - _ENGLISH_TOO)
                 for lang, more in _MORE_FUNCTION_WORDS.items()]
-_ENGLISH_WORDS = frozenset(STOPWORDS["en"] | {"a", "in", "on", "to", "by", "be", "as", "are", "it", "not", "any"})
+_ENGLISH_WORDS = frozenset(STOPWORDS["en"] | {"a", "in", "on", "to", "by", "be", "as", "are", "it", "not", "any",
+                                              "at", "from", "per"})
+FOREIGN_SHARE = 0.1  # of a sentence's words: function words of another language, names' particles aside
 
 
 def in_other_language(sentence: str) -> bool:
     """Is a sentence written in another language than English, by its function words?
 
-    Two or more function words of one other language, and over twice as many as of English: "Règles de
-    conservation par affiliation" is French, "data held by La Poste de France" is English.
+    Two or more function words of one other language, over twice as many as English ones, and
+    FOREIGN_SHARE of its words, not counting the particles of names ("Rue de la Loi", "Banco de la
+    Nación"): "Règles de conservation par affiliation" is French, "data held at La Poste de France"
+    is English.
     """
-    words = set(sentence.lower().split())
+    words = sentence.split()
+    lowered = {w.lower() for w in words}
     if len(words) < 3:
         return False
-    other = max(len(words & found) for found in _OTHER_WORDS)
-    return other >= 2 and other > 2 * len(words & _ENGLISH_WORDS)
+    found = max(_OTHER_WORDS, key=lambda other: len(lowered & other))
+    if len(lowered & found) < 2 or len(lowered & found) <= 2 * len(lowered & _ENGLISH_WORDS):
+        return False  # most sentences stop here, at the price of a few set intersections
+    foreign = sum(1 for w in _without_name_particles(words) if w.lower() in found)
+    return foreign >= 2 and foreign >= FOREIGN_SHARE * len(words)
+
+
+def _without_name_particles(words: list[str]) -> list[str]:
+    """The words less the particles of names, in any language: short lowercase words between two
+    capitalised words ("Rue *de la* Loi", "Banco *de la* Nación") and a short capitalised word before
+    another ("*Le* Monde", "*La* Poste"). German capitalises its nouns: its longer function words stay."""
+    kept: list[str] = []
+    run: list[str] = []
+    for word in words:
+        if word[:1].islower():
+            run.append(word)
+            continue
+        if run and not (kept and kept[-1][:1].isupper() and word[:1].isupper() and all(len(w) <= 3 for w in run)):
+            kept.extend(run)
+        run = []
+        kept.append(word)
+    kept += run
+    return [w for i, w in enumerate(kept)
+            if not (len(w) <= 3 and w[:1].isupper() and i + 1 < len(kept) and kept[i + 1][:1].isupper())]

@@ -27,7 +27,7 @@ from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_lev
 from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 5
+NORMALIZER_VERSION = 6
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
@@ -65,7 +65,9 @@ BANNER_WORDS = {"banner", "bar", "notice", "popup", "modal", "overlay", "notific
 # not match, so only unambiguous words are here.
 CHROME_WORDS = {"breadcrumb", "breadcrumbs", "skiplink", "skiplinks", "toc", "backtotop", "totop", "scrolltop",
                 "sharebar", "sidebar", "sronly", "visuallyhidden", "screenreadertext", "screenreaderonly",
-                "printbutton", "carousel", "slider", "swiper"}
+                "printbutton"}
+# Words of rotating boxes (testimonials, logos, promotions): judged whole, on the outermost one.
+CAROUSEL_WORDS = {"carousel", "slider", "swiper"}
 # Whole class or id words of site chrome built from <div>s (Bootstrap's "navbar", a "site-footer").
 CHROME_CLASSES = {"navbar", "footer", "sitefooter", "globalfooter", "pagefooter", "mainfooter", "siteheader",
                   "globalheader", "masthead", "topbar", "menubar", "sitenav", "mainnav", "topnav", "globalnav",
@@ -77,8 +79,8 @@ BACK_TO_TOP = re.compile(r"^\W*(back to (the )?top|to top|top of page|return to 
 
 TOC_TITLE = re.compile(r"^\W*(table of contents|contents|on this page|in this (article|policy|notice|section)|"
                        r"jump to( a)? section|inhaltsverzeichnis|inhalt|sommaire|table des mati[eè]res|"
-                       r"[íi]ndice( de contenidos?)?|contenidos?|sommario|inhoud(sopgave)?|spis tre[sś]ci|"
-                       r"inneh[åa]ll(sf[öo]rteckning)?|目次)\W*$", re.IGNORECASE)
+                       r"[íi]ndice( de contenidos?)?|sommario|inhoudsopgave|spis tre[sś]ci|"
+                       r"inneh[åa]llsf[öo]rteckning|目次)\W*$", re.IGNORECASE)
 TOC_TITLE_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "summary", "p", "strong", "b", "span"}
 
 # Plain lxml.etree elements: lxml.html's element classes cost a class lookup per node visited.
@@ -176,6 +178,10 @@ def _is_chrome(element: etree._Element, tag: str, tokens: set[str]) -> bool:
                        for a in element.iterancestors())
     if tokens & CHROME_WORDS and tag not in ("body", "main", "article", "html"):
         return len(_text(element)) < 2000
+    if tokens & CAROUSEL_WORDS and tag not in ("body", "main", "article", "html"):
+        if any(_tokens(a) & CAROUSEL_WORDS for a in element.iterancestors()):
+            return False  # a slide: its carousel decides for it
+        return len(_text(element)) < 2000 and next(element.iter(*HEADINGS), None) is None
     return False
 
 
@@ -206,6 +212,14 @@ def _is_toc_list(element: etree._Element) -> bool:
         links = item.findall(".//a")
         if not links or not all(_anchor_of(a.get("href") or "", page) for a in links):
             return False
+    if page:
+        # Links naming a page are this page's contents only if their anchors are on it: a list of
+        # articles of a law ("…/oj#art_15") or of another page's sections stays.
+        anchors = set(element.getroottree().getroot().xpath("//@id | //a/@name"))
+        if not all((a.get("href") or "").partition("#")[2] in anchors for item in items for a in item.iter("a")):
+            return False
+    for item in items:
+        links = item.findall(".//a")
         if len(" ".join(_text(a) for a in links).strip()) < len(_text(item).strip()) * 0.8:
             return False
     return True
@@ -657,9 +671,10 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
 
 
 # Markdown a site's CMS left unrendered: a link's text stays, its target and reference go.
-_MARKDOWN_REFERENCE_LINK = re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]")
-_MARKDOWN_INLINE_LINK = re.compile(r"\[([^\[\]]+)\]\((?:https?://|/|#|mailto:)[^()\s]*\)")
-_MARKDOWN_LINK_DEFINITION = re.compile(r"\[[^\[\]]+\]:\s*\S+")
+# Link words have a letter and are more than one character ("§ 1798.140[o][1]" is a citation).
+_MARKDOWN_REFERENCE_LINK = re.compile(r"(?<![\w\]])\[([^\[\]]*[^\W\d_][^\[\]]*[^\[\]])\]\[[\w -]*\]")
+_MARKDOWN_INLINE_LINK = re.compile(r"(?<![\w\]])\[([^\[\]]+)\]\((?:https?://|/|#|mailto:)[^()\s]*\)")
+_MARKDOWN_LINK_DEFINITION = re.compile(r"\[[^\[\]]+\]:\s*(?:https?://|/|#|mailto:)\S*")
 
 
 def _without_markdown_links(items: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
@@ -691,7 +706,8 @@ def _without_repeated_runs(items: list[tuple[str, str, int]]) -> list[tuple[str,
     media query that only a browser applies), and a page can carry it a second time in a print
     or "full text" panel. Headings compare by text, not level: the copies use different tags. A
     passage a policy repeats on purpose (the same rights listed for two jurisdictions) is short
-    beside the page; a copy must hold REPEAT_MIN_SHARE of its words.
+    beside the page and sits under its own heading; a copy holds sections (two headings at least)
+    and REPEAT_MIN_SHARE of the page's words.
     """
     if len(items) < 2 * REPEAT_MIN_ITEMS:
         return items
@@ -717,7 +733,7 @@ def _without_repeated_runs(items: list[tuple[str, str, int]]) -> list[tuple[str,
             while j + length < len(items) and i + length < j and items[i + length][:2] == items[j + length][:2]:
                 length += 1
             longest = max(longest, length)
-        if longest >= REPEAT_MIN_ITEMS:
+        if longest >= REPEAT_MIN_ITEMS and sum(1 for kind, _, _ in items[j:j + longest] if kind == "h") >= 2:
             if not needed:
                 needed = max(REPEAT_MIN_WORDS, REPEAT_MIN_SHARE * sum(len(text.split()) for _, text, _ in items))
             if sum(len(text.split()) for _, text, _ in items[j:j + longest]) >= needed:

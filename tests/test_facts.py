@@ -431,3 +431,9 @@ def test_a_rewording_in_another_language_says_it_was_not_judged():
     verdict = judged(old, old.replace("pendant la durée", "pendant toute la durée"))
     assert verdict.severity == "low" and not verdict.material
     assert verdict.summary.startswith("Not judged: the changed text is in French")
+
+
+def test_an_english_sentence_naming_foreign_companies_and_places_is_read():
+    text = ("# P\n\n## Sharing\n\nWe share your e-mail address with Le Monde and La Redoute for advertising, "
+            "and our controller is Banco de la Nación Argentina, Rue de la Loi 1, Brussels.\n")
+    assert any(f.practice == "advertising" for f in facts_of(text))

@@ -272,7 +272,36 @@ def test_a_table_of_contents_inside_the_policy_goes_whatever_its_links_and_langu
            "<li><a href='https://acme.example/privacy#b'>Partage</a></li>"
            "<li><a href='https://acme.example/privacy#c'>Droits</a></li></ul>")
     marker = "<h2>2. How We Share Information</h2>"
-    assert md(page(BODY.replace(marker, toc + marker))) == md(page())
-    # Links to the sections of another page are not this page's contents: they stay.
-    elsewhere = toc.replace("privacy#", "cookies#").replace("https://acme.example/cookies#c", "/terms#c")
-    assert "Partage" in md(page(BODY.replace(marker, elsewhere + marker)))
+    body = BODY.replace("<h2>1.", "<h2 id='a'>1.").replace("<h3>1.1", "<h3 id='b'>1.1").replace(
+        "<h2>2.", "<h2 id='c'>2.")
+    marked = marker.replace("<h2>", "<h2 id='c'>")
+    assert md(page(body.replace(marked, toc + marked))) == md(page())
+    # Links to anchors this page does not have (the articles of a law, another page's sections) stay.
+    law = toc.replace("https://acme.example/privacy#", "https://eur-lex.europa.eu/eli/reg/2016/679/oj#art_")
+    assert "Partage" in md(page(BODY.replace(marker, law + marker)))
+    # A heading that only means "contents" in some languages is a section of its own.
+    assert "## Contenido" in md(page(BODY + "<h2>Contenido</h2><p>Lo que publicas es tuyo; nos das licencia.</p>"))
+
+
+def test_a_list_repeated_under_two_headings_of_a_short_page_is_kept():
+    rights = "".join(f"<li>The right to {r} the personal information we hold about you, free of charge, within "
+                     f"one month of your request, unless the law lets us refuse it and we tell you why.</li>"
+                     for r in ("know", "access", "correct", "delete", "port", "limit", "refuse", "appeal"))
+    intro = "<h2>Overview</h2>" + "<p>This policy explains what we collect and why we collect it.</p>" * 25
+    body = intro + f"<h2>Your rights in the EEA</h2><ul>{rights}</ul><h2>Your rights in the UK</h2><ul>{rights}</ul>"
+    assert md(page(body)).count("The right to appeal") == 2  # a fifth of the page, but no sections of its own
+
+
+def test_a_policy_laid_out_as_slides_is_kept_and_only_a_small_carousel_goes():
+    slides = "".join(f"<div class='swiper-slide'><h2>Section {n}</h2><p>We keep your account data for {n} years "
+                     f"after you close your account, then delete it from our systems and backups.</p></div>"
+                     for n in range(1, 41))
+    text = md(page(f"<h1>Privacy</h1><p>Intro.</p><div class='swiper'><div class='swiper-wrapper'>{slides}</div>"
+                   "</div>"))
+    assert "## Section 40" in text and "for 40 years" in text
+
+
+def test_brackets_that_are_not_links_stay():
+    text = md(page("<h2>Notes</h2><p>[Note]: Important changes are listed below.</p>"
+                   "<p>Under Cal. Civ. Code § 1798.140[o][1] we list what we collect.</p>"))
+    assert "[Note]: Important" in text and "1798.140[o][1]" in text

@@ -359,6 +359,8 @@ def test_a_changes_diff_json_is_kept_compressed_across_the_upgrade(tmp_path):
         added = store.add_change(policy_id="a", version_id=1, captured_at="2025-01-01T00:00:00Z", source="live",
                                  diff=payload)
         assert store.change_diff(added) == payload
+        assert [row["diff"] for row in store.changes_of("a")] == [payload, payload]  # as the timeline compares it
+        assert "diff_z" not in store.changes_of("a")[0]
         store.update_change(added, {"diff": "{}"})
         assert store.change_diff(added) == "{}"
         assert store.db.execute("SELECT diff FROM changes WHERE id = ?", [added]).fetchone()[0] is None
