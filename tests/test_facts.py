@@ -433,7 +433,15 @@ def test_a_rewording_in_another_language_says_it_was_not_judged():
     assert verdict.summary.startswith("Not judged: the changed text is in French")
 
 
-def test_an_english_sentence_naming_foreign_companies_and_places_is_read():
-    text = ("# P\n\n## Sharing\n\nWe share your e-mail address with Le Monde and La Redoute for advertising, "
-            "and our controller is Banco de la Nación Argentina, Rue de la Loi 1, Brussels.\n")
-    assert any(f.practice == "advertising" for f in facts_of(text))
+def test_an_english_sentence_naming_foreign_companies_and_places_is_english():
+    from policywatch.document import in_other_language
+
+    english = ["Data held at La Poste de France", "Controller: Banco de la Nación Argentina",
+               "Our processors: Criteo SA; Le Monde; La Redoute; Du Pont de Nemours",
+               "Contact Acme at Rue de la Loi 1, Brussels",
+               "We pass on personal data to external partners and service providers on our behalf."]
+    other = ["Règles de conservation spécifiques par affiliation", "Wir geben Ihre Daten nicht an Dritte weiter.",
+             "Los datos se conservan durante el tiempo necesario.",
+             "Die Verarbeitung der Daten erfolgt auf Grundlage von Art. 6 DSGVO und wir speichern sie nicht."]
+    assert [in_other_language(s) for s in english] == [False] * len(english)
+    assert [in_other_language(s) for s in other] == [True] * len(other)
