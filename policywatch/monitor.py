@@ -8,6 +8,7 @@ calling thread, one transaction per policy, in the order they arrive.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -23,7 +24,6 @@ from policywatch.normalize import (
     IgnoreTimeout,
     Normalized,
     normalize_page,
-    page_markup,
     read_page,
 )
 from policywatch.outbox import Announcer, FlushReport, flush
@@ -169,11 +169,9 @@ class PageReader:
                  **options: Any) -> tuple[str | None, Normalized | None]:
         if known_markup is None:  # a first reading: fingerprint and text together, wherever they run
             return self._run(read_page, text, **options)
-        markup = page_markup(text, content_type=options.get("content_type"), select=options.get("select"),
-                             remove=options.get("remove", ()))
-        if markup is not None and markup == known_markup:
-            return markup, None
-        return markup, self._run(normalize_page, text, **options)
+        # The fingerprint here; the text, if it must be read, wherever texts are normalized.
+        return read_page(text, known_markup=known_markup, normalize=functools.partial(self._run, normalize_page),
+                         **options)
 
     def _run(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
         with self.lock:

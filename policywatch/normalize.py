@@ -17,7 +17,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
@@ -187,7 +187,7 @@ def _is_chrome(element: etree._Element, tag: str, tokens: set[str]) -> bool:
 
 def _anchor_of(href: str, page: str) -> bool:
     """Does ``href`` point at an anchor of ``page`` (the part of an href before its "#")?"""
-    before, mark, anchor = href.partition("#")
+    before, mark, _ = href.partition("#")
     return bool(mark) and before == page
 
 
@@ -208,21 +208,18 @@ def _is_toc_list(element: etree._Element) -> bool:
     if first_link is None or "#" not in (first_link.get("href") or ""):
         return False
     page = (first_link.get("href") or "").partition("#")[0]
-    for item in items:
-        links = item.findall(".//a")
-        if not links or not all(_anchor_of(a.get("href") or "", page) for a in links):
-            return False
+    links = [item.findall(".//a") for item in items]
+    hrefs = [a.get("href") or "" for found in links for a in found]
+    if not all(links) or not all(_anchor_of(href, page) for href in hrefs):
+        return False
     if page:
         # Links naming a page are this page's contents only if their anchors are on it: a list of
         # articles of a law ("…/oj#art_15") or of another page's sections stays.
         anchors = set(element.getroottree().getroot().xpath("//@id | //a/@name"))
-        if not all((a.get("href") or "").partition("#")[2] in anchors for item in items for a in item.iter("a")):
+        if not all(href.partition("#")[2] in anchors for href in hrefs):
             return False
-    for item in items:
-        links = item.findall(".//a")
-        if len(" ".join(_text(a) for a in links).strip()) < len(_text(item).strip()) * 0.8:
-            return False
-    return True
+    return all(len(" ".join(_text(a) for a in found).strip()) >= len(_text(item).strip()) * 0.8
+               for item, found in zip(items, links, strict=True))
 
 
 def decode_cloudflare_email(hexstring: str) -> str | None:
@@ -867,9 +864,9 @@ def normalize_page(text: str, *, content_type: str | None = None, select: str | 
 
 
 def read_page(text: str, *, content_type: str | None = None, select: str | None = None,
-              remove: Sequence[str] = (), ignore: Sequence[str] = (),
-              known_markup: str | None = None) -> tuple[str | None, Normalized | None]:
-    """A fetched page's markup fingerprint (``page_markup``) and its normalized text (``normalize_page``).
+              remove: Sequence[str] = (), ignore: Sequence[str] = (), known_markup: str | None = None,
+              normalize: Callable[..., Normalized] = normalize_page) -> tuple[str | None, Normalized | None]:
+    """A fetched page's markup fingerprint (``page_markup``) and its normalized text (``normalize``).
 
     When the fingerprint equals ``known_markup`` (the page's last one, under the same settings) the
     text is the one read last time and is not read again: the Normalized is None.
@@ -877,7 +874,7 @@ def read_page(text: str, *, content_type: str | None = None, select: str | None 
     markup = page_markup(text, content_type=content_type, select=select, remove=remove)
     if markup is not None and markup == known_markup:
         return markup, None
-    return markup, normalize_page(text, content_type=content_type, select=select, remove=remove, ignore=ignore)
+    return markup, normalize(text, content_type=content_type, select=select, remove=remove, ignore=ignore)
 
 
 def _items(document: Document) -> list[tuple[str, str, int]]:

@@ -425,12 +425,17 @@ def _packed_diff(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _inflate(packed: bytes | None) -> str | None:
+    """The text ``_deflate`` packed (None stays None)."""
+    return None if packed is None else zlib.decompress(packed).decode("utf-8")
+
+
 def _inflated(row: dict | None) -> dict | None:
     """A ``versions`` row with its text: decompressed from ``text_z``."""
     if row is not None:
         packed = row.pop("text_z", None)
         if packed is not None:
-            row["text"] = zlib.decompress(packed).decode("utf-8")
+            row["text"] = _inflate(packed)
     return row
 
 
@@ -618,7 +623,7 @@ class Store:
                 with self.transaction():
                     self.db.execute(CONTENTLESS_FTS)
                     for version_id, text, packed in self.db.execute("SELECT id, text, text_z FROM versions"):
-                        plain = zlib.decompress(packed).decode("utf-8") if packed is not None else text
+                        plain = _inflate(packed) if packed is not None else text
                         self.db.execute("INSERT INTO versions_fts (rowid, text) VALUES (?, ?)", [version_id, plain])
 
     def _has_fts(self) -> bool:
@@ -873,7 +878,7 @@ class Store:
             for key, analysis in self.db.execute(
                     f"SELECT sentence, analysis FROM sentence_analyses WHERE rules = ? AND sentence IN"
                     f" ({', '.join('?' for _ in chunk)})", [rules, *chunk]):
-                found[key] = zlib.decompress(analysis).decode("utf-8") if isinstance(analysis, bytes) else analysis
+                found[key] = _inflate(analysis) if isinstance(analysis, bytes) else analysis
         return found
 
     def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None:
@@ -954,7 +959,7 @@ class Store:
     def change_diff(self, change_id: int) -> str | None:
         """A change's stored ``policywatch.diff/1`` JSON (its fact changes with their evidence)."""
         row = self.db.execute("SELECT diff_z FROM changes WHERE id = ?", [change_id]).fetchone()
-        return zlib.decompress(row[0]).decode("utf-8") if row and row[0] is not None else None
+        return _inflate(row[0]) if row else None
 
     def change_by_id(self, change_id: int) -> dict | None:
         rows = list(self.db.query("SELECT * FROM changes WHERE id = ?", [change_id]))
@@ -1027,8 +1032,7 @@ class Store:
         """Every stored change of a policy, all columns (``diff`` as its JSON), oldest first."""
         rows = list(self.db.query("SELECT * FROM changes WHERE policy_id = ? ORDER BY captured_at, id", [policy_id]))
         for row in rows:
-            packed = row.pop("diff_z", None)
-            row["diff"] = zlib.decompress(packed).decode("utf-8") if packed is not None else None
+            row["diff"] = _inflate(row.pop("diff_z", None))
         return rows
 
     def changes_with_snapshots(self, policy_id: str) -> list[dict]:
