@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import email.utils
+import heapq
 import ipaddress
 import queue
 import socket
@@ -36,6 +37,9 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_netrc_auth
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ReadTimeoutError
@@ -263,11 +267,11 @@ class _RedirectGuard:
 # -- the deadline of one attempt ---------------------------------------------------------------------------
 #
 # requests applies its timeout to each socket read, so a server sending a byte now and then never
-# trips it. Each attempt therefore runs under a _Deadline: a timer that, when the attempt's time is
-# up, shuts down the sockets the attempt uses (whatever it is blocked in: connect, TLS, headers, a
-# redirect's body or the page's body), which makes the blocked read return at once. The connections
-# report their sockets to the deadline of the attempt running in their thread (a requests call runs
-# entirely in the calling thread, redirects included).
+# trips it. Each attempt therefore runs under a _Deadline: when the attempt's time is up, one watcher
+# thread for all attempts (_DeadlineWatcher) shuts down the sockets the attempt uses (whatever it is
+# blocked in: connect, TLS, headers, a redirect's body or the page's body), which makes the blocked
+# read return at once. The connections report their sockets to the deadline of the attempt running
+# in their thread (a requests call runs entirely in the calling thread, redirects included).
 
 _attempt_deadline = threading.local()
 
@@ -282,8 +286,6 @@ class _Deadline:
         self._connections: list[HTTPConnection] = []
         self._sockets: list[socket.socket] = []  # http.client drops conn.sock once a response owns it
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def passed(self) -> bool:
         return self.expired or time.monotonic() >= self.at
@@ -310,16 +312,58 @@ class _Deadline:
 
     def __enter__(self) -> _Deadline:
         _attempt_deadline.current = self
-        self._timer.start()
+        _watcher.watch(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
-            self._done = True  # from now on the timer leaves the (pooled) connections alone
+            self._done = True  # from now on the watcher leaves the (pooled) connections alone
             self._connections.clear()
             self._sockets.clear()
-        self._timer.cancel()
         _attempt_deadline.current = None
+
+
+class _DeadlineWatcher:
+    """One thread that expires every attempt's _Deadline when its time is up.
+
+    A timer thread per attempt cost more than a conditional request itself (a thread start and
+    join for every page of every run); attempts that end in time are dropped from the heap lazily.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._count = 0
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._wake:
+            self._count += 1
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (deadline.at, self._count, deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                self._thread.start()
+            elif earliest is None or deadline.at < earliest:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2]._done:
+                    heapq.heappop(self._heap)  # ended in time
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                deadline = heapq.heappop(self._heap)[2]
+            deadline._expire()
+
+
+_watcher = _DeadlineWatcher()
 
 
 def _shut(sock: socket.socket | None) -> None:
@@ -401,6 +445,48 @@ class _Session(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self._environment: dict[tuple, dict[str, Any]] = {}
+        self._urls: dict[str, str | None] = {}  # as given → as prepared (IDNA, quoting)
+        self._netrc: dict[str, tuple[str, str] | None] = {}  # scheme://host → its netrc login
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """A plain GET (no body, parameters, auth or cookies of its own) is prepared here, the same
+        as requests prepares it but with the URL and the netrc lookup done once per run, not once
+        per request: requests' own preparation cost as much as the whole 304 exchange."""
+        if (request.method or "").upper() != "GET" or request.files or request.data or request.json \
+                or request.params or request.auth or request.cookies or request.hooks.get("response") \
+                or self.auth or self.params:
+            return super().prepare_request(request)
+        prepared = requests.PreparedRequest()
+        prepared.method = "GET"
+        url = str(request.url)
+        prepared.url = self._urls.get(url)
+        if prepared.url is None:
+            if len(self._urls) > 100_000:
+                self._urls.clear()
+            prepared.prepare_url(url, None)
+            self._urls[url] = prepared.url
+        headers = CaseInsensitiveDict(self.headers)
+        for name, value in request.headers.items():
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        prepared.prepare_headers(headers)
+        prepared.body = None
+        origin = urlsplit(prepared.url)
+        if origin.username is not None or origin.password is not None:
+            prepared.prepare_auth(None)  # the URL's own user:password
+        elif self.trust_env:
+            key = f"{origin.scheme}://{origin.netloc}"
+            if key not in self._netrc:
+                self._netrc[key] = get_netrc_auth(prepared.url)
+            if self._netrc[key]:
+                prepared.prepare_auth(self._netrc[key])
+        # A copy, as requests makes: redirects add their cookies to the request's jar, not the session's.
+        jar = merge_cookies(RequestsCookieJar(), self.cookies) if len(self.cookies) else RequestsCookieJar()
+        prepared.prepare_cookies(jar)
+        prepared.prepare_hooks({"response": []})
+        return prepared
 
     def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any,
                                    cert: Any) -> dict[str, Any]:

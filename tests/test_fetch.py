@@ -74,6 +74,36 @@ def test_redirects_are_followed_and_recorded(http_server, fetcher):
     assert result.redirects == ["/legal/privacy", http_server.url("/legal/privacy-policy")]
 
 
+def test_cookies_a_site_sets_are_sent_back_on_later_requests_and_redirects(http_server, fetcher):
+    # The consent cookie a site sets on the first page is what a browser (and requests) sends back.
+    http_server.route("/consent", status=302, location="/privacy",
+                      headers={"Set-Cookie": "consent=yes; Path=/"})
+    http_server.route("/privacy", body=PAGE)
+    http_server.route("/terms", body=PAGE)
+    assert fast(fetcher, http_server.url("/consent")).ok
+    assert fast(fetcher, http_server.url("/terms")).ok
+    (redirected,) = http_server.requests_to("/privacy")
+    (later,) = http_server.requests_to("/terms")
+    assert redirected.header("Cookie") == "consent=yes"
+    assert later.header("Cookie") == "consent=yes"
+
+
+def test_credentials_in_the_url_and_in_netrc_are_sent_as_basic_auth(http_server, tmp_path, monkeypatch):
+    import base64
+
+    http_server.route("/privacy", body=PAGE)
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login team password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with Fetcher() as fetcher:
+        assert fast(fetcher, http_server.url("/privacy")).ok
+        assert fast(fetcher, http_server.url("/privacy").replace("http://", "http://me:pw@")).ok
+    from_netrc, from_url = http_server.requests_to("/privacy")
+    assert from_netrc.header("Authorization") == "Basic " + base64.b64encode(b"team:s3cret").decode()
+    assert from_url.header("Authorization") == "Basic " + base64.b64encode(b"me:pw").decode()
+
+
 # -- redirects from a public page to a private address (SSRF) -----------------------------------------------
 #
 # The page's URL is on a public-looking host; the fetch goes through the loopback test server as its
@@ -290,6 +320,19 @@ def test_trickling_server_is_bounded_by_timeout_per_attempt(http_server, fetcher
 
 
 # -- retries and waits (injected sleep: no real waiting) -----------------------------------------------------
+
+def test_attempts_share_one_deadline_thread(http_server, fetcher, monkeypatch):
+    import threading
+
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self.name) or real_start(self))
+    http_server.route("/privacy", body=PAGE)
+    for _ in range(20):
+        assert fast(fetcher, http_server.url("/privacy")).ok
+    client_threads = [name for name in started if "process_request_thread" not in name]  # not the server's
+    assert len(client_threads) <= 1
+
 
 def test_retry_after_seconds_is_honoured(http_server):
     sleeps: list[float] = []
