@@ -657,6 +657,9 @@ class Fetcher:
             result.headers = dict(response.headers)
             result.content_type = response.headers.get("Content-Type")
             if response.status_code == 304:
+                # Read the (empty) body: requests returns a connection to its pool only after its
+                # body was read, and closes it otherwise; every 304 cost a new TCP connection.
+                response.content  # noqa: B018
                 result.not_modified = True
                 result.etag = response.headers.get("ETag") or headers.get("If-None-Match")
                 result.last_modified = response.headers.get("Last-Modified") or headers.get("If-Modified-Since")

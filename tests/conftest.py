@@ -85,6 +85,7 @@ class Request:
     host: str
     started: float  # time.monotonic() when the request line was read
     finished: float | None = None  # when the handler was done with it
+    client: tuple = ()  # the client's (address, port): one per connection
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -111,7 +112,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             path, _, query = self.path.partition("?")
         headers = {k.lower(): v for k, v in self.headers.items()}
-        request = Request(self.command, path, query, headers, headers.get("host", ""), time.monotonic())
+        request = Request(self.command, path, query, headers, headers.get("host", ""), time.monotonic(),
+                          client=tuple(self.client_address))
         server._begin(request)
         try:
             response = server._respond(request)

@@ -210,6 +210,14 @@ def test_etag_sends_if_none_match_and_gets_304(http_server, fetcher):
     assert third.etag != first.etag and "June 1, 2024" in third.text
 
 
+def test_pages_of_one_host_share_a_kept_alive_connection_304s_included(http_server, fetcher):
+    http_server.route("/privacy", body=PAGE, etag='"v1"')
+    first = fast(fetcher, http_server.url("/privacy"))
+    for _ in range(3):
+        assert fast(fetcher, http_server.url("/privacy"), etag=first.etag).not_modified
+    assert len({request.client for request in http_server.requests_to("/privacy")}) == 1
+
+
 def test_last_modified_sends_if_modified_since_and_gets_304(http_server, fetcher):
     stamp = "Wed, 01 May 2024 10:00:00 GMT"
     http_server.route("/privacy", body=PAGE, last_modified=stamp)
