@@ -231,11 +231,14 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
             jobs.append((policy.host, lambda p=policy, pr=profile: fetch_and_normalize(
                 fetcher, p, pr, states[p.id], reader)))
         try:
-            for fetched in fetcher.run(jobs):
-                result = record(store, fetched, states[fetched.policy.id], run_id, announcer=announcer)
-                report.results.append(result)
-                if on_result:
-                    on_result(result)
+            # Unchanged pages commit in batches; anything else (a new text, a failure) at once.
+            with store.batch() as done:
+                for fetched in fetcher.run(jobs):
+                    result = record(store, fetched, states[fetched.policy.id], run_id, announcer=announcer)
+                    done(now=result.outcome != "unchanged")
+                    report.results.append(result)
+                    if on_result:
+                        on_result(result)
             if notify:
                 report.notifications.deliveries += flush(store, watchlist, env=env, run_id=run_id).deliveries
         finally:

@@ -30,8 +30,9 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from hashlib import sha256
@@ -466,8 +467,6 @@ MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same 
 def _set_wal(db: sqlite_utils.Database) -> None:
     """Switch to WAL. Switching needs the file to itself and SQLite does not wait for that (no busy
     handler): while another run creates the same new database, ask again for a while."""
-    import time
-
     for attempt in range(300):
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -661,6 +660,42 @@ class Store:
         """All writes inside commit together or not at all (nested blocks become savepoints)."""
         with self.db.atomic():
             yield
+
+    @contextlib.contextmanager
+    def batch(self, most: int = 200, seconds: float = 1.0) -> Iterator[Callable[[bool], None]]:
+        """Let many small transactions (one per policy) commit together: a commit cost more than
+        recording an unchanged page.
+
+        Yields ``done(now=False)``, to call after each unit of work: what is done so far commits
+        when ``now`` (a unit others must see at once), after ``most`` units or ``seconds``, and when
+        the block ends, also by an exception: a unit that failed was already undone by its own
+        transaction, now a savepoint. A crash loses at most the units not yet committed, whole.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:  # inside a transaction already: it decides when to commit
+            yield lambda now=False: None
+            return
+        units, since = 0, time.monotonic()
+
+        def done(now: bool = False) -> None:
+            nonlocal units, since
+            units += 1
+            if now or units >= most or time.monotonic() - since >= seconds:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+                units, since = 0, time.monotonic()
+                conn.execute("BEGIN")
+
+        conn.execute("BEGIN")
+        try:
+            yield done
+        finally:
+            if conn.in_transaction:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self.db.rollback()
+                    raise
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         """Plain INSERT: sqlite-utils' insert() inspects the table on every call, too slow per fetch."""

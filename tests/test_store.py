@@ -395,3 +395,67 @@ def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page
     assert store.db.execute("SELECT compression, base_sha256 FROM snapshots WHERE sha256 = ?",
                             [digest]).fetchone() == ("zstd-delta", digests[0])
     assert store.snapshot(digest)[0] == third
+
+
+def _runs(path) -> list[tuple]:
+    with sqlite3.connect(path) as other:  # another connection: sees only what was committed
+        return other.execute("SELECT command, finished_at IS NOT NULL FROM runs ORDER BY id").fetchall()
+
+
+def test_a_batch_commits_its_units_together_when_asked_when_full_and_at_its_end(tmp_path):
+    path = tmp_path / "pw.db"
+    with Store.open(path) as store, store.batch(most=3, seconds=3600) as done:
+        for name in ("a", "b"):
+            store.start_run(name)
+            done()
+        assert _runs(path) == []  # two units: not committed yet
+        store.start_run("c")
+        done()
+        assert [command for command, _ in _runs(path)] == ["a", "b", "c"]  # full
+        store.start_run("d")
+        done(now=True)
+        assert len(_runs(path)) == 4  # asked
+        store.start_run("e")
+        done()
+    assert len(_runs(path)) == 5  # the end
+
+
+def test_a_unit_that_fails_in_a_batch_is_undone_alone(tmp_path):
+    path = tmp_path / "pw.db"
+    with Store.open(path) as store:
+        with pytest.raises(RuntimeError), store.batch() as done:
+            store.start_run("kept")
+            done()
+            with store.transaction():
+                store.start_run("undone")
+                raise RuntimeError("the unit fails")
+        assert _runs(path) == [("kept", False)]
+        store.start_run("after")  # the store is usable: no transaction left open
+    assert [command for command, _ in _runs(path)] == ["kept", "after"]
+
+
+def test_a_process_killed_in_a_batch_leaves_only_whole_units(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "pw.db"
+    child = textwrap.dedent(f"""
+        import os, signal
+        from policywatch.store import Store
+        store = Store.open({str(path)!r})
+        with store.batch(most=4, seconds=3600) as done:
+            for unit in range(10):
+                with store.transaction():
+                    run = store.start_run(f"unit {{unit}}")
+                    if unit == 6:
+                        os.kill(os.getpid(), signal.SIGKILL)  # in the middle of a unit
+                    store.finish_run(run, {{}}, 0)
+                done()
+    """)
+    killed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Store.open(path) as store:  # opens (and recovers) cleanly
+        assert store.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert _runs(path) == [(f"unit {unit}", True) for unit in range(4)]  # the first batch, whole
