@@ -523,6 +523,7 @@ class Store:
         self.db = db
         self.path = path
         self._lock: FileLock | None = None
+        self._savepoints = 0  # savepoints opened so far: each gets a name of its own
         self._prune_facts = False
         db.conn.create_function("policywatch_fact_key", len(FACT_COLUMNS), fact_key, deterministic=True)
         db.conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
@@ -658,8 +659,24 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all (nested blocks become savepoints)."""
-        with self.db.atomic():
+        conn = self.db.conn
+        if not conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        # Not sqlite-utils' nested atomic(): it names each savepoint from the system's random source,
+        # a system call per policy in a batch (see batch).
+        self._savepoints += 1
+        name = f"policywatch_{self._savepoints}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
             yield
+        except BaseException:
+            if conn.in_transaction:  # an error may have ended the whole transaction already
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        conn.execute(f"RELEASE SAVEPOINT {name}")
 
     @contextlib.contextmanager
     def batch(self, most: int = 200, seconds: float = 1.0) -> Iterator[Callable[[bool], None]]:
