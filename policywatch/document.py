@@ -284,12 +284,12 @@ class Document:
         return self.__dict__["_detected_language"]
 
     def precompute(self) -> Document:
-        """Fill the caches of what every check reads (Markdown, sha256, plain text, language).
+        """Fill the caches of what every check reads (Markdown, sha256, plain text, words, language).
 
         A worker process that normalized the page calls it: the caches travel back with the pickle
         instead of costing the thread that writes the results, which every page waits for.
         """
-        self.sha256, self.detected_language, self.plain_text  # noqa: B018  (read for their caches)
+        self.sha256, self.detected_language, self.word_count  # noqa: B018  (read for their caches)
         return self
 
     @property
@@ -309,7 +309,10 @@ class Document:
 
     @property
     def word_count(self) -> int:
-        return len(self.plain_text.split())
+        cached = self.__dict__.get("_word_count")
+        if cached is None:
+            cached = self.__dict__["_word_count"] = len(self.plain_text.split())
+        return cached
 
     @classmethod
     def from_markdown(cls, text: str) -> Document:

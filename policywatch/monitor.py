@@ -14,6 +14,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -104,6 +105,7 @@ class Fetched:
     raw_sha256: str | None
     markup_sha256: str | None = None  # normalize.markup_sha256 of the page, when it was computed
     same_markup: bool = False  # new bytes, but only where no text is: not normalized
+    read_ahead: Future | None = None  # timeline.read_ahead of a new text, in a worker process
 
 
 def response_record(result: FetchResult) -> dict[str, str | None]:
@@ -118,7 +120,8 @@ def profile_of(policy: Policy) -> str:
 
 
 def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
-                         read: Callable[..., tuple[str | None, Normalized | None]] = read_page) -> Fetched:
+                         read: Callable[..., tuple[str | None, Normalized | None]] = read_page,
+                         ahead: Callable[[int, Normalized], Future | None] | None = None) -> Fetched:
     from hashlib import sha256
 
     conditional = state is not None and state.current_version_id is not None and state.last_profile == profile
@@ -143,10 +146,14 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
     if normalized is None:
         # the second fast path: new tokens, build ids or CSRF fields, and not one character of text
         return Fetched(policy, profile, result, None, False, raw_sha256, markup, same_markup=True)
-    return Fetched(policy, profile, result, normalized, False, raw_sha256, markup)
+    changed = state is not None and state.current_version_id is not None \
+        and normalized.document.sha256 != state.current_sha256
+    read_ahead = ahead(state.current_version_id, normalized) if changed and ahead is not None else None
+    return Fetched(policy, profile, result, normalized, False, raw_sha256, markup, read_ahead=read_ahead)
 
 
 POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
+AHEAD_THRESHOLD = 8  # new texts in this run before they do: each saves the writer a cold reading (read_ahead)
 
 
 class PageReader:
@@ -159,9 +166,11 @@ class PageReader:
     days) is fingerprinted in its fetch thread, cheaper than shipping it to a process.
     """
 
-    def __init__(self, threshold: int | None = None):
+    def __init__(self, threshold: int | None = None, db_path: str | os.PathLike | None = None):
         self.threshold = POOL_THRESHOLD if threshold is None else threshold
-        self.count = 0
+        self.db_path = str(db_path) if db_path is not None else None
+        self.count = 0  # pages read so far
+        self.new_texts = 0  # texts other than their policy's current one, so far
         self.pool = None
         self.lock = threading.Lock()
 
@@ -173,20 +182,40 @@ class PageReader:
         return read_page(text, known_markup=known_markup, normalize=functools.partial(self._run, normalize_page),
                          **options)
 
+    def ahead(self, baseline_version_id: int, normalized: Normalized) -> Future | None:
+        """Start ``timeline.read_ahead`` of a new text against its baseline in a worker process, if
+        the run has them (none in a run with few new texts: the writer then reads them itself)."""
+        if self.db_path is None:
+            return None
+        with self.lock:
+            self.new_texts += 1
+            if self.new_texts > AHEAD_THRESHOLD:
+                self._start_pool()
+            pool = self.pool
+        if pool is None:
+            return None
+        from policywatch.timeline import read_ahead
+
+        return pool.submit(read_ahead, self.db_path, baseline_version_id, normalized.document.markdown())
+
     def _run(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
         with self.lock:
             self.count += 1
-            if self.pool is None and self.count > self.threshold and _spare_cores():
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                # "spawn": fetch threads are running, and forking a threaded process can copy a held lock.
-                self.pool = ProcessPoolExecutor(max_workers=_spare_cores(),
-                                                mp_context=multiprocessing.get_context("spawn"))
+            if self.count > self.threshold:
+                self._start_pool()
             pool = self.pool
         if pool is None:
             return function(text, **options)
         return pool.submit(function, text, **options).result()
+
+    def _start_pool(self) -> None:
+        """Start the worker processes, if they are not running yet and there are cores for them."""
+        if self.pool is None and _spare_cores():
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # "spawn": fetch threads are running, and forking a threaded process can copy a held lock.
+            self.pool = ProcessPoolExecutor(max_workers=_spare_cores(), mp_context=multiprocessing.get_context("spawn"))
 
     def close(self) -> None:
         if self.pool is not None:
@@ -210,7 +239,7 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
     policies = watchlist.select(ids, tags)
     own_fetcher = fetcher is None
     fetcher = fetcher or Fetcher(workers=workers)
-    reader = PageReader()
+    reader = PageReader(db_path=store.path)
     with store.writer(), contextlib.closing(reader):
         run_id = store.start_run("check")
         report = RunReport(run_id)
@@ -229,7 +258,7 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
         for policy in policies:
             profile = profile_of(policy)
             jobs.append((policy.host, lambda p=policy, pr=profile: fetch_and_normalize(
-                fetcher, p, pr, states[p.id], reader)))
+                fetcher, p, pr, states[p.id], reader, reader.ahead)))
         try:
             # Unchanged pages commit in batches; anything else (a new text, a failure) at once.
             with store.batch() as done:
@@ -383,7 +412,7 @@ class _Writer:
             # wobbling between two texts is not announced again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
             baseline = baseline or state.current_version_id
-            judged = judge_change(store, policy.id, baseline, version)
+            judged = judge_change(store, policy.id, baseline, version, learned=self._read_ahead(baseline))
             if outcome == "reverted" and judged.judgement.material and undone is not None and undone["material"] \
                     and not store.material_move_seen(policy.id, baseline, version["id"]):
                 # Undoing a material change is news, once: a page wobbling between two texts is not.
@@ -405,6 +434,16 @@ class _Writer:
                      **self._markup())
         self.result.outcome, self.result.version = outcome, version["number"]
         self.result.previous_version = state.current_number if state else None
+
+    def _read_ahead(self, baseline: int) -> tuple[str, dict[bytes, str]] | None:
+        """What a worker process read ahead of this judgement, if it read against this baseline."""
+        future, state = self.fetched.read_ahead, self.state
+        if future is None or state is None or baseline != state.current_version_id:
+            return None
+        try:
+            return future.result()
+        except Exception:  # noqa: BLE001 - reading ahead only saves time: the judgement reads them itself
+            return None
 
     def _markup(self) -> dict[str, str]:
         """The markup fingerprint of a page whose text is now the policy's (see normalize.markup_sha256)."""

@@ -32,7 +32,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from hashlib import sha256
@@ -443,17 +443,27 @@ def _inflated(row: dict | None) -> dict | None:
 def fact_key(*values: Any) -> bytes:
     """What identifies a fact's row in ``fact_texts``: all of its columns, as ``json.dumps(values,
     ensure_ascii=False)`` writes them (written out here: a version stores a thousand facts)."""
-    parts = []
-    for value in values:
-        if isinstance(value, str):
-            parts.append(_json_string(value))
-        elif value is None:
-            parts.append("null")
-        elif type(value) is int:
-            parts.append(str(value))
-        else:  # never in a fact's columns; spelled as json.dumps would, all the same
-            parts.append(json.dumps(value, ensure_ascii=False))
-    return sha256(f"[{', '.join(parts)}]".encode()).digest()[:16]
+    return fact_keys([values])[0]
+
+
+def fact_keys(rows: Iterable[Sequence[Any]]) -> list[bytes]:
+    """``fact_key`` of many facts: each string spelled once, though a version's facts share their
+    evidence sentences, sections and categories."""
+    spelled: dict[str, str] = {}
+
+    def json_value(value: Any) -> str:
+        if type(value) is str:
+            found = spelled.get(value)
+            if found is None:
+                found = spelled[value] = _json_string(value)
+            return found
+        if value is None:
+            return "null"
+        if type(value) is int:
+            return str(value)
+        return json.dumps(value, ensure_ascii=False)  # never in a fact's columns; spelled as json.dumps would
+
+    return [sha256(f"[{', '.join(map(json_value, row))}]".encode()).digest()[:16] for row in rows]
 
 
 def sentence_key(text: str) -> bytes:
@@ -564,6 +574,17 @@ class Store:
         if current != len(MIGRATIONS) or not store._has_fts():
             raise PolicywatchError(f"{path}: the database needs upgrading and cannot be written ({why})")
         return store
+
+    @classmethod
+    def reader(cls, path: str | os.PathLike) -> Store:
+        """A connection that only reads a database another connection may be writing (a worker
+        process reading ahead for the run that writes: see timeline.read_ahead)."""
+        try:
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                                   check_same_thread=False)
+            return cls(sqlite_utils.Database(conn), Path(path))
+        except sqlite3.DatabaseError as exc:
+            raise PolicywatchError(database_problem(Path(path), exc)) from None
 
     @classmethod
     def memory(cls) -> Store:
@@ -878,7 +899,7 @@ class Store:
             rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
                              "section": "[]", "section_index": -1}]
             values = [tuple(map(row.get, FACT_COLUMNS)) for row in rows]
-            keys = [fact_key(*value) for value in values]
+            keys = fact_keys(values)
             # Most facts of a new version were stated by the one before: only the others are written.
             ids = self._fact_ids(keys)
             missing = {key: value for key, value in zip(keys, values, strict=True) if key not in ids}

@@ -39,12 +39,42 @@ class JudgedChange:
     new_version: dict
 
 
-def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
-    """Diff a stored version against its baseline and judge it; store both versions' facts if new."""
+def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict,
+                 learned: tuple[str, dict[bytes, str]] | None = None) -> JudgedChange:
+    """Diff a stored version against its baseline and judge it; store both versions' facts if new.
+
+    ``learned``: what ``read_ahead`` found the two texts say, kept first, so that they are recalled
+    here rather than read again.
+    """
     from policywatch.judge import without_cycle_collection
 
+    if learned is not None and learned[1] and learned[0] == load_rules().fingerprint:
+        store.put_sentence_analyses(*learned)
     with without_cycle_collection():  # the facts stored and the JSON written are part of the burst
         return _judge_change(store, policy_id, baseline_version_id, version)
+
+
+_readers: dict[str, Store] = {}  # a worker process's connections, one per database
+
+
+def read_ahead(db_path: str, baseline_version_id: int, markdown: str) -> tuple[str, dict[bytes, str]]:
+    """In a worker process, before the writer judges a new text (``markdown``) against the stored
+    version ``baseline_version_id``: what the two texts say that the database does not hold yet,
+    with the lexicons' fingerprint, for ``judge_change(learned=…)``.
+
+    The first change of a policy reads its first version whole, which a check never read before;
+    reading it here takes that off the writer's thread, which every page of the run waits for.
+    """
+    from policywatch.document import Document
+    from policywatch.judge.facts import learn
+
+    store = _readers.get(db_path)
+    if store is None:
+        store = _readers[db_path] = Store.reader(db_path)
+    rules = load_rules()
+    baseline = store.version_by_id(baseline_version_id)
+    documents = [Document.from_markdown(baseline["text"]), Document.from_markdown(markdown)]
+    return rules.fingerprint, learn(documents, memory=store, rules=rules)
 
 
 def _judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:

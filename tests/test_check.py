@@ -785,6 +785,47 @@ def test_reading_in_worker_processes_gives_the_same_versions(http_server, make_w
         assert stored == normalize_text(text, content_type="text/html").markdown
 
 
+def test_new_texts_read_ahead_in_worker_processes_are_judged_the_same(http_server, make_watchlist, tmp_path,
+                                                                      monkeypatch):
+    """Once a run has AHEAD_THRESHOLD new texts, worker processes read them (and their baselines)
+    ahead of the writer; the writer then recalls what they say: the same verdicts as without."""
+    import policywatch.judge.facts as facts
+    import policywatch.monitor as monitor
+    from policywatch.store import Store
+
+    edits = [{RETENTION: f"for up to {days} days after it is closed"} for days in (10, 20, 30)]
+    urls = []
+    for k, edit in enumerate(edits):
+        http_server.route(f"/p{k}", pages.policy_page(edits=edit))
+        urls.append(http_server.url(f"/p{k}"))
+    watchlist = make_watchlist(urls)
+    monkeypatch.setattr(monitor, "AHEAD_THRESHOLD", 0)
+    monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
+    analysed = []
+    original = facts.FactExtractor._analyse
+    monkeypatch.setattr(facts.FactExtractor, "_analyse", lambda self, s: analysed.append(s) or original(self, s))
+    verdicts, read_ahead = {}, monitor.PageReader.ahead
+    for ahead in (False, True):
+        with Store.open(tmp_path / f"ahead-{ahead}.db") as store:
+            monkeypatch.setattr(monitor.PageReader, "ahead", read_ahead if ahead else
+                                lambda self, baseline, normalized: None)
+            for k, edit in enumerate(edits):
+                http_server.route(f"/p{k}", pages.policy_page(edits=edit))
+            assert {r.outcome for r in check(watchlist, store, notify=False).results} == {"new"}
+            for k in range(len(edits)):
+                http_server.route(f"/p{k}", pages.policy_page(edits={RETENTION: "indefinitely"}))
+            analysed.clear()
+            report = check(watchlist, store, notify=False)
+            assert {r.outcome for r in report.results} == {"changed"}
+            verdicts[ahead] = [(r.severity, r.material, r.categories, r.summary) for r in report.results]
+            if ahead:
+                assert analysed == []  # in this process: the workers read both texts of every change
+            else:
+                assert analysed  # the writer read them itself
+    assert verdicts[True] == verdicts[False]
+    assert all(material for _, material, _, _ in verdicts[True])
+
+
 # -- classify: what a fetch means, without a database ---------------------------------------------
 
 def _classified(result, normalized=None, state=None, same_raw=False):

@@ -199,6 +199,28 @@ def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(s
     assert store.db.execute("SELECT DISTINCT rules FROM sentence_analyses").fetchall() == [("other-lexicons",)]
 
 
+def test_what_is_learned_ahead_elsewhere_is_recalled_by_the_writer_with_the_same_facts(store):
+    from policywatch.document import parse_text
+    from policywatch.judge import FactExtractor
+    from policywatch.judge.facts import learn
+
+    old = parse_text("# P\n\n## Sharing\n\nWe do not sell your personal information.\n\n"
+                     "We share it with service providers.\n")
+    new = parse_text("# P\n\n## Sharing\n\nWe do not sell your personal information.\n\n"
+                     "We share it with data brokers for advertising.\n")
+    known = FactExtractor(memory=store)
+    known.read(parse_text("# P\n\nWe do not sell your personal information.\n"))  # the memory holds one
+    learned = learn([old, new], memory=store)  # as a worker process would, reading the database only
+    assert learned and not any(key in store.sentence_analyses(known.rules.fingerprint, list(learned))
+                               for key in learned)  # only what the memory lacked
+    store.put_sentence_analyses(known.rules.fingerprint, learned)  # the writer keeps it
+
+    writer = FactExtractor(memory=store)
+    assert [writer.read(old).facts, writer.read(new).facts] == [FactExtractor().read(old).facts,
+                                                                FactExtractor().read(new).facts]
+    assert writer._learned == [] and not writer._runs  # recalled, not analysed
+
+
 def test_a_long_analysis_is_kept_compressed_and_read_back_as_written(store):
     long = json.dumps([[], [[[["sharing", "data brokers", "asserted", None, None, False, None, None, False]] * 4,
                             ["sharing"]]]])

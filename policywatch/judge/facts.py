@@ -562,9 +562,10 @@ class FactExtractor:
         for name, found in hits.items():
             # "advertising partners" is one recipient, not also "partners": drop matches inside a longer one.
             if len(found) > 1:
-                hits[name] = [(t, m) for t, m in found if not any(
-                    o.start() <= m.start() and m.end() <= o.end() and o.end() - o.start() > m.end() - m.start()
-                    for _, o in found)]
+                spans = [(m.start(), m.end()) for _, m in found]
+                hits[name] = [hit for hit, (start, end) in zip(found, spans, strict=True) if not any(
+                    other_start <= start and end <= other_end and other_end - other_start > end - start
+                    for other_start, other_end in spans)]
         return hits, verbs
 
     def _analyse(self, sentence: str) -> _Analysis:
@@ -696,3 +697,33 @@ def extract_facts(document: Document, rules: Rules | None = None, memory: Analys
                   ) -> list[Fact]:
     """The practice facts of a Document, in reading order."""
     return FactExtractor(rules, memory).read(document).facts
+
+
+class _Gathered:
+    """An AnalysisMemory that recalls from another one and gathers what is learned, for whoever can
+    write it (``learn``)."""
+
+    def __init__(self, recall: AnalysisMemory | None):
+        self.recall = recall
+        self.learned: dict[bytes, str] = {}
+
+    def sentence_analyses(self, rules: str, keys: list[bytes]) -> dict[bytes, str]:
+        return self.recall.sentence_analyses(rules, keys) if self.recall is not None else {}
+
+    def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None:
+        self.learned.update(analyses)
+
+
+def learn(documents: Iterable[Document], memory: AnalysisMemory | None = None, rules: Rules | None = None
+          ) -> dict[bytes, str]:
+    """Read documents ahead of judging them, where ``memory`` cannot be written (another process):
+    what they say that ``memory`` does not hold yet, as entries for ``put_sentence_analyses``.
+
+    Once they are kept, a FactExtractor reading the same documents recalls instead of analysing:
+    the same facts, read on another core.
+    """
+    gathered = _Gathered(memory)
+    extractor = FactExtractor(rules, gathered)
+    for document in documents:
+        extractor.read(document)
+    return gathered.learned
