@@ -759,7 +759,8 @@ class Store:
     def ensure_policy(self, policy_id: str, name: str, url: str) -> None:
         self.db.execute(
             "INSERT INTO policies (id, name, url, first_seen) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET name = excluded.name, url = excluded.url",
+            "ON CONFLICT(id) DO UPDATE SET name = excluded.name, url = excluded.url"
+            " WHERE name IS NOT excluded.name OR url IS NOT excluded.url",  # most runs: no write at all
             [policy_id, name, url, now()],
         )
 

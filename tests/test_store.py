@@ -481,3 +481,13 @@ def test_a_process_killed_in_a_batch_leaves_only_whole_units(tmp_path):
     with Store.open(path) as store:  # opens (and recovers) cleanly
         assert store.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert _runs(path) == [(f"unit {unit}", True) for unit in range(4)]  # the first batch, whole
+
+
+def test_ensuring_a_known_policy_writes_nothing_unless_its_name_or_url_changed(store):
+    store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+    before = store.db.conn.total_changes
+    store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+    assert store.db.conn.total_changes == before  # a daily run rewrote every policy's row
+    store.ensure_policy("acme", "ACME Corp", "https://acme.example/privacy")
+    assert store.db.conn.total_changes == before + 1
+    assert store.db.execute("SELECT name FROM policies WHERE id = 'acme'").fetchone() == ("ACME Corp",)
