@@ -707,11 +707,13 @@ class Fetcher:
             return bytes(body), response
 
     # -- many pages ---------------------------------------------------------------------------
-    def run(self, jobs: Iterable[tuple[str, Callable[[], Any]]]) -> Iterator[Any]:
+    def run(self, jobs: Iterable[tuple[str, Callable[[], Any]]],
+            idle: Callable[[], None] | None = None) -> Iterator[Any]:
         """Run ``(host, work)`` jobs on the pool, at most one at a time per host.
 
         Yields each job's return value as soon as it is done, so the caller can store results
-        while later pages are still being fetched.
+        while later pages are still being fetched; ``idle`` is called whenever the caller would
+        wait for the next one.
         """
         by_host: OrderedDict[str, list[Callable[[], Any]]] = OrderedDict()
         for host, work in jobs:
@@ -746,6 +748,8 @@ class Fetcher:
             for works in by_host.values():
                 pool.submit(drain, works)
             for _ in range(total):
+                if idle is not None and done.empty():
+                    idle()
                 ok, value = done.get()
                 if not ok:
                     raise value

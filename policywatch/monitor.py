@@ -2,7 +2,8 @@
 
 ``check(watchlist, store)`` is the library form of ``policywatch check``. Pages are fetched and
 normalized on a worker pool (one request at a time per host); results are written by the
-calling thread, one transaction per policy, in the order they arrive.
+calling thread, one transaction (savepoint) per policy, in the order they arrive, and committed in
+batches (``Store.batch``).
 """
 
 from __future__ import annotations
@@ -260,11 +261,13 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
             jobs.append((policy.host, lambda p=policy, pr=profile: fetch_and_normalize(
                 fetcher, p, pr, states[p.id], reader, reader.ahead)))
         try:
-            # Unchanged pages commit in batches; anything else (a new text, a failure) at once.
-            with store.batch() as done:
-                for fetched in fetcher.run(jobs):
+            # Results commit in batches, each whole, and whenever the writer waits for the next one:
+            # a crash loses at most the last second's, which the next check does again (notifications
+            # are sent only once their batch is kept).
+            with store.batch() as batch:
+                for fetched in fetcher.run(jobs, idle=batch.commit):
                     result = record(store, fetched, states[fetched.policy.id], run_id, announcer=announcer)
-                    done(now=result.outcome != "unchanged")
+                    batch.done()
                     report.results.append(result)
                     if on_result:
                         on_result(result)

@@ -32,7 +32,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from hashlib import sha256
@@ -526,6 +526,32 @@ class PolicyState:
     last_markup_sha256: str | None = None
 
 
+class Batch:
+    """Units of work (each a transaction of its own, a savepoint here) committed together.
+
+    Call ``done()`` after each unit: what is done commits after ``most`` units or ``seconds``;
+    and call ``commit()`` when idle (waiting for the next unit), so that nothing done waits long
+    uncommitted. A crash loses at most the units not yet committed, each whole.
+    """
+
+    def __init__(self, conn: sqlite3.Connection | None, most: int, seconds: float):
+        self.conn, self.most, self.seconds = conn, most, seconds
+        self.units, self.since = 0, time.monotonic()
+
+    def done(self) -> None:
+        self.units += 1
+        if self.units >= self.most or time.monotonic() - self.since >= self.seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.conn is None or not self.units:
+            return
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self.units, self.since = 0, time.monotonic()
+        self.conn.execute("BEGIN")
+
+
 class Store:
     """The policywatch database. ``Store.open(path)``; use ``with store.writer(): …`` to write."""
 
@@ -700,33 +726,18 @@ class Store:
         conn.execute(f"RELEASE SAVEPOINT {name}")
 
     @contextlib.contextmanager
-    def batch(self, most: int = 200, seconds: float = 1.0) -> Iterator[Callable[[bool], None]]:
+    def batch(self, most: int = 200, seconds: float = 1.0) -> Iterator[Batch]:
         """Let many small transactions (one per policy) commit together: a commit cost more than
-        recording an unchanged page.
-
-        Yields ``done(now=False)``, to call after each unit of work: what is done so far commits
-        when ``now`` (a unit others must see at once), after ``most`` units or ``seconds``, and when
-        the block ends, also by an exception: a unit that failed was already undone by its own
-        transaction, now a savepoint. A crash loses at most the units not yet committed, whole.
-        """
+        recording an unchanged page. See ``Batch``; what is done commits at the end of the block,
+        also by an exception (a unit that failed was already undone by its own transaction, now a
+        savepoint)."""
         conn = self.db.conn
         if conn.in_transaction:  # inside a transaction already: it decides when to commit
-            yield lambda now=False: None
+            yield Batch(None, most, seconds)
             return
-        units, since = 0, time.monotonic()
-
-        def done(now: bool = False) -> None:
-            nonlocal units, since
-            units += 1
-            if now or units >= most or time.monotonic() - since >= seconds:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
-                units, since = 0, time.monotonic()
-                conn.execute("BEGIN")
-
         conn.execute("BEGIN")
         try:
-            yield done
+            yield Batch(conn, most, seconds)
         finally:
             if conn.in_transaction:
                 try:

@@ -424,30 +424,40 @@ def _runs(path) -> list[tuple]:
         return other.execute("SELECT command, finished_at IS NOT NULL FROM runs ORDER BY id").fetchall()
 
 
-def test_a_batch_commits_its_units_together_when_asked_when_full_and_at_its_end(tmp_path):
+def test_a_batch_commits_its_units_together_when_full_when_due_and_at_its_end(tmp_path, monkeypatch):
+    import policywatch.store
+
     path = tmp_path / "pw.db"
-    with Store.open(path) as store, store.batch(most=3, seconds=3600) as done:
+    clock = [0.0]
+    monkeypatch.setattr(policywatch.store.time, "monotonic", lambda: clock[0])
+    with Store.open(path) as store, store.batch(most=3, seconds=10) as batch:
         for name in ("a", "b"):
             store.start_run(name)
-            done()
+            batch.done()
         assert _runs(path) == []  # two units: not committed yet
         store.start_run("c")
-        done()
+        batch.done()
         assert [command for command, _ in _runs(path)] == ["a", "b", "c"]  # full
         store.start_run("d")
-        done(now=True)
-        assert len(_runs(path)) == 4  # asked
+        clock[0] = 10.0
+        batch.done()
+        assert len(_runs(path)) == 4  # due
         store.start_run("e")
-        done()
-    assert len(_runs(path)) == 5  # the end
+        batch.done()
+        assert len(_runs(path)) == 4
+        batch.commit()
+        assert len(_runs(path)) == 5  # asked (the writer has nothing else to do)
+        store.start_run("f")
+        batch.done()
+    assert len(_runs(path)) == 6  # the end
 
 
 def test_a_unit_that_fails_in_a_batch_is_undone_alone(tmp_path):
     path = tmp_path / "pw.db"
     with Store.open(path) as store:
-        with pytest.raises(RuntimeError), store.batch() as done:
+        with pytest.raises(RuntimeError), store.batch() as batch:
             store.start_run("kept")
-            done()
+            batch.done()
             with store.transaction():
                 store.start_run("undone")
                 raise RuntimeError("the unit fails")
@@ -467,14 +477,14 @@ def test_a_process_killed_in_a_batch_leaves_only_whole_units(tmp_path):
         import os, signal
         from policywatch.store import Store
         store = Store.open({str(path)!r})
-        with store.batch(most=4, seconds=3600) as done:
+        with store.batch(most=4, seconds=3600) as batch:
             for unit in range(10):
                 with store.transaction():
                     run = store.start_run(f"unit {{unit}}")
                     if unit == 6:
                         os.kill(os.getpid(), signal.SIGKILL)  # in the middle of a unit
                     store.finish_run(run, {{}}, 0)
-                done()
+                batch.done()
     """)
     killed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
