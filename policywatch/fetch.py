@@ -21,6 +21,7 @@ import contextlib
 import email.utils
 import heapq
 import ipaddress
+import os
 import queue
 import socket
 import sys
@@ -360,10 +361,21 @@ class _DeadlineWatcher:
                     self._wake.wait(wait)
                     continue
                 deadline = heapq.heappop(self._heap)[2]
-            deadline._expire()
+            with contextlib.suppress(Exception):  # the watcher must outlive one attempt's trouble
+                deadline._expire()
 
 
 _watcher = _DeadlineWatcher()
+
+
+def _new_watcher_after_fork() -> None:
+    """A forked child has no watcher thread, and may hold a copy of its lock taken: start anew."""
+    global _watcher
+    _watcher = _DeadlineWatcher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_watcher_after_fork)
 
 
 def _shut(sock: socket.socket | None) -> None:
@@ -449,16 +461,17 @@ class _Session(requests.Session):
         self._netrc: dict[str, tuple[str, str] | None] = {}  # scheme://host → its netrc login
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
-        """A plain GET (no body, parameters, auth or cookies of its own) is prepared here, the same
-        as requests prepares it but with the URL and the netrc lookup done once per run, not once
-        per request: requests' own preparation cost as much as the whole 304 exchange."""
-        if (request.method or "").upper() != "GET" or request.files or request.data or request.json \
-                or request.params or request.auth or request.cookies or request.hooks.get("response") \
-                or self.auth or self.params:
+        """A plain GET (no body, parameters, auth, cookies or hooks of its own or the session's) is
+        prepared here as requests prepares it, with the URL and the netrc lookup done once per run
+        instead of once per request: requests' own preparation cost as much as a whole 304."""
+        if (request.method or "").upper() != "GET" or not isinstance(request.url, str) or request.files \
+                or request.data or request.json or request.params or request.auth or request.cookies \
+                or request.hooks.get("response") or self.hooks.get("response") or self.auth or self.params \
+                or any(value is None for value in self.headers.values()):
             return super().prepare_request(request)
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
-        url = str(request.url)
+        url = request.url
         prepared.url = self._urls.get(url)
         if prepared.url is None:
             if len(self._urls) > 100_000:
@@ -473,15 +486,16 @@ class _Session(requests.Session):
                 headers[name] = value
         prepared.prepare_headers(headers)
         prepared.body = None
-        origin = urlsplit(prepared.url)
-        if origin.username is not None or origin.password is not None:
-            prepared.prepare_auth(None)  # the URL's own user:password
-        elif self.trust_env:
+        # As requests: a netrc login for the host, else the URL's own user:password.
+        login = None
+        if self.trust_env:
+            origin = urlsplit(url)
             key = f"{origin.scheme}://{origin.netloc}"
             if key not in self._netrc:
-                self._netrc[key] = get_netrc_auth(prepared.url)
-            if self._netrc[key]:
-                prepared.prepare_auth(self._netrc[key])
+                self._netrc[key] = get_netrc_auth(url)
+            login = self._netrc[key]
+        if login or "@" in (urlsplit(prepared.url).netloc or ""):
+            prepared.prepare_auth(login)
         # A copy, as requests makes: redirects add their cookies to the request's jar, not the session's.
         jar = merge_cookies(RequestsCookieJar(), self.cookies) if len(self.cookies) else RequestsCookieJar()
         prepared.prepare_cookies(jar)
@@ -657,9 +671,12 @@ class Fetcher:
             result.headers = dict(response.headers)
             result.content_type = response.headers.get("Content-Type")
             if response.status_code == 304:
-                # Read the (empty) body: requests returns a connection to its pool only after its
-                # body was read, and closes it otherwise; every 304 cost a new TCP connection.
-                response.content  # noqa: B018
+                if not response.raw.chunked:
+                    # Read the (empty) body: requests returns a connection to its pool only after
+                    # its body was read, and closes it otherwise; every 304 cost a new connection.
+                    # A 304 "chunked" has no body either, but urllib3 would wait for its chunks.
+                    with contextlib.suppress(requests.RequestException):
+                        response.content  # noqa: B018
                 result.not_modified = True
                 result.etag = response.headers.get("ETag") or headers.get("If-None-Match")
                 result.last_modified = response.headers.get("Last-Modified") or headers.get("If-Modified-Since")

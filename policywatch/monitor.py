@@ -173,6 +173,7 @@ class PageReader:
         self.count = 0  # pages read so far
         self.new_texts = 0  # texts other than their policy's current one, so far
         self.pool = None
+        self.closed = False
         self.lock = threading.Lock()
 
     def __call__(self, text: str, *, known_markup: str | None = None,
@@ -197,7 +198,10 @@ class PageReader:
             return None
         from policywatch.timeline import read_ahead
 
-        return pool.submit(read_ahead, self.db_path, baseline_version_id, normalized.document.markdown())
+        try:
+            return pool.submit(read_ahead, self.db_path, baseline_version_id, normalized.document.markdown())
+        except Exception:  # noqa: BLE001 - a broken or closed pool: the writer reads the texts itself
+            return None
 
     def _run(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
         with self.lock:
@@ -211,7 +215,7 @@ class PageReader:
 
     def _start_pool(self) -> None:
         """Start the worker processes, if they are not running yet and there are cores for them."""
-        if self.pool is None and _spare_cores():
+        if self.pool is None and not self.closed and _spare_cores():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -219,6 +223,8 @@ class PageReader:
             self.pool = ProcessPoolExecutor(max_workers=_spare_cores(), mp_context=multiprocessing.get_context("spawn"))
 
     def close(self) -> None:
+        with self.lock:
+            self.closed = True  # fetch threads still running after an interruption start no new pool
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 

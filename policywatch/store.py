@@ -32,7 +32,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from hashlib import sha256
@@ -534,22 +534,42 @@ class Batch:
     uncommitted. A crash loses at most the units not yet committed, each whole.
     """
 
-    def __init__(self, conn: sqlite3.Connection | None, most: int, seconds: float):
-        self.conn, self.most, self.seconds = conn, most, seconds
-        self.units, self.since = 0, time.monotonic()
+    MARK = "policywatch_batch"  # a savepoint after the last unit done: what an exception rolls back to
+
+    def __init__(self, conn: sqlite3.Connection | None, most: int, seconds: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.conn, self.most, self.seconds, self.clock = conn, most, seconds, clock
+        self.units, self.since = 0, clock()
 
     def done(self) -> None:
         self.units += 1
-        if self.units >= self.most or time.monotonic() - self.since >= self.seconds:
+        if self.units >= self.most or self.clock() - self.since >= self.seconds:
             self.commit()
+        elif self.conn is not None and self.conn.in_transaction:
+            self.conn.execute(f"RELEASE {self.MARK}")
+            self.conn.execute(f"SAVEPOINT {self.MARK}")
 
     def commit(self) -> None:
         if self.conn is None or not self.units:
             return
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
-        self.units, self.since = 0, time.monotonic()
-        self.conn.execute("BEGIN")
+        self.units, self.since = 0, self.clock()
+        self.begin()
+
+    def begin(self) -> None:
+        if self.conn is not None:
+            self.conn.execute("BEGIN")
+            self.conn.execute(f"SAVEPOINT {self.MARK}")
+
+    def end(self, failed: bool) -> None:
+        """Commit the units done; after an exception, nothing of a unit left half done (its own
+        savepoint undoes it, unless the exception came while it was being undone)."""
+        if self.conn is None or not self.conn.in_transaction:
+            return  # nested in an outer transaction, or an error ended the transaction (and its units)
+        if failed:
+            self.conn.execute(f"ROLLBACK TO {self.MARK}")
+        self.conn.execute("COMMIT")
 
 
 class Store:
@@ -726,25 +746,25 @@ class Store:
         conn.execute(f"RELEASE SAVEPOINT {name}")
 
     @contextlib.contextmanager
-    def batch(self, most: int = 200, seconds: float = 1.0) -> Iterator[Batch]:
+    def batch(self, most: int = 200, seconds: float = 1.0,
+              clock: Callable[[], float] = time.monotonic) -> Iterator[Batch]:
         """Let many small transactions (one per policy) commit together: a commit cost more than
         recording an unchanged page. See ``Batch``; what is done commits at the end of the block,
         also by an exception (a unit that failed was already undone by its own transaction, now a
         savepoint)."""
         conn = self.db.conn
-        if conn.in_transaction:  # inside a transaction already: it decides when to commit
-            yield Batch(None, most, seconds)
-            return
-        conn.execute("BEGIN")
+        batch = Batch(None if conn.in_transaction else conn, most, seconds, clock)
+        batch.begin()  # inside a transaction already, the batch does nothing: that one decides
+        failed = True
         try:
-            yield Batch(conn, most, seconds)
+            yield batch
+            failed = False
         finally:
-            if conn.in_transaction:
-                try:
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self.db.rollback()
-                    raise
+            try:
+                batch.end(failed)
+            except BaseException:
+                self.db.rollback()
+                raise
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         """Plain INSERT: sqlite-utils' insert() inspects the table on every call, too slow per fetch."""

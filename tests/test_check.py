@@ -826,6 +826,29 @@ def test_new_texts_read_ahead_in_worker_processes_are_judged_the_same(http_serve
     assert all(material for _, material, _, _ in verdicts[True])
 
 
+def test_reading_ahead_is_given_up_when_the_worker_processes_are_gone(tmp_path):
+    """Reading ahead only saves the writer time: a broken pool (a worker killed) must not end the run."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import policywatch.monitor as monitor
+    from policywatch.normalize import normalize_html
+
+    class BrokenPool:
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+        def shutdown(self, **kwargs):
+            pass
+
+    reader = monitor.PageReader(db_path=tmp_path / "pw.db")
+    reader.pool = BrokenPool()
+    assert reader.ahead(1, normalize_html(pages.policy_page())) is None
+    reader.close()
+    reader.pool = None
+    reader.new_texts = monitor.AHEAD_THRESHOLD
+    assert reader.ahead(1, normalize_html(pages.policy_page())) is None and reader.pool is None  # closed
+
+
 # -- classify: what a fetch means, without a database ---------------------------------------------
 
 def _classified(result, normalized=None, state=None, same_raw=False):

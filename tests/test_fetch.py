@@ -98,10 +98,13 @@ def test_credentials_in_the_url_and_in_netrc_are_sent_as_basic_auth(http_server,
     monkeypatch.setenv("NETRC", str(netrc))
     with Fetcher() as fetcher:
         assert fast(fetcher, http_server.url("/privacy")).ok
+        assert fast(fetcher, http_server.url("/privacy").replace("http://127.0.0.1", "http://me:pw@localhost")).ok
+        # As requests has it: the host's netrc login wins over the URL's own.
         assert fast(fetcher, http_server.url("/privacy").replace("http://", "http://me:pw@")).ok
-    from_netrc, from_url = http_server.requests_to("/privacy")
+    from_netrc, from_url, from_both = http_server.requests_to("/privacy")
     assert from_netrc.header("Authorization") == "Basic " + base64.b64encode(b"team:s3cret").decode()
     assert from_url.header("Authorization") == "Basic " + base64.b64encode(b"me:pw").decode()
+    assert from_both.header("Authorization") == from_netrc.header("Authorization")
 
 
 # -- redirects from a public page to a private address (SSRF) -----------------------------------------------
@@ -216,6 +219,14 @@ def test_pages_of_one_host_share_a_kept_alive_connection_304s_included(http_serv
     for _ in range(3):
         assert fast(fetcher, http_server.url("/privacy"), etag=first.etag).not_modified
     assert len({request.client for request in http_server.requests_to("/privacy")}) == 1
+
+
+def test_a_304_sent_chunked_is_not_modified_and_does_not_wait_for_chunks(http_server, fetcher):
+    # A 304 has no body, whatever its headers say; one that says "chunked" had made the fetch
+    # wait for chunks until its deadline, then raise out of fetch() and end the whole run.
+    http_server.route("/privacy", status=304, headers={"Transfer-Encoding": "chunked", "ETag": '"v1"'})
+    result = fast(fetcher, http_server.url("/privacy"), etag='"v1"')
+    assert result.ok and result.not_modified and result.etag == '"v1"'
 
 
 def test_last_modified_sends_if_modified_since_and_gets_304(http_server, fetcher):

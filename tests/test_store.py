@@ -218,7 +218,7 @@ def test_what_is_learned_ahead_elsewhere_is_recalled_by_the_writer_with_the_same
     writer = FactExtractor(memory=store)
     assert [writer.read(old).facts, writer.read(new).facts] == [FactExtractor().read(old).facts,
                                                                 FactExtractor().read(new).facts]
-    assert writer._learned == [] and not writer._runs  # recalled, not analysed
+    assert not writer._runs  # recalled, not analysed: not one term searched
 
 
 def test_a_long_analysis_is_kept_compressed_and_read_back_as_written(store):
@@ -424,13 +424,10 @@ def _runs(path) -> list[tuple]:
         return other.execute("SELECT command, finished_at IS NOT NULL FROM runs ORDER BY id").fetchall()
 
 
-def test_a_batch_commits_its_units_together_when_full_when_due_and_at_its_end(tmp_path, monkeypatch):
-    import policywatch.store
-
+def test_a_batch_commits_its_units_together_when_full_when_due_and_at_its_end(tmp_path):
     path = tmp_path / "pw.db"
     clock = [0.0]
-    monkeypatch.setattr(policywatch.store.time, "monotonic", lambda: clock[0])
-    with Store.open(path) as store, store.batch(most=3, seconds=10) as batch:
+    with Store.open(path) as store, store.batch(most=3, seconds=10, clock=lambda: clock[0]) as batch:
         for name in ("a", "b"):
             store.start_run(name)
             batch.done()
@@ -464,6 +461,16 @@ def test_a_unit_that_fails_in_a_batch_is_undone_alone(tmp_path):
         assert _runs(path) == [("kept", False)]
         store.start_run("after")  # the store is usable: no transaction left open
     assert [command for command, _ in _runs(path)] == ["kept", "after"]
+
+
+def test_an_exception_that_escapes_a_half_done_unit_leaves_only_the_units_done(tmp_path):
+    path = tmp_path / "pw.db"
+    with Store.open(path) as store, pytest.raises(KeyboardInterrupt), store.batch() as batch:
+        store.start_run("done")
+        batch.done()
+        store.start_run("half done")  # outside any unit's own transaction: nothing undoes it
+        raise KeyboardInterrupt
+    assert _runs(path) == [("done", False)]
 
 
 def test_a_process_killed_in_a_batch_leaves_only_whole_units(tmp_path):
