@@ -753,18 +753,22 @@ def test_overlapping_run_is_refused_without_writing(http_server, make_watchlist,
     assert count(db_path, "SELECT COUNT(*) FROM runs WHERE finished_at IS NOT NULL") == 1
 
 
+def _serve_pages(http_server, edits: list[dict]) -> list[str]:
+    """Serve a policy page with each set of edits at /p0, /p1, …; the pages."""
+    bodies = [pages.policy_page(edits=edit) for edit in edits]
+    for k, body in enumerate(bodies):
+        http_server.route(f"/p{k}", body)
+    return bodies
+
+
 def test_reading_in_worker_processes_gives_the_same_versions(http_server, make_watchlist, store, monkeypatch):
     """Large runs read pages in processes (after POOL_THRESHOLD pages); the texts must be identical."""
     import policywatch.monitor as monitor
     from policywatch.normalize import normalize_text
 
-    bodies = [pages.policy_page(edits={RETENTION: f"for up to {days} days after it is closed"})
-              for days in (10, 20, 30, 40)]
-    urls = []
-    for k, body in enumerate(bodies):
-        http_server.route(f"/p{k}", body)
-        urls.append(http_server.url(f"/p{k}"))
-    watchlist = make_watchlist(urls)
+    bodies = _serve_pages(http_server, [{RETENTION: f"for up to {days} days after it is closed"}
+                                        for days in (10, 20, 30, 40)])
+    watchlist = make_watchlist([http_server.url(f"/p{k}") for k in range(len(bodies))])
     monkeypatch.setattr(monitor, "POOL_THRESHOLD", 1)
     monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
     pools = []
@@ -794,11 +798,7 @@ def test_new_texts_read_ahead_in_worker_processes_are_judged_the_same(http_serve
     from policywatch.store import Store
 
     edits = [{RETENTION: f"for up to {days} days after it is closed"} for days in (10, 20, 30)]
-    urls = []
-    for k, edit in enumerate(edits):
-        http_server.route(f"/p{k}", pages.policy_page(edits=edit))
-        urls.append(http_server.url(f"/p{k}"))
-    watchlist = make_watchlist(urls)
+    watchlist = make_watchlist([http_server.url(f"/p{k}") for k in range(len(edits))])
     monkeypatch.setattr(monitor, "AHEAD_THRESHOLD", 0)
     monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
     analysed = []
@@ -809,11 +809,9 @@ def test_new_texts_read_ahead_in_worker_processes_are_judged_the_same(http_serve
         with Store.open(tmp_path / f"ahead-{ahead}.db") as store:
             monkeypatch.setattr(monitor.PageReader, "ahead", read_ahead if ahead else
                                 lambda self, baseline, normalized: None)
-            for k, edit in enumerate(edits):
-                http_server.route(f"/p{k}", pages.policy_page(edits=edit))
+            _serve_pages(http_server, edits)
             assert {r.outcome for r in check(watchlist, store, notify=False).results} == {"new"}
-            for k in range(len(edits)):
-                http_server.route(f"/p{k}", pages.policy_page(edits={RETENTION: "indefinitely"}))
+            _serve_pages(http_server, [{RETENTION: "indefinitely"}] * len(edits))
             analysed.clear()
             report = check(watchlist, store, notify=False)
             assert {r.outcome for r in report.results} == {"changed"}
