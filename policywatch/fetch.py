@@ -487,14 +487,14 @@ class _Session(requests.Session):
         prepared.prepare_headers(headers)
         prepared.body = None
         # As requests: a netrc login for the host, else the URL's own user:password.
+        origin = urlsplit(url)
         login = None
         if self.trust_env:
-            origin = urlsplit(url)
             key = f"{origin.scheme}://{origin.netloc}"
             if key not in self._netrc:
                 self._netrc[key] = get_netrc_auth(url)
             login = self._netrc[key]
-        if login or "@" in (urlsplit(prepared.url).netloc or ""):
+        if login or "@" in origin.netloc:
             prepared.prepare_auth(login)
         # A copy, as requests makes: redirects add their cookies to the request's jar, not the session's.
         jar = merge_cookies(RequestsCookieJar(), self.cookies) if len(self.cookies) else RequestsCookieJar()

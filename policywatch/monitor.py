@@ -268,8 +268,8 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
                 fetcher, p, pr, states[p.id], reader, reader.ahead)))
         try:
             # Results commit in batches, each whole, and whenever the writer waits for the next one:
-            # a crash loses at most the last second's, which the next check does again (notifications
-            # are sent only once their batch is kept).
+            # a crash loses only those since the last commit, which the next check does again
+            # (notifications are sent only once their batch is kept).
             with store.batch() as batch:
                 for fetched in fetcher.run(jobs, idle=batch.commit):
                     result = record(store, fetched, states[fetched.policy.id], run_id, announcer=announcer)
