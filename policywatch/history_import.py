@@ -239,7 +239,7 @@ class _Prober:
                                         select=self.policy.select, remove=self.policy.remove,
                                         ignore=self.policy.ignore)
         except IgnoreTimeout as exc:  # the policy's own `ignore` pattern is at fault: kept, to derive again
-            normalized, page = None, replace(page, error_class="ignore_timeout", error=str(exc))
+            normalized, page = None, replace(page, error_class=exc.error_class, error=str(exc))
         # The same decision as a live check's; a shrunk page is weighed when the timeline is built.
         classified = classify(Fetched(self.policy, self.profile, page, normalized, False, None), None)
         with self.store.writer(wait=LOCK_WAIT), self.store.transaction():

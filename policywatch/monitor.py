@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
-from policywatch.errors import exit_code_of_interruption
+from policywatch.errors import PolicywatchError, exit_code_of_interruption
 from policywatch.fetch import Fetcher, FetchResult
 from policywatch.normalize import (
     NORMALIZER_VERSION,
@@ -141,8 +141,8 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
         markup, normalized = read(result.text or "", content_type=result.content_type, select=policy.select,
                                   remove=policy.remove, ignore=policy.ignore,
                                   known_markup=state.last_markup_sha256 if conditional else None)
-    except IgnoreTimeout as exc:  # the watchlist's pattern, not the page: this check fails, nothing stored
-        return Fetched(policy, profile, replace(result, error_class="ignore_timeout", error=str(exc)), None, False,
+    except (IgnoreTimeout, ReaderDied) as exc:  # this check of the policy fails, nothing stored
+        return Fetched(policy, profile, replace(result, error_class=exc.error_class, error=str(exc)), None, False,
                         raw_sha256)
     if normalized is None:
         # the second fast path: new tokens, build ids or CSRF fields, and not one character of text
@@ -155,11 +155,24 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
 
 POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
 AHEAD_THRESHOLD = 8  # new texts in this run before they do: each saves the writer a cold reading (read_ahead)
+POOL_STARTS = 3  # worker pools a run may start, a new one each time a worker process dies
+
+
+class ReaderDied(PolicywatchError):
+    """The worker process reading a page died (killed, out of memory) twice: the check of that policy
+    fails, and the next run reads the page again."""
+
+    error_class = "reader_died"
 
 
 class PageReader:
     """Reads pages (``read_page``) in the calling thread at first, and in worker processes once a run
     has normalized POOL_THRESHOLD pages.
+
+    A worker process that dies (the kernel's out-of-memory killer, a signal) takes its pool down
+    with every page it was reading; those pages are read again in a new pool, and a page whose
+    reading dies twice fails its check (``ReaderDied``) rather than risk the run's own process.
+    After POOL_STARTS pools, the run reads its pages in the fetch threads.
 
     Normalizing is pure Python around lxml: in processes it runs on every core instead of under
     the GIL that the fetch threads and the writer share. A daily run where few pages changed never
@@ -173,6 +186,7 @@ class PageReader:
         self.count = 0  # pages read so far
         self.new_texts = 0  # texts other than their policy's current one, so far
         self.pool = None
+        self.starts = 0  # pools started so far (POOL_STARTS)
         self.closed = False
         self.lock = threading.Lock()
 
@@ -204,21 +218,47 @@ class PageReader:
             return None
 
     def _run(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
         with self.lock:
             self.count += 1
             if self.count > self.threshold:
                 self._start_pool()
             pool = self.pool
-        if pool is None:
-            return function(text, **options)
-        return pool.submit(function, text, **options).result()
+        died = False  # while this page was being read
+        while pool is not None:
+            try:
+                future = pool.submit(function, text, **options)
+            except BrokenProcessPool:  # another page's reading took it down: this one was not sent
+                pool = self._replace(pool)
+                continue
+            try:
+                return future.result()
+            except BrokenProcessPool as exc:
+                pool = self._replace(pool)
+                if died or pool is None:  # the page itself may be what kills them: not in this process
+                    raise ReaderDied(f"the worker process reading the page died twice ({exc})") from None
+                died = True
+        if died:  # every pool the run may start is gone
+            raise ReaderDied("the worker process reading the page died")
+        return function(text, **options)
+
+    def _replace(self, broken: Any) -> Any:
+        """The pool to use after ``broken`` lost a worker process: a new one, while POOL_STARTS allows."""
+        with self.lock:
+            if self.pool is broken:
+                self.pool = None
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._start_pool()
+            return self.pool
 
     def _start_pool(self) -> None:
         """Start the worker processes, if they are not running yet and there are cores for them."""
-        if self.pool is None and not self.closed and _spare_cores():
+        if self.pool is None and not self.closed and self.starts < POOL_STARTS and _spare_cores():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            self.starts += 1
             # "spawn": fetch threads are running, and forking a threaded process can copy a held lock.
             self.pool = ProcessPoolExecutor(max_workers=_spare_cores(), mp_context=multiprocessing.get_context("spawn"))
 

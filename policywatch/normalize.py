@@ -749,6 +749,8 @@ IGNORE_SECONDS = 2.0  # all of a policy's `ignore` patterns on one page: far bey
 class IgnoreTimeout(PolicywatchError):
     """An `ignore` pattern backtracked past IGNORE_SECONDS on a page: the check of that policy fails."""
 
+    error_class = "ignore_timeout"
+
 
 def _apply_ignore(items: list[tuple[str, str, int]], ignore: Sequence[str]) -> list[tuple[str, str, int]]:
     if not ignore:

@@ -847,6 +847,69 @@ def test_reading_ahead_is_given_up_when_the_worker_processes_are_gone(tmp_path):
     assert reader.ahead(1, normalize_html(pages.policy_page())) is None and reader.pool is None  # closed
 
 
+def _read_or_die(text: str, **options) -> str:
+    """Reads "die" by killing the worker process it runs in (as the out-of-memory killer would)."""
+    import multiprocessing
+
+    if text == "die" and multiprocessing.parent_process() is not None:
+        os._exit(1)
+    return text.upper()
+
+
+def _read_page_or_die(text: str, **options):
+    """``read_page``, except that a page saying KILL-READER kills the worker process reading it."""
+    import multiprocessing
+
+    from policywatch.normalize import read_page
+
+    if "KILL-READER" in text and multiprocessing.parent_process() is not None:
+        os._exit(1)
+    return read_page(text, **options)
+
+
+def test_a_worker_process_that_dies_costs_the_run_one_page_at_most(monkeypatch):
+    """A pool whose worker died is replaced; the page being read is read again once; a page whose
+    reading dies twice fails (never read in the run's own process); past POOL_STARTS pools, pages
+    are read in the calling thread."""
+    import policywatch.monitor as monitor
+
+    monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
+    reader = monitor.PageReader(threshold=0)
+    try:
+        assert reader._run(_read_or_die, "a") == "A" and reader.starts == 1
+        with pytest.raises(monitor.ReaderDied, match="died twice"):
+            reader._run(_read_or_die, "die")  # in the first pool, then in the second
+        assert reader.starts == 3 and reader.pool is not None
+        assert reader._run(_read_or_die, "b") == "B"  # the third pool reads on
+        with pytest.raises(monitor.ReaderDied):
+            reader._run(_read_or_die, "die")  # no pool left to read it again in
+        assert reader.pool is None
+        assert reader._run(_read_or_die, "c") == "C"  # in this thread now
+    finally:
+        reader.close()
+
+
+def test_a_page_that_kills_its_worker_process_fails_its_check_and_the_run_goes_on(http_server, make_watchlist,
+                                                                                  store, monkeypatch):
+    """Before: the pool's BrokenProcessPool escaped check() and ended the run with a traceback."""
+    import policywatch.monitor as monitor
+    from policywatch.normalize import read_page
+
+    bodies = _serve_pages(http_server, [{}, {RETENTION: "for up to ten days after it is closed"}, {}])
+    http_server.route("/p2", bodies[2].replace("</body>", "<!-- KILL-READER --></body>"))
+    watchlist = make_watchlist([http_server.url(f"/p{k}") for k in range(len(bodies))])
+    monkeypatch.setattr(monitor, "POOL_THRESHOLD", 0)
+    monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
+    monkeypatch.setattr(monitor, "read_page", _read_page_or_die)
+    report = check(watchlist, store, workers=1)
+    assert [(r.outcome, r.reason) for r in report.results] == [("new", None), ("new", None),
+                                                               ("failed", "reader_died")]
+    assert "worker process" in report.results[2].message
+    monkeypatch.setattr(monitor, "read_page", read_page)
+    http_server.route("/p2", bodies[2])
+    assert [r.outcome for r in check(watchlist, store).results] == ["unchanged", "unchanged", "new"]
+
+
 # -- classify: what a fetch means, without a database ---------------------------------------------
 
 def _classified(result, normalized=None, state=None, same_raw=False):
