@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from policywatch.errors import PolicywatchError, exit_code_of_interruption
 from policywatch.fetch import Fetcher, FetchResult
@@ -32,6 +32,9 @@ from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import PolicyState, Store
 from policywatch.suspect import diagnose_page
 from policywatch.watchlist import Policy, Watchlist
+
+if TYPE_CHECKING:
+    from policywatch.timeline import JudgedAhead
 
 OUTCOMES = ("new", "changed", "reverted", "unchanged", "suspect", "failed")
 
@@ -106,7 +109,7 @@ class Fetched:
     raw_sha256: str | None
     markup_sha256: str | None = None  # normalize.markup_sha256 of the page, when it was computed
     same_markup: bool = False  # new bytes, but only where no text is: not normalized
-    read_ahead: Future | None = None  # timeline.read_ahead of a new text, in a worker process
+    ahead: Future | None = None  # timeline.judge_ahead of a new text, in a worker process
 
 
 def response_record(result: FetchResult) -> dict[str, str | None]:
@@ -149,12 +152,12 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
         return Fetched(policy, profile, result, None, False, raw_sha256, markup, same_markup=True)
     changed = state is not None and state.current_version_id is not None \
         and normalized.document.sha256 != state.current_sha256
-    read_ahead = ahead(state.current_version_id, normalized) if changed and ahead is not None else None
-    return Fetched(policy, profile, result, normalized, False, raw_sha256, markup, read_ahead=read_ahead)
+    judging = ahead(state.current_version_id, normalized) if changed and ahead is not None else None
+    return Fetched(policy, profile, result, normalized, False, raw_sha256, markup, ahead=judging)
 
 
 POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
-AHEAD_THRESHOLD = 8  # new texts in this run before they do: each saves the writer a cold reading (read_ahead)
+AHEAD_THRESHOLD = 8  # new texts in this run before they do: each takes a judgement off the writer (judge_ahead)
 POOL_STARTS = 3  # worker pools a run may start, a new one each time a worker process dies
 
 
@@ -199,8 +202,8 @@ class PageReader:
                          **options)
 
     def ahead(self, baseline_version_id: int, normalized: Normalized) -> Future | None:
-        """Start ``timeline.read_ahead`` of a new text against its baseline in a worker process, if
-        the run has them (none in a run with few new texts: the writer then reads them itself)."""
+        """Start ``timeline.judge_ahead`` of a new text against its baseline in a worker process, if
+        the run has them (none in a run with few new texts: the writer then judges them itself)."""
         if self.db_path is None:
             return None
         with self.lock:
@@ -210,11 +213,11 @@ class PageReader:
             pool = self.pool
         if pool is None:
             return None
-        from policywatch.timeline import read_ahead
+        from policywatch.timeline import judge_ahead
 
         try:
-            return pool.submit(read_ahead, self.db_path, baseline_version_id, normalized.document.markdown())
-        except Exception:  # noqa: BLE001 - a broken or closed pool: the writer reads the texts itself
+            return pool.submit(judge_ahead, self.db_path, baseline_version_id, normalized.document.markdown())
+        except Exception:  # noqa: BLE001 - a broken or closed pool: the writer judges the text itself
             return None
 
     def _run(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
@@ -461,7 +464,7 @@ class _Writer:
             # wobbling between two texts is not announced again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
             baseline = baseline or state.current_version_id
-            judged = judge_change(store, policy.id, baseline, version, learned=self._read_ahead(baseline))
+            judged = judge_change(store, policy.id, baseline, version, ahead=self._judged_ahead(baseline))
             if outcome == "reverted" and judged.judgement.material and undone is not None and undone["material"] \
                     and not store.material_move_seen(policy.id, baseline, version["id"]):
                 # Undoing a material change is news, once: a page wobbling between two texts is not.
@@ -484,14 +487,17 @@ class _Writer:
         self.result.outcome, self.result.version = outcome, version["number"]
         self.result.previous_version = state.current_number if state else None
 
-    def _read_ahead(self, baseline: int) -> tuple[str, dict[bytes, str]] | None:
-        """What a worker process read ahead of this judgement, if it read against this baseline."""
-        future, state = self.fetched.read_ahead, self.state
+    def _judged_ahead(self, baseline: int) -> JudgedAhead | None:
+        """The judgement a worker process made ahead of this one, if it judged against this baseline.
+
+        Not started yet, it is taken back: the writer judges the text itself rather than wait.
+        """
+        future, state = self.fetched.ahead, self.state
         if future is None or state is None or baseline != state.current_version_id:
             return None
         try:
             return future.result()
-        except Exception:  # noqa: BLE001 - reading ahead only saves time: the judgement reads them itself
+        except Exception:  # noqa: BLE001 - judging ahead only saves time: the writer judges the text itself
             return None
 
     def _markup(self) -> dict[str, str]:

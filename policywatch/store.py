@@ -624,7 +624,7 @@ class Store:
     @classmethod
     def reader(cls, path: str | os.PathLike) -> Store:
         """A connection that only reads a database another connection may be writing (a worker
-        process reading ahead for the run that writes: see timeline.read_ahead)."""
+        process judging ahead for the run that writes: see timeline.judge_ahead)."""
         try:
             conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30,
                                    check_same_thread=False)

@@ -39,17 +39,35 @@ class JudgedChange:
     new_version: dict
 
 
+@dataclass
+class JudgedAhead:
+    """A new text judged against its baseline in a worker process, before the writer stores it
+    (``judge_ahead``): what the writer's ``judge_change`` would find, and what the two texts say
+    that the analysis memory lacks (the writer keeps it, for the runs after)."""
+
+    rules: str  # the lexicons' fingerprint in the worker
+    baseline_version_id: int
+    markdown: str
+    learned: dict[bytes, str]
+    diff: DocumentDiff
+    judgement: Judgement
+
+
 def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict,
-                 learned: tuple[str, dict[bytes, str]] | None = None) -> JudgedChange:
+                 ahead: JudgedAhead | None = None) -> JudgedChange:
     """Diff a stored version against its baseline and judge it; store both versions' facts if new.
 
-    ``learned``: what ``read_ahead`` found the two texts say, kept first, so that they are recalled
-    here rather than read again.
+    ``ahead``: the same judgement made in a worker process (``judge_ahead``), used when it judged
+    this text against this baseline with these lexicons.
     """
     from policywatch.judge import without_cycle_collection
 
-    if learned is not None and learned[1] and learned[0] == load_rules().fingerprint:
-        store.put_sentence_analyses(*learned)
+    rules = load_rules().fingerprint
+    if ahead is not None and ahead.rules == rules and ahead.baseline_version_id == baseline_version_id \
+            and ahead.markdown == version["text"]:
+        store.put_sentence_analyses(rules, ahead.learned)
+        return _judged_change(store, policy_id, store.version_by_id(baseline_version_id), version, ahead.diff,
+                              ahead.judgement)
     with without_cycle_collection():  # the facts stored and the JSON written are part of the burst
         return _judge_change(store, policy_id, baseline_version_id, version)
 
@@ -57,33 +75,44 @@ def judge_change(store: Store, policy_id: str, baseline_version_id: int, version
 _readers: dict[str, Store] = {}  # a worker process's connections, one per database
 
 
-def read_ahead(db_path: str, baseline_version_id: int, markdown: str) -> tuple[str, dict[bytes, str]]:
-    """In a worker process, before the writer judges a new text (``markdown``) against the stored
-    version ``baseline_version_id``: what the two texts say that the database does not hold yet,
-    with the lexicons' fingerprint, for ``judge_change(learned=…)``.
+def judge_ahead(db_path: str, baseline_version_id: int, markdown: str) -> JudgedAhead:
+    """In a worker process, before the writer stores a new text (``markdown``): the text judged
+    against the stored version ``baseline_version_id``, for ``judge_change(ahead=…)``.
 
-    The first change of a policy reads its first version whole, which a check never read before;
-    reading it here takes that off the writer's thread, which every page of the run waits for.
+    A judgement is the largest part of a changed page's cost, and the first change of a policy
+    reads its first version whole, which a check never read before: made here, it runs on
+    another core than the writer's thread, which every page of the run waits for.
     """
     from policywatch.document import Document
-    from policywatch.judge.facts import learn
+    from policywatch.judge import FactExtractor, compare
+    from policywatch.judge.facts import Gathered
 
     store = _readers.get(db_path)
     if store is None:
         store = _readers[db_path] = Store.reader(db_path)
     rules = load_rules()
     baseline = store.version_by_id(baseline_version_id)
-    documents = [Document.from_markdown(baseline["text"]), Document.from_markdown(markdown)]
-    return rules.fingerprint, learn(documents, memory=store, rules=rules)
+    gathered = Gathered(store)  # the database is the writer's: what is learned goes back to it
+    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(markdown),
+                              extractor=FactExtractor(rules, gathered))
+    return JudgedAhead(rules.fingerprint, baseline_version_id, markdown, gathered.learned, diff, judgement)
 
 
 def _judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
     from policywatch.document import Document
-    from policywatch.judge import FactExtractor, compare, diff_json
+    from policywatch.judge import FactExtractor, compare
 
     baseline = store.version_by_id(baseline_version_id)
     diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]),
                               extractor=FactExtractor(memory=store))
+    return _judged_change(store, policy_id, baseline, version, diff, judgement)
+
+
+def _judged_change(store: Store, policy_id: str, baseline: dict, version: dict, diff: DocumentDiff,
+                   judgement: Judgement) -> JudgedChange:
+    """Store the facts of both versions where new; the ``changes`` columns of the judgement."""
+    from policywatch.judge import diff_json
+
     old_label = f"{policy_id} v{baseline['number']} ({baseline['captured_at'][:10]})"
     new_label = f"{policy_id} v{version['number']} ({version['captured_at'][:10]})"
     payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
@@ -93,7 +122,7 @@ def _judge_change(store: Store, policy_id: str, baseline_version_id: int, versio
             store.put_facts(stored["id"], rules.fingerprint, [f.to_row() for f in facts])
     columns = {"severity": judgement.severity, "material": int(judgement.material),
                "categories": json.dumps(judgement.categories), "summary": judgement.summary,
-               "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline_version_id}
+               "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline["id"]}
     return JudgedChange(diff, judgement, old_label, new_label, columns, baseline, version)
 
 

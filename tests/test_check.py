@@ -789,10 +789,11 @@ def test_reading_in_worker_processes_gives_the_same_versions(http_server, make_w
         assert stored == normalize_text(text, content_type="text/html").markdown
 
 
-def test_new_texts_read_ahead_in_worker_processes_are_judged_the_same(http_server, make_watchlist, tmp_path,
-                                                                      monkeypatch):
-    """Once a run has AHEAD_THRESHOLD new texts, worker processes read them (and their baselines)
-    ahead of the writer; the writer then recalls what they say: the same verdicts as without."""
+def test_new_texts_judged_ahead_in_worker_processes_get_the_same_verdicts(http_server, make_watchlist, tmp_path,
+                                                                          monkeypatch):
+    """Once a run has AHEAD_THRESHOLD new texts, worker processes judge them against their baselines
+    ahead of the writer, which then only stores the judgement: the same verdicts as without."""
+    import policywatch.judge as judge
     import policywatch.judge.facts as facts
     import policywatch.monitor as monitor
     from policywatch.store import Store
@@ -801,31 +802,62 @@ def test_new_texts_read_ahead_in_worker_processes_are_judged_the_same(http_serve
     watchlist = make_watchlist([http_server.url(f"/p{k}") for k in range(len(edits))])
     monkeypatch.setattr(monitor, "AHEAD_THRESHOLD", 0)
     monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
-    analysed = []
-    original = facts.FactExtractor._analyse
+    analysed, compared = [], []
+    original, compare = facts.FactExtractor._analyse, judge.compare
     monkeypatch.setattr(facts.FactExtractor, "_analyse", lambda self, s: analysed.append(s) or original(self, s))
-    verdicts, read_ahead = {}, monitor.PageReader.ahead
+    monkeypatch.setattr(judge, "compare", lambda *args, **kwargs: compared.append(1) or compare(*args, **kwargs))
+    verdicts, ahead_of_writer = {}, monitor.PageReader.ahead
     for ahead in (False, True):
         with Store.open(tmp_path / f"ahead-{ahead}.db") as store:
-            monkeypatch.setattr(monitor.PageReader, "ahead", read_ahead if ahead else
+            monkeypatch.setattr(monitor.PageReader, "ahead", ahead_of_writer if ahead else
                                 lambda self, baseline, normalized: None)
             _serve_pages(http_server, edits)
             assert {r.outcome for r in check(watchlist, store, notify=False).results} == {"new"}
             _serve_pages(http_server, [{RETENTION: "indefinitely"}] * len(edits))
             analysed.clear()
+            compared.clear()
             report = check(watchlist, store, notify=False)
             assert {r.outcome for r in report.results} == {"changed"}
             verdicts[ahead] = [(r.severity, r.material, r.categories, r.summary) for r in report.results]
+            facts_kept = store.db.execute("SELECT COUNT(*) FROM version_facts").fetchone()[0]
+            learned = store.db.execute("SELECT COUNT(*) FROM sentence_analyses").fetchone()[0]
             if ahead:
-                assert analysed == []  # in this process: the workers read both texts of every change
+                assert analysed == [] and compared == []  # in this process: the workers judged every change
             else:
-                assert analysed  # the writer read them itself
+                assert analysed and len(compared) == len(edits)  # the writer judged them itself
+            assert facts_kept == 2 * len(edits) and learned  # both ways, the writer keeps facts and analyses
     assert verdicts[True] == verdicts[False]
     assert all(material for _, material, _, _ in verdicts[True])
 
 
-def test_reading_ahead_is_given_up_when_the_worker_processes_are_gone(tmp_path):
-    """Reading ahead only saves the writer time: a broken pool (a worker killed) must not end the run."""
+def test_a_judgement_made_ahead_is_used_only_for_its_own_text_and_baseline(store):
+    """The writer may judge against another baseline than the worker did (a return to an earlier
+    text is judged against the last one people were told about), or the lexicons may differ."""
+    from dataclasses import replace
+
+    from policywatch.normalize import normalize_html
+    from policywatch.timeline import find_or_add_version, judge_ahead, judge_change
+
+    texts = [normalize_html(pages.policy_page(edits={RETENTION: f"for up to {days} days after it is closed"}))
+             for days in (10, 20)]
+    with store.writer(), store.transaction():
+        store.ensure_policy("p", "P", "https://p.example/")
+        old, _ = find_or_add_version(store, "p", texts[0], captured_at="2024-01-01T00:00:00Z", source="check",
+                                     snapshot_sha256=None)
+        new, _ = find_or_add_version(store, "p", texts[1], captured_at="2024-02-01T00:00:00Z", source="check",
+                                     snapshot_sha256=None)
+    ahead = judge_ahead(str(store.path), old["id"], texts[1].document.markdown())
+    with store.writer(), store.transaction():
+        assert judge_change(store, "p", old["id"], new, ahead=ahead).diff is ahead.diff  # taken as it is
+        for stale in (replace(ahead, baseline_version_id=new["id"]), replace(ahead, rules="other lexicons"),
+                      replace(ahead, markdown=texts[0].document.markdown())):
+            judged = judge_change(store, "p", old["id"], new, ahead=stale)
+            assert judged.diff is not ahead.diff  # judged anew
+            assert judged.columns == judge_change(store, "p", old["id"], new).columns
+
+
+def test_judging_ahead_is_given_up_when_the_worker_processes_are_gone(tmp_path):
+    """Judging ahead only saves the writer time: a broken pool (a worker killed) must not end the run."""
     from concurrent.futures.process import BrokenProcessPool
 
     import policywatch.monitor as monitor

@@ -202,7 +202,7 @@ def test_sentence_analyses_outlive_the_process_and_only_new_sentences_are_read(s
 def test_what_is_learned_ahead_elsewhere_is_recalled_by_the_writer_with_the_same_facts(store):
     from policywatch.document import parse_text
     from policywatch.judge import FactExtractor
-    from policywatch.judge.facts import learn
+    from policywatch.judge.facts import Gathered
 
     old = parse_text("# P\n\n## Sharing\n\nWe do not sell your personal information.\n\n"
                      "We share it with service providers.\n")
@@ -210,7 +210,11 @@ def test_what_is_learned_ahead_elsewhere_is_recalled_by_the_writer_with_the_same
                      "We share it with data brokers for advertising.\n")
     known = FactExtractor(memory=store)
     known.read(parse_text("# P\n\nWe do not sell your personal information.\n"))  # the memory holds one
-    learned = learn([old, new], memory=store)  # as a worker process would, reading the database only
+    gathered = Gathered(store)  # as a worker process does, reading the database only
+    reader = FactExtractor(memory=gathered)
+    for document in (old, new):
+        reader.read(document)
+    learned = gathered.learned
     assert learned and not any(key in store.sentence_analyses(known.rules.fingerprint, list(learned))
                                for key in learned)  # only what the memory lacked
     store.put_sentence_analyses(known.rules.fingerprint, learned)  # the writer keeps it

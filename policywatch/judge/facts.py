@@ -699,9 +699,9 @@ def extract_facts(document: Document, rules: Rules | None = None, memory: Analys
     return FactExtractor(rules, memory).read(document).facts
 
 
-class _Gathered:
+class Gathered:
     """An AnalysisMemory that recalls from another one and gathers what is learned, for whoever can
-    write it (``learn``)."""
+    write it: a worker process reads the database its run is writing (``timeline.judge_ahead``)."""
 
     def __init__(self, recall: AnalysisMemory | None):
         self.recall = recall
@@ -712,18 +712,3 @@ class _Gathered:
 
     def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None:
         self.learned.update(analyses)
-
-
-def learn(documents: Iterable[Document], memory: AnalysisMemory | None = None, rules: Rules | None = None
-          ) -> dict[bytes, str]:
-    """Read documents ahead of judging them, where ``memory`` cannot be written (another process):
-    what they say that ``memory`` does not hold yet, as entries for ``put_sentence_analyses``.
-
-    Once they are kept, a FactExtractor reading the same documents recalls instead of analysing:
-    the same facts, read on another core.
-    """
-    gathered = _Gathered(memory)
-    extractor = FactExtractor(rules, gathered)
-    for document in documents:
-        extractor.read(document)
-    return gathered.learned
