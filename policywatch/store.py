@@ -466,6 +466,31 @@ def fact_keys(rows: Iterable[Sequence[Any]]) -> list[bytes]:
     return [sha256(f"[{', '.join(map(json_value, row))}]".encode()).digest()[:16] for row in rows]
 
 
+@dataclass(frozen=True)
+class FactRows:
+    """A version's facts as ``put_facts`` keeps them: their columns' values (FACT_COLUMNS) and keys
+    (``fact_keys``). Made from ``Fact.to_row`` dicts wherever that is cheapest: a worker process
+    that judged the version makes them off the writer's thread."""
+
+    values: list[tuple]
+    keys: list[bytes]
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> FactRows:
+        # A version that states no fact at all keeps one empty marker fact, so it is not re-derived.
+        rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
+                         "section": "[]", "section_index": -1}]
+        values = [tuple(map(row.get, FACT_COLUMNS)) for row in rows]
+        return cls(values, fact_keys(values))
+
+
+def packed_analyses(analyses: dict[bytes, str]) -> dict[bytes, str | bytes]:
+    """Analyses as ``sentence_analyses`` keeps them: a long one zlib-compressed (a BLOB; its JSON
+    repeats practice names), a short one as it is."""
+    return {key: _deflate(value) if isinstance(value, str) and len(value) >= ANALYSIS_DEFLATE_FROM else value
+            for key, value in analyses.items()}
+
+
 def sentence_key(text: str) -> bytes:
     """What identifies an evidence sentence's row in ``fact_sentences``."""
     return sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
@@ -921,17 +946,14 @@ class Store:
         return self.db.execute("SELECT 1 FROM version_facts WHERE version_id = ? AND rules = ?",
                                [version_id, rules]).fetchone() is not None
 
-    def put_facts(self, version_id: int, rules: str, rows: list[dict]) -> None:
+    def put_facts(self, version_id: int, rules: str, rows: list[dict] | FactRows) -> None:
         """Replace a version's facts (derived by older lexicons too) in one transaction."""
+        prepared = rows if isinstance(rows, FactRows) else FactRows.of(rows)
+        values, keys = prepared.values, prepared.keys
         with self.transaction():
             stale = self.db.execute("SELECT COUNT(*) FROM version_facts WHERE version_id = ? AND rules != ?",
                                     [version_id, rules]).fetchone()[0]
             self.db.execute("DELETE FROM version_facts WHERE version_id = ?", [version_id])
-            # A version that states no fact at all keeps one empty marker fact, so it is not re-derived.
-            rows = rows or [{"category": "", "practice": "", "polarity": "", "sensitive": 0, "evidence": "",
-                             "section": "[]", "section_index": -1}]
-            values = [tuple(map(row.get, FACT_COLUMNS)) for row in rows]
-            keys = fact_keys(values)
             # Most facts of a new version were stated by the one before: only the others are written.
             ids = self._fact_ids(keys)
             missing = {key: value for key, value in zip(keys, values, strict=True) if key not in ids}
@@ -986,16 +1008,15 @@ class Store:
                 found[key] = _inflate(analysis) if isinstance(analysis, bytes) else analysis
         return found
 
-    def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str]) -> None:
+    def put_sentence_analyses(self, rules: str, analyses: dict[bytes, str | bytes]) -> None:
         """Remember what texts say (``judge.facts.text_key``, ``names_key``), replacing what was kept under the
-        same key; what other lexicons said is dropped (it can never be read again)."""
+        same key; what other lexicons said is dropped (it can never be read again). ``analyses`` may be
+        ``packed_analyses`` already."""
         with self.transaction():
             self.db.execute("DELETE FROM sentence_analyses WHERE rules < ? OR rules > ?", [rules, rules])
-            # A long analysis is kept zlib-compressed (a BLOB; its JSON repeats practice names), a short one as it is.
             self.db.conn.executemany("INSERT OR REPLACE INTO sentence_analyses (rules, sentence, analysis)"
                                      " VALUES (?, ?, ?)",
-                                     [(rules, k, _deflate(v) if len(v) >= ANALYSIS_DEFLATE_FROM else v)
-                                      for k, v in analyses.items()])
+                                     [(rules, k, v) for k, v in packed_analyses(analyses).items()])
 
     def version_by_id(self, version_id: int) -> dict:
         return _inflated(next(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id])))

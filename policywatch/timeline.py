@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized
-from policywatch.store import Store
+from policywatch.store import FactRows, Store
 from policywatch.suspect import is_shrunk
 
 if TYPE_CHECKING:
@@ -48,9 +48,10 @@ class JudgedAhead:
     rules: str  # the lexicons' fingerprint in the worker
     baseline_version_id: int
     markdown: str
-    learned: dict[bytes, str]
+    learned: dict[bytes, str | bytes]  # packed (store.packed_analyses)
     diff: DocumentDiff
     judgement: Judgement
+    facts: tuple[FactRows | None, FactRows | None]  # the judgement's old and new facts, as the store keeps them
 
 
 def judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict,
@@ -67,7 +68,7 @@ def judge_change(store: Store, policy_id: str, baseline_version_id: int, version
             and ahead.markdown == version["text"]:
         store.put_sentence_analyses(rules, ahead.learned)
         return _judged_change(store, policy_id, store.version_by_id(baseline_version_id), version, ahead.diff,
-                              ahead.judgement)
+                              ahead.judgement, ahead.facts)
     with without_cycle_collection():  # the facts stored and the JSON written are part of the burst
         return _judge_change(store, policy_id, baseline_version_id, version)
 
@@ -86,6 +87,7 @@ def judge_ahead(db_path: str, baseline_version_id: int, markdown: str) -> Judged
     from policywatch.document import Document
     from policywatch.judge import FactExtractor, compare
     from policywatch.judge.facts import Gathered
+    from policywatch.store import packed_analyses
 
     store = _readers.get(db_path)
     if store is None:
@@ -95,7 +97,10 @@ def judge_ahead(db_path: str, baseline_version_id: int, markdown: str) -> Judged
     gathered = Gathered(store)  # the database is the writer's: what is learned goes back to it
     diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(markdown),
                               extractor=FactExtractor(rules, gathered))
-    return JudgedAhead(rules.fingerprint, baseline_version_id, markdown, gathered.learned, diff, judgement)
+    facts = tuple(None if found is None else FactRows.of([f.to_row() for f in found])
+                  for found in (judgement.old_facts, judgement.new_facts))
+    return JudgedAhead(rules.fingerprint, baseline_version_id, markdown, packed_analyses(gathered.learned), diff,
+                       judgement, facts)
 
 
 def _judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
@@ -109,17 +114,20 @@ def _judge_change(store: Store, policy_id: str, baseline_version_id: int, versio
 
 
 def _judged_change(store: Store, policy_id: str, baseline: dict, version: dict, diff: DocumentDiff,
-                   judgement: Judgement) -> JudgedChange:
-    """Store the facts of both versions where new; the ``changes`` columns of the judgement."""
+                   judgement: Judgement, prepared: tuple[FactRows | None, FactRows | None] = (None, None)
+                   ) -> JudgedChange:
+    """Store the facts of both versions where new (``prepared``: as the store keeps them, where they
+    were made ahead); the ``changes`` columns of the judgement."""
     from policywatch.judge import diff_json
 
     old_label = f"{policy_id} v{baseline['number']} ({baseline['captured_at'][:10]})"
     new_label = f"{policy_id} v{version['number']} ({version['captured_at'][:10]})"
     payload = diff_json(diff, judgement, f"{policy_id} v{baseline['number']}", f"{policy_id} v{version['number']}")
     rules = load_rules()
-    for stored, facts in ((baseline, judgement.old_facts), (version, judgement.new_facts)):
+    for stored, facts, rows in zip((baseline, version), (judgement.old_facts, judgement.new_facts), prepared,
+                                   strict=True):
         if facts is not None and not store.has_facts(stored["id"], rules.fingerprint):
-            store.put_facts(stored["id"], rules.fingerprint, [f.to_row() for f in facts])
+            store.put_facts(stored["id"], rules.fingerprint, rows or [f.to_row() for f in facts])
     columns = {"severity": judgement.severity, "material": int(judgement.material),
                "categories": json.dumps(judgement.categories), "summary": judgement.summary,
                "diff": json.dumps(payload, ensure_ascii=False), "baseline_version_id": baseline["id"]}

@@ -155,6 +155,31 @@ def test_facts_are_kept_per_version_and_rules_fingerprint(store):
     assert store.facts(version["id"], fingerprint) is None  # the older derivation was replaced
 
 
+def test_facts_and_analyses_prepared_elsewhere_are_kept_as_the_writer_would_keep_them(tmp_path):
+    """A worker process makes a version's FactRows and packs its analyses; the database ends the same."""
+    from policywatch.document import parse_text, text_sha256
+    from policywatch.judge import extract_facts, load_rules
+    from policywatch.store import FactRows, Store, packed_analyses
+
+    text = "# P\n\n## Sharing\n\nWe do not sell your personal information.\n\nWe share it with data brokers.\n"
+    rows = [f.to_row() for f in extract_facts(parse_text(text))]
+    analyses = {b"l" * 16: json.dumps([[], [[[["sharing", "data brokers"]] * 8, ["sharing"]]]]), b"s" * 16: "[[],[]]"}
+    dumps = []
+    for prepared in (False, True):
+        with Store.open(tmp_path / f"{prepared}.db") as store, store.writer(), store.transaction():
+            store.ensure_policy("acme", "ACME", "https://acme.example/privacy")
+            for facts in (rows, []):
+                version = store.add_version("acme", text=text, text_sha256=text_sha256(text + str(facts)), words=8,
+                                            language="en", title=None, captured_at="2026-01-01T00:00:00Z",
+                                            source="live", snapshot_sha256=None, normalizer=1)
+                store.put_facts(version["id"], load_rules().fingerprint, FactRows.of(facts) if prepared else facts)
+            store.put_sentence_analyses("lexicons", packed_analyses(analyses) if prepared else analyses)
+            dumps.append([store.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in (
+                "fact_texts", "fact_sentences", "fact_sections", "version_facts", "sentence_analyses")])
+    assert dumps[0] == dumps[1] and all(dumps[0])
+    assert packed_analyses(packed_analyses(analyses)) == packed_analyses(analyses)  # packed once only
+
+
 def test_a_sentence_and_a_section_stating_many_facts_are_kept_once(store):
     from policywatch.document import parse_text, text_sha256
     from policywatch.judge import Fact, extract_facts
