@@ -41,6 +41,12 @@ from policywatch.watchlist import Watchlist, parse_watchlist
 AUTO = "auto"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="record the normalizer's outputs (tests/test_normalize_golden.py) after a deliberate "
+                          "change and a NORMALIZER_VERSION bump")
+
+
 @dataclass
 class Response:
     """What a route answers. ``body`` may be str (sent as UTF-8) or bytes."""

@@ -1,0 +1,129 @@
+"""The normalizer's output on a corpus of pages, against what it gave when NORMALIZER_VERSION was set.
+
+Stored texts are compared with the texts of new fetches: a normalizer that reads the same page
+otherwise, by one character, makes every policy look changed on the next check. So any change to
+what it gives (the Markdown, the title, the language, what the suspect checks read, the markup
+fingerprint) must come with a NORMALIZER_VERSION bump, which tells ``policywatch renormalize``
+to read the stored pages again. A change that only makes it faster must leave this test green.
+
+The corpus: the demo's sample pages, the test pages of ``pages.py`` in their variants, the
+furniture pages of ``test_normalize_furniture``, the benchmark's generated pages, and, where
+``../shared`` is present, the evaluation sets' pages and the sample policy texts.
+
+After a deliberate change (and the bump): ``python -m pytest tests/test_normalize_golden.py --update-golden``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pages
+import pytest
+import test_normalize_furniture as furniture
+
+from policywatch.normalize import NORMALIZER_VERSION, normalize_text, page_markup
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "normalized.json"
+OPTIONS = ({}, {"select": "main"}, {"remove": ["nav", ".sidebar"]})
+
+
+def _bench_pages() -> Iterator[tuple[str, Callable[[], str]]]:
+    spec = importlib.util.spec_from_file_location("check_cycle", ROOT / "bench" / "check_cycle.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("check_cycle", module)
+    spec.loader.exec_module(module)
+    for index in range(8):
+        writer = module.PageWriter(1, index, 60_000)
+        for churn, revisions in ((0, {}), (index + 1, {1: 1, 3: 2})):
+            yield (f"bench/{index}/{churn}",
+                   lambda w=writer, c=churn, r=revisions: w.render(r, 10, churn=c).decode("utf-8"))
+
+
+def _test_pages() -> Iterator[tuple[str, Callable[[], str]]]:
+    variants = {
+        "default": {}, "hidden": {"hidden": True}, "curly": {"typography": "curly"}, "nbsp": {"nbsp": True},
+        "invisible": {"invisible": True}, "ol": {"list_style": "ol"}, "back_to_top": {"back_to_top": True},
+        "promo": {"header_promo": "New: Acme AI is here. Learn more"}, "scripts": {"extra_scripts": True},
+        "churn": {"churn": 3}, "div_main": {"main_tag": "div"}, "no_relative": {"relative": None},
+        "cf_link": {"cf_form": "a"}, "no_cf": {"cf_key": None}, "drop": {"drop_sections": 2},
+        "messy": {"spacing": "messy"}, "edits": {"edits": {"for up to ninety days": "for thirty days"}},
+    }
+    for name, options in variants.items():
+        yield f"pages/{name}", lambda o=options: pages.policy_page(**o)
+    for banner in pages.BANNERS:
+        yield f"pages/banner-{banner}", lambda b=banner: pages.policy_page(banner=b)
+    for name in ("bot_wall_page", "login_page", "error_page", "home_page", "policy_markdown"):
+        yield f"pages/{name}", getattr(pages, name)
+    yield "furniture/plain", lambda: furniture.page()
+    yield "furniture/menus", lambda: furniture.page(
+        before=furniture.menu("Product", "Pricing", "Docs") + furniture.menu("English", "Deutsch", "Français"),
+        after=furniture.footer(2025, ("Company", ("About us", "Careers")), ("Legal", ("Terms", "Privacy"))))
+    yield "furniture/section", lambda: furniture.page(wrap="section")
+    for path in sorted((ROOT / "policywatch" / "samples").glob("*.html")):
+        yield f"samples/{path.name}", lambda p=path: p.read_text(encoding="utf-8")
+    yield from _bench_pages()
+
+
+def _shared_pages() -> Iterator[tuple[str, Callable[[], str]]]:
+    for path in sorted((SHARED / "eval-dev" / "cases").glob("*/*.html")):
+        yield f"shared/eval-dev/{path.parent.name}/{path.name}", lambda p=path: p.read_text(encoding="utf-8")
+    for path in sorted((SHARED / "eval-real-dev" / "data").glob("*/*.md")):
+        yield f"shared/eval-real-dev/{path.parent.name}/{path.name}", lambda p=path: p.read_text(encoding="utf-8")
+    for path in sorted((SHARED / "samples").glob("*.txt")):
+        yield f"shared/samples/{path.name}", lambda p=path: p.read_text(encoding="utf-8")
+
+
+def outputs(corpus: Iterator[tuple[str, Callable[[], str]]], options: tuple[dict, ...] = OPTIONS) -> dict[str, str]:
+    """``{case: sha256}`` of everything the normalizer gives for each page under each option set."""
+    found = {}
+    for name, make in corpus:
+        text = make()
+        for settings in options:
+            normalized = normalize_text(text, **settings)
+            markup = page_markup(text, **{k: v for k, v in settings.items() if k != "ignore"})
+            given = [normalized.markdown, normalized.title, normalized.html_lang, normalized.has_password_field,
+                     normalized.selector_missing, normalized.raw_text_sample, normalized.script_shell,
+                     normalized.document.sha256, markup]
+            found[f"{name} {json.dumps(settings, sort_keys=True)}"] = hashlib.sha256(
+                json.dumps(given, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
+    return found
+
+
+def _compare(found: dict[str, str], golden: dict) -> None:
+    expected = {case: golden["outputs"][case] for case in found if case in golden["outputs"]}
+    missing = sorted(set(found) - set(golden["outputs"]))
+    differ = sorted(case for case in expected if expected[case] != found[case])
+    assert not missing, f"cases without a recorded output (run with --update-golden): {missing[:5]}"
+    if differ:
+        if golden["normalizer"] == NORMALIZER_VERSION:
+            pytest.fail(f"the normalizer gives other texts for {len(differ)} of {len(found)} cases without a "
+                        f"NORMALIZER_VERSION bump, e.g. {differ[:5]}")
+        pytest.fail(f"NORMALIZER_VERSION is {NORMALIZER_VERSION} (was {golden['normalizer']}): record its "
+                    f"outputs with --update-golden ({len(differ)} cases differ)")
+
+
+def test_the_normalizer_gives_the_recorded_texts_for_every_test_page(request):
+    found = outputs(_test_pages())
+    if request.config.getoption("--update-golden"):
+        shared = outputs(_shared_pages(), ({},)) if SHARED.exists() else {}
+        kept = json.loads(GOLDEN.read_text()).get("outputs", {}) if GOLDEN.exists() else {}
+        if not shared:  # keep what was recorded of ../shared where it is absent
+            shared = {case: value for case, value in kept.items() if case.startswith("shared/")}
+        GOLDEN.write_text(json.dumps({"normalizer": NORMALIZER_VERSION, "outputs": {**found, **shared}},
+                                     indent=0, sort_keys=True) + "\n")
+        pytest.skip(f"recorded {len(found) + len(shared)} outputs in {GOLDEN.name}")
+    _compare(found, json.loads(GOLDEN.read_text()))
+
+
+@pytest.mark.skipif(not (SHARED / "eval-dev").exists(), reason="../shared not present")
+def test_the_normalizer_gives_the_recorded_texts_for_the_shared_pages(request):
+    if request.config.getoption("--update-golden"):
+        pytest.skip("recorded with the test pages")
+    _compare(outputs(_shared_pages(), ({},)), json.loads(GOLDEN.read_text()))
