@@ -40,7 +40,7 @@ _LIST_MARKER = re.compile(r"^(?:[-*+\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u25cb\u
                           r"\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)](?=\s))\s*")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]])")
 _SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
-_SPACED_PUNCTUATION = (" ,", " .", " ;", " :", " !", " ?", " )", " ]")
+_SPACED_PUNCTUATION = re.compile(r" [,.;:!?)\]]")
 
 
 def clean_text(text: str) -> str:
@@ -57,7 +57,7 @@ def clean_text(text: str) -> str:
         text = _RELATIVE_DATE.sub(" ", text)
     text = " ".join(text.split())
     # Spaces are single now: a space before punctuation is one of these pairs (cheaper to look for than to sub).
-    if " " in text and any(pair in text for pair in _SPACED_PUNCTUATION):
+    if " " in text and _SPACED_PUNCTUATION.search(text):
         text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     if "( " in text or "[ " in text:
         text = _SPACE_AFTER_OPEN.sub(r"\1", text)

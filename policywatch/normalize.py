@@ -254,13 +254,30 @@ def _drop(element: etree._Element) -> None:
     _replace_with_text(element, "")
 
 
+def _last_descendant(element: etree._Element) -> etree._Element | None:
+    """The last descendant in document order of an element that goes (None when it has no child, or
+    when it is the root, which stays: what is inside it is still decided one by one)."""
+    if element.getparent() is None:
+        return None
+    last = None
+    while len(element):
+        last = element = element[-1]
+    return last
+
+
 def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
     for selector in remove:
         for element in _select(root, selector):
             _drop(element)
     doomed: list[etree._Element] = []
     obfuscated: list[etree._Element] = []
+    inside: etree._Element | None = None  # the last element of the doomed subtree being passed over
     for element in root.iter():
+        if inside is not None:
+            # What is inside an element that goes, goes with it: nothing there needs deciding.
+            if element is inside:
+                inside = None
+            continue
         tag = element.tag
         if not isinstance(tag, str):  # comments and processing instructions
             doomed.append(element)
@@ -270,13 +287,17 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
             element.tail = " " + (element.tail or "")
             continue
         if not element.attrib:  # most elements of a page: only the tag and the tree decide
-            if tag in DROP_TAGS or _is_chrome(element, tag, _NO_TOKENS) or (
+            # (_is_chrome without attributes: a chrome tag, or a site's header or footer)
+            if tag in DROP_TAGS or tag in CHROME_TAGS or (
+                    tag in ("header", "footer") and _is_chrome(element, tag, _NO_TOKENS)) or (
                     tag in ("ul", "ol") and _is_toc_list(element)) or (
                     tag in TOC_TITLE_TAGS and len(element) <= 1 and TOC_TITLE.match(_text(element))):
                 doomed.append(element)
+                inside = _last_descendant(element)
             continue
         if tag in DROP_TAGS or _is_hidden(element):
             doomed.append(element)
+            inside = _last_descendant(element)
             continue
         classes = element.get("class") or ""
         if "__cf_email__" in classes or (element.get("href") or "").find("/cdn-cgi/l/email-protection#") >= 0:
@@ -288,13 +309,16 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
         if _is_chrome(element, tag, tokens) or (tag not in INLINE_TAGS and _is_consent_banner(element, tokens)) \
                 or (tag in ("ul", "ol") and _is_toc_list(element)):
             doomed.append(element)
+            inside = _last_descendant(element)
         elif tag in TOC_TITLE_TAGS and len(element) <= 1 and TOC_TITLE.match(_text(element)):
             doomed.append(element)  # the title of an in-page table of contents, which goes too
+            inside = _last_descendant(element)
         elif (tag == "a" and (element.get("href") or "").startswith("#")) or \
                 (tokens & {"top", "back", "skip", "print", "backtotop", "totop"}):
             text = _text(element)
             if len(text) < 40 and BACK_TO_TOP.match(text.strip() or "-"):
                 doomed.append(element)
+                inside = _last_descendant(element)
     for element in obfuscated:
         encoded = element.get("data-cfemail") or (element.get("href") or "").rpartition("#")[2]
         decoded = decode_cloudflare_email(encoded)
