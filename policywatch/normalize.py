@@ -652,22 +652,48 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     html = html.strip()
     if not html:
         return Normalized(Document(sections=[]))
-    try:
-        root = etree.fromstring(html, _parser())
-    except (etree.ParserError, ValueError):
-        # lxml refuses a str with an encoding declaration, and some empty-ish documents.
-        try:
+    root = _parse(html)
+    if root is None:
+        try:  # lxml refuses a str with an encoding declaration, and some empty-ish documents
             root = etree.fromstring(html.encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
         except (etree.ParserError, ValueError):
+            root = None
+        if root is None:
             return Normalized(Document(sections=[]))
-    title_element = root.find(".//title")
-    title = clean_text(_text(title_element)) if title_element is not None else None
-    html_lang = (root.get("lang") or root.get("xml:lang") or "").split("-")[0].lower() or None
-    has_password = bool(root.xpath("//input[@type='password']"))
-    body = root.find("body")
-    raw_sample = clean_text(_text_head(body if body is not None else root, 4000))
-    empty_mount, script_chars = _script_shell_signs(root)
+    return _normalized(root, _Head.of(root), select=select, remove=remove, ignore=ignore)
 
+
+def _parse(html: str) -> etree._Element | None:
+    """The tree of a stripped HTML page (None when lxml's HTML parser refuses it)."""
+    try:
+        return etree.fromstring(html, _parser())
+    except (etree.ParserError, ValueError):
+        return None
+
+
+@dataclass
+class _Head:
+    """What the suspect checks read of a page's whole tree, before anything is removed from it."""
+
+    title: str | None
+    html_lang: str | None
+    has_password: bool
+    raw_sample: str
+    empty_mount: bool
+    script_chars: int
+
+    @classmethod
+    def of(cls, root: etree._Element) -> _Head:
+        title_element = root.find(".//title")
+        body = root.find("body")
+        return cls(clean_text(_text(title_element)) if title_element is not None else None,
+                   (root.get("lang") or root.get("xml:lang") or "").split("-")[0].lower() or None,
+                   bool(root.xpath("//input[@type='password']")),
+                   clean_text(_text_head(body if body is not None else root, 4000)), *_script_shell_signs(root))
+
+
+def _normalized(root: etree._Element, head: _Head, *, select: str | None, remove: Sequence[str],
+                ignore: Sequence[str]) -> Normalized:
     _clean_tree(root, remove)
     selector_missing = False
     if select:
@@ -685,10 +711,10 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
         walker.walk(element)
         walker.flush()
     items = _apply_ignore(_without_repeated_runs(_without_markdown_links(walker.items)), ignore)
-    document = Document.build(items, title=title, lang=html_lang)
-    shell = empty_mount or (script_chars > 2000 and document.word_count < 40)
-    return Normalized(document, title=title, html_lang=html_lang, has_password_field=has_password,
-                      selector_missing=selector_missing, raw_text_sample=raw_sample, script_shell=shell)
+    document = Document.build(items, title=head.title, lang=head.html_lang)
+    shell = head.empty_mount or (head.script_chars > 2000 and document.word_count < 40)
+    return Normalized(document, title=head.title, html_lang=head.html_lang, has_password_field=head.has_password,
+                      selector_missing=selector_missing, raw_text_sample=head.raw_sample, script_shell=shell)
 
 
 # Markdown a site's CMS left unrendered: a link's text stays, its target and reference go.
@@ -814,19 +840,22 @@ def markup_sha256(html: str, *, keep_data_attributes: bool = False) -> str | Non
     need not normalize the page. None when the text does not parse as HTML.
     """
     html = html.strip()
-    if not html:
-        return None
-    try:
-        root = etree.fromstring(html, _parser())
-    except (etree.ParserError, ValueError):
-        return None
-    if root is None:
-        return None
+    root = _parse(html) if html else None
+    return None if root is None else _markup_digest(root, keep_data_attributes)
+
+
+def _markup_digest(root: etree._Element, keep_data_attributes: bool, *, restore_scripts: bool = False) -> str:
+    """``markup_sha256`` of a parsed page. It changes the tree where the normalizer does not look
+    (attributes it never reads, elements it drops); scripts and styles, whose text the normalizer
+    does weigh (a box holding a long script is no banner), are put back with ``restore_scripts``."""
+    scripts: list[tuple[etree._Element, str | None, dict[str, str]]] = []
     for element in root.iter():
         tag = element.tag
         if not isinstance(tag, str):
             continue
         if tag in ("script", "style"):
+            if restore_scripts:
+                scripts.append((element, element.text, dict(element.attrib)))
             has_source = element.get("src") is not None
             element.attrib.clear()
             if has_source:
@@ -841,6 +870,10 @@ def markup_sha256(html: str, *, keep_data_attributes: bool = False) -> str | Non
             if tag == "input" and (element.get("type") or "").lower() == "hidden":
                 element.attrib.pop("value", None)
     serialized = etree.tostring(root, encoding="unicode", method="html")
+    for element, text, attributes in scripts:
+        element.text = text
+        element.attrib.clear()
+        element.attrib.update(attributes)
     return hashlib.sha256(serialized.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -897,6 +930,17 @@ def read_page(text: str, *, content_type: str | None = None, select: str | None 
     When the fingerprint equals ``known_markup`` (the page's last one, under the same settings) the
     text is the one read last time and is not read again: the Normalized is None.
     """
+    if normalize is normalize_page and is_html_page(text, content_type):
+        # Read here too: one parse serves the fingerprint and the text (a third of the reading).
+        root = _parse(text.strip())
+        if root is not None:
+            head = _Head.of(root)  # before the fingerprint changes the tree
+            markup = _markup_digest(root, keep_data_attributes=bool(select or remove), restore_scripts=True)
+            if markup == known_markup:
+                return markup, None
+            normalized = _normalized(root, head, select=select, remove=remove, ignore=ignore)
+            normalized.document.precompute()
+            return markup, normalized
     markup = page_markup(text, content_type=content_type, select=select, remove=remove)
     if markup is not None and markup == known_markup:
         return markup, None

@@ -26,7 +26,7 @@ import pages
 import pytest
 import test_normalize_furniture as furniture
 
-from policywatch.normalize import NORMALIZER_VERSION, normalize_text, page_markup
+from policywatch.normalize import NORMALIZER_VERSION, normalize_page, normalize_text, page_markup, read_page
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -66,6 +66,10 @@ def _test_pages() -> Iterator[tuple[str, Callable[[], str]]]:
         before=furniture.menu("Product", "Pricing", "Docs") + furniture.menu("English", "Deutsch", "Français"),
         after=furniture.footer(2025, ("Company", ("About us", "Careers")), ("Legal", ("Terms", "Privacy"))))
     yield "furniture/section", lambda: furniture.page(wrap="section")
+    # A box that says "cookie banner" but holds a long script is weighed with the script's text.
+    yield "furniture/banner-script", lambda: furniture.page(
+        before="<div class='cookie-banner'><p>We use cookies.</p><script>var consent = {" +
+               ", ".join(f"k{i}: {i}" for i in range(600)) + "};</script></div>")
     for path in sorted((ROOT / "policywatch" / "samples").glob("*.html")):
         yield f"samples/{path.name}", lambda p=path: p.read_text(encoding="utf-8")
     yield from _bench_pages()
@@ -128,3 +132,15 @@ def test_the_normalizer_gives_the_recorded_texts_for_the_shared_pages(request):
     if request.config.getoption("--update-golden"):
         pytest.skip("recorded with the test pages")
     _compare(outputs(_shared_pages(), ({},)), json.loads(GOLDEN.read_text()))
+
+
+def test_reading_a_page_whole_gives_its_fingerprint_and_text_as_read_apart():
+    """``read_page`` parses a page once for its markup fingerprint and its text: the same as each apart."""
+    for name, make in _test_pages():
+        text = make()
+        for settings in OPTIONS:
+            markup, normalized = read_page(text, **settings)
+            assert markup == page_markup(text, **settings), name
+            assert normalized == normalize_page(text, **settings), name
+            if markup is not None:  # an HTML page: known by its fingerprint, not read again
+                assert read_page(text, known_markup=markup, **settings) == (markup, None)
