@@ -1130,6 +1130,7 @@ def summarize(runs: list[dict[str, dict[str, Measurement]]], skip_urlwatch: bool
         row = {
             "cycle": cycle,
             "policywatch_wall_s": _median([m.wall_s for m in pw]),
+            "policywatch_wall_range_s": [min(m.wall_s for m in pw), max(m.wall_s for m in pw)],
             "policywatch_cpu_s": _median([m.cpu_s for m in pw]),
             "policywatch_peak_mb": max(m.peak_mb for m in pw),
             "policywatch_db_bytes": pw[-1].store_bytes,
@@ -1138,12 +1139,16 @@ def summarize(runs: list[dict[str, dict[str, Measurement]]], skip_urlwatch: bool
         if uw:
             row.update({
                 "urlwatch_wall_s": _median([m.wall_s for m in uw]),
+                "urlwatch_wall_range_s": [min(m.wall_s for m in uw), max(m.wall_s for m in uw)],
                 "urlwatch_cpu_s": _median([m.cpu_s for m in uw]),
                 "urlwatch_peak_mb": max(m.peak_mb for m in uw),
                 "urlwatch_cache_bytes": uw[-1].store_bytes,
                 "urlwatch_ok": all(m.verdict == "ok" for m in uw),
             })
             row["ratio"] = row["policywatch_wall_s"] / row["urlwatch_wall_s"]
+            # each run's own ratio (the tools run side by side in it): how much the median can be trusted
+            ratios = [r["policywatch"][cycle].wall_s / r["urlwatch"][cycle].wall_s for r in runs]
+            row["ratio_range"] = [min(ratios), max(ratios)]
         goal = GOALS.get(f"{cycle}_ratio")
         row["ratio_goal"] = goal
         row["ratio_goal_met"] = None if goal is None or "ratio" not in row else row["ratio"] <= goal
@@ -1163,6 +1168,7 @@ def print_table(rows: list[dict], skip_urlwatch: bool, repeats: int) -> None:
             f" {'pw cpu s':>8} {'uw cpu s':>8}")
     print()
     print(f"check cycle, wall time = median of {repeats} run(s); peak RSS = max; sizes after the cycle")
+    print("(the spread of each run's own ratio is printed below the table)")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -1177,6 +1183,14 @@ def print_table(rows: list[dict], skip_urlwatch: bool, repeats: int) -> None:
               f"  {peak_goal:<13} {r['policywatch_db_bytes'] / mb:>8.1f}"
               f" {(format(r['urlwatch_cache_bytes'] / mb, '.1f') if uw else '-'):>11}"
               f" {r['policywatch_cpu_s']:>8.2f} {(format(r['urlwatch_cpu_s'], '.2f') if uw else '-'):>8}")
+    print()
+    for r in rows:
+        low, high = r["policywatch_wall_range_s"]
+        spread = f"{r['cycle']:<10} policywatch {low:.2f}-{high:.2f} s"
+        if "ratio_range" in r:
+            spread += (f", urlwatch {r['urlwatch_wall_range_s'][0]:.2f}-{r['urlwatch_wall_range_s'][1]:.2f} s,"
+                       f" ratio per run {r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f}")
+        print(spread)
     print()
 
 
