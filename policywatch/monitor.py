@@ -296,12 +296,10 @@ def check(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tags: 
         announcer = Announcer(store, watchlist, run_id) if notify else None
         if notify:
             report.notifications = flush(store, watchlist, env=env)
-        states = {}
         with store.transaction():
-            for policy in policies:
-                store.ensure_policy(policy.id, policy.name, policy.url)
-        for policy in policies:
-            states[policy.id] = store.state(policy.id)
+            store.ensure_policies((policy.id, policy.name, policy.url) for policy in policies)
+        stored = store.states()
+        states = {policy.id: stored.get(policy.id) for policy in policies}
         if on_start:
             on_start(len(policies))
         jobs = []

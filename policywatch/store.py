@@ -820,13 +820,24 @@ class Store:
             [policy_id, name, url, now()],
         )
 
+    def ensure_policies(self, policies: Iterable[tuple[str, str, str]]) -> None:
+        """``ensure_policy`` of many ``(id, name, url)``: one read, and a write only where one is needed."""
+        known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT id, name, url FROM policies")}
+        for policy_id, name, url in policies:
+            if known.get(policy_id) != (name, url):
+                self.ensure_policy(policy_id, name, url)
+
+    _STATE = ("SELECT p.id, p.current_version_id, v.number, v.text_sha256, v.words, v.language, p.last_raw_sha256,"
+              " p.last_profile, p.etag, p.last_modified, p.failure_streak, p.failing_since, p.failure_alerted,"
+              " p.last_markup_sha256 FROM policies p LEFT JOIN versions v ON v.id = p.current_version_id")
+
     def state(self, policy_id: str) -> PolicyState | None:
-        row = self.db.execute(
-            "SELECT p.id, p.current_version_id, v.number, v.text_sha256, v.words, v.language, p.last_raw_sha256,"
-            " p.last_profile, p.etag, p.last_modified, p.failure_streak, p.failing_since, p.failure_alerted,"
-            " p.last_markup_sha256 FROM policies p"
-            " LEFT JOIN versions v ON v.id = p.current_version_id WHERE p.id = ?", [policy_id]).fetchone()
+        row = self.db.execute(f"{self._STATE} WHERE p.id = ?", [policy_id]).fetchone()
         return PolicyState(*row) if row else None
+
+    def states(self) -> dict[str, PolicyState]:
+        """``state`` of every stored policy, in one query (a check of ten thousand asks them all)."""
+        return {row[0]: PolicyState(*row) for row in self.db.execute(self._STATE)}
 
     def update_policy(self, policy_id: str, **values: Any) -> None:
         self._update("policies", policy_id, values)

@@ -134,6 +134,18 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
         assert list(store.policy_rows()) == ["a"]  # data kept
 
 
+def test_policies_are_ensured_and_their_states_read_all_at_once(store):
+    with store.writer(), store.transaction():
+        store.ensure_policies([("a", "A", "https://a.example/"), ("b", "B", "https://b.example/")])
+    before = store.db.conn.total_changes
+    with store.writer(), store.transaction():
+        store.ensure_policies([("a", "A", "https://a.example/"), ("b", "B", "https://b.example/privacy")])
+    assert store.db.conn.total_changes == before + 1  # only the policy whose URL changed is written
+    states = store.states()
+    assert states == {policy_id: store.state(policy_id) for policy_id in ("a", "b")}
+    assert states["b"].current_version_id is None and store.policy_rows()["b"]["url"] == "https://b.example/privacy"
+
+
 def test_facts_are_kept_per_version_and_rules_fingerprint(store):
     from policywatch.document import parse_text, text_sha256
     from policywatch.judge import Fact, extract_facts, load_rules
