@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
-from lxml.cssselect import CSSSelector
 
 from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_level, parse_text, strip_list_marker
 from policywatch.errors import PolicywatchError
@@ -110,11 +109,13 @@ def _text_head(element: etree._Element, limit: int) -> str:
     return "".join(parts)[:limit]
 
 
-_SELECTORS: dict[str, CSSSelector] = {}
+_SELECTORS: dict[str, Callable[[etree._Element], list[etree._Element]]] = {}
 
 
 def _select(root: etree._Element, selector: str) -> list[etree._Element]:
     if selector not in _SELECTORS:
+        from lxml.cssselect import CSSSelector  # only policies with `select` or `remove` need it
+
         _SELECTORS[selector] = CSSSelector(selector)
     return _SELECTORS[selector](root)
 
