@@ -162,8 +162,8 @@ POOL_STARTS = 3  # worker pools a run may start, a new one each time a worker pr
 
 
 class ReaderDied(PolicywatchError):
-    """The worker process reading a page died (killed, out of memory) twice: the check of that policy
-    fails, and the next run reads the page again."""
+    """The worker process reading a page died (killed, out of memory), and again when the page was
+    read alone: the check of that policy fails, and the next run reads the page again."""
 
     error_class = "reader_died"
 
@@ -173,9 +173,10 @@ class PageReader:
     has normalized POOL_THRESHOLD pages.
 
     A worker process that dies (the kernel's out-of-memory killer, a signal) takes its pool down
-    with every page it was reading; those pages are read again in a new pool, and a page whose
-    reading dies twice fails its check (``ReaderDied``) rather than risk the run's own process.
-    After POOL_STARTS pools, the run reads its pages in the fetch threads.
+    with every page it was reading: the run goes on with a new pool, and each of those pages is
+    read again in a process of its own. A page whose reading dies there too fails its check
+    (``ReaderDied``) rather than risk the run's own process. After POOL_STARTS pools, the run reads
+    its pages in the fetch threads.
 
     Normalizing is pure Python around lxml: in processes it runs on every core instead of under
     the GIL that the fetch threads and the writer share. A daily run where few pages changed never
@@ -228,7 +229,6 @@ class PageReader:
             if self.count > self.threshold:
                 self._start_pool()
             pool = self.pool
-        died = False  # while this page was being read
         while pool is not None:
             try:
                 future = pool.submit(function, text, **options)
@@ -237,14 +237,28 @@ class PageReader:
                 continue
             try:
                 return future.result()
-            except BrokenProcessPool as exc:
-                pool = self._replace(pool)
-                if died or pool is None:  # the page itself may be what kills them: not in this process
-                    raise ReaderDied(f"the worker process reading the page died twice ({exc})") from None
-                died = True
-        if died:  # every pool the run may start is gone
-            raise ReaderDied("the worker process reading the page died")
+            except BrokenProcessPool:
+                self._replace(pool)
+                return self._alone(function, text, **options)
         return function(text, **options)
+
+    def _alone(self, function: Callable[..., Any], text: str, **options: Any) -> Any:
+        """Read a page again in a process of its own, after the pool reading it lost a worker: every
+        page in the pool was lost with it, and only the page that killed it kills its own reader too
+        (never the run's process)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.closed:  # the run is ending (interrupted): no process is started any more
+            raise ReaderDied("the worker process reading the page died as the run ended")
+        alone = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return alone.submit(function, text, **options).result()
+        except BrokenProcessPool:
+            raise ReaderDied("the worker process reading the page died, and again reading it alone") from None
+        finally:
+            alone.shutdown(wait=False, cancel_futures=True)
 
     def _replace(self, broken: Any) -> Any:
         """The pool to use after ``broken`` lost a worker process: a new one, while POOL_STARTS allows."""
@@ -373,6 +387,8 @@ def record(store: Store, fetched: Fetched, state: PolicyState | None, run_id: in
     writer = _Writer(store, fetched, state, run_id, source, announcer)
     with store.transaction():
         WRITERS[classified.kind](writer, classified)
+    if fetched.ahead is not None:
+        fetched.ahead.cancel()  # a judgement not used (a suspect page, another baseline) and not started
     return writer.result
 
 
@@ -486,9 +502,11 @@ class _Writer:
         self.result.previous_version = state.current_number if state else None
 
     def _judged_ahead(self, baseline: int) -> JudgedAhead | None:
-        """The judgement a worker process made ahead of this one, if it judged against this baseline.
+        """The judgement a worker process made ahead of this one, if it judged against this baseline
+        (waited for: the writer judging it too would only add the same work to the busier side).
 
-        Not started yet, it is taken back: the writer judges the text itself rather than wait.
+        A worker that died meanwhile makes the writer judge the text itself: a judgement is bounded
+        (judge.facts' analysis limits), so what killed it was most likely another page's reading.
         """
         future, state = self.fetched.ahead, self.state
         if future is None or state is None or baseline != state.current_version_id:

@@ -13,6 +13,7 @@ lxml builds the tree: it is ten times faster than BeautifulSoup's tree on a 60 K
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import threading
@@ -26,7 +27,7 @@ from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_lev
 from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 6
+NORMALIZER_VERSION = 7
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
@@ -256,10 +257,7 @@ def _drop(element: etree._Element) -> None:
 
 
 def _last_descendant(element: etree._Element) -> etree._Element | None:
-    """The last descendant in document order of an element that goes (None when it has no child, or
-    when it is the root, which stays: what is inside it is still decided one by one)."""
-    if element.getparent() is None:
-        return None
+    """The last descendant in document order of an element (None when it has no child)."""
     last = None
     while len(element):
         last = element = element[-1]
@@ -284,6 +282,10 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
             doomed.append(element)
             continue
         tag = tag.lower()
+        if tag in ("html", "body"):
+            # The page itself, whatever it says of itself: hidden until its fonts load, classed by
+            # a consent tool ("qc-cmp2-ui-showing"). What is inside it is decided element by element.
+            continue
         if tag == "br":  # so that text_content() of a table cell keeps its line breaks as spaces
             element.tail = " " + (element.tail or "")
             continue
@@ -845,18 +847,13 @@ def markup_sha256(html: str, *, keep_data_attributes: bool = False) -> str | Non
     return None if root is None else _markup_digest(root, keep_data_attributes)
 
 
-def _markup_digest(root: etree._Element, keep_data_attributes: bool, *, restore_scripts: bool = False) -> str:
-    """``markup_sha256`` of a parsed page. It changes the tree where the normalizer does not look
-    (attributes it never reads, elements it drops); scripts and styles, whose text the normalizer
-    does weigh (a box holding a long script is no banner), are put back with ``restore_scripts``."""
-    scripts: list[tuple[etree._Element, str | None, dict[str, str]]] = []
+def _markup_digest(root: etree._Element, keep_data_attributes: bool) -> str:
+    """``markup_sha256`` of a parsed page, whose tree it changes."""
     for element in root.iter():
         tag = element.tag
         if not isinstance(tag, str):
             continue
         if tag in ("script", "style"):
-            if restore_scripts:
-                scripts.append((element, element.text, dict(element.attrib)))
             has_source = element.get("src") is not None
             element.attrib.clear()
             if has_source:
@@ -871,10 +868,6 @@ def _markup_digest(root: etree._Element, keep_data_attributes: bool, *, restore_
             if tag == "input" and (element.get("type") or "").lower() == "hidden":
                 element.attrib.pop("value", None)
     serialized = etree.tostring(root, encoding="unicode", method="html")
-    for element, text, attributes in scripts:
-        element.text = text
-        element.attrib.clear()
-        element.attrib.update(attributes)
     return hashlib.sha256(serialized.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -932,14 +925,14 @@ def read_page(text: str, *, content_type: str | None = None, select: str | None 
     text is the one read last time and is not read again: the Normalized is None.
     """
     if normalize is normalize_page and is_html_page(text, content_type):
-        # Read here too: one parse serves the fingerprint and the text (a third of the reading).
+        # Read here too: one parse serves the fingerprint (of a copy of the tree: copying is half
+        # the cost of parsing) and the text.
         root = _parse(text.strip())
         if root is not None:
-            head = _Head.of(root)  # before the fingerprint changes the tree
-            markup = _markup_digest(root, keep_data_attributes=bool(select or remove), restore_scripts=True)
+            markup = _markup_digest(copy.deepcopy(root), keep_data_attributes=bool(select or remove))
             if markup == known_markup:
                 return markup, None
-            normalized = _normalized(root, head, select=select, remove=remove, ignore=ignore)
+            normalized = _normalized(root, _Head.of(root), select=select, remove=remove, ignore=ignore)
             normalized.document.precompute()
             return markup, normalized
     markup = page_markup(text, content_type=content_type, select=select, remove=remove)

@@ -66,7 +66,8 @@ def judge_change(store: Store, policy_id: str, baseline_version_id: int, version
     rules = load_rules().fingerprint
     if ahead is not None and ahead.rules == rules and ahead.baseline_version_id == baseline_version_id \
             and ahead.markdown == version["text"]:
-        store.put_sentence_analyses(rules, ahead.learned)
+        if ahead.learned:
+            store.put_sentence_analyses(rules, ahead.learned)
         return _judged_change(store, policy_id, store.version_by_id(baseline_version_id), version, ahead.diff,
                               ahead.judgement, ahead.facts)
     with without_cycle_collection():  # the facts stored and the JSON written are part of the burst

@@ -880,11 +880,14 @@ def test_judging_ahead_is_given_up_when_the_worker_processes_are_gone(tmp_path):
 
 
 def _read_or_die(text: str, **options) -> str:
-    """Reads "die" by killing the worker process it runs in (as the out-of-memory killer would)."""
+    """Reads "die" by killing the worker process it runs in (as the out-of-memory killer would);
+    "slow…" takes a second and a half, so that it is being read when another page kills the pool."""
     import multiprocessing
 
     if text == "die" and multiprocessing.parent_process() is not None:
         os._exit(1)
+    if text.startswith("slow"):
+        time.sleep(1.5)
     return text.upper()
 
 
@@ -900,25 +903,58 @@ def _read_page_or_die(text: str, **options):
 
 
 def test_a_worker_process_that_dies_costs_the_run_one_page_at_most(monkeypatch):
-    """A pool whose worker died is replaced; the page being read is read again once; a page whose
-    reading dies twice fails (never read in the run's own process); past POOL_STARTS pools, pages
-    are read in the calling thread."""
+    """A pool whose worker died is replaced; the page that killed it is read again alone and fails
+    (never read in the run's own process); past POOL_STARTS pools, pages are read in the calling thread."""
     import policywatch.monitor as monitor
 
     monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
     reader = monitor.PageReader(threshold=0)
     try:
         assert reader._run(_read_or_die, "a") == "A" and reader.starts == 1
-        with pytest.raises(monitor.ReaderDied, match="died twice"):
-            reader._run(_read_or_die, "die")  # in the first pool, then in the second
-        assert reader.starts == 3 and reader.pool is not None
-        assert reader._run(_read_or_die, "b") == "B"  # the third pool reads on
-        with pytest.raises(monitor.ReaderDied):
-            reader._run(_read_or_die, "die")  # no pool left to read it again in
-        assert reader.pool is None
+        with pytest.raises(monitor.ReaderDied, match="again reading it alone"):
+            reader._run(_read_or_die, "die")  # in the first pool, then in a process of its own
+        assert reader.starts == 2 and reader.pool is not None
+        assert reader._run(_read_or_die, "b") == "B"  # the second pool reads on
+        for _ in range(2):
+            with pytest.raises(monitor.ReaderDied):
+                reader._run(_read_or_die, "die")
+        assert reader.starts == monitor.POOL_STARTS and reader.pool is None
         assert reader._run(_read_or_die, "c") == "C"  # in this thread now
     finally:
         reader.close()
+
+
+def test_pages_being_read_when_another_kills_the_pool_are_read_again(monkeypatch):
+    """Every page in a pool is lost with it: read again each in a process of its own, only the page
+    that killed it fails (before: the innocent ones failed too when the killer struck twice)."""
+    import threading
+
+    import policywatch.monitor as monitor
+
+    monkeypatch.setattr(monitor, "_spare_cores", lambda: 2)
+    reader = monitor.PageReader(threshold=0)
+    read: dict[str, object] = {}
+
+    def run(text):
+        try:
+            read[text] = reader._run(_read_or_die, text)
+        except monitor.ReaderDied as exc:
+            read[text] = exc
+
+    try:
+        assert reader._run(_read_or_die, "warm") == "WARM"  # the pool's processes are up
+        threads = [threading.Thread(target=run, args=(text,)) for text in ("slow-a", "slow-b", "slow-c")]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # the slow pages are in the pool
+        run("die")
+        for thread in threads:
+            thread.join()
+    finally:
+        reader.close()
+    assert {text: value for text, value in read.items() if text != "die"} == {
+        "slow-a": "SLOW-A", "slow-b": "SLOW-B", "slow-c": "SLOW-C"}
+    assert isinstance(read["die"], monitor.ReaderDied)
 
 
 def test_a_page_that_kills_its_worker_process_fails_its_check_and_the_run_goes_on(http_server, make_watchlist,

@@ -201,3 +201,17 @@ def test_a_script_filled_shell_is_suspect_and_says_why():
 def test_a_page_without_prose_is_left_alone():
     links = "<ul>" + "".join(f"<li><a href='/p{i}'>Policy {i}</a></li>" for i in range(8)) + "</ul>"
     assert "Policy 7" in text(page(policy=f"<h1>Legal</h1>{links}"))
+
+
+def test_what_the_page_says_of_itself_does_not_hide_it():
+    """Anti-flicker snippets hide <html> or <body> until fonts or scripts load, and consent tools class
+    <body> while their banner shows ("qc-cmp2-ui-showing"). Before normalizer 7 the first left the
+    page's chrome in its text and the others emptied the page (a suspect page, never stored)."""
+    chrome = "<div class='cookie-banner'><p>We use cookies to improve your experience.</p></div>" + menu("Home")
+    plain = text(page(before=chrome))
+    assert_policy(plain) and "cookies to improve" not in plain
+    for html_attributes, body_attributes in ((' style="visibility:hidden"', ""), ("", ' style="display: none"'),
+                                             ("", " hidden"), ("", ' class="qc-cmp2-ui-showing"'),
+                                             ("", ' class="onetrust-consent-sdk"'), (' role="navigation"', "")):
+        html = page(before=chrome).replace("<html lang='en'>", f"<html lang='en'{html_attributes}>")
+        assert text(html.replace("<body>", f"<body{body_attributes}>")) == plain, (html_attributes, body_attributes)
