@@ -1131,6 +1131,7 @@ _ENGLISH_TOO = {"a", "i", "o", "e", "as", "is", "we", "in", "on", "do", "no", "d
                 "me", "be", "al", "lo", "se", "te", "om", "till", "od", "son", "ze", "ein", "des", "by", "so"}
 _OTHER_WORDS = [frozenset((STOPWORDS.get(lang, set()) | more) - STOPWORDS["en"] - _ENGLISH_TOO)
                 for lang, more in _MORE_FUNCTION_WORDS.items()]
+_ANY_OTHER_WORDS = frozenset().union(*_OTHER_WORDS)
 _ENGLISH_WORDS = frozenset(STOPWORDS["en"] | {"a", "in", "on", "to", "by", "be", "as", "are", "it", "not", "any",
                                               "at", "from", "per"})
 FOREIGN_SHARE = 0.1  # of a sentence's words: function words of another language, names' particles aside
@@ -1145,9 +1146,11 @@ def in_other_language(sentence: str) -> bool:
     is English.
     """
     words = sentence.split()
-    lowered = {w.lower() for w in words}
     if len(words) < 3:
         return False
+    lowered = set(sentence.lower().split())  # lowercasing makes no whitespace: the same words
+    if len(lowered & _ANY_OTHER_WORDS) < 2:
+        return False  # not two function words of any other language: most sentences stop here
     found = max(_OTHER_WORDS, key=lambda other: len(lowered & other))
     if len(lowered & found) < 2 or len(lowered & found) <= 2 * len(lowered & _ENGLISH_WORDS):
         return False  # most sentences stop here, at the price of a few set intersections

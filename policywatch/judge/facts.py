@@ -547,16 +547,20 @@ class FactExtractor:
         verbs: set[str] = set()
         lowered = sentence.lower()
         plain = lowercase_is_caseless(sentence, lowered)
-        for term in sorted((self._terms[i] for i in candidates), key=lambda t: self._rank[id(t)]):
+        terms = self._terms
+        for term_id in sorted(candidates, key=self._rank.__getitem__):
+            term = terms[term_id]
             name = term.category
             lowered_regex = term.lowered_regex if plain else None
-            found = term.regex.finditer(sentence) if lowered_regex is None else \
-                (_Span(sentence, m.start(), m.end()) for m in lowered_regex.finditer(lowered))
-            for count, match in enumerate(found):
-                if term.verb:
+            if term.verb:  # whether it is there at all
+                if (term.regex if lowered_regex is None else lowered_regex).search(
+                        sentence if lowered_regex is None else lowered):
                     verbs.add(name)
-                    break
-                hits.setdefault(name, []).append((term, match))
+                continue
+            found = term.regex.finditer(sentence) if lowered_regex is None else lowered_regex.finditer(lowered)
+            for count, match in enumerate(found):
+                hits.setdefault(name, []).append(
+                    (term, match if lowered_regex is None else _Span(sentence, match.start(), match.end())))
                 if count + 1 >= MAX_MATCHES_PER_TERM:
                     break
         for name, found in hits.items():
