@@ -37,7 +37,7 @@ from policywatch.archive import (
 from policywatch.errors import exit_code_of_interruption
 from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
 from policywatch.monitor import Fetched, classify, profile_of, response_record
-from policywatch.normalize import IgnoreTimeout, normalize_text
+from policywatch.normalize import IgnoreTimeout, UnreadablePage, normalize_text
 from policywatch.outbox import Announcer, FlushReport, flush
 from policywatch.store import Store
 from policywatch.timeline import find_or_add_version, judge_change, merge_archive_history
@@ -238,7 +238,7 @@ class _Prober:
             normalized = normalize_text(strip_archive_noise(text), content_type=content_type,
                                         select=self.policy.select, remove=self.policy.remove,
                                         ignore=self.policy.ignore)
-        except IgnoreTimeout as exc:  # the policy's own `ignore` pattern is at fault: kept, to derive again
+        except (IgnoreTimeout, UnreadablePage) as exc:  # kept, to derive again (a pattern, or lxml, at fault)
             normalized, page = None, replace(page, error_class=exc.error_class, error=str(exc))
         # The same decision as a live check's; a shrunk page is weighed when the timeline is built.
         classified = classify(Fetched(self.policy, self.profile, page, normalized, False, None), None)

@@ -25,6 +25,7 @@ from policywatch.normalize import (
     NORMALIZER_VERSION,
     IgnoreTimeout,
     Normalized,
+    UnreadablePage,
     normalize_page,
     read_page,
 )
@@ -144,7 +145,7 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
         markup, normalized = read(result.text or "", content_type=result.content_type, select=policy.select,
                                   remove=policy.remove, ignore=policy.ignore,
                                   known_markup=state.last_markup_sha256 if conditional else None)
-    except (IgnoreTimeout, ReaderDied) as exc:  # this check of the policy fails, nothing stored
+    except (IgnoreTimeout, ReaderDied, UnreadablePage) as exc:  # this check of the policy fails, nothing stored
         return Fetched(policy, profile, replace(result, error_class=exc.error_class, error=str(exc)), None, False,
                         raw_sha256)
     if normalized is None:
@@ -158,7 +159,7 @@ def fetch_and_normalize(fetcher: Fetcher, policy: Policy, profile: str, state,
 
 POOL_THRESHOLD = 60  # pages normalized in this run before worker processes start paying for their start-up
 AHEAD_THRESHOLD = 8  # new texts in this run before they do: each takes a judgement off the writer (judge_ahead)
-POOL_STARTS = 3  # worker pools a run may start, a new one each time a worker process dies
+POOL_STARTS = 3  # shared worker pools a run may start, a new one each time a worker process dies
 
 
 class ReaderDied(PolicywatchError):
@@ -191,6 +192,8 @@ class PageReader:
         self.new_texts = 0  # texts other than their policy's current one, so far
         self.pool = None
         self.starts = 0  # pools started so far (POOL_STARTS)
+        self.lone: set = set()  # the one-process pools reading a lost page again (_alone)
+        self.alone = threading.Lock()
         self.closed = False
         self.lock = threading.Lock()
 
@@ -250,15 +253,20 @@ class PageReader:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
-        if self.closed:  # the run is ending (interrupted): no process is started any more
-            raise ReaderDied("the worker process reading the page died as the run ended")
-        alone = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return alone.submit(function, text, **options).result()
-        except BrokenProcessPool:
-            raise ReaderDied("the worker process reading the page died, and again reading it alone") from None
-        finally:
-            alone.shutdown(wait=False, cancel_futures=True)
+        with self.alone:  # one at a time: a pool is often lost for want of memory
+            with self.lock:
+                if self.closed:  # the run is ending (interrupted): no process is started any more
+                    raise ReaderDied("the worker process reading the page died as the run ended")
+                alone = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self.lone.add(alone)
+            try:
+                return alone.submit(function, text, **options).result()
+            except BrokenProcessPool:
+                raise ReaderDied("the worker process reading the page died, and again reading it alone") from None
+            finally:
+                with self.lock:
+                    self.lone.discard(alone)
+                alone.shutdown(wait=False, cancel_futures=True)
 
     def _replace(self, broken: Any) -> Any:
         """The pool to use after ``broken`` lost a worker process: a new one, while POOL_STARTS allows."""
@@ -282,8 +290,9 @@ class PageReader:
     def close(self) -> None:
         with self.lock:
             self.closed = True  # fetch threads still running after an interruption start no new pool
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            pools = [self.pool, *self.lone] if self.pool is not None else list(self.lone)
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _spare_cores() -> int:

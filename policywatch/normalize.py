@@ -14,12 +14,14 @@ lxml builds the tree: it is ten times faster than BeautifulSoup's tree on a 60 K
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -325,6 +327,7 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
     for element in obfuscated:
         encoded = element.get("data-cfemail") or (element.get("href") or "").rpartition("#")[2]
         decoded = decode_cloudflare_email(encoded)
+        decoded = _xml_safe(decoded) if decoded else decoded
         if decoded is None:
             inner = next((e for e in element.iter() if e.get("data-cfemail")), None)
             decoded = decode_cloudflare_email(inner.get("data-cfemail")) if inner is not None else None
@@ -658,7 +661,7 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     root = _parse(html)
     if root is None:
         try:  # lxml refuses a str with an encoding declaration, and some empty-ish documents
-            root = etree.fromstring(html.encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
+            root = etree.fromstring(_xml_safe(html).encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
         except (etree.ParserError, ValueError):
             root = None
         if root is None:
@@ -666,10 +669,20 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     return _normalized(root, _Head.of(root), select=select, remove=remove, ignore=ignore)
 
 
+# Characters XML (and so lxml) cannot hold in a tree it writes to: parsed, they make the normalizer
+# fail where it joins texts. A vertical tab or form feed (Word's line and page breaks, pasted into a
+# CMS) is a space; the other control characters are noise. Normalizer 7.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_safe(html: str) -> str:
+    return _NOT_XML.sub(lambda m: " " if m.group() in "\x0b\x0c" else "", html) if _NOT_XML.search(html) else html
+
+
 def _parse(html: str) -> etree._Element | None:
     """The tree of a stripped HTML page (None when lxml's HTML parser refuses it)."""
     try:
-        return etree.fromstring(html, _parser())
+        return etree.fromstring(_xml_safe(html), _parser())
     except (etree.ParserError, ValueError):
         return None
 
@@ -805,6 +818,23 @@ class IgnoreTimeout(PolicywatchError):
     error_class = "ignore_timeout"
 
 
+class UnreadablePage(PolicywatchError):
+    """lxml failed on a page in a way no rule here foresaw: the check of that policy fails (and says
+    why), and the run goes on with the others."""
+
+    error_class = "unreadable"
+
+
+def _readable(read: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(read)
+    def reading(*args: Any, **options: Any) -> Any:
+        try:
+            return read(*args, **options)
+        except (ValueError, etree.LxmlError) as exc:
+            raise UnreadablePage(f"the page could not be read ({type(exc).__name__}: {exc})") from None
+    return reading
+
+
 def _apply_ignore(items: list[tuple[str, str, int]], ignore: Sequence[str]) -> list[tuple[str, str, int]]:
     if not ignore:
         return items
@@ -888,6 +918,7 @@ def is_html_page(text: str, content_type: str | None = None) -> bool:
     return declared in ("text/html", "application/xhtml+xml") or looks_like_html(text)
 
 
+@_readable
 def normalize_text(text: str, *, content_type: str | None = None, select: str | None = None,
                    remove: Sequence[str] = (), ignore: Sequence[str] = ()) -> Normalized:
     """Any page or file: HTML by content (or Content-Type), else Markdown / plain text."""
@@ -916,6 +947,7 @@ def normalize_page(text: str, *, content_type: str | None = None, select: str | 
     return normalized
 
 
+@_readable
 def read_page(text: str, *, content_type: str | None = None, select: str | None = None,
               remove: Sequence[str] = (), ignore: Sequence[str] = (), known_markup: str | None = None,
               normalize: Callable[..., Normalized] = normalize_page) -> tuple[str | None, Normalized | None]:

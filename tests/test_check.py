@@ -978,6 +978,33 @@ def test_a_page_that_kills_its_worker_process_fails_its_check_and_the_run_goes_o
     assert [r.outcome for r in check(watchlist, store).results] == ["unchanged", "unchanged", "new"]
 
 
+def test_control_characters_in_a_page_are_read_and_a_page_lxml_fails_on_fails_alone(http_server, make_watchlist,
+                                                                                     store, monkeypatch):
+    """Word's vertical tab and form feed pasted into a CMS (and other control characters) made lxml
+    refuse to join texts, and the ValueError ended the whole run. Now they are read (normalizer 7),
+    and whatever else lxml may fail on fails that policy's check only."""
+    import policywatch.normalize as normalize
+
+    pasted = "<p>Page 2\x0c<script>x()</script> of it.<br>\x0bLine two.</p>"
+    body = pages.policy_page().replace("</main>", pasted + "</main>")
+    http_server.route("/p0", body)
+    http_server.route("/p1", pages.policy_page(edits={RETENTION: "for ten days"}))
+    watchlist = make_watchlist([http_server.url("/p0"), http_server.url("/p1")])
+    report = check(watchlist, store, notify=False)
+    assert [r.outcome for r in report.results] == ["new", "new"]
+    stored = store.version_by_id(store.state(watchlist.policies[0].id).current_version_id)["text"]
+    assert "Page 2 of it. Line two." in stored
+
+    def fails(root, remove):
+        raise ValueError("All strings must be XML compatible")
+
+    monkeypatch.setattr(normalize, "_clean_tree", fails)
+    http_server.route("/p0", body.replace("Line two", "Line three"))
+    report = check(watchlist, store, notify=False)
+    assert [(r.outcome, r.reason) for r in report.results] == [("failed", "unreadable"), ("unchanged", "same_raw")]
+    assert "could not be read (ValueError: All strings must be XML compatible)" in report.results[0].message
+
+
 # -- classify: what a fetch means, without a database ---------------------------------------------
 
 def _classified(result, normalized=None, state=None, same_raw=False):

@@ -81,6 +81,9 @@ def _test_pages() -> Iterator[tuple[str, Callable[[], str]]]:
             .replace("<html lang='en'>", f"<html lang='en'{h}>").replace("<body>", f"<body{b}>"))
     # What lxml parses but will not let a program write back: a control character, a template's tag.
     yield "furniture/script-control-character", lambda: furniture.page(after="<script>var s = 'a\x0cb';</script>")
+    yield "furniture/text-control-characters", lambda: furniture.page(
+        after="<p>Page 2\x0c<script>x()</script> of the policy.<br>\x0bLine\x01 two\x00.</p>"
+              "<div>Note\x0c<span hidden>h</span> ends.</div>")
     yield "furniture/script-template-attribute", lambda: furniture.page(
         after="<script {{ csp_nonce }} src='/app.js'></script><link id='privacy-top' rel='preload'>")
     for path in sorted((ROOT / "policywatch" / "samples").glob("*.html")):
@@ -97,8 +100,14 @@ def _shared_pages() -> Iterator[tuple[str, Callable[[], str]]]:
         yield f"shared/samples/{path.name}", lambda p=path: p.read_text(encoding="utf-8")
 
 
-def outputs(corpus: Iterator[tuple[str, Callable[[], str]]], options: tuple[dict, ...] = OPTIONS) -> dict[str, str]:
-    """``{case: sha256}`` of everything the normalizer gives for each page under each option set."""
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def outputs(corpus: Iterator[tuple[str, Callable[[], str]]], options: tuple[dict, ...] = OPTIONS
+            ) -> dict[str, dict[str, str]]:
+    """``{case: {"input": …, "output": …}}``: digests of each page with its settings, and of everything
+    the normalizer gives for it."""
     found = {}
     for name, make in corpus:
         text = make()
@@ -109,58 +118,64 @@ def outputs(corpus: Iterator[tuple[str, Callable[[], str]]], options: tuple[dict
                      normalized.selector_missing, normalized.raw_text_sample, normalized.script_shell,
                      normalized.document.sha256, normalized.document.detected_language,
                      normalized.document.word_count, markup]
-            found[f"{name} {json.dumps(settings, sort_keys=True)}"] = hashlib.sha256(
-                json.dumps(given, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
+            found[f"{name} {json.dumps(settings, sort_keys=True)}"] = {"input": _digest([text, settings]),
+                                                                       "output": _digest(given)}
     return found
 
 
-def _differing(found: dict[str, str], golden: dict) -> list[str]:
-    return sorted(case for case, value in found.items() if golden["outputs"].get(case, value) != value)
+def _shared_present() -> bool:
+    return (SHARED / "eval-dev").exists()
 
 
-def _compare(found: dict[str, str], golden: dict) -> None:
-    missing = sorted(set(found) - set(golden["outputs"]))
-    differ = _differing(found, golden)
-    assert not missing, f"cases without a recorded output (run with --update-golden): {missing[:5]}"
+def _golden() -> dict[str, dict]:
+    return json.loads(GOLDEN.read_text())["outputs"] if GOLDEN.exists() else {}
+
+
+def _compare(found: dict[str, dict[str, str]], golden: dict[str, dict]) -> None:
+    """Each case's output as recorded for the same page under this NORMALIZER_VERSION."""
+    missing = sorted(case for case in found if case not in golden)
+    moved = sorted(case for case in found if case in golden and golden[case]["input"] != found[case]["input"])
+    stale = sorted(case for case in found if case in golden and golden[case]["normalizer"] != NORMALIZER_VERSION)
+    assert not (missing or moved), (f"pages without a recorded output, or changed since (record them with "
+                                    f"--update-golden): {(missing + moved)[:5]}")
+    assert not stale, (f"outputs recorded under another NORMALIZER_VERSION than {NORMALIZER_VERSION}: record "
+                       f"them with --update-golden, e.g. {stale[:3]}")
+    differ = sorted(case for case in found if golden[case]["output"] != found[case]["output"])
     if differ:
-        if golden["normalizer"] == NORMALIZER_VERSION:
-            pytest.fail(f"the normalizer gives other texts for {len(differ)} of {len(found)} cases without a "
-                        f"NORMALIZER_VERSION bump, e.g. {differ[:5]}")
-        pytest.fail(f"NORMALIZER_VERSION is {NORMALIZER_VERSION} (was {golden['normalizer']}): record its "
-                    f"outputs with --update-golden ({len(differ)} cases differ)")
+        pytest.fail(f"the normalizer gives other texts for {len(differ)} of {len(found)} cases without a "
+                    f"NORMALIZER_VERSION bump, e.g. {differ[:5]}")
 
 
-def _record(found: dict[str, str]) -> str:
-    """Record the outputs (``--update-golden``); refused while they differ under the same version."""
-    golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {"normalizer": None, "outputs": {}}
-    same_version = golden["normalizer"] == NORMALIZER_VERSION
-    shared = outputs(_shared_pages(), ({},)) if SHARED.exists() else {
-        # kept where ../shared is absent, as long as they are this version's
-        case: value for case, value in golden["outputs"].items() if case.startswith("shared/") and same_version}
-    differ = _differing({**found, **shared}, golden)
-    if same_version and differ:
+def _record(found: dict[str, dict[str, str]]) -> str:
+    """Record the outputs (``--update-golden``); refused for a page whose output differs under the
+    same version (a new or changed page, or a version bump, is recorded)."""
+    golden = _golden()
+    shared = outputs(_shared_pages(), ({},)) if _shared_present() else {}
+    found = {**found, **shared}
+    differ = sorted(case for case, now in found.items() if case in golden and golden[case]["input"] == now["input"]
+                    and golden[case]["normalizer"] == NORMALIZER_VERSION and golden[case]["output"] != now["output"])
+    if differ:
         pytest.fail(f"not recorded: {len(differ)} outputs differ and NORMALIZER_VERSION is still "
                     f"{NORMALIZER_VERSION} (bump it, so that renormalize reads stored pages again), e.g. {differ[:3]}")
-    GOLDEN.write_text(json.dumps({"normalizer": NORMALIZER_VERSION, "outputs": {**found, **shared}},
-                                 indent=0, sort_keys=True) + "\n")
-    return f"recorded {len(found) + len(shared)} outputs in {GOLDEN.name}"
+    # What is recorded of ../shared stays where it is absent (under the version it was recorded for).
+    kept = {case: record for case, record in golden.items() if case.startswith("shared/") and not shared}
+    records = {**kept, **{case: {"normalizer": NORMALIZER_VERSION, **now} for case, now in found.items()}}
+    GOLDEN.write_text(json.dumps({"outputs": records}, indent=0, sort_keys=True) + "\n")
+    return f"recorded {len(found)} outputs in {GOLDEN.name}"
 
 
 def test_the_normalizer_gives_the_recorded_texts_for_every_test_page(request):
     found = outputs(_test_pages())
     if request.config.getoption("--update-golden"):
         pytest.skip(_record(found))
-    _compare(found, json.loads(GOLDEN.read_text()))
+    _compare(found, _golden())
 
 
-@pytest.mark.skipif(not (SHARED / "eval-dev").exists(), reason="../shared not present")
+@pytest.mark.skipif(not _shared_present(), reason="../shared not present")
 def test_the_normalizer_gives_the_recorded_texts_for_the_shared_pages(request):
-    golden = json.loads(GOLDEN.read_text())
     if request.config.getoption("--update-golden"):
         pytest.skip("recorded with the test pages")
-    if not any(case.startswith("shared/") for case in golden["outputs"]):
-        pytest.skip("no outputs of ../shared recorded for this NORMALIZER_VERSION: record them with --update-golden")
-    _compare(outputs(_shared_pages(), ({},)), golden)
+    _compare(outputs(_shared_pages(), ({},)), _golden())
 
 
 def _same_read_whole_and_apart(name: str, text: str, settings: dict) -> None:
@@ -179,7 +194,7 @@ def test_reading_a_page_whole_gives_its_fingerprint_and_text_as_read_apart():
             _same_read_whole_and_apart(name, text, settings)
 
 
-@pytest.mark.skipif(not (SHARED / "eval-dev").exists(), reason="../shared not present")
+@pytest.mark.skipif(not _shared_present(), reason="../shared not present")
 def test_reading_a_shared_page_whole_gives_its_fingerprint_and_text_as_read_apart():
     for name, make in _shared_pages():
         if name.endswith(".html"):
