@@ -1153,7 +1153,7 @@ def in_other_language(sentence: str) -> bool:
         return False  # not two function words of any other language: most sentences stop here
     found = max(_OTHER_WORDS, key=lambda other: len(lowered & other))
     if len(lowered & found) < 2 or len(lowered & found) <= 2 * len(lowered & _ENGLISH_WORDS):
-        return False  # most sentences stop here, at the price of a few set intersections
+        return False
     foreign = sum(1 for w in _without_name_particles(words) if w.lower() in found)
     return foreign >= 2 and foreign >= FOREIGN_SHARE * len(words)
 

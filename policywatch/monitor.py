@@ -192,8 +192,8 @@ class PageReader:
         self.new_texts = 0  # texts other than their policy's current one, so far
         self.pool = None
         self.starts = 0  # pools started so far (POOL_STARTS)
-        self.lone: set = set()  # the one-process pools reading a lost page again (_alone)
-        self.alone = threading.Lock()
+        self.lone_pools: set = set()  # the one-process pools reading a lost page again (_alone)
+        self.one_alone = threading.Lock()  # one such page at a time: a pool is often lost for want of memory
         self.closed = False
         self.lock = threading.Lock()
 
@@ -253,19 +253,19 @@ class PageReader:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
-        with self.alone:  # one at a time: a pool is often lost for want of memory
+        with self.one_alone:
             with self.lock:
                 if self.closed:  # the run is ending (interrupted): no process is started any more
                     raise ReaderDied("the worker process reading the page died as the run ended")
                 alone = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-                self.lone.add(alone)
+                self.lone_pools.add(alone)
             try:
                 return alone.submit(function, text, **options).result()
             except BrokenProcessPool:
                 raise ReaderDied("the worker process reading the page died, and again reading it alone") from None
             finally:
                 with self.lock:
-                    self.lone.discard(alone)
+                    self.lone_pools.discard(alone)
                 alone.shutdown(wait=False, cancel_futures=True)
 
     def _replace(self, broken: Any) -> Any:
@@ -290,7 +290,7 @@ class PageReader:
     def close(self) -> None:
         with self.lock:
             self.closed = True  # fetch threads still running after an interruption start no new pool
-            pools = [self.pool, *self.lone] if self.pool is not None else list(self.lone)
+            pools = [self.pool, *self.lone_pools] if self.pool is not None else list(self.lone_pools)
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -22,7 +22,7 @@ from policywatch.suspect import is_shrunk
 if TYPE_CHECKING:
     from policywatch.archive import Archive
     from policywatch.diff import DocumentDiff
-    from policywatch.judge import Fact, Judgement
+    from policywatch.judge import Fact, FactExtractor, Judgement
     from policywatch.render import PageHeader
 
 
@@ -85,8 +85,7 @@ def judge_ahead(db_path: str, baseline_version_id: int, markdown: str) -> Judged
     reads its first version whole, which a check never read before: made here, it runs on
     another core than the writer's thread, which every page of the run waits for.
     """
-    from policywatch.document import Document
-    from policywatch.judge import FactExtractor, compare
+    from policywatch.judge import FactExtractor
     from policywatch.judge.facts import Gathered
     from policywatch.store import packed_analyses
 
@@ -94,10 +93,8 @@ def judge_ahead(db_path: str, baseline_version_id: int, markdown: str) -> Judged
     if store is None:
         store = _readers[db_path] = Store.reader(db_path)
     rules = load_rules()
-    baseline = store.version_by_id(baseline_version_id)
     gathered = Gathered(store)  # the database is the writer's: what is learned goes back to it
-    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(markdown),
-                              extractor=FactExtractor(rules, gathered))
+    _, diff, judgement = _compared(store, baseline_version_id, markdown, FactExtractor(rules, gathered))
     facts = tuple(None if found is None else FactRows.of([f.to_row() for f in found])
                   for found in (judgement.old_facts, judgement.new_facts))
     return JudgedAhead(rules.fingerprint, baseline_version_id, markdown, packed_analyses(gathered.learned), diff,
@@ -105,13 +102,22 @@ def judge_ahead(db_path: str, baseline_version_id: int, markdown: str) -> Judged
 
 
 def _judge_change(store: Store, policy_id: str, baseline_version_id: int, version: dict) -> JudgedChange:
+    from policywatch.judge import FactExtractor
+
+    baseline, diff, judgement = _compared(store, baseline_version_id, version["text"], FactExtractor(memory=store))
+    return _judged_change(store, policy_id, baseline, version, diff, judgement)
+
+
+def _compared(store: Store, baseline_version_id: int, markdown: str, extractor: FactExtractor
+              ) -> tuple[dict, DocumentDiff, Judgement]:
+    """The stored baseline, and the diff and judgement of a text (Markdown) against it."""
     from policywatch.document import Document
-    from policywatch.judge import FactExtractor, compare
+    from policywatch.judge import compare
 
     baseline = store.version_by_id(baseline_version_id)
-    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(version["text"]),
-                              extractor=FactExtractor(memory=store))
-    return _judged_change(store, policy_id, baseline, version, diff, judgement)
+    diff, judgement = compare(Document.from_markdown(baseline["text"]), Document.from_markdown(markdown),
+                              extractor=extractor)
+    return baseline, diff, judgement
 
 
 def _judged_change(store: Store, policy_id: str, baseline: dict, version: dict, diff: DocumentDiff,

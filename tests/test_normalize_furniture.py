@@ -215,3 +215,14 @@ def test_what_the_page_says_of_itself_does_not_hide_it():
                                              ("", ' class="onetrust-consent-sdk"'), (' role="navigation"', "")):
         html = page(before=chrome).replace("<html lang='en'>", f"<html lang='en'{html_attributes}>")
         assert text(html.replace("<body>", f"<body{body_attributes}>")) == plain, (html_attributes, body_attributes)
+
+
+def test_an_e_mail_decoded_from_an_inner_element_holding_a_control_byte_is_read():
+    """Cloudflare's code sits on the link or on an element inside it; a decoded control byte (a
+    garbled key) is dropped in both places, not written into the tree, where lxml refuses it."""
+    key = 0x1A
+    encoded = f"{key:02x}" + "".join(f"{byte ^ key:02x}" for byte in b"privacy\x00@northwind.example")
+    link = ("<a class='__cf_email__' href='/cdn-cgi/l/email-protection'>"
+            f"<span data-cfemail='{encoded}'>[email&#160;protected]</span></a>")
+    markdown = text(page(policy=POLICY.replace("Write to our data protection officer", f"Write to {link}")))
+    assert "Write to privacy@northwind.example at the address below" in markdown
