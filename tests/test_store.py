@@ -1,7 +1,10 @@
 """Store: schema, snapshots, versions, timeline, full-text search, lock, re-normalization."""
 
 import json
+import random
 import sqlite3
+import zlib
+from hashlib import sha256
 
 import pytest
 
@@ -393,6 +396,64 @@ def test_texts_are_stored_compressed_and_stay_searchable_across_the_upgrade(tmp_
         store.db.execute("DROP TABLE versions_fts")  # an index lost (a tool, a crash): rebuilt on the next open
     with Store.open(path) as store:
         assert [r["number"] for r in store.search("fingerprints OR location")] in ([1, 2], [2, 1])
+
+
+def test_a_text_is_stored_against_the_raw_page_it_was_read_from(tmp_path):
+    """Migration 18: a version's text is compressed with its raw page as dictionary (the page holds
+    most of its words), reads back exactly, also when that page is itself a delta; texts stored
+    before, or without a stored page, stay zlib."""
+    from policywatch.store import FTS_SQL, _deflate, fact_key, sentence_key
+
+    path = tmp_path / "v17.db"
+    conn = sqlite3.connect(path)
+    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
+    conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
+    conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
+    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:17])
+                       + "PRAGMA user_version=17;")
+    conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
+    conn.execute("INSERT INTO versions (policy_id, number, text_sha256, text, text_z, words, captured_at, source,"
+                 " normalizer) VALUES ('a', 1, 'h1', '', ?, 3, '2024-01-01T00:00:00Z', 'live', 3)",
+                 [_deflate("# Old\n\nAn old text.\n")])
+    conn.commit()
+    conn.close()
+
+    rng = random.Random(7)
+    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 11)))
+                  for _ in range(3000)]
+    words = [rng.choice(vocabulary) for _ in range(6000)]
+    paragraphs = [" ".join(words[i:i + 60]) + "." for i in range(0, len(words), 60)]
+    page = ("<html><body><main>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</main></body></html>").encode()
+    text = "# Policy\n\n" + "\n\n".join(paragraphs) + "\n"
+    later_page = page.replace(b"</main>", b"<p>We now sell it.</p></main>")
+    later_text = text + "\nWe now sell it.\n"
+
+    def add(number: int, body: str, snapshot: str | None) -> dict:
+        return store.add_version("a", text=body, text_sha256=f"h{number}", words=1, language="en", title=None,
+                                 captured_at=f"202{number}-01-01T00:00:00Z", source="live",
+                                 snapshot_sha256=snapshot, normalizer=3)
+
+    with Store.open(path) as store:
+        with store.writer(), store.transaction():
+            add(2, text, store.put_snapshot(page, "text/html", "utf-8", "a"))
+            store.add_observation(policy_id="a", fetched_at="x", source="live", url="u", outcome="new",
+                                  snapshot_sha256=store.put_snapshot(page, "text/html", "utf-8", "a"))
+            later = store.put_snapshot(later_page, "text/html", "utf-8", "a")
+            store.put_snapshot(b"<html>another page put in between</html>", "text/html", "utf-8", "a")
+            add(3, later_text, later)  # its page read back from the store (a delta of the first)
+            add(4, "# Typed in\n\nNo page.\n", None)
+        rows = store.db.execute("SELECT number, length(text_z), text_base FROM versions ORDER BY number").fetchall()
+        assert store.db.execute("SELECT base_sha256 FROM snapshots WHERE sha256 = ?", [later]).fetchone()[0]
+    zlib_alone = len(zlib.compress(text.encode(), 6))
+    assert rows[0][2] is None and rows[3][2] is None  # before migration 18, and without a page: zlib
+    assert rows[1][2] == sha256(page).hexdigest() and rows[1][1] < zlib_alone / 4
+    assert rows[2][2] == later and rows[2][1] < zlib_alone / 4
+    with Store.open(path) as store:  # read back by every reader, in a new process's store
+        assert store.version("a", 1)["text"] == "# Old\n\nAn old text.\n"
+        assert store.version("a", 2)["text"] == text
+        assert [v["text"] for v in store.versions_of("a")][2:] == [later_text, "# Typed in\n\nNo page.\n"]
+        assert "text_base" not in store.version("a", 3) and "text_z" not in store.version("a", 3)
+        assert [r["number"] for r in store.search('"now sell"')] == [3]
 
 
 def test_a_changes_diff_json_is_kept_compressed_across_the_upgrade(tmp_path):
