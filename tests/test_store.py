@@ -20,6 +20,19 @@ def store(tmp_path):
         yield s
 
 
+def _database_at_schema(path, schema: int) -> sqlite3.Connection:
+    """A database as a policywatch at migration ``schema`` left it (its SQL functions registered)."""
+    from policywatch.store import FTS_SQL, _deflate, fact_key, sentence_key
+
+    conn = sqlite3.connect(path)
+    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
+    conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
+    conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
+    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:schema])
+                       + f"PRAGMA user_version={schema};")
+    return conn
+
+
 def test_schema_is_current_and_in_wal_mode(store):
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -335,12 +348,8 @@ def test_a_kept_text_split_otherwise_than_now_is_read_again_and_kept_anew(store)
 
 def test_facts_are_stored_once_for_the_versions_that_share_them(tmp_path):
     """Migration 10: a version-9 database's facts rows become shared fact texts, read back the same."""
-    from policywatch.store import fact_key
-
     path = tmp_path / "v9.db"
-    conn = sqlite3.connect(path)
-    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
-    conn.executescript("".join(m + ";" for m in MIGRATIONS[:9]) + "PRAGMA user_version=9;")
+    conn = _database_at_schema(path, 9)
     conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
     for number in (1, 2):
         conn.execute("INSERT INTO versions (id, policy_id, number, text_sha256, text, words, captured_at, source,"
@@ -370,13 +379,8 @@ def test_facts_are_stored_once_for_the_versions_that_share_them(tmp_path):
 
 def test_texts_are_stored_compressed_and_stay_searchable_across_the_upgrade(tmp_path):
     """Migration 11: a version-10 database's texts are compressed in place; search keeps finding them."""
-    from policywatch.store import FTS_SQL, fact_key
-
     path = tmp_path / "v10.db"
-    conn = sqlite3.connect(path)
-    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
-    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:10])
-                       + "PRAGMA user_version=10;")
+    conn = _database_at_schema(path, 10)
     conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
     old_text = "# Privacy\n\nWe collect fingerprints to unlock your phone.\n" * 40
     conn.execute("INSERT INTO versions (policy_id, number, text_sha256, text, words, captured_at, source, normalizer)"
@@ -402,15 +406,10 @@ def test_a_text_is_stored_against_the_raw_page_it_was_read_from(tmp_path):
     """Migration 18: a version's text is compressed with its raw page as dictionary (the page holds
     most of its words), reads back exactly, also when that page is itself a delta; texts stored
     before, or without a stored page, stay zlib."""
-    from policywatch.store import FTS_SQL, _deflate, fact_key, sentence_key
+    from policywatch.store import _deflate
 
     path = tmp_path / "v17.db"
-    conn = sqlite3.connect(path)
-    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
-    conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
-    conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
-    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:17])
-                       + "PRAGMA user_version=17;")
+    conn = _database_at_schema(path, 17)
     conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
     conn.execute("INSERT INTO versions (policy_id, number, text_sha256, text, text_z, words, captured_at, source,"
                  " normalizer) VALUES ('a', 1, 'h1', '', ?, 3, '2024-01-01T00:00:00Z', 'live', 3)",
@@ -458,15 +457,8 @@ def test_a_text_is_stored_against_the_raw_page_it_was_read_from(tmp_path):
 
 def test_a_changes_diff_json_is_kept_compressed_across_the_upgrade(tmp_path):
     """Migration 16: a version-15 database's diff JSON moves to diff_z; it reads back as written."""
-    from policywatch.store import FTS_SQL, _deflate, fact_key, sentence_key
-
     path = tmp_path / "v15.db"
-    conn = sqlite3.connect(path)
-    conn.create_function("policywatch_fact_key", 10, fact_key, deterministic=True)
-    conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
-    conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
-    conn.executescript(MIGRATIONS[0] + ";" + FTS_SQL + ";" + "".join(m + ";" for m in MIGRATIONS[1:15])
-                       + "PRAGMA user_version=15;")
+    conn = _database_at_schema(path, 15)
     payload = json.dumps({"schema": "policywatch.diff/1", "summary": "Now sells personal data.",
                           "sections": [{"edits": [{"op": "insert", "old": "", "new": "We sell it. " * 50}]}]})
     conn.execute("INSERT INTO policies (id, name, url, first_seen) VALUES ('a', 'A', 'https://a.example', 'x')")
