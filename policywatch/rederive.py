@@ -88,7 +88,7 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
             result.merged += 1
             continue
         if version_id != entry["version_id"] or result.changed:
-            number = store.version_by_id(version_id)["number"]
+            number = store.version_numbers(policy.id)[version_id]
             seen_before = store.version_seen_before(policy.id, version_id, entry["captured_at"], entry["id"])
             store.update_change(entry["id"], {
                 "version_id": version_id, "previous_version_id": previous_version_id,

@@ -409,6 +409,7 @@ INSERT INTO "versions_fts" ("versions_fts") VALUES ('rebuild')
 CONTENTLESS_FTS = "CREATE VIRTUAL TABLE versions_fts USING FTS5 (text, tokenize='porter', content='')"
 TEXT_LEVEL = 6  # zlib level of versions' texts without a raw page: 9 is 4x slower for 3 % less
 TEXT_ON_PAGE_LEVEL = 9  # zstd level of a text against its raw page: 5x smaller than zlib, and as fast
+TEXT_PAGE_MOST = 2_000_000  # bytes: a larger page is not a text's dictionary (reading it would cost more)
 SNAPSHOT_BASES = 4  # whole pages of a policy a new page is compared with (on real histories: 21 % less room than 1)
 SNAPSHOT_LEVEL = 6  # zstd level of raw pages: 0.6 ms for a 60 kB page, as small as zlib's 9
 
@@ -714,8 +715,9 @@ class Store:
             if not self._has_fts():  # made by an older policywatch killed between two steps: repair
                 with self.transaction():
                     self.db.execute(CONTENTLESS_FTS)
-                    for version_id, text, packed in self.db.execute("SELECT id, text, text_z FROM versions"):
-                        plain = _inflate(packed) if packed is not None else text  # from before migration 18
+                    rows = self.db.execute("SELECT id, text, text_z, text_base FROM versions").fetchall()
+                    for version_id, text, packed, base in rows:
+                        plain = self._unpack_text(packed, base) if packed is not None else text
                         self.db.execute("INSERT INTO versions_fts (rowid, text) VALUES (?, ?)", [version_id, plain])
 
     def _has_fts(self) -> bool:
@@ -865,7 +867,7 @@ class Store:
         one of that policy's latest pages stored whole (SNAPSHOT_BASES) it differs least from, when
         that is under half the size of the page compressed alone."""
         digest = sha256(content).hexdigest()
-        self._last_page = (digest, content)  # the text read from it is stored against it (add_version)
+        self._last_page = (digest, bytes(content))  # the text read from it is stored against it (add_version)
         if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is not None:
             return digest
         import zstandard
@@ -937,7 +939,9 @@ class Store:
 
     def _pack_text(self, text: str, page_sha256: str | None) -> tuple[bytes, str | None]:
         """A version's text compressed, and the raw page it is stored against (migration 18): the
-        page it was read from when that page is stored, else none (zlib alone)."""
+        page it was read from when that page is stored (and not huge), else none (zlib alone). The
+        frame has a checksum: read against other bytes, a text fails loudly instead of coming back
+        wrong (a raw dictionary has no id that zstd could check)."""
         page = None
         if page_sha256 is not None:
             if self._last_page is not None and self._last_page[0] == page_sha256:
@@ -945,13 +949,13 @@ class Store:
             else:
                 with contextlib.suppress(KeyError):
                     page = self.snapshot(page_sha256)[0]
-        if page is None:
+        if page is None or len(page) > TEXT_PAGE_MOST:
             return _deflate(text), None
         import zstandard
 
         dictionary = zstandard.ZstdCompressionDict(page, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        packed = zstandard.ZstdCompressor(level=TEXT_ON_PAGE_LEVEL, dict_data=dictionary).compress(text.encode("utf-8"))
-        return packed, page_sha256
+        packer = zstandard.ZstdCompressor(level=TEXT_ON_PAGE_LEVEL, dict_data=dictionary, write_checksum=True)
+        return packer.compress(text.encode("utf-8")), page_sha256
 
     def _unpack_text(self, packed: bytes, base: str | None) -> str:
         """The text ``_pack_text`` packed."""

@@ -121,6 +121,15 @@ def test_a_database_left_without_its_full_text_index_is_repaired_on_open(tmp_pat
                           normalizer=3)
         found = store.db.execute("SELECT rowid FROM versions_fts WHERE versions_fts MATCH 'biometric'").fetchall()
         assert len(found) == 1
+        with store.writer(), store.transaction():  # a text stored against its raw page (zstd)
+            page = store.put_snapshot(b"<p>We keep voiceprints for ten years.</p>", "text/html", "utf-8", "acme")
+            store.add_version("acme", text="We keep voiceprints for ten years.", text_sha256="y", words=6,
+                              language="en", title=None, captured_at="2026-02-01T00:00:00Z", source="live",
+                              snapshot_sha256=page, normalizer=3)
+        store.db.execute("DROP TABLE versions_fts")  # lost again, with both kinds of stored text
+    with Store.open(path) as store:
+        found = store.db.execute("SELECT rowid FROM versions_fts WHERE versions_fts MATCH 'voiceprints OR biometric'")
+        assert len(found.fetchall()) == 2
 
 
 # -- users' regular expressions ------------------------------------------------------------------------

@@ -447,12 +447,30 @@ def test_a_text_is_stored_against_the_raw_page_it_was_read_from(tmp_path):
     assert rows[0][2] is None and rows[3][2] is None  # before migration 18, and without a page: zlib
     assert rows[1][2] == sha256(page).hexdigest() and rows[1][1] < zlib_alone / 4
     assert rows[2][2] == later and rows[2][1] < zlib_alone / 4
-    with Store.open(path) as store:  # read back by every reader, in a new process's store
+    with Store.open(path) as store:  # read back by every reader, from a store opened anew
         assert store.version("a", 1)["text"] == "# Old\n\nAn old text.\n"
         assert store.version("a", 2)["text"] == text
         assert [v["text"] for v in store.versions_of("a")][2:] == [later_text, "# Typed in\n\nNo page.\n"]
         assert "text_base" not in store.version("a", 3) and "text_z" not in store.version("a", 3)
         assert [r["number"] for r in store.search('"now sell"')] == [3]
+        store.db.execute("UPDATE versions SET text_base = ? WHERE number = 2", [later])  # the wrong page
+        with pytest.raises(Exception, match="checksum"):  # fails loudly, never a wrong text
+            store.version("a", 2)
+
+
+def test_a_text_read_from_a_huge_page_is_stored_alone(tmp_path, monkeypatch):
+    """Above TEXT_PAGE_MOST bytes a page is not a dictionary: each read of the text would decompress it."""
+    import policywatch.store
+
+    monkeypatch.setattr(policywatch.store, "TEXT_PAGE_MOST", 100)
+    with Store.open(tmp_path / "t.db") as store, store.writer(), store.transaction():
+        store.ensure_policy("a", "A", "https://a.example")
+        page = store.put_snapshot(b"<main>" + b"<p>We may share it.</p>" * 10 + b"</main>", "text/html", None, "a")
+        store.add_version("a", text="We may share it.\n" * 10, text_sha256="h", words=40, language="en",
+                          title=None, captured_at="2026-01-01T00:00:00Z", source="live", snapshot_sha256=page,
+                          normalizer=3)
+        assert store.db.execute("SELECT text_base FROM versions").fetchone()[0] is None
+        assert store.version("a", 1)["text"] == "We may share it.\n" * 10
 
 
 def test_a_changes_diff_json_is_kept_compressed_across_the_upgrade(tmp_path):
