@@ -872,12 +872,14 @@ class Store:
             return digest
         import zstandard
 
-        whole = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL).compress(content)
+        # With a checksum: a delta decoded against other bytes than its base fails instead of lying.
+        whole = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL, write_checksum=True).compress(content)
         packed, compression, base = whole, "zstd", None
         for candidate in self._snapshot_bases(policy_id) if policy_id else ():
             dictionary = zstandard.ZstdCompressionDict(self.snapshot(candidate)[0],
                                                        dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            delta = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL, dict_data=dictionary).compress(content)
+            packer = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL, dict_data=dictionary, write_checksum=True)
+            delta = packer.compress(content)
             if len(delta) < len(whole) / 2 and len(delta) < len(packed):
                 packed, compression, base = delta, "zstd-delta", candidate
         # else this page is stored whole, and becomes a base

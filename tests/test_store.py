@@ -501,7 +501,7 @@ def test_a_changes_diff_json_is_kept_compressed_across_the_upgrade(tmp_path):
 
 
 def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page(store):
-    import random
+    import zstandard
 
     rng = random.Random(7)
     words = [f"w{rng.randrange(10 ** 6)}" for _ in range(12000)]
@@ -529,6 +529,12 @@ def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page
     assert store.db.execute("SELECT compression, base_sha256 FROM snapshots WHERE sha256 = ?",
                             [digest]).fetchone() == ("zstd-delta", digests[0])
     assert store.snapshot(digest)[0] == third
+    # A delta decoded against other bytes than its base (a base row damaged) fails: never a wrong page.
+    damaged = first.replace(words[700].encode(), b"x" * len(words[700]), 1)  # same length, other bytes
+    store.db.execute("UPDATE snapshots SET content = ? WHERE sha256 = ?",
+                     [zstandard.ZstdCompressor().compress(damaged), digests[0]])
+    with pytest.raises(zstandard.ZstdError, match="checksum"):
+        store.snapshot(digest)
 
 
 def _runs(path) -> list[tuple]:
