@@ -440,6 +440,12 @@ def _inflate(packed: bytes | None) -> str | None:
     return None if packed is None else zlib.decompress(packed).decode("utf-8")
 
 
+def _damaged(path: Path | None, what: str, why: object) -> PolicywatchError:
+    """A stored page or text that no longer decodes: one line naming the database and the row."""
+    return PolicywatchError(f"{path or 'the database'}: the stored {what} is damaged ({why}); "
+                            "restore the file from a backup")
+
+
 def fact_key(*values: Any) -> bytes:
     """What identifies a fact's row in ``fact_texts``: all of its columns, as ``json.dumps(values,
     ensure_ascii=False)`` writes them (written out here: a version stores a thousand facts)."""
@@ -717,7 +723,7 @@ class Store:
                     self.db.execute(CONTENTLESS_FTS)
                     rows = self.db.execute("SELECT id, text, text_z, text_base FROM versions").fetchall()
                     for version_id, text, packed, base in rows:
-                        plain = self._unpack_text(packed, base) if packed is not None else text
+                        plain = self._unpack_text(packed, base, version_id) if packed is not None else text
                         self.db.execute("INSERT INTO versions_fts (rowid, text) VALUES (?, ?)", [version_id, plain])
 
     def _has_fts(self) -> bool:
@@ -904,17 +910,22 @@ class Store:
                               " WHERE sha256 = ?", [digest]).fetchone()
         if row is None:
             raise KeyError(digest)
-        content, compression, content_type, encoding, base = row
-        if compression == "zlib":
-            content = zlib.decompress(content)
-        elif compression in ("zstd", "zstd-delta"):
-            import zstandard
+        packed, compression, content_type, encoding, base = row
+        import zstandard
 
-            dictionary = None
-            if base is not None:  # a base is always stored whole: one step back at most
-                dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
-                                                           dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            content = zstandard.ZstdDecompressor(dict_data=dictionary).decompress(content)
+        try:
+            if compression == "zlib":
+                content = zlib.decompress(packed)
+            else:
+                dictionary = None
+                if base is not None:  # a base is always stored whole: one step back at most
+                    dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
+                                                               dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+                content = zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed)
+        except (zlib.error, zstandard.ZstdError) as exc:
+            raise _damaged(self.path, f"raw page {digest}", exc) from None
+        if sha256(content).hexdigest() != digest:  # content-addressed: what comes back is what went in
+            raise _damaged(self.path, f"raw page {digest}", "its bytes no longer match their sha256")
         return content, content_type, encoding
 
     # -- versions and changes -------------------------------------------------------------------
@@ -959,20 +970,24 @@ class Store:
         packer = zstandard.ZstdCompressor(level=TEXT_ON_PAGE_LEVEL, dict_data=dictionary, write_checksum=True)
         return packer.compress(text.encode("utf-8")), page_sha256
 
-    def _unpack_text(self, packed: bytes, base: str | None) -> str:
+    def _unpack_text(self, packed: bytes, base: str | None, version_id: int | None = None) -> str:
         """The text ``_pack_text`` packed."""
-        if base is None:
-            return zlib.decompress(packed).decode("utf-8")
         import zstandard
 
-        dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0], dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed).decode("utf-8")
+        try:
+            if base is None:
+                return zlib.decompress(packed).decode("utf-8")
+            dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
+                                                       dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed).decode("utf-8")
+        except (zlib.error, zstandard.ZstdError, UnicodeDecodeError) as exc:
+            raise _damaged(self.path, f"text of version id {version_id}", exc) from None
 
     def _with_text(self, row: dict) -> dict:
         """A ``versions`` row with its text, decompressed from ``text_z`` (and ``text_base``)."""
         packed, base = row.pop("text_z", None), row.pop("text_base", None)
         if packed is not None:
-            row["text"] = self._unpack_text(packed, base)
+            row["text"] = self._unpack_text(packed, base, row.get("id"))
         return row
 
     def add_change(self, **values: Any) -> int:
