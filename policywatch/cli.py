@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -16,6 +17,8 @@ from policywatch import __version__
 from policywatch.errors import ConfigError, PolicywatchError, UsageError
 
 DEFAULT_DB = "data/policywatch.db"
+# A path the user gave that cannot be used (exit 2, bad input); other OS errors are failures (exit 3).
+PATH_ERRORS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS}
 DEFAULT_WATCHLIST = "watchlist.yaml"
 
 
@@ -87,6 +90,9 @@ def handle_errors(func):
             fail("interrupted; everything stored so far is kept", 130)
         except BrokenPipeError:
             sys.exit(0)
+        except OSError as exc:  # an output path that cannot be written, a full disk
+            names = " → ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+            fail(f"{names or 'a file'}: {exc.strerror or exc}", 2 if exc.errno in PATH_ERRORS else 3)
 
     return wrapper
 

@@ -44,7 +44,7 @@ from typing import Any
 import sqlite_utils
 from filelock import FileLock, Timeout
 
-from policywatch.errors import LockedError, PolicywatchError
+from policywatch.errors import LockedError, PolicywatchError, UsageError
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -623,7 +623,7 @@ class Store:
         path = Path(path)
         if not path.exists():
             if not create:
-                raise PolicywatchError(f"{path}: no database yet (run `policywatch check` first)")
+                raise UsageError(f"{path}: no database yet (run `policywatch check` first, or give --db)")
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)

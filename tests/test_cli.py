@@ -114,6 +114,20 @@ def test_usage_errors_exit_2(project):
     assert "cannot read the date" in run(project, "show", "acme", "--at", "yesterday-ish", check_rc=2).stderr
 
 
+def test_unusable_paths_and_a_missing_database_are_one_line_usage_errors(project):
+    for command in (["history", "acme"], ["inbox"], ["report"], ["export", "out.zip"]):  # bad input: exit 2
+        proc = run(project, "--db", str(project / "nowhere.db"), *command, check_rc=2)
+        assert proc.stderr.strip() == f"policywatch: {project / 'nowhere.db'}: no database yet (run `policywatch " \
+                                      "check` first, or give --db)"
+    run(project, "check", check_rc=0)
+    (project / "a-file").write_text("not a folder")
+    for args in (("export", str(project / "no-such-dir" / "x.zip")),
+                 ("evidence", "acme", str(project / "a-file" / "x.zip")), ("publish", str(project / "a-file"))):
+        proc = run(project, *args, check_rc=2)
+        [line] = proc.stderr.strip().splitlines()  # no traceback
+        assert line.startswith("policywatch: ") and str(project) in line and "Traceback" not in proc.stderr
+
+
 def test_renormalize_command(project):
     run(project, "check", check_rc=0)
     out = run(project, "renormalize", check_rc=0).stdout
