@@ -345,16 +345,22 @@ class _Checker:
     def __init__(self, path: Path):
         self.path = path
         self.problems: list[str] = []
+        self._lines: list[int] = []  # each problem's line, to report them in the file's order
         self.warnings: list[str] = []  # accepted, but worth changing (validate shows them)
         self.config_note = ""  # " nor tagged in apprise.yml" once an apprise_config file is known
         self.config_failed = False  # the apprise_config file is missing or unreadable (already reported)
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+        self._lines.append(line)
         if len(self.problems) == MAX_PROBLEMS:
             # A generated watchlist wrong in every entry: the first hundred say what to fix.
-            self.problems.append(f"{self.path}: stopped after {MAX_PROBLEMS} problems")
-            raise ConfigError(self.problems)
+            raise ConfigError([*self.in_order(), f"{self.path}: stopped after {MAX_PROBLEMS} problems"])
+
+    def in_order(self) -> list[str]:
+        """The problems by line (those of the whole file first), each line's in the order found."""
+        order = sorted(range(len(self.problems)), key=self._lines.__getitem__)
+        return [self.problems[i] for i in order]
 
     def warn(self, line: int, message: str) -> None:
         self.warnings.append(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
@@ -551,8 +557,9 @@ class _LinedList(list):
     lc: _Lines
 
 
-def _load_with_lines(text: str) -> Any:
-    """YAML with the line of every key and item, composed by the C parser.
+def _load_with_lines(text: str, duplicates: list[tuple[int, str, int]] | None = None) -> Any:
+    """YAML with the line of every key and item, composed by the C parser. A key given twice in a
+    mapping keeps its last value, and is listed in ``duplicates`` as ``(line, key, first line)``.
 
     ruamel's round-trip loader knows lines too, but in pure Python: 8x slower, and a 10 MB watchlist
     with errors took minutes and a gigabyte. Composed in C, it costs what a plain safe load costs.
@@ -570,6 +577,8 @@ def _load_with_lines(text: str) -> Any:
                 key = build(key_node)
                 if isinstance(key, (dict, list)):
                     raise ConfigError(f"line {key_node.start_mark.line + 1}: a mapping key must be a plain value")
+                if key in starts and duplicates is not None:
+                    duplicates.append((key_node.start_mark.line + 1, str(key), starts[key] + 1))
                 mapping[key] = build(value_node)
                 starts[key] = key_node.start_mark.line
             mapping.lc = _Lines(node.start_mark.line, starts)
@@ -586,7 +595,8 @@ def _load_with_lines(text: str) -> Any:
 def _parse(text: str, path: Path) -> Watchlist:
     check = _Checker(path)
     try:
-        root = _load_with_lines(text)
+        duplicates: list[tuple[int, str, int]] = []
+        root = _load_with_lines(text, duplicates)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -596,6 +606,8 @@ def _parse(text: str, path: Path) -> Watchlist:
     if not isinstance(root, dict):
         raise ConfigError(f"{path}:1: the watchlist must be a mapping with a 'policies:' list")
     check.unknown_keys(root, TOP_KEYS, "the watchlist")
+    for line, key, first in duplicates:  # YAML lets the last one win without a word
+        check.error(line, f"'{key}' is given twice in the same mapping (first on line {first})")
 
     targets, apprise_config = _read_targets(check, root.get("notify"))
     if apprise_config is not None:
@@ -625,32 +637,35 @@ def _parse(text: str, path: Path) -> Watchlist:
             continue
         label = f"policy '{node.get('id') or node.get('name') or index + 1}'"
         check.unknown_keys(node, POLICY_KEYS, label)
+        # Every problem of a policy is reported at once: a bad URL or id does not hide its other settings.
+        found = len(check.problems)
         url = node.get("url")
         if problem := _check_url(url):
             check.error(_line(node, "url") if "url" in node else line, f"{problem} in {label}")
-            continue
         archive_url = node.get("archive_url")
         if archive_url is not None and ((problem := _check_url(archive_url))
                                         or urlsplit(archive_url).scheme not in ("http", "https")):
             check.error(_line(node, "archive_url"), f"{problem or 'archive_url must be an http(s) URL'} "
                         f"(archive_url) in {label}")
-            continue
         name = node.get("name") or url
-        if not isinstance(name, str):
+        if not isinstance(name, str) and "name" in node:
             check.error(_line(node, "name"), f"'name' in {label} must be a string")
-            continue
-        policy_id = node.get("id") or slugify(name)
-        if not isinstance(policy_id, str) or not SLUG_RE.match(policy_id):
+        name = name if isinstance(name, str) else ""
+        policy_id = node.get("id") or (slugify(name) if name else None)
+        if policy_id is None:
+            pass  # no id, name nor URL to make one of: the URL's problem says it
+        elif not isinstance(policy_id, str) or not SLUG_RE.match(policy_id):
             check.error(_line(node, "id"), f"id '{policy_id}' must be a slug: lowercase letters, digits, "
                         "'.', '_' or '-'")
-            continue
-        if policy_id in seen:
+        elif policy_id in seen:
             check.error(_line(node, "id") if "id" in node else line,
                         f"duplicate id '{policy_id}' (first defined on line {seen[policy_id]})")
-            continue
-        seen[policy_id] = line
+        else:
+            seen[policy_id] = line
         settings = dict(defaults)
         own = _check_settings(check, node, label, target_names)
+        if len(check.problems) > found:
+            continue  # reported; the watchlist will not be used
         for key in ADDITIVE_KEYS:
             if key in own:
                 own[key] = tuple(dict.fromkeys(defaults[key] + own[key]))
@@ -662,7 +677,7 @@ def _parse(text: str, path: Path) -> Watchlist:
         policies.append(Policy(id=policy_id, name=name, url=url, line=line, archive_url=archive_url, **settings))
 
     if check.problems:
-        raise ConfigError(check.problems)
+        raise ConfigError(check.in_order())
     return Watchlist(path=path, policies=policies, targets=targets, apprise_config=apprise_config,
                      warnings=check.warnings,
                      min_severity=defaults_node.get("min_severity") if isinstance(defaults_node, dict) else None)

@@ -80,6 +80,23 @@ def test_all_problems_are_reported_at_once():
     assert found[0].startswith("wl.yaml:1: unknown key 'colour'")
 
 
+def test_a_bad_url_or_id_does_not_hide_the_policys_other_problems_and_all_come_in_line_order():
+    found = problems("policies:\n"
+                     "  - id: acme\n    url: ftp://x.example/p\n    ignore: ['(unclosed']\n    timeout: fast\n"
+                     "  - id: Bad_ID\n    url: https://b.example/p\n    select: 'main >>> ('\n"
+                     "  - id: acme\n    url: https://c.example/p\n    ignore: ['(x']\n"
+                     "  - {}\n  - {}\n"
+                     "defaults: {timeout: slow}\n")
+    assert [p.split(":")[1] for p in found] == ["3", "4", "5", "6", "8", "9", "11", "12", "13", "14"]
+    assert "duplicate id 'acme'" in found[5] and "'timeout' in defaults" in found[-1]
+    assert sum("duplicate id" in p for p in found) == 1  # two entries without url or id are not "duplicates"
+
+
+def test_a_key_given_twice_is_a_problem_not_a_silent_last_value():
+    found = problems("policies:\n  - url: https://d.example/\n    tags: [a]\n    url: https://e.example/\n")
+    assert found == ["wl.yaml:4: 'url' is given twice in the same mapping (first on line 2)"]
+
+
 def test_yaml_syntax_error_has_a_line():
     found = problems("policies:\n  - url: https://a.example\n   bad: [\n")
     assert found[0].startswith("wl.yaml:") and "invalid YAML" in found[0]
