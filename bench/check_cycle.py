@@ -6,10 +6,12 @@ cookie banner, sidebar table of contents, footer, inline scripts and styles, 10-
 with h2/h3 headings, paragraphs, lists and a table), serves them from real threaded HTTP
 servers (one per loopback address 127.0.0.2, 127.0.0.3, ... so that the "one request at a
 time per host" rule of policywatch does not serialize everything) with ETag, Last-Modified
-and 304 answers to conditional requests, and times three cycles of each tool:
+and 304 answers to conditional requests, and times four cycles of each tool:
 
 - ``first``: empty database / cache, every page is new;
 - ``unchanged``: nothing changed, every page should be answered with 304;
+- ``churned``: every page's bytes changed (per-request tokens in a script and a hidden form
+  field), its text did not;
 - ``changed``: the text of one section changed in 10% of the pages (new ETag, Last-Modified).
 
 For every cycle it records wall time, CPU time, peak RSS of the tool's process (with its
@@ -1200,7 +1202,7 @@ def print_table(rows: list[dict], skip_urlwatch: bool, repeats: int) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Time policywatch's check cycle (first, unchanged, 10% changed) against urlwatch on "
+        description="Time policywatch's check cycle (first, unchanged, churned, 10% changed) against urlwatch on "
                     "realistic privacy-policy pages served on loopback.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--pages", type=int, default=1000, help="number of pages (one URL each)")
@@ -1211,14 +1213,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-urlwatch", action="store_true", help="time policywatch only")
     parser.add_argument("--urlwatch-raw", action="store_true",
                         help="run urlwatch without its 'css: main' + 'html2text' filters (raw HTML diffs)")
-    parser.add_argument("--repeat", type=int, default=1, help="run the three cycles this many times "
+    parser.add_argument("--repeat", type=int, default=1, help="run the four cycles this many times "
                         "(fresh database each time); wall times are medians")
     parser.add_argument("--seed", type=int, default=1, help="seed of the page generator")
     parser.add_argument("--page-kb", type=float, default=60.0, help="average page size in KB")
     parser.add_argument("--change-fraction", type=float, default=0.10,
                         help="fraction of pages whose text changes before the 'changed' cycle")
     parser.add_argument("--profile", action="store_true",
-                        help="afterwards, run the three policywatch cycles once more under cProfile (CPU time of "
+                        help="afterwards, run the four policywatch cycles once more under cProfile (CPU time of "
                              "all threads) "
                              "and write bench/out/profile-<cycle>.prof and .txt (not timed)")
     parser.add_argument("--json", type=Path, default=OUT / "check_cycle.json", help="where to write the figures")

@@ -37,8 +37,9 @@ class Context:
             # Outside a project folder, fall back to the watchlist shipped with policywatch.
             packaged = Path(__file__).parent / "defaults" / "watchlist.yaml"
             if packaged.exists():
-                if self.verbose:
-                    click.echo(f"policywatch: no ./watchlist.yaml; using {packaged}", err=True)
+                if not self.quiet:  # said, so that a watchlist made later (add) is no surprise
+                    click.echo(f"policywatch: no ./watchlist.yaml; using the one shipped with policywatch ({packaged})",
+                               err=True)
                 path = packaged
         return load_watchlist(path)
 
@@ -573,7 +574,7 @@ def period_report(obj: Context, since: str, until: str, tags: tuple[str, ...], f
 @cli.command()
 @click.argument("out", metavar="OUT")
 @click.argument("policy_ids", nargs=-1, metavar="[IDS]...")
-@click.option("--tag", "tags", multiple=True, help="Only policies with this tag (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Also the policies with this tag (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["zip", "git"]), default="zip", show_default=True,
               help="A zip of files, or a git repository with one commit per change.")
 @click.pass_obj

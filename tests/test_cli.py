@@ -2,10 +2,11 @@
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
-from console import run_cli
+from console import cli_env, policywatch, run_cli
 
 POLICY = """<!doctype html><html lang="en"><head><title>Privacy</title></head><body>
 <nav><a href="/">Home</a></nav><main><h1>Example Privacy Policy</h1>
@@ -126,6 +127,16 @@ def test_unusable_paths_and_a_missing_database_are_one_line_usage_errors(project
         proc = run(project, *args, check_rc=2)
         [line] = proc.stderr.strip().splitlines()  # no traceback
         assert line.startswith("policywatch: ") and str(project) in line and "Traceback" not in proc.stderr
+
+
+def test_without_a_watchlist_the_shipped_one_is_used_and_a_line_says_so(tmp_path):
+    env = {k: v for k, v in cli_env(tmp_path).items() if k != "POLICYWATCH_WATCHLIST"}
+    said = subprocess.run(policywatch("validate"), capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert said.returncode == 0 and "17 policies" in said.stdout
+    assert said.stderr.startswith("policywatch: no ./watchlist.yaml; using the one shipped with policywatch (")
+    quiet = subprocess.run(policywatch("-q", "validate"), capture_output=True, text=True, cwd=tmp_path, env=env,
+                           timeout=60)
+    assert quiet.returncode == 0 and quiet.stderr == ""  # cron mails any output
 
 
 def test_renormalize_command(project):
