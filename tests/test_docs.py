@@ -9,13 +9,17 @@ JSON schema name is in docs/json.md, and no page links to a file outside the rep
 from __future__ import annotations
 
 import functools
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 
 from policywatch.cli import cli
+from policywatch.judge import load_rules
 from policywatch.watchlist import POLICY_ONLY_KEYS, SETTING_KEYS, TARGET_KEYS, TOP_KEYS, load_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +29,11 @@ CLI_DOC = ROOT / "docs" / "cli.md"
 
 
 def blocks(path: Path, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", path.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    return blocks_in(path.read_text(encoding="utf-8"), language)
+
+
+def blocks_in(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
 
 
 def commands(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:
@@ -142,3 +150,41 @@ def test_the_librarys_names_are_functions_whatever_was_imported_before():
     from policywatch import backfill, check, load_watchlist, normalize_html  # noqa: I001
     assert all(callable(f) for f in (backfill, check, load_watchlist, normalize_html))
     assert policywatch.backfill is backfill
+
+
+def _worked_example() -> tuple[str, str]:
+    """judgement.md's worked example: ``old.md`` as printed, and ``new.md`` rebuilt from its diff."""
+    text = (ROOT / "docs" / "judgement.md").read_text(encoding="utf-8")
+    example = text[text.index("## Worked example"):]
+    old = blocks_in(example, "markdown")[0]
+    lines = old.split("\n")
+    ops = blocks_in(example, "diff")[0].rstrip("\n").split("\n")
+    for index, op in enumerate(ops):
+        follows = ops[index + 1][1:] if index + 1 < len(ops) and ops[index + 1].startswith("+") else None
+        if op.startswith("-"):
+            at = lines.index(op[1:])
+            if follows is None:
+                del lines[at]
+            else:
+                lines[at] = follows
+        elif op.startswith(" ") and follows is not None:
+            lines.insert(lines.index(op[1:]) + 1, follows)
+    return old, "\n".join(lines)
+
+
+def test_the_worked_examples_output_and_json_md_values_are_what_policywatch_prints_today(tmp_path):
+    """The identities and fingerprint that docs/json.md shows are those the worked example gives
+    now: a change to the version identity or the lexicons must update the docs with it."""
+    old, new = _worked_example()
+    (tmp_path / "old.md").write_text(old, encoding="utf-8")
+    (tmp_path / "new.md").write_text(new, encoding="utf-8")
+    run = [sys.executable, "-m", "policywatch", "diff-files", "old.md", "new.md"]
+    shown = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    doc = (ROOT / "docs" / "judgement.md").read_text(encoding="utf-8")
+    assert shown.stdout.splitlines()[0] in doc  # the verdict line printed there
+    diff = json.loads(subprocess.run([*run, "--format", "json"], capture_output=True, text=True, cwd=tmp_path,
+                                     timeout=120).stdout)
+    json_doc = (ROOT / "docs" / "json.md").read_text(encoding="utf-8")
+    shown_hashes = set(re.findall(r'"text_sha256": "([0-9a-f]{64})"', json_doc))
+    assert shown_hashes == {diff["old"]["text_sha256"], diff["new"]["text_sha256"]}
+    assert set(re.findall(r'"rules": "([0-9a-f]{16})"', json_doc)) == {load_rules().fingerprint}
