@@ -4,11 +4,11 @@ A site is plain files that work from ``file://`` and any static host: no script 
 Content-Security-Policy forbids one), nothing fetched. It has
 
 - ``index.html``: the watched policies, each with its last change (severity, categories) and a
-  timeline of its changes as inline SVG; ``tags/<tag>.html`` the same for one tag;
+  timeline of its changes as inline SVG; ``tags/<name>.html`` the same for one tag (tag_slugs);
 - ``policies/<id>.html``: what the policy says now (its facts by category, with evidence), its
   history with each change's verdict in plain words and its review, links to the live page and
   archived copies; ``policies/<id>/<change>.html`` each change's section diff;
-- ``feeds/all.atom``, ``feeds/<id>.atom``, ``feeds/tags/<tag>.atom``: material changes (or those
+- ``feeds/all.atom``, ``feeds/<id>.atom``, ``feeds/tags/<name>.atom``: material changes (or those
   at ``min_severity``), with ids that never change, so a reader never shows an entry twice.
 
 ``changelog`` mode publishes one policy for its own customers instead: one page and one feed in
@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,21 @@ from policywatch.vocabulary import SEVERITY_RANK
 MANIFEST = ".policywatch-site.json"
 ENTRY_NAMESPACE = uuid.UUID("6f1d7a44-3c55-4d6e-9f0e-2b1c8f0a9d31")  # feed entry ids: uuid5 of the change
 MAX_EVIDENCE = 3  # findings quoted in a feed entry
+
+# Why a check failed or a page was suspect, as a reader of the site says it (the data keeps the codes).
+REASON_WORDS = {
+    "bot_wall": "a bot check stood in the way", "login": "a login page stood in the way",
+    "error_page": "an error page came back", "redirected": "redirected away from the policy",
+    "javascript": "the text needs JavaScript", "empty": "the page was nearly empty",
+    "selector": "the selector matched nothing", "shrunk": "the text shrank suddenly",
+    "language": "the page changed language", "connection": "the site could not be reached",
+    "timeout": "the site was too slow", "http_error": "the site answered with an error",
+    "not_found": "the page is gone", "rate_limited": "the site asked us to slow down",
+    "too_large": "the page was too large", "unreadable": "the page could not be read",
+}
+POLARITY_WORDS = {"negated": "says it does not", "conditional": "only in some cases"}
+# What XML 1.0 cannot hold (feeds are XML): a control character pasted into a draft or a name.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass
@@ -106,19 +122,31 @@ def _entry_id(policy_id: str, captured_at: str, text_sha256: str) -> str:
     return f"urn:uuid:{uuid.uuid5(ENTRY_NAMESPACE, f'{policy_id}/{captured_at}/{text_sha256}')}"
 
 
-def _findings(diff_payload: str | None, limit: int = MAX_EVIDENCE) -> list[dict]:
-    """The key fact changes of a stored change (its policywatch.diff/1 ``facts``), most severe first."""
+def _findings(diff_payload: str | None, summary: str = "", limit: int = MAX_EVIDENCE) -> list[dict]:
+    """The key fact changes of a stored change (its policywatch.diff/1 ``facts``): most severe first,
+    then in the order the verdict's summary names them, then those with a before and an after; one
+    per quoted sentence (three "now shares with …" of one sentence are one piece of evidence)."""
     if not diff_payload:
         return []
     facts = json.loads(diff_payload).get("facts") or {}
+    said = summary.lower()
     found = []
-    for kind in ("added", "changed", "removed"):
+    for order, kind in enumerate(("changed", "removed", "added")):
         for item in facts.get(kind, []):
             old = (item.get("old") or (item["fact"] if kind == "removed" else None) or {}).get("evidence")
             new = (item.get("new") or (item["fact"] if kind == "added" else None) or {}).get("evidence")
-            found.append({"message": item["message"], "severity": item["severity"], "old": old, "new": new})
-    found.sort(key=lambda f: -SEVERITY_RANK.get(f["severity"], 0))
-    return found[:limit]
+            place = said.find(item["message"].lower())
+            found.append(({"message": item["message"], "severity": item["severity"], "old": old, "new": new},
+                          (-SEVERITY_RANK.get(item["severity"], 0), place if place >= 0 else len(said) + 1, order)))
+    found.sort(key=lambda pair: pair[1])
+    chosen, quoted = [], set()
+    for finding, _ in found:
+        sentences = {finding["old"], finding["new"]} - {None}
+        if sentences and sentences <= quoted:
+            continue
+        quoted |= sentences
+        chosen.append(finding)
+    return chosen[:limit]
 
 
 def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], since: str | None = None
@@ -145,7 +173,8 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
             changes.append(SiteChange(
                 policy_id, e["id"], e["version"], e["previous_version"], e["captured_at"], e["severity"] or "none",
                 bool(e["material"]), [plain_categories([c]) for c in categories], e["summary"] or "",
-                review_json(reviews.get(e["id"])), e["returns_to"], _findings(store.change_diff(e["id"])),
+                review_json(reviews.get(e["id"])), e["returns_to"],
+                _findings(store.change_diff(e["id"]), e["summary"] or ""),
                 _entry_id(policy_id, e["captured_at"], e["text_sha256"]), f"policies/{policy_id}/{e['id']}.html",
                 e["version_id"], e["previous_version_id"],
                 archived_copy(store, store.version_by_id(e["version_id"])) if e["source"] == "wayback" else None,
@@ -156,12 +185,12 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
                 if fact.polarity == "negated" and fact.category not in ("sharing", "tracking"):
                     continue
                 facts.setdefault(rules.label(fact.category), []).append(
-                    {"practice": fact.practice, "polarity": fact.polarity, "shown": fact.shown,
+                    {"practice": fact.practice, "polarity": POLARITY_WORDS.get(fact.polarity, ""), "shown": fact.shown,
                      "evidence": fact.evidence, "section": " › ".join(fact.section)})
         state = "failing" if row["last_outcome"] == "failed" else "suspect" if row["last_outcome"] == "suspect" \
             else "ok" if row["last_outcome"] else "not checked"
         if state in ("failing", "suspect") and reasons.get(policy_id):
-            state += f" ({reasons[policy_id]})"
+            state += f" ({REASON_WORDS.get(reasons[policy_id], reasons[policy_id].replace('_', ' '))})"
         policies.append(SitePolicy(policy_id, row["name"], row["url"], tags.get(policy_id, []),
                                    row["last_checked_at"], state, row["current_number"], row["versions"], changes,
                                    dict(sorted(facts.items())), row["first_seen"]))
@@ -169,16 +198,15 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
 
 
 def tag_slugs(tags: Sequence[str]) -> dict[str, str]:
-    """A file name for each tag: a tag is free text ("EU / UK", "../x"), a file name is not."""
+    """A file name for each tag: a tag is free text ("EU / UK", "../x"), a file name is not. A tag
+    that is a slug already keeps its name; another gets its slug and a short hash of itself, so
+    its page and feed never pass to another tag when tags are added ("🔒" and "Policy")."""
     from policywatch.watchlist import slugify
 
-    names: dict[str, str] = {}
+    names = {}
     for tag in tags:
-        base = slugify(tag)
-        name, number = base, 2
-        while name in names.values():
-            name, number = f"{base}-{number}", number + 1
-        names[tag] = name
+        slug = slugify(tag)
+        names[tag] = slug if slug == tag else f"{slug}-{hashlib.sha256(tag.encode()).hexdigest()[:6]}"
     return names
 
 
@@ -211,17 +239,28 @@ class _Site:
     change without rendering it.
     """
 
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, out: Path, kind: str = "site"):
+        self.out, self.kind = out, kind
         self.files: dict[str, bytes] = {}
         self.kept: set[str] = set()
         try:
-            previous = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+            self.previous_manifest = (out / MANIFEST).read_text(encoding="utf-8")
+            previous = json.loads(self.previous_manifest)
         except (OSError, ValueError):
-            previous = {}
+            self.previous_manifest, previous = "", {}
+        previous = previous if isinstance(previous, dict) else {}
+        if previous and previous.get("kind", "site") != kind:
+            from policywatch.errors import UsageError
+
+            raise UsageError(f"{out} holds another policywatch publication ({previous.get('kind', 'site')}); "
+                             "publish into a folder of its own")
         files = previous.get("files", {})
-        self.previous_files: dict[str, str] = files if isinstance(files, dict) else {}
-        self.previous_inputs: dict[str, str] = previous.get("inputs", {})
+        # Only what a publish can have written: a manifest edited to name "../x" or "/x" deletes nothing.
+        self.previous_files: dict[str, str] = {
+            path: digest for path, digest in (files.items() if isinstance(files, dict) else ())
+            if isinstance(path, str) and _inside(path)}
+        inputs = previous.get("inputs", {})
+        self.previous_inputs: dict[str, str] = inputs if isinstance(inputs, dict) else {}
         self.inputs: dict[str, str] = {}
 
     def add(self, path: str, content: str | bytes) -> None:
@@ -255,11 +294,19 @@ class _Site:
             if path not in hashes and (self.out / path).is_file():
                 (self.out / path).unlink()
                 result.removed.append(path)
-        manifest = json.dumps({"files": hashes, "inputs": self.inputs}, indent=0, sort_keys=True)
-        temporary = self.out / f"{MANIFEST}.partial"
-        temporary.write_text(manifest + "\n", encoding="utf-8")
-        os.replace(temporary, self.out / MANIFEST)
+        manifest = json.dumps({"kind": self.kind, "files": hashes, "inputs": self.inputs}, indent=0,
+                              sort_keys=True) + "\n"
+        if manifest != self.previous_manifest:  # nothing changed: not even the manifest is rewritten
+            temporary = self.out / f"{MANIFEST}.partial"
+            temporary.write_text(manifest, encoding="utf-8")
+            os.replace(temporary, self.out / MANIFEST)
         return result
+
+
+def _inside(path: str) -> bool:
+    """A relative path that stays in the site's folder."""
+    parts = Path(path).parts
+    return bool(parts) and not Path(path).is_absolute() and ".." not in parts and "\\" not in path
 
 
 def _relative(depth: int) -> str:
@@ -303,10 +350,14 @@ def publish(store: Store, out: Path | str, policy_ids: Iterable[str], *, tags: d
     site = _Site(out)
     env = templates()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    starts = [p.first_seen for p in policies if p.first_seen] + [c.captured_at for p in policies for c in p.changes]
-    start = min(starts) if starts else now
-    ends = [c.captured_at for p in policies for c in p.changes] + [p.last_checked or "" for p in policies]
-    end = max([e for e in ends if e] or [now])
+    def span(subset: list[SitePolicy]) -> tuple[str, str]:
+        """From the first time shown (``since``, or the first policy seen) to the last change or check."""
+        starts = [p.first_seen for p in subset if p.first_seen] + [c.captured_at for p in subset for c in p.changes]
+        first = since if since else min(starts) if starts else now
+        ends = [c.captured_at for p in subset for c in p.changes] + [p.last_checked or "" for p in subset]
+        return first, max([e for e in ends if e] or [now])
+
+    start, end = span(policies)
     rendered = 0
     all_tags = sorted({t for p in policies for t in p.tags})
     tag_files = tag_slugs(all_tags)
@@ -326,12 +377,12 @@ def publish(store: Store, out: Path | str, policy_ids: Iterable[str], *, tags: d
                                                   f"policies/{policy.id}.html", base_url))
 
     def index(subset: list[SitePolicy], title: str, depth: int, feed: str) -> str:
+        first, last = span(subset)  # a tag's page stays as it is while its own policies do not change
         rows = [{"policy": p, "last": next((c for c in p.changes if _shown(c, min_severity)), None),
-                 "svg": timeline_svg(p.changes, start, end)} for p in subset]
+                 "svg": timeline_svg(p.changes, first, last)} for p in subset]
         return env.get_template("site_index.html").render(
             **common, root=_relative(depth), title=title, rows=rows, tags=[(t, tag_files[t]) for t in all_tags],
-            feed=feed,
-            start=readable_date(start), end=readable_date(end))
+            feed=feed, start=readable_date(first), end=readable_date(last))
 
     site.add("index.html", index(policies, "Watched policies", 0, "feeds/all.atom"))
     site.add("feeds/all.atom", _feed("All watched policies", [(p, c) for p in policies for c in p.changes
@@ -362,7 +413,7 @@ def publish_changelog(store: Store, out: Path | str, policy_id: str, *, min_seve
     changes = [c for c in policy.changes if _shown(c, min_severity)]
     for change in changes:
         change.review = None  # internal: never on a customer's page
-    site = _Site(out)
+    site = _Site(out, kind=f"changelog of {policy_id}")
     site.add("index.html", templates().get_template("site_changelog.html").render(
         style=HTML_STYLE, readable=readable_date, policy=policy, changes=changes, base_url=base_url))
     site.add("feed.atom", _feed(f"Changes to the {policy.name}", [(policy, c) for c in changes], "feed.atom",
@@ -377,30 +428,44 @@ def _feed(title: str, items: Sequence[tuple[SitePolicy, SiteChange]], path: str,
 
     from policywatch.render import templates
 
-    base = (base_url or "").rstrip("/") + "/" if base_url else ""
+    # Without --base-url, links are relative to the feed's own address (Atom resolves them so).
+    base = (base_url or "").rstrip("/") + "/" if base_url else _relative(path.count("/"))
     items = sorted(items, key=lambda pc: pc[1].captured_at, reverse=True)
-    updated = max((c.captured_at for _, c in items), default="1970-01-01T00:00:00Z")
+    updated = max((_updated(c) for _, c in items), default="1970-01-01T00:00:00Z", key=_datetime)
     feed = FeedGenerator()
     feed.id(f"urn:uuid:{uuid.uuid5(ENTRY_NAMESPACE, 'feed/' + path)}")
-    feed.title(title)
+    feed.title(_xml_text(title))
     feed.author({"name": "policywatch"})
     feed.generator("policywatch")
     feed.updated(_datetime(updated))
-    if base:
+    if base_url:
         feed.link(href=base + path, rel="self")
-        feed.link(href=base + page, rel="alternate")
+    feed.link(href=base + page, rel="alternate")
     entry_template = templates().get_template("feed_entry.html")
     for policy, change in reversed(items):  # feedgen puts the last added first
         entry = feed.add_entry()
-        entry.id(change.entry_id)
+        # A company's changelog is another feed than a watcher's: its entries are other entries.
+        entry.id(f"urn:uuid:{uuid.uuid5(ENTRY_NAMESPACE, 'changelog/' + change.entry_id)}" if changelog
+                 else change.entry_id)
         heading = f"What changed in our privacy policy on {change.day}" if changelog else \
             f"{policy.name} — {change.day}: {change.summary or change.severity + ' change'}"
-        entry.title(heading)
-        entry.updated(_datetime(change.captured_at))
+        entry.title(_xml_text(heading))
+        entry.updated(_datetime(_updated(change)))  # a review is news to a reader of the entry
         entry.published(_datetime(change.captured_at))
-        entry.link(href=(base + change.page) if base and not changelog else policy.url, rel="alternate")
-        entry.content(entry_template.render(policy=policy, change=change, changelog=changelog), type="html")
+        entry.link(href=policy.url if changelog else base + change.page, rel="alternate")
+        entry.content(_xml_text(entry_template.render(policy=policy, change=change, changelog=changelog)),
+                      type="html")
     return feed.atom_str(pretty=True)
+
+
+def _updated(change: SiteChange) -> str:
+    """When an entry last changed: its capture, or the review shown in it."""
+    reviewed = (change.review or {}).get("at")
+    return max(change.captured_at, reviewed, key=_datetime) if reviewed else change.captured_at
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 def _datetime(timestamp: str) -> datetime:

@@ -25,8 +25,13 @@ def shown_signals(section: SectionDiff) -> tuple[list[Signal], int]:
     return section.signals[:MAX_SHOWN_SIGNALS], max(0, len(section.signals) - MAX_SHOWN_SIGNALS)
 
 
-def _more(count: int) -> str:
-    return f"… and {count} more finding{'s' if count > 1 else ''} (all of them in --format json)"
+def _more(count: int, where: str = " (all of them in --format json)") -> str:
+    return f"… and {count} more finding{'s' if count > 1 else ''}{where}"
+
+
+# What a section's kinds of change mean, for pages and messages read by people (JSON keeps the names).
+KIND_WORDS = {"substantive": "changes what it says", "editorial": "reworded", "date_stamp": "date only",
+              "formatting": "layout only"}
 
 
 def verdict_line(judgement: Judgement) -> str:
@@ -133,7 +138,7 @@ def render_markdown(diff: DocumentDiff, judgement: Judgement, old_label: str, ne
     for section in interesting_sections(diff):
         out.append(f"### {md_escape(section_path(section))}")
         out.append(f"*{md_escape(status_text(section))} — severity {section.severity}"
-                   + (f", {', '.join(section.kinds)}" if section.kinds else "") + "*")
+                   + (f", {', '.join(KIND_WORDS.get(k, k) for k in section.kinds)}" if section.kinds else "") + "*")
         out.append("")
         body = _balance_markdown(_context_ops(section))
         if body:
@@ -197,6 +202,7 @@ section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;margin-bottom
 .high{background:#c62828}.medium{background:#ef6c00}.low{background:#0277bd}.none{background:#9e9e9e}
 ins{background:#d4f7d4;text-decoration:none}del{background:#fbd3d3}
 p.line{margin:.3rem 0;white-space:pre-wrap}table.rows{margin:.4rem 0;font-size:14px}
+body{overflow-wrap:anywhere}main>*{min-width:0}svg{max-width:100%;height:auto}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side div{font-size:13px}
 .signal{font-size:13px;margin:.3rem 0}.ev{color:#555;margin-left:1rem}
 @media (max-width:900px){main{display:block}.side{display:block}}
@@ -339,8 +345,20 @@ def templates():
                                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
                                      undefined=jinja2.StrictUndefined)
     environment.filters["link"] = safe_link
+    environment.filters["live_link"] = live_link
     environment.globals["review_words"] = review_words  # one wording of a review, as everywhere else
     return environment
+
+
+def live_link(url: str | None):
+    """A policy's address on a page: a link when it is on the web; a local file's path as text (an
+    absolute path would point into the reader's own disk, or the web host's)."""
+    from markupsafe import Markup, escape
+
+    text = (url or "").strip()
+    if text.lower().startswith(("http://", "https://")):
+        return Markup('<a href="{}">{}</a>').format(safe_link(text), text)
+    return escape(text)
 
 
 def safe_link(url: str | None) -> str:
@@ -360,8 +378,8 @@ def render_html(diff: DocumentDiff, judgement: Judgement, old_label: str, new_la
         shown, more = shown_signals(s)
         sections.append({
             "heading": s.heading, "path": section_path(s), "severity": s.severity, "status": s.status,
-            "status_text": status_text(s), "kinds": s.kinds, "changes": diff_blocks(s),
-            "old": text_blocks(s.old), "new": text_blocks(s.new), "more": _more(more) if more else "",
+            "status_text": status_text(s), "kinds": [KIND_WORDS.get(k, k) for k in s.kinds], "changes": diff_blocks(s),
+            "old": text_blocks(s.old), "new": text_blocks(s.new), "more": _more(more, "") if more else "",
             "signals": [{"severity": g.severity, "category": plain_categories([g.category]), "message": g.message,
                          "old": g.old, "new": g.new} for g in shown]})
     return templates().get_template("diff.html").render(

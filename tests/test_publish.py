@@ -3,10 +3,12 @@ reads with stable ids, nothing a policy or a reviewer wrote ever running as code
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -78,7 +80,8 @@ def test_a_site_of_pages_and_feeds_whose_links_resolve_and_whose_text_never_runs
     site = folder / "site"
     pages = sorted(site.rglob("*.html"))
     names = {p.relative_to(site).as_posix() for p in pages}
-    assert {"index.html", "policies/acme.html", "policies/beta.html", "tags/saas.html", "tags/eu-uk.html"} <= names
+    assert {"index.html", "policies/acme.html", "policies/beta.html", "tags/saas.html",
+            "tags/eu-uk-5db602.html"} <= names  # a tag that is no slug: its slug and a hash of it
     assert any(re.fullmatch(r"policies/acme/\d+\.html", n) for n in names)
     for page in pages:
         html = page.read_text(encoding="utf-8")
@@ -114,7 +117,7 @@ def test_feeds_are_valid_with_stable_ids_and_a_republish_writes_only_what_change
     assert "advertisers" in entry.content[0].value and "<script>" not in entry.content[0].value
     assert entry.link == "https://policies.example/" + next(
         p.relative_to(site).as_posix() for p in (site / "policies" / "acme").glob("*.html"))
-    assert feedparser.parse((site / "feeds" / "tags" / "eu-uk.atom").read_bytes()).entries == []
+    assert feedparser.parse((site / "feeds" / "tags" / "eu-uk-5db602.atom").read_bytes()).entries == []
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
 
     again = run_cli(folder, "publish", "site", "--base-url", "https://policies.example/")
@@ -186,3 +189,82 @@ def test_a_real_browser_renders_the_pages_and_runs_nothing(site_store):
         shot.unlink()
     # nothing planted fetched anything: the loopback server saw no request from the browser
     assert len(http_server.requests) == requests_before
+
+
+def test_evidence_names_the_verdicts_own_changes_first_and_quotes_each_sentence_once():
+    from policywatch.publish import _findings
+
+    def fact(sentence):
+        return {"evidence": sentence}
+
+    payload = json.dumps({"facts": {
+        "added": [{"message": f"now shares personal data with {who}", "severity": "high", "fact": fact(
+            "We share it with data brokers, advertising partners and third parties.")}
+            for who in ("data brokers", "advertising partners", "third parties")],
+        "changed": [{"message": "may now sell personal data (it promised not to)", "severity": "high",
+                     "old": fact("We never sell it."), "new": fact("We may sell it.")},
+                    {"message": "keeps personal data for 5 years instead of 30 days", "severity": "high",
+                     "old": fact("We keep it 30 days."), "new": fact("We keep it 5 years.")}],
+        "removed": [{"message": "no longer says it gives the right to erasure", "severity": "medium",
+                     "fact": fact("You may erase it.")}]}})
+    summary = "May now sell personal data (it promised not to); keeps personal data for 5 years instead of 30 days."
+    chosen = _findings(payload, summary)
+    assert [f["message"] for f in chosen] == ["may now sell personal data (it promised not to)",
+                                              "keeps personal data for 5 years instead of 30 days",
+                                              "now shares personal data with data brokers"]
+    assert chosen[0]["old"] == "We never sell it." and chosen[0]["new"] == "We may sell it."
+
+
+def test_a_site_survives_what_xml_cannot_hold_and_a_tampered_manifest_deletes_nothing_outside(tmp_path):
+    feedparser = pytest.importorskip("feedparser")
+    body = "\n\n## Rights\n\nYou can ask us for a copy of your data, correct it or delete it at any time.\n" * 4
+    (tmp_path / "draft.md").write_text("# Draft\n\nWe collect your name and email address." + body)
+    (tmp_path / "watchlist.yaml").write_text("policies:\n  - {id: draft, name: Draft, url: draft.md, tags: ['🔒']}\n")
+    assert run_cli(tmp_path, "check").returncode == 0
+    (tmp_path / "draft.md").write_text("# Draft\n\nWe collect your name\x01 and sell it to data brokers." + body)
+    assert "CHANGED" in run_cli(tmp_path, "check").stdout
+    first = run_cli(tmp_path, "publish", "site", "--min-severity", "low")
+    assert first.returncode == 0, first.stderr  # a control character pasted into a draft
+    site = tmp_path / "site"
+    for feed in site.rglob("*.atom"):
+        parsed_feed = feedparser.parse(feed.read_bytes())
+        assert not parsed_feed.bozo, (feed, parsed_feed.bozo_exception)
+    entry = feedparser.parse((site / "feeds" / "draft.atom").read_bytes()).entries[0]
+    assert entry.link.startswith("../policies/draft/")  # relative to the feed: its diff page
+    assert (site / "feeds" / entry.link).resolve().is_file()
+    assert str(tmp_path) not in (site / "policies" / "draft.html").read_text()  # a local path is no link
+    assert 'href="' + str(tmp_path) not in (site / "policies" / "draft.html").read_text()
+
+    # a tag's page keeps its address when a tag with the same slug comes along
+    lock = next((site / "tags").glob("policy-*.html")).name
+    (tmp_path / "watchlist.yaml").write_text(
+        "policies:\n  - {id: draft, name: Draft, url: draft.md, tags: ['🔒', 'Policy', policy]}\n")
+    assert run_cli(tmp_path, "publish", "site").returncode == 0
+    assert "Policies tagged 🔒" in (site / "tags" / lock).read_text()
+
+    manifest = json.loads((site / ".policywatch-site.json").read_text())
+    (tmp_path / "victim.txt").write_text("mine")
+    manifest["files"].update({"../victim.txt": "x", str(tmp_path / "victim.txt"): "y"})
+    (site / ".policywatch-site.json").write_text(json.dumps(manifest))
+    assert run_cli(tmp_path, "publish", "site").returncode == 0
+    assert (tmp_path / "victim.txt").read_text() == "mine"
+    stamp = (site / ".policywatch-site.json").stat().st_mtime_ns
+    assert "0 files written" in run_cli(tmp_path, "publish", "site").stdout
+    assert (site / ".policywatch-site.json").stat().st_mtime_ns == stamp  # nothing at all rewritten
+
+    refused = run_cli(tmp_path, "publish", "site", "--changelog", "draft")  # a changelog over a site
+    assert refused.returncode == 2 and "another policywatch publication" in refused.stderr
+    assert (site / "index.html").exists()
+
+
+def test_a_review_moves_its_feed_entrys_updated_time(site_store):
+    feedparser = pytest.importorskip("feedparser")
+    folder, _ = site_store
+    assert run_cli(folder, "publish", "site").returncode == 0
+    before = feedparser.parse((folder / "site" / "feeds" / "acme.atom").read_bytes()).entries[0]
+    time.sleep(1.1)  # review times are whole seconds
+    assert run_cli(folder, "review", "acme", "--ack", "--note", "legal has read it").returncode == 0
+    assert run_cli(folder, "publish", "site").returncode == 0
+    after = feedparser.parse((folder / "site" / "feeds" / "acme.atom").read_bytes()).entries
+    assert [e.id for e in after] == [before.id]
+    assert after[0].updated_parsed > before.updated_parsed and after[0].published == before.published
