@@ -351,12 +351,12 @@ def templates():
 
 
 def live_link(url: str | None):
-    """A policy's address on a page: a link when it is on the web; a local file's path as text (an
-    absolute path would point into the reader's own disk, or the web host's)."""
+    """A policy's address on a page: a link when it is a URL (web, or a file:// one); a plain path
+    as text (as an href, it would resolve against wherever the page is served from)."""
     from markupsafe import Markup, escape
 
     text = (url or "").strip()
-    if text.lower().startswith(("http://", "https://")):
+    if text.lower().startswith(("http://", "https://", "file://")):
         return Markup('<a href="{}">{}</a>').format(safe_link(text), text)
     return escape(text)
 
