@@ -445,3 +445,17 @@ def test_an_english_sentence_naming_foreign_companies_and_places_is_english():
              "Die Verarbeitung der Daten erfolgt auf Grundlage von Art. 6 DSGVO und wir speichern sie nicht."]
     assert [in_other_language(s) for s in english] == [False] * len(english)
     assert [in_other_language(s) for s in other] == [True] * len(other)
+
+
+def test_a_title_that_names_the_document_states_no_practice_whatever_the_companys_name_says():
+    text = "# Beta Analytics Privacy Notice\n\nWe collect your email address.\n\n## Analytics\n\nNone here.\n"
+    practices = {(f.practice, f.evidence) for f in facts_of(text)}
+    assert ("analytics", "Beta Analytics Privacy Notice") not in practices
+    assert ("analytics", "Analytics") in practices  # a section's heading still says what it is about
+
+
+def test_the_pages_you_visit_and_the_pages_visited_are_the_same_browsing_history():
+    old = "# Policy\n\nWe collect the pages visited on our site and the searches made in our app.\n"
+    new = "# Policy\n\nWe collect the pages you visit on our site and the searches you make in our app.\n"
+    assert keys(old) == keys(new) and any(k[1] == "browsing and search history" for k in keys(new))
+    assert not judged(old, new).material

@@ -367,7 +367,9 @@ class FactExtractor:
             heading_frames: frozenset[str] | None = None  # read when a framed term first needs them
             lead = ""
             # A heading says things too: a paragraph that became a heading must not lose its facts.
-            units = [("h", section.heading)] if section.heading else []
+            # Not the document's title, which names it ("Beta Analytics Privacy Notice").
+            title = index == 0 and bool(section.heading) and bool(self.rules.document_title.search(section.heading))
+            units = [("h", section.heading)] if section.heading and not title else []
             units += readings(section)
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
