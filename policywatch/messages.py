@@ -379,7 +379,8 @@ def _message_sections(diff: DocumentDiff) -> list[SectionDiff]:
 
 def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, when: str | datetime | None = None,
                    *, header: PageHeader | None = None, old_label: str = "previous version",
-                   new_label: str = "new version", reverted_to: str | None = None, undoes: str | None = None
+                   new_label: str = "new version", reverted_to: str | None = None, undoes: str | None = None,
+                   wobbling: bool = False
                    ) -> Message:
     """The message for one new version of ``policy``: verdict, changed sections with evidence, links.
 
@@ -406,6 +407,9 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
         title = f"{policy.name} — reverted to the text of {reverted_to} ({judgement.severity})"
         lead = f"Reverted to the text of {reverted_to}" + (f" (undoes: {undoes.rstrip('.')})" if undoes else "") + \
             f". {lead}"
+        if wobbling:
+            lead += (" This page has switched between these two texts before: further switches between them"
+                     " will not be announced (`policywatch history` lists each one).")
 
     def head(fmt: str) -> list[str]:
         escape = {"html": html.escape, "markdown": md_escape}.get(fmt, str)

@@ -479,19 +479,22 @@ class _Writer:
         observation_id = store.add_observation(**self.observation, **response_record(result), outcome=outcome,
                                                snapshot_sha256=snapshot,
                                                text_sha256=normalized.document.sha256, version_id=version["id"])
-        judged = None
-        undone = store.entering_change(policy.id, state.current_version_id) \
-            if outcome == "reverted" and state and state.current_version_id else None
+        judged = undone = None
+        wobbling = False
         if state and state.current_version_id:
-            # A flip-flop is judged against the last text people were told about, so that a page
-            # wobbling between two texts is not announced again on every wobble.
+            # A flip-flop is judged against the last text people were told about (the editorial
+            # changes since are no news), so that a page wobbling between two texts is not announced
+            # again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
             baseline = baseline or state.current_version_id
             judged = judge_change(store, policy.id, baseline, version, ahead=self._judged_ahead(baseline))
-            if outcome == "reverted" and judged.judgement.material and undone is not None and undone["material"] \
-                    and not store.material_move_seen(policy.id, baseline, version["id"]):
-                # Undoing a material change is news, once: a page wobbling between two texts is not.
-                self.result.undoes = undone["summary"]
+            undone = store.entering_change(policy.id, baseline) if outcome == "reverted" else None
+            if outcome == "reverted" and judged.judgement.material and undone is not None and undone["material"]:
+                # Undoing a material change is news; so is the first switch back after that (people
+                # were told the other text is in effect), said to be a wobble; later switches are not.
+                moves = store.material_moves(policy.id, baseline, version["id"])
+                if moves < 3:
+                    self.result.undoes, wobbling = undone["summary"], moves == 2
             self.result.severity, self.result.material = judged.judgement.severity, judged.judgement.material
             self.result.categories, self.result.summary = list(judged.judgement.categories), judged.judgement.summary
         change_id = store.add_change(policy_id=policy.id, version_id=version["id"],
@@ -501,10 +504,11 @@ class _Writer:
         if judged is not None and self.announcer is not None:
             if outcome == "changed":
                 self.result.notified = self.announcer.change(policy, change_id, judged, result.fetched_at)
-            elif self.result.undoes is not None:
+            elif self.result.undoes is not None and undone is not None:
                 self.result.notified = self.announcer.change(
                     policy, change_id, judged, result.fetched_at, undoes=self.result.undoes,
-                    reverted_to=version.get("stated_date") or version["captured_at"][:10])
+                    reverted_to=version.get("stated_date") or version["captured_at"][:10],
+                    undone_change_id=undone["id"], wobbling=wobbling)
         self._accept(current_version_id=version["id"], last_outcome=outcome, last_raw_sha256=self.fetched.raw_sha256,
                      **self._markup())
         self.result.outcome, self.result.version = outcome, version["number"]

@@ -60,21 +60,20 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # -- routing ---------------------------------------------------------------------------------------------
 
-def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, material: bool = False,
-          categories: Iterable[str] = (), *, kind: str = "change") -> list[str]:
+def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, categories: Iterable[str] = (), *,
+          kind: str = "change") -> list[str]:
     """Names of the targets that get a message about ``policy``.
 
-    Candidates: the policy's ``notify`` list (defaults already applied) plus every target whose
-    ``tags`` name one of the policy's tags. A change goes only where it is material, at least as
-    severe as the target's ``min_severity`` (else the policy's) and, for a target with
-    ``categories``, touching one of them. Other kinds (failing, recovered) go to every candidate.
+    Candidates (``candidates``): the policy's ``notify`` list (defaults already applied) plus every
+    target whose ``tags`` name one of the policy's tags. A change goes only where it is at least as
+    severe as the target's ``min_severity`` (else the policy's, ``medium`` by default: material
+    changes) and, for a target with ``categories``, touching one of them. Other kinds (failing,
+    recovered) go to every candidate.
     """
-    names = list(policy.notify)
-    names += [t.name for t in watchlist.targets.values() if set(t.tags) & set(policy.tags)]
-    names = list(dict.fromkeys(names))
+    names = candidates(watchlist, policy)
     if not KINDS[kind].about_a_change:
         return names
-    if not material or severity is None:
+    if severity is None:
         return []
     categories = set(categories)
     chosen = []
@@ -87,6 +86,13 @@ def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, mat
             continue
         chosen.append(name)
     return chosen
+
+
+def candidates(watchlist: Watchlist, policy: Policy) -> list[str]:
+    """Every target that may hear of ``policy``: its ``notify`` list and the targets tagged like it."""
+    names = list(policy.notify)
+    names += [t.name for t in watchlist.targets.values() if set(t.tags) & set(policy.tags)]
+    return list(dict.fromkeys(names))
 
 
 def mode_of(watchlist: Watchlist, target_name: str) -> str:

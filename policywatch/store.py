@@ -1180,11 +1180,17 @@ class Store:
                                   " ORDER BY captured_at DESC, id DESC LIMIT 1", [policy_id, version_id]))
         return rows[0] if rows else None
 
-    def material_move_seen(self, policy_id: str, from_version_id: int, to_version_id: int) -> bool:
-        """Was this move from one text to another already recorded as a material change (a wobble)?"""
+    def material_moves(self, policy_id: str, one_version_id: int, other_version_id: int) -> int:
+        """How many material changes were recorded between two texts, either way (a page wobbling)."""
         return self.db.execute(
-            "SELECT 1 FROM changes WHERE policy_id = ? AND baseline_version_id = ? AND version_id = ? AND material = 1"
-            " LIMIT 1", [policy_id, from_version_id, to_version_id]).fetchone() is not None
+            "SELECT COUNT(*) FROM changes WHERE policy_id = ? AND material = 1 AND ((baseline_version_id = ?"
+            " AND version_id = ?) OR (baseline_version_id = ? AND version_id = ?))",
+            [policy_id, one_version_id, other_version_id, other_version_id, one_version_id]).fetchone()[0]
+
+    def targets_of(self, change_id: int) -> list[str]:
+        """The notification targets a change was queued for."""
+        return [row[0] for row in self.db.execute("SELECT DISTINCT target FROM outbox WHERE change_id = ?"
+                                                  " ORDER BY target", [change_id])]
 
     def search(self, query: str, limit: int = 20) -> list[dict]:
         """Versions whose text matches an FTS5 query, best first: policy, number and capture time."""

@@ -1058,13 +1058,46 @@ def test_a_return_that_undoes_a_material_change_is_news_once(http_server, store,
         outcomes.append((report.results[0].outcome, bool(report.results[0].undoes)))
         if len(outcomes) == 3:
             lines = summary_lines(report, quiet=True)  # what cron mails
-    assert outcomes == [("new", False), ("changed", False), ("reverted", True), ("reverted", False),
+    # the undoing is news; so is the first switch back (people were told the other text is in
+    # effect), said to be a wobble; later switches are not
+    assert outcomes == [("new", False), ("changed", False), ("reverted", True), ("reverted", True),
                         ("reverted", False)]
     titles = [post.fields["title"] for post in http_receiver.posts]
-    assert len(titles) == 2, titles
-    assert "material change" in titles[0] and "reverted to the text of" in titles[1]
+    assert len(titles) == 3, titles
+    assert "material change" in titles[0] and all("reverted to the text of" in t for t in titles[1:])
     assert "undoes:" in http_receiver.posts[1].fields["message"]
+    assert "switched between these two texts before" in http_receiver.posts[2].fields["message"]
+    assert "switched between" not in http_receiver.posts[1].fields["message"]
     assert len(lines) == 1 and "reverted to v1" in lines[0] and "undoing" in lines[0]
+
+
+def test_a_return_after_an_editorial_edit_still_undoes_the_material_change_and_reaches_who_heard_of_it(
+        http_server, store, http_receiver):
+    from policywatch.monitor import check
+    from policywatch.watchlist import parse_watchlist
+
+    a, b = PAGE, pages.policy_page(edits=SUBSTANTIVE)
+    b_reworded = pages.policy_page(edits={**SUBSTANTIVE, "We review this policy": "We look over this policy"})
+    watchlist = parse_watchlist(json.dumps({
+        "defaults": {"timeout": 5, "retries": 0},
+        "notify": {"team": [http_receiver.url(path="/team")],
+                   # hears of retention, not of what the return's own verdict may also touch
+                   "keepers": {"urls": [http_receiver.url(path="/keepers")], "categories": ["retention"]},
+                   "sellers": {"urls": [http_receiver.url(path="/sellers")], "categories": ["sharing"]}},
+        "policies": [{"id": "p1", "name": "ACME Privacy Policy", "url": http_server.url("/privacy"),
+                      "notify": ["team", "keepers", "sellers"]}]}))
+    outcomes = []
+    for page in (a, b, b_reworded, a):  # a material change, an editorial edit, then back to the first text
+        http_server.route("/privacy", page)
+        result = check(watchlist, store).results[0]
+        outcomes.append((result.outcome, result.material, bool(result.undoes)))
+    assert outcomes == [("new", None, False), ("changed", True, False), ("changed", False, False),
+                        ("reverted", True, True)]
+    by_target = {}
+    for post in http_receiver.posts:
+        by_target.setdefault(post.path, []).append(post.fields["title"])
+    assert [len(by_target.get(p, [])) for p in ("/team", "/keepers", "/sellers")] == [2, 2, 0]
+    assert "reverted to the text of" in by_target["/keepers"][1]
 
 
 def test_cron_prints_a_date_stamp_change_only_when_asked(http_server, make_watchlist, store):

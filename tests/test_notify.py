@@ -76,14 +76,16 @@ policies:
 def test_routing_by_severity_category_and_tag():
     wl = parse_watchlist(ROUTING, "wl.yaml")
     acme, other = wl.policies
-    assert route(wl, acme, "medium", True, ["sharing"]) == ["team", "saas-watch"]
-    assert route(wl, acme, "high", True, ["sharing", "purposes"]) == ["team", "risk", "saas-watch"]
-    assert route(wl, acme, "high", True, ["children"]) == ["team", "kids", "saas-watch"]
-    assert route(wl, acme, "low", False, ["sharing"]) == []  # not material: nobody
-    assert route(wl, other, "medium", True, ["sharing"]) == []  # the policy's own threshold
-    assert route(wl, other, "high", True, ["sharing"]) == ["team"]  # the default notify list
+    assert route(wl, acme, "medium", ["sharing"]) == ["team", "saas-watch"]
+    assert route(wl, acme, "high", ["sharing", "purposes"]) == ["team", "risk", "saas-watch"]
+    assert route(wl, acme, "high", ["children"]) == ["team", "kids", "saas-watch"]
+    assert route(wl, acme, "low", ["sharing"]) == []  # not material: nobody at the default threshold
+    assert route(wl, other, "medium", ["sharing"]) == []  # the policy's own threshold
+    assert route(wl, other, "high", ["sharing"]) == ["team"]  # the default notify list
     assert route(wl, acme, kind="failing") == ["team", "risk", "kids", "saas-watch"]
     assert mode_of(wl, "kids") == "digest" and mode_of(wl, "team") == "digest"  # the default
+    everything = parse_watchlist(ROUTING.replace("min_severity: medium", "min_severity: low"), "wl.yaml")
+    assert route(everything, everything.policies[0], "low", ["sharing"]) == ["team", "saas-watch"]  # as documented
 
 
 def test_target_without_urls_is_an_error():
