@@ -234,6 +234,19 @@ def _use_our_plain_part() -> None:
         base.convert_between = converted
 
 
+def _utf8_html(path: str):
+    """An HTML file attachment whose MIME type says it is UTF-8: a mail reader that follows MIME
+    decodes an unmarked text part as ASCII (apprise checks a given type against a bare pattern)."""
+    from apprise.attachment.file import AttachFile
+
+    class Utf8Html(AttachFile):
+        @property
+        def mimetype(self) -> str:
+            return "text/html; charset=utf-8"
+
+    return Utf8Html(path)
+
+
 def _takes_headers(plugin) -> bool:
     """Does the service take custom headers (apprise's ``+Name=value`` URL arguments)?"""
     spec = (getattr(type(plugin), "template_kwargs", None) or {}).get("headers") or {}
@@ -308,7 +321,7 @@ def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset,
                 (folder / str(index)).mkdir()  # one folder each: two policies' files may share a name
                 file = folder / str(index) / name
                 file.write_text(item.content, encoding="utf-8")
-                attach.add(str(file))
+                attach.add(_utf8_html(str(file)))
         app = apprise.Apprise(asset=asset)
         app.add(plugin)
         unanswered: list[float | None] = []

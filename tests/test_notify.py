@@ -207,6 +207,9 @@ def test_email_gets_html_and_the_diff_attached(tmp_path, smtp_receiver, change):
     assert mail.subject == change.title
     assert "<strong>No longer promises not to sell" in mail.body("html")
     assert mail.attachments["acme-diff.html"].decode() == change.attachment_html
+    (part,) = mail.message.iter_attachments()  # read as a MIME reader reads it: UTF-8, as declared
+    assert part.get_content_type() == "text/html" and part.get_content_charset() == "utf-8"
+    assert part.get_content() == change.attachment_html
 
 
 def test_failing_service_is_reported_with_a_redacted_url(tmp_path, http_receiver, change):
