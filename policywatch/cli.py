@@ -168,10 +168,13 @@ def list_(obj: Context, fmt: str) -> None:
     if obj.db_path.exists():
         with obj.store() as store:
             rows, reasons = store.policy_rows(), store.failing_reasons()
+    from policywatch.secrets import redact_page
+
     entries = []
     for policy in watchlist:
         row = rows.get(policy.id, {})
-        entries.append({"id": policy.id, "name": policy.name, "url": policy.url, "tags": list(policy.tags),
+        entries.append({"id": policy.id, "name": policy.name, "url": redact_page(policy.url),
+                        "tags": list(policy.tags),
                         "notify": list(policy.notify), "enabled": policy.enabled,
                         "versions": row.get("versions") or 0, "current_version": row.get("current_number"),
                         "last_checked_at": row.get("last_checked_at"), "last_outcome": row.get("last_outcome"),

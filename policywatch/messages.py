@@ -35,6 +35,7 @@ from policywatch.render import (
     templates,
 )
 from policywatch.report import plain_categories
+from policywatch.secrets import redact_page
 from policywatch.vocabulary import SEVERITIES, SEVERITY_RANK
 from policywatch.watchlist import Policy
 
@@ -390,7 +391,7 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
     the news of a return to an earlier text, and ``undoes`` says what that return takes back.
     """
     header = dataclasses.replace(header) if header is not None else PageHeader()
-    header.policy, header.url = header.policy or policy.name, header.url or policy.url
+    header.policy, header.url = header.policy or policy.name, header.url or redact_page(policy.url)
     detected = f"Detected {_when(when)}" + (f" (the previous text captured {header.old_captured})"
                                              if header.old_captured else "")
     # The dates the versions themselves state ("Last updated"): what a lawyer cites.
@@ -481,7 +482,7 @@ def compose_failing(policy: Policy, streak: int, reason: str, message: str | Non
     if message:
         lead += f" — {message}"
     head_text = f"Failing since {_when(since)}" if since else ""
-    links = [("page", policy.url)]
+    links = [("page", redact_page(policy.url))]
     return Message("failing", title, Body("markdown", clip(lead, 600), [_links("markdown", links, head_text)]),
                    Body("html", clip(lead, 600), [_links("html", links, html.escape(head_text))]),
                    policy_id=policy.id, text_body=Body("text", clip(lead, 600), [_links("text", links, head_text)]))
@@ -494,7 +495,7 @@ def compose_recovered(policy: Policy, since: str | datetime | None = None, strea
         lead += f" after {_plural(streak, 'failed run')}"
     if since:
         lead += f" (failing since {_when(since)})"
-    links = [("page", policy.url)]
+    links = [("page", redact_page(policy.url))]
     return Message("recovered", f"{policy.name} — checks recovered", Body("markdown", lead + ".",
                                                                            [_links("markdown", links)]),
                    Body("html", lead + ".", [_links("html", links)]), policy_id=policy.id,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from policywatch.secrets import redact_page
 from policywatch.store import Store
 from policywatch.vocabulary import SEVERITY_RANK
 
@@ -191,7 +192,7 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
             else "ok" if row["last_outcome"] else "not checked"
         if state in ("failing", "suspect") and reasons.get(policy_id):
             state += f" ({REASON_WORDS.get(reasons[policy_id], reasons[policy_id].replace('_', ' '))})"
-        policies.append(SitePolicy(policy_id, row["name"], row["url"], tags.get(policy_id, []),
+        policies.append(SitePolicy(policy_id, row["name"], redact_page(row["url"]), tags.get(policy_id, []),
                                    row["last_checked_at"], state, row["current_number"], row["versions"], changes,
                                    dict(sorted(facts.items())), row["first_seen"]))
     return policies

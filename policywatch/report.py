@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from policywatch.errors import UsageError
+from policywatch.secrets import redact_page
 
 if TYPE_CHECKING:
     from policywatch.history_import import BackfillReport
@@ -564,7 +565,7 @@ class PeriodReport:
         from policywatch.vocabulary import SEVERITY_RANK
 
         rows = [{
-            "change": c["id"], "policy": c["policy_id"], "name": c["policy_name"], "url": c["policy_url"],
+            "change": c["id"], "policy": c["policy_id"], "name": c["policy_name"], "url": redact_page(c["policy_url"]),
             "date": c["captured_at"][:10], "captured_at": c["captured_at"], "version": c["version"],
             "previous_version": c["previous_version"], "severity": c["severity"] or "none",
             "reviewed_severity": effective_severity(c, c.get("review")), "material": bool(c["material"]),
@@ -577,7 +578,7 @@ class PeriodReport:
 
     def to_json(self) -> dict:
         return {"schema": "policywatch.report/1", "since": self.since, "until": self.until, "changes": self.rows(),
-                "troubles": [{"policy": t["policy_id"], "name": t["policy_name"], "url": t["policy_url"],
+                "troubles": [{"policy": t["policy_id"], "name": t["policy_name"], "url": redact_page(t["policy_url"]),
                               "failed": t["failed"], "suspect": t["suspect"], "last_at": t["last_at"],
                               "reason": t["reason"], "now": t["last_outcome"]} for t in self.troubles]}
 
@@ -651,7 +652,7 @@ def _period_csv(result: PeriodReport, **_: Any) -> str:
                          r["version"], r["previous_version"]])
     for t in result.troubles:
         writer.writerow(["trouble", t["policy_id"], t["policy_name"], t["last_at"][:10], "", "", "", "",
-                         _trouble_words(t), "", t["policy_url"], "", ""])
+                         _trouble_words(t), "", redact_page(t["policy_url"]), "", ""])
     return out.getvalue()
 
 

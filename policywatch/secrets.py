@@ -67,6 +67,20 @@ def _secret_query(key: str, value: str) -> bool:
                             or _token_like(value))
 
 
+def redact_page(url: str) -> str:
+    """A policy's own URL safe to show or send: a password in it and the values of secret-named
+    query keys (``access_token=…``, ``sig=…``) masked; the rest, which says which page it is, kept."""
+    parts = _split_url(url)
+    if parts is None:
+        return url
+    scheme, userinfo, hostport, path, pairs = parts
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{scheme}://" + (f"{user}{':****' if colon else ''}@" if userinfo else "") + hostport + path
+    query = [f"{key}={'****' if value and _SECRET_KEY.search(unquote(key)) else value}" if value else key
+             for key, value in pairs]
+    return shown + ("?" + "&".join(query) if query else "")
+
+
 def _split_url(url: str) -> tuple[str, str, str, str, list[tuple[str, str]]] | None:
     """scheme, userinfo, hostport, path, query pairs (raw text) — tolerant of anything apprise accepts."""
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?]*)([^?]*)(?:\?(.*))?$", url, re.DOTALL)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import NORMALIZER_VERSION, Normalized
+from policywatch.secrets import redact_page
 from policywatch.store import FactRows, Store
 from policywatch.suspect import is_shrunk
 
@@ -147,7 +148,7 @@ def page_header(store: Store, policy: dict, old: dict, new: dict, archive: Archi
     archive of the import at hand, else the one configured), else the raw page this tool kept."""
     from policywatch.render import PageHeader
 
-    header = PageHeader(policy=policy["name"], url=policy["url"], old_captured=_minute(old["captured_at"]),
+    header = PageHeader(policy=policy["name"], url=redact_page(policy["url"]), old_captured=_minute(old["captured_at"]),
                         new_captured=_minute(new["captured_at"]), old_stated=old.get("stated_date"),
                         new_stated=new.get("stated_date"))
     raw = []

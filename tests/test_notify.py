@@ -495,3 +495,18 @@ def test_email_shows_a_changed_table_row_as_a_table_in_both_parts(tmp_path, smtp
     assert len({r.index(" | ", 4) for r in rows}) == 1  # one column edge: aligned
     assert "https://acme.example/privacy" in plain and archived in plain
     assert "Message key" in plain and "\\" not in plain
+
+
+def test_a_password_or_token_in_a_policys_own_url_never_leaves_in_a_message(tmp_path, judged):
+    from policywatch.secrets import redact_page
+
+    secret_url = "https://reader:PagePass77@acme.example/draft.html?access_token=abcd1234efgh5678&lang=en"
+    assert redact_page(secret_url) == "https://reader:****@acme.example/draft.html?access_token=****&lang=en"
+    wl = make_watchlist(tmp_path, "  team: ['json://127.0.0.1:9/x']\n",
+                        policies=f"  - {{id: acme, name: ACME, url: '{secret_url}'}}\n")
+    diff, judgement = judged
+    message = compose_change(wl.policies[0], diff, judgement, WHEN)
+    failing = compose_failing(wl.policies[0], 3, "http_error", "HTTP 500", WHEN)
+    for text in (json.dumps(message.to_dict()), json.dumps(failing.to_dict())):
+        assert "PagePass77" not in text and "abcd1234efgh5678" not in text
+        assert "acme.example/draft.html" in text  # which page it is stays said
