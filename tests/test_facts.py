@@ -459,3 +459,9 @@ def test_the_pages_you_visit_and_the_pages_visited_are_the_same_browsing_history
     new = "# Policy\n\nWe collect the pages you visit on our site and the searches you make in our app.\n"
     assert keys(old) == keys(new) and any(k[1] == "browsing and search history" for k in keys(new))
     assert not judged(old, new).material
+
+
+def test_a_named_country_reads_with_its_preposition():
+    old = "# Privacy Policy\n\n## Transfers\n\nWe store your data in Ireland.\n"
+    new = old.replace("in Ireland.", "in Ireland and may transfer it to the United States.")
+    assert "transfers personal data to United States" in judged(old, new).summary

@@ -19,14 +19,19 @@ def practice(fact: Fact, rules: Rules, infinitive: bool = False) -> str:
     """ "collects biometric data", "shares personal data with data brokers", "offers an opt-out from …"."""
     does, do = rules.phrasing(fact.category, fact.practice)
     what = fact.practice
+    kind, named, name = what.partition(": ")
     if fact.value is not None and fact.shown:
         what = fact.shown
-    elif ": " in what:  # a named company or country: "AI companies: Anthropic" reads as "Anthropic"
-        what = what.split(": ", 1)[1]
+    elif named:  # a named company or country: "AI companies: Anthropic" reads as "Anthropic"
+        what = name
+    if named and kind in _PREPOSITIONS:  # a term named by its preposition: "to: China" reads "to China"
+        what = f"{kind} {what}"
     if fact.about and fact.about != fact.practice:
         what = f"{what} ({fact.about})"
     return (do if infinitive else does).format(what=what)
 
+
+_PREPOSITIONS = {"to", "in", "from", "via", "at"}
 
 # Practices whose plain words are their value, not a verb of their category.
 _BY_VALUE = {"minimum age": "sets a minimum age of {shown}", "notice period": "promises {shown} notice of changes"}
