@@ -36,7 +36,7 @@ from policywatch.render import (
 )
 from policywatch.report import plain_categories
 from policywatch.secrets import redact_page
-from policywatch.vocabulary import SEVERITIES, SEVERITY_RANK
+from policywatch.vocabulary import SEVERITIES, SEVERITY_RANK, reason_words
 from policywatch.watchlist import Policy
 
 if TYPE_CHECKING:
@@ -477,8 +477,8 @@ def compose_failing(policy: Policy, streak: int, reason: str, message: str | Non
                     since: str | datetime | None = None) -> Message:
     """'ACME Privacy Policy — checks failing (3 runs): timeout'."""
     runs = _plural(streak, "run")
-    title = f"{policy.name} — checks failing ({runs}): {reason}"
-    lead = f"The last {_plural(streak, 'check')} of {policy.name} failed: {reason}"
+    title = f"{policy.name} — checks failing ({runs}): {reason_words(reason)}"
+    lead = f"The last {_plural(streak, 'check')} of {policy.name} failed: {reason_words(reason)}"
     if message:
         lead += f" — {message}"
     head_text = f"Failing since {_when(since)}" if since else ""
@@ -492,7 +492,7 @@ def compose_recovered(policy: Policy, since: str | datetime | None = None, strea
     """'ACME Privacy Policy — checks recovered' after a failing streak."""
     lead = f"{policy.name} can be checked again"
     if streak:
-        lead += f" after {_plural(streak, 'failed run')}"
+        lead += f" after {_plural(streak, 'run')} without a readable policy"
     if since:
         lead += f" (failing since {_when(since)})"
     links = [("page", redact_page(policy.url))]

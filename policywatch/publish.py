@@ -33,23 +33,12 @@ from pathlib import Path
 
 from policywatch.secrets import redact_page
 from policywatch.store import Store
-from policywatch.vocabulary import SEVERITY_RANK
+from policywatch.vocabulary import SEVERITY_RANK, reason_words
 
 MANIFEST = ".policywatch-site.json"
 ENTRY_NAMESPACE = uuid.UUID("6f1d7a44-3c55-4d6e-9f0e-2b1c8f0a9d31")  # feed entry ids: uuid5 of the change
 MAX_EVIDENCE = 3  # findings quoted in a feed entry
 
-# Why a check failed or a page was suspect, as a reader of the site says it (the data keeps the codes).
-REASON_WORDS = {
-    "bot_wall": "a bot check stood in the way", "login": "a login page stood in the way",
-    "error_page": "an error page came back", "redirected": "redirected away from the policy",
-    "javascript": "the text needs JavaScript", "empty": "the page was nearly empty",
-    "selector": "the selector matched nothing", "shrunk": "the text shrank suddenly",
-    "language": "the page changed language", "connection": "the site could not be reached",
-    "timeout": "the site was too slow", "http_error": "the site answered with an error",
-    "not_found": "the page is gone", "rate_limited": "the site asked us to slow down",
-    "too_large": "the page was too large", "unreadable": "the page could not be read",
-}
 POLARITY_WORDS = {"negated": "says it does not", "conditional": "only in some cases"}
 # What XML 1.0 cannot hold (feeds are XML): a control character pasted into a draft or a name.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -191,7 +180,7 @@ def gather(store: Store, policy_ids: Iterable[str], tags: dict[str, list[str]], 
         state = "failing" if row["last_outcome"] == "failed" else "suspect" if row["last_outcome"] == "suspect" \
             else "ok" if row["last_outcome"] else "not checked"
         if state in ("failing", "suspect") and reasons.get(policy_id):
-            state += f" ({REASON_WORDS.get(reasons[policy_id], reasons[policy_id].replace('_', ' '))})"
+            state += f" ({reason_words(reasons[policy_id])})"
         policies.append(SitePolicy(policy_id, row["name"], redact_page(row["url"]), tags.get(policy_id, []),
                                    row["last_checked_at"], state, row["current_number"], row["versions"], changes,
                                    dict(sorted(facts.items())), row["first_seen"]))

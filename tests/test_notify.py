@@ -160,12 +160,14 @@ def test_digest_most_severe_first(change, judged, tmp_path):
 def test_error_state_and_test_messages(tmp_path):
     policy = make_watchlist(tmp_path, "  team: ['json://127.0.0.1:9/x']\n").policies[0]
     failing = compose_failing(policy, 3, "timeout", "read timed out", "2026-11-20")
-    assert failing.title == "ACME Privacy Policy — checks failing (3 runs): timeout"
-    assert failing.markdown.startswith("The last 3 checks of ACME Privacy Policy failed: timeout — read timed out")
+    assert failing.title == "ACME Privacy Policy — checks failing (3 runs): the site was too slow"  # no code word
+    assert failing.markdown.startswith("The last 3 checks of ACME Privacy Policy failed: the site was too slow — "
+                                       "read timed out")
+    assert "the site asked us to slow down" in compose_failing(policy, 2, "rate_limited").title  # no "rate\\_limited"
     assert "Failing since 2026-11-20" in failing.markdown
     recovered = compose_recovered(policy, "2026-11-20", 3)
     assert recovered.title == "ACME Privacy Policy — checks recovered"
-    assert "after 3 failed runs" in recovered.markdown and recovered.kind == "recovered"
+    assert "after 3 runs without a readable policy" in recovered.markdown and recovered.kind == "recovered"
     assert compose_test("team").title == "policywatch — test notification"
 
 
