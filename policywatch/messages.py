@@ -69,6 +69,7 @@ class Body:
     head: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
     noun: str = "sections"
+    details: list[str] = field(default_factory=list)  # the items with their evidence, where room allows
 
     def _lead(self, text: str) -> str:
         if self.format == "html":
@@ -88,6 +89,10 @@ class Body:
     def render(self, limit: int | None = None) -> str:
         """The body, at most ``limit`` characters long (no limit: everything)."""
         lead = self._lead(self.lead)
+        if self.details:  # a digest: every change with its evidence if all fit, else every change listed
+            detailed = self._join([lead, *self.head, *self.details])
+            if limit is None or len(detailed) <= limit:
+                return detailed
         full = self._join([lead, *self.head, *self.items])
         if limit is None or len(full) <= limit:
             return full
@@ -430,6 +435,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+DIGEST_SECTIONS = 2  # changed sections shown per change in a digest, where its length limit allows
+
+
 def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
     """One message listing every message of a run for ``target_name``: changes most severe first,
     then error states. E-mail gets every change's diff page attached."""
@@ -453,6 +461,8 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
         parts.append(_plural(rest, "other message"))
     overview = ", ".join(parts) or "nothing to report"
     lead = f"{overview} — digest for {target_name}"
+    names = list(dict.fromkeys(m.title.split(" — ", 1)[0] for m in ordered))
+    named = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     def item_md(m: Message) -> str:  # hard line breaks: one block per message
         return "  \n".join([f"**{md_escape(m.title)}**", md_escape(m.summary), *m.markdown_body.head])
@@ -463,14 +473,20 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
     def item_text(m: Message) -> str:
         return "\n".join([m.title, m.summary, *(m.text_body or m.markdown_body).head])
 
+    def detailed(item: str, body: Body, join: str) -> str:  # the item and its two first sections
+        return join.join([item, *body.items[:DIGEST_SECTIONS]])
+
     severity = max((m.severity for m in changes if m.severity), key=SEVERITY_RANK.__getitem__, default=None)
     categories = list(dict.fromkeys(c for m in changes for c in m.categories))
-    return Message("digest", f"policywatch — {overview}", Body("markdown", lead, [], [item_md(m) for m in ordered],
-                                                                  "changes"),
-                   Body("html", lead, [], [item_html(m) for m in ordered], "changes"), severity,
-                   any(m.material for m in changes), categories, None,
-                   [a for m in ordered for a in m.attachments],
-                   Body("text", lead, [], [item_text(m) for m in ordered], "changes"))
+    markdown = Body("markdown", lead, [], [item_md(m) for m in ordered], "changes",
+                    [detailed(item_md(m), m.markdown_body, "\n\n") for m in ordered])
+    html_body = Body("html", lead, [], [item_html(m) for m in ordered], "changes",
+                     [detailed(item_html(m), m.html_body, "\n") for m in ordered])
+    text = Body("text", lead, [], [item_text(m) for m in ordered], "changes",
+                [detailed(item_text(m), m.text_body or m.markdown_body, "\n\n") for m in ordered])
+    return Message("digest", f"policywatch — {overview}: {named}" if named else f"policywatch — {overview}",
+                   markdown, html_body, severity, any(m.material for m in changes), categories, None,
+                   [a for m in ordered for a in m.attachments], text)
 
 
 def compose_failing(policy: Policy, streak: int, reason: str, message: str | None = None,

@@ -148,10 +148,15 @@ def test_digest_most_severe_first(change, judged, tmp_path):
     medium.severity = "medium"
     failing = compose_failing(wl.policies[1], 3, "timeout", "read timed out after 30 s", "2026-11-20")
     digest = compose_digest("team", [medium, failing, change])
-    assert digest.title == "policywatch — 2 changes (1 high, 1 medium), 1 policy failing"
+    assert digest.title == ("policywatch — 2 changes (1 high, 1 medium), 1 policy failing: "
+                            "ACME Privacy Policy, Beta Terms")  # which policies, in the subject line
     md = digest.markdown
     assert md.index("ACME Privacy Policy — material") < md.index("Beta Terms — material") < md.index("checks failing")
     assert digest.severity == "high" and len(digest.attachments) == 2
+    # without a length limit (e-mail), each change comes with its changed sections: the key sentences
+    assert change.markdown_body.items[0] in md and medium.markdown_body.items[0] in md
+    listed = digest.body("markdown", len(digest.markdown) - 1)  # no room for them all: every change listed
+    assert change.markdown_body.items[0] not in listed and "Beta Terms — material" in listed
     short = digest.body("markdown", 420)
     assert short.startswith("2 changes (1 high, 1 medium), 1 policy failing — digest for team")
     assert "more change" in short and len(short) <= 420
