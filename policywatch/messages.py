@@ -296,7 +296,16 @@ def _evidence(section: SectionDiff) -> list[Evidence]:
         return Evidence(message, category, old, new, head if head not in (None, old, new) else None,
                         head is not None)
 
-    found = [line(g.message, plain_categories([g.category]), g.old, g.new) for g in section.signals[:MAX_SIGNALS]]
+    found, quoted = [], set()
+    for g in section.signals[:MAX_SIGNALS]:
+        # Three findings in one sentence ("shares with brokers, partners and advertisers") quote it once.
+        repeat = (g.old, g.new) in quoted
+        quoted.add((g.old, g.new))
+        found.append(line(g.message, plain_categories([g.category]), None if repeat else g.old,
+                          None if repeat else g.new))
+    if len(section.signals) > MAX_SIGNALS:
+        more = len(section.signals) - MAX_SIGNALS
+        found.append(Evidence(f"… and {more} more finding{'s' if more > 1 else ''}", "", None, None, None, False))
     if found:
         return found
     for old, new in section.changed_blocks[:2]:
@@ -321,7 +330,7 @@ def _section_md(section: SectionDiff) -> str:
     for item in _evidence(section):
         indent = ""
         if item.message:
-            lines.append(f"- {md_escape(item.message)} ({md_escape(item.category)})")
+            lines.append(f"- {md_escape(item.message)}" + (f" ({md_escape(item.category)})" if item.category else ""))
             indent = "  "
         if item.old:
             lines.append(f"{indent}- before: “{md_escape(clip(item.old, MAX_EVIDENCE))}”")
@@ -336,7 +345,7 @@ def _section_text(section: SectionDiff) -> str:
     for item in _evidence(section):
         indent = "  "
         if item.message:
-            lines.append(f"  * {item.message} ({item.category})")
+            lines.append(f"  * {item.message}" + (f" ({item.category})" if item.category else ""))
             indent = "    "
         if item.is_row:
             lines += [indent + row for row in text_table(_evidence_table(item))]

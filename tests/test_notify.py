@@ -517,3 +517,17 @@ def test_a_password_or_token_in_a_policys_own_url_never_leaves_in_a_message(tmp_
     for text in (json.dumps(message.to_dict()), json.dumps(failing.to_dict())):
         assert "PagePass77" not in text and "abcd1234efgh5678" not in text
         assert "acme.example/draft.html" in text  # which page it is stays said
+
+
+def test_a_sections_findings_beyond_those_shown_are_counted_and_a_sentence_is_quoted_once(tmp_path):
+    from policywatch.document import parse_text
+
+    old = "# Privacy\n\n## Sharing\n\nWe share personal data with our service providers.\n"
+    new = ("# Privacy\n\n## Sharing\n\nWe share personal data with our service providers, data brokers, "
+           "advertising partners, insurers, government agencies and social networks, and we sell it.\n")
+    diff, judgement = compare(parse_text(old), parse_text(new))
+    policy = make_watchlist(tmp_path, "  team: ['json://127.0.0.1:9/x']\n").policies[0]
+    message = compose_change(policy, diff, judgement, WHEN)
+    for body in (message.markdown, message.body("text"), message.html):
+        assert "more findings" in body or "more finding" in body
+        assert body.count("data brokers, advertising partners") == 1  # one quote for the sentence's findings
