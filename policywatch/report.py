@@ -533,9 +533,10 @@ def _inbox_text(result: Inbox, **_: Any) -> str:
              "most severe first:"]
     for c in result.changes:
         cats = f" — {plain_categories(_categories(c['categories']))}" if c["categories"] else ""
-        lines.append(f"  {c['policy_id']}@{c['version']}  {c['captured_at'][:10]}  {c['severity']}{cats}: "
-                     f"{c['summary']}")
-    lines.append("review one: policywatch review ID@N --ack | --false-alarm | --severity S [--note TEXT]")
+        handle = f"{c['policy_id']}@{c['version']}" if c.get("latest_to_version", 1) else str(c["id"])
+        lines.append(f"  {handle}  {c['captured_at'][:10]}  {c['severity']}{cats}: {c['summary']}")
+    lines.append("review one: policywatch review ID@N (or the change's number) --ack | --false-alarm | "
+                 "--severity S [--note TEXT]")
     return "\n".join(lines)
 
 

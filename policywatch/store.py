@@ -1120,7 +1120,11 @@ class Store:
     def unreviewed_material_changes(self) -> list[dict]:
         """Material changes nobody has reviewed yet, with their policy and version numbers."""
         return list(self.db.query(
-            "SELECT c.*, p.name AS policy_name, v.number AS version, pv.number AS previous_version"
+            "SELECT c.*, p.name AS policy_name, v.number AS version, pv.number AS previous_version,"
+            # ID@N names the latest change to version N: another change may be reviewed by its id only
+            " NOT EXISTS (SELECT 1 FROM changes l WHERE l.policy_id = c.policy_id AND l.version_id = c.version_id"
+            " AND l.technical = 0 AND (l.captured_at > c.captured_at OR (l.captured_at = c.captured_at"
+            " AND l.id > c.id))) AS latest_to_version"
             " FROM changes c JOIN policies p ON p.id = c.policy_id JOIN versions v ON v.id = c.version_id"
             " LEFT JOIN versions pv ON pv.id = c.previous_version_id"
             " WHERE c.material = 1 AND c.technical = 0"

@@ -293,3 +293,17 @@ def test_report_lists_a_periods_changes_most_severe_first_with_reviews_and_failu
     assert "No change" in run(project, "report", "--since", "2001", "--until", "2001-12-31", "--format", "html",
                               check_rc=0).stdout
     assert "cannot read the date" in run(project, "report", "--since", "ninety days", check_rc=2).stderr
+
+
+def test_inbox_names_each_change_by_a_handle_that_review_reads_as_that_change(project):
+    a = POLICY.format(collect="We collect your name and email address when you sign up.")
+    b = POLICY.format(collect="We collect your name, email address and precise location when you sign up.")
+    for text in (a, b, a, b):  # v2 is entered twice: acme@2 can name only the later change
+        (project / "acme.html").write_text(text)
+        run(project, "check", "acme", check_rc=0)
+    listed = run(project, "inbox", check_rc=0).stdout.splitlines()[1:-1]
+    handles = [line.split()[0] for line in listed]
+    assert len(handles) == len(set(handles)) and "acme@2" in handles, listed
+    for handle in handles:  # every handle shown reviews the change on its line
+        run(project, "review", handle, "--ack", check_rc=0)
+    assert run(project, "inbox", check_rc=0).stdout.strip() == "nothing to review"
