@@ -119,7 +119,11 @@ def cli(ctx: click.Context, db: str, watchlist: str, quiet: bool, verbose: bool)
 @handle_errors
 def validate(obj: Context) -> None:
     """Check the watchlist; exit 2 with file:line errors if anything is wrong."""
+    from policywatch.notify import unusable_urls
+
     watchlist = obj.watchlist()
+    if problems := unusable_urls(watchlist):  # apprise is asked here only: a check need not load it
+        raise ConfigError(problems)
     for warning in watchlist.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not obj.quiet:

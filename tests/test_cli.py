@@ -307,3 +307,15 @@ def test_inbox_names_each_change_by_a_handle_that_review_reads_as_that_change(pr
     for handle in handles:  # every handle shown reviews the change on its line
         run(project, "review", handle, "--ack", check_rc=0)
     assert run(project, "inbox", check_rc=0).stdout.strip() == "nothing to review"
+
+
+def test_validate_reports_every_notify_url_apprise_cannot_use_with_its_line(project):
+    (project / "wl.yaml").write_text(
+        "notify:\n  team: ['notaservice://x/y']\n  chat: ['rocket://token@host']\n  ok: ['json://127.0.0.1:9/x']\n"
+        "  later: ['mailto://u:${PASS}@127.0.0.1:25?to=a@b.example']\n"
+        "policies:\n  - {id: a, url: 'https://a.example/p', notify: [team, chat, ok, later]}\n")
+    proc = run(project, "validate", check_rc=2)
+    lines = proc.stderr.strip().splitlines()
+    assert [line.split(": notify target ")[0] for line in lines] == [f"{project / 'wl.yaml'}:2",
+                                                                      f"{project / 'wl.yaml'}:3"]
+    assert "'team'" in lines[0] and "'chat'" in lines[1]
