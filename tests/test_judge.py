@@ -194,3 +194,16 @@ def test_a_judgement_pauses_the_cycle_collector_and_gives_it_back():
     with pytest.raises(RuntimeError), without_cycle_collection():
         raise RuntimeError("a judgement that fails")
     assert gc.isenabled()
+
+
+def test_a_term_with_an_unknown_key_is_refused_with_a_hint(tmp_path):
+    from policywatch.errors import ConfigError
+    from policywatch.judge import load_rules
+
+    (tmp_path / "mine.yaml").write_text("category: data_collected\nterms:\n"
+                                        "  - {name: photos, videos and audio, pattern: 'photos?'}\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: term 1 \(photos\): unknown key 'videos and audio' "
+                                          r"\(a name holding a comma needs quotes\)"):
+        load_rules((str(tmp_path / "mine.yaml"),))
+    shipped = {t.name for t in load_rules().terms}
+    assert "photos, videos and audio" in shipped and "content you provide (prompts, uploads, files)" in shipped

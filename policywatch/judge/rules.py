@@ -284,6 +284,10 @@ def _load(files: tuple[Path, ...]) -> Rules:
         for index, term in enumerate(data.get("terms") or []):
             if not isinstance(term, dict) or "pattern" not in term:
                 raise ConfigError(f"{path}: term {index + 1}: needs a pattern")
+            if unknown := sorted(str(key) for key in term if key not in TERM_KEYS):
+                # {name: photos, videos and audio, …}: YAML reads "videos and audio" as a key of its own
+                raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): unknown key "
+                                  f"'{unknown[0]}' (a name holding a comma needs quotes)")
             flags = 0 if term.get("case_sensitive") else re.IGNORECASE
             try:
                 regex = re.compile(term["pattern"], flags)
@@ -309,6 +313,11 @@ def _load(files: tuple[Path, ...]) -> Rules:
                      fingerprint=digest.hexdigest()[:16])
     except re.error as exc:
         raise ConfigError(f"language rules: bad pattern: {exc}") from None
+
+
+# What a lexicon term may say (docs/lexicons.md).
+TERM_KEYS = {"name", "pattern", "case_sensitive", "sensitive", "verb", "named", "entity", "framed", "protective",
+             "does", "do"}
 
 
 def load_rules(extra: tuple[str, ...] = ()) -> Rules:
