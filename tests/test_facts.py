@@ -465,3 +465,9 @@ def test_a_named_country_reads_with_its_preposition():
     old = "# Privacy Policy\n\n## Transfers\n\nWe store your data in Ireland.\n"
     new = old.replace("in Ireland.", "in Ireland and may transfer it to the United States.")
     assert "transfers personal data to United States" in judged(old, new).summary
+
+
+def test_identifiers_of_your_device_are_device_identifiers():
+    old = "# Policy\n\n## What we collect\n\nWe collect contact details and device identifiers.\n"
+    new = "# Policy\n\n## What we collect\n\nWe collect your contact details as well as identifiers of your device.\n"
+    assert keys(old) == keys(new) and not judged(old, new).material
