@@ -183,6 +183,7 @@ def _notify_type(message: Message):
 _UNANSWERED: contextvars.ContextVar[list[float | None] | None] = contextvars.ContextVar("policywatch_unanswered",
                                                                                         default=None)
 _WATCH_LOCK = threading.Lock()
+CUT_OFF = -1.0  # in _UNANSWERED: the connection closed after the request went out, with no answer
 
 
 def _watch_unanswered() -> None:
@@ -190,8 +191,10 @@ def _watch_unanswered() -> None:
     was sent but not answered in time — apprise itself only logs "a connection error" and returns
     False, the same as for a refused connection, which was never sent. Nothing else changes: the
     exception goes on as before, and outside a send nothing is noted."""
+    from http.client import RemoteDisconnected
+
     import requests
-    from urllib3.exceptions import ReadTimeoutError
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
     def unanswered(exc: BaseException) -> bool:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -200,6 +203,14 @@ def _watch_unanswered() -> None:
             return True
         cause = exc.args[0] if exc.args else None  # a body read that timed out, a urllib3 retry that gave up
         return isinstance(cause, ReadTimeoutError) or isinstance(getattr(cause, "reason", None), ReadTimeoutError)
+
+    def cut_off(exc: BaseException) -> bool:
+        """The connection closed or was reset once the request was on its way, before any answer:
+        the service may have the message (a refused connection never reached it)."""
+        cause = exc.args[0] if exc.args else None
+        cause = getattr(cause, "reason", None) or cause  # inside a urllib3 retry that gave up
+        inner = cause.args[1] if isinstance(cause, ProtocolError) and len(cause.args) > 1 else None
+        return isinstance(inner, (RemoteDisconnected, ConnectionResetError, BrokenPipeError))
 
     with _WATCH_LOCK:
         send = requests.Session.send
@@ -215,6 +226,8 @@ def _watch_unanswered() -> None:
                 if seen is not None and unanswered(exc):
                     timeout = kwargs.get("timeout")
                     seen.append(timeout[-1] if isinstance(timeout, tuple) else timeout)
+                elif seen is not None and cut_off(exc):
+                    seen.append(CUT_OFF)
                 raise
 
         watched._policywatch_watch = True  # type: ignore[attr-defined]
@@ -355,8 +368,10 @@ def _send_hushed(plugin, message: Message, secrets: set[str], label: str, asset,
     if ok:
         return UrlResult(label, True, None, fmt, len(attachments), key=carried)
     if unanswered or _gave_up_waiting(outcome):
-        waited = next((t for t in unanswered if t), None) or plugin.socket_read_timeout
-        what = (f"no answer within {waited:g} s after the message was sent" if unanswered else
+        waited = next((t for t in unanswered if t and t > 0), None) or plugin.socket_read_timeout
+        what = ("the service closed the connection after the message was sent, without answering"
+                if unanswered and all(t == CUT_OFF for t in unanswered) else
+                f"no answer within {waited:g} s after the message was sent" if unanswered else
                 f"apprise stopped waiting after {_service_limit(plugin):g} s while sending")
         note = f" ({IDEMPOTENCY_HEADER if not footer else 'message key'} {carried})" if carried else ""
         return UrlResult(label, False, f"{what}: the service may have it, so it is not sent again{note}", fmt,

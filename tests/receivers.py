@@ -102,6 +102,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         status = self.server._record(Post(self.command, path, query, headers, body, parsed, form, files))
         if self.server.delay:
             time.sleep(self.server.delay)  # recorded, not yet answered: a sender killed now has sent it
+        if status == 0:  # scripted 0: the connection closes without an answer (a crash, a proxy cut)
+            self.close_connection = True
+            return
         payload = b'{"ok": true}' if status < 400 else b'{"error": "scripted failure"}'
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -134,7 +137,8 @@ class HttpReceiver(LoopbackServer):
         return f"{scheme}://{auth}127.0.0.1:{self.port}{path}" + (f"?{urlencode(query)}" if query else "")
 
     def script(self, *statuses: int) -> None:
-        """Answer the next requests with these statuses (then ``default_status``)."""
+        """Answer the next requests with these statuses (then ``default_status``); 0 closes the
+        connection without an answer."""
         with self._lock:
             self._statuses = list(statuses)
 

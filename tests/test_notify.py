@@ -436,6 +436,17 @@ def test_a_read_timeout_is_unconfirmed_a_refused_connection_failed(tmp_path, mak
     assert len(slow.received("/slow")) == 1  # apprise did not try again by itself
 
 
+def test_a_connection_closed_after_the_message_went_out_is_unconfirmed_not_sent_twice(tmp_path, http_receiver,
+                                                                                       change):
+    http_receiver.script(0)
+    wl = make_watchlist(tmp_path, f"  team: ['{http_receiver.url('json', '/cut')}']\n")
+    (result,) = deliver(wl, "team", change, keys=lambda url: "k2").results
+    assert result.unconfirmed and not result.ok
+    assert result.error.startswith("the service closed the connection after the message was sent, without "
+                                   "answering: the service may have it")
+    assert len(http_receiver.received("/cut")) == 1
+
+
 def test_a_urls_own_read_timeout_wins_over_the_targets(tmp_path, make_http_receiver, change):
     slow = make_http_receiver()
     slow.delay = 1.5
