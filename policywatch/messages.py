@@ -332,11 +332,20 @@ def _section_md(section: SectionDiff) -> str:
         if item.message:
             lines.append(f"- {md_escape(item.message)}" + (f" ({md_escape(item.category)})" if item.category else ""))
             indent = "  "
-        if item.old:
-            lines.append(f"{indent}- before: “{md_escape(clip(item.old, MAX_EVIDENCE))}”")
-        if item.new:
-            lines.append(f"{indent}- after: “{md_escape(clip(item.new, MAX_EVIDENCE))}”")
+        for label, row in (("before", item.old), ("after", item.new)):
+            if row:
+                shown = _labelled_row(row, item.header) if item.is_row else row
+                lines.append(f"{indent}- {label}: “{md_escape(clip(shown, MAX_EVIDENCE))}”")
     return "\n".join(lines)
+
+
+def _labelled_row(row: str, header: str | None) -> str:
+    """A table row where Markdown has no table (chat services): each cell under its column's name,
+    "Data: Server logs · How long we keep it: 90 days"."""
+    cells, names = row_cells(row), row_cells(header) if header else []
+    if len(names) != len(cells):
+        return " · ".join(cells)
+    return " · ".join(f"{name}: {cell}" if name else cell for name, cell in zip(names, cells, strict=True))
 
 
 def _section_text(section: SectionDiff) -> str:

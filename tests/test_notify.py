@@ -542,3 +542,14 @@ def test_a_sections_findings_beyond_those_shown_are_counted_and_a_sentence_is_qu
     for body in (message.markdown, message.body("text"), message.html):
         assert "more findings" in body or "more finding" in body
         assert body.count("data brokers, advertising partners") == 1  # one quote for the sentence's findings
+
+
+def test_a_changed_table_row_in_markdown_names_each_cell_by_its_column(tmp_path):
+    from policywatch.document import parse_text
+
+    table = "# Privacy\n\n## Retention\n\n| Data | How long we keep it |\n|---|---|\n| Server logs | {} |\n"
+    diff, judgement = compare(parse_text(table.format("90 days")), parse_text(table.format("5 years")))
+    message = compose_change(make_watchlist(tmp_path, "  team: ['json://127.0.0.1:9/x']\n").policies[0], diff,
+                             judgement, WHEN)
+    assert "after: “Data: Server logs · How long we keep it: 5 years”" in message.markdown
+    assert "before: “Data: Server logs · How long we keep it: 90 days”" in message.markdown
