@@ -369,7 +369,7 @@ class FactExtractor:
             # A heading says things too: a paragraph that became a heading must not lose its facts.
             # Not the document's title, which names it ("Beta Analytics Privacy Notice").
             title = index == 0 and bool(section.heading) and bool(self.rules.document_title.search(section.heading))
-            units = [("h", section.heading)] if section.heading and not title else []
+            units = [("title" if title else "h", section.heading)] if section.heading else []
             units += readings(section)
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
@@ -379,7 +379,9 @@ class FactExtractor:
                     if sentence not in analysed:
                         unread.append(sentence)
                         continue
-                    for f in self._sentence(sentence):
+                    for f in self._sentence(sentence):  # a title is read too: the memory keeps it
+                        if kind == "title":
+                            break
                         if f.matched is not None and f.matched in own:
                             continue  # the policy's own company or brand is not a third party
                         fact = Fact(f.category, f.practice, f.polarity, f.value, f.shown, f.sensitive, sentence,
