@@ -92,7 +92,8 @@ def handle_errors(func):
         except BrokenPipeError:
             sys.exit(0)
         except OSError as exc:  # an output path that cannot be written, a full disk
-            names = " → ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+            names = " → ".join(re.sub(r"(^|/)\.([^/]+)\.partial$", r"\1\2", str(name))  # the file asked for
+                               for name in (exc.filename, exc.filename2) if name is not None)
             fail(f"{names or 'a file'}: {exc.strerror or exc}", 2 if exc.errno in PATH_ERRORS else 3)
 
     return wrapper

@@ -64,7 +64,12 @@ class PolicyResult:
     undoes: str | None = None  # a return to an earlier text that takes back this material change
 
     def to_json(self) -> dict:
-        return asdict(self)
+        from policywatch.secrets import redact_page
+
+        data = asdict(self)
+        data["url"] = redact_page(self.url)
+        data["final_url"] = redact_page(self.final_url) if self.final_url else self.final_url
+        return data
 
 
 @dataclass
@@ -488,13 +493,18 @@ class _Writer:
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
             baseline = baseline or state.current_version_id
             judged = judge_change(store, policy.id, baseline, version, ahead=self._judged_ahead(baseline))
-            undone = store.entering_change(policy.id, baseline) if outcome == "reverted" else None
-            if outcome == "reverted" and judged.judgement.material and undone is not None and undone["material"]:
+            # What a return undoes: every material change since the text it returns to was in effect.
+            undone = [c for c in store.changes_since_in_effect(policy.id, version["id"]) if c["material"]] \
+                if outcome == "reverted" else None
+            if outcome == "reverted" and judged.judgement.material and undone:
                 # Undoing a material change is news; so is the first switch back after that (people
                 # were told the other text is in effect), said to be a wobble; later switches are not.
                 moves = store.material_moves(policy.id, baseline, version["id"])
                 if moves < 3:
-                    self.result.undoes, wobbling = undone["summary"], moves == 2
+                    from policywatch.messages import clip
+
+                    self.result.undoes = clip("; ".join((c["summary"] or "").rstrip(".") for c in undone), 400)
+                    wobbling = moves == 2
             self.result.severity, self.result.material = judged.judgement.severity, judged.judgement.material
             self.result.categories, self.result.summary = list(judged.judgement.categories), judged.judgement.summary
         change_id = store.add_change(policy_id=policy.id, version_id=version["id"],
@@ -504,11 +514,11 @@ class _Writer:
         if judged is not None and self.announcer is not None:
             if outcome == "changed":
                 self.result.notified = self.announcer.change(policy, change_id, judged, result.fetched_at)
-            elif self.result.undoes is not None and undone is not None:
+            elif self.result.undoes is not None and undone:
                 self.result.notified = self.announcer.change(
                     policy, change_id, judged, result.fetched_at, undoes=self.result.undoes,
                     reverted_to=version.get("stated_date") or version["captured_at"][:10],
-                    undone_change_id=undone["id"], wobbling=wobbling)
+                    undone_change_ids=[c["id"] for c in undone], wobbling=wobbling)
         self._accept(current_version_id=version["id"], last_outcome=outcome, last_raw_sha256=self.fetched.raw_sha256,
                      **self._markup())
         self.result.outcome, self.result.version = outcome, version["number"]

@@ -53,21 +53,21 @@ class Announcer:
         self.store, self.watchlist, self.run_id, self.archive = store, watchlist, run_id, archive
 
     def change(self, policy: Policy, change_id: int, verdict: JudgedChange, captured_at: str, *,
-               reverted_to: str | None = None, undoes: str | None = None, undone_change_id: int | None = None,
+               reverted_to: str | None = None, undoes: str | None = None, undone_change_ids: Iterable[int] = (),
                wobbling: bool = False) -> list[str]:
         """Queue a judged change (or a return to an earlier text) for the targets routed to it; their names.
 
-        A return that undoes a change goes to the targets that were told of that change (still in
-        the watchlist), whatever its own categories: a team hears of the undoing of what it heard of.
+        A return that undoes changes also goes to the targets that were told of them (and still watch
+        the policy), whatever its own categories: a team hears of the undoing of what it heard of.
         """
         from policywatch.messages import compose_change
         from policywatch.notify import candidates, route
 
         judgement = verdict.judgement
         targets = route(self.watchlist, policy, judgement.severity, judgement.categories)
-        told = self.store.targets_of(undone_change_id) if undone_change_id is not None else []
-        if told:  # the undone change was announced: to whom it was, if they still watch this policy
-            targets = [t for t in told if t in candidates(self.watchlist, policy)]
+        watching = candidates(self.watchlist, policy)
+        told = [t for t in self.store.targets_of(undone_change_ids) if t in watching]
+        targets = list(dict.fromkeys([*targets, *told]))
         if not targets:
             return []
         from policywatch.timeline import page_header

@@ -239,7 +239,7 @@ class _Site:
         except (OSError, ValueError):
             self.previous_manifest, previous = "", {}
         previous = previous if isinstance(previous, dict) else {}
-        if previous and previous.get("kind", "site") != kind:
+        if previous.get("kind", kind) != kind:  # a manifest from before kinds were kept: either
             from policywatch.errors import UsageError
 
             raise UsageError(f"{out} holds another policywatch publication ({previous.get('kind', 'site')}); "
@@ -295,8 +295,12 @@ class _Site:
 
 def _inside(path: str) -> bool:
     """A relative path that stays in the site's folder."""
-    parts = Path(path).parts
-    return bool(parts) and not Path(path).is_absolute() and ".." not in parts and "\\" not in path
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    parts = PurePosixPath(path).parts
+    windows = PureWindowsPath(path)
+    return (bool(parts) and not PurePosixPath(path).is_absolute() and ".." not in parts and "\\" not in path
+            and not windows.drive and not windows.root)
 
 
 def _relative(depth: int) -> str:

@@ -166,7 +166,7 @@ def version_json(policy: dict, version: dict) -> dict:
     document = Document.from_markdown(version["text"])
     return {
         "schema": "policywatch.version/1",
-        "policy": {"id": policy["id"], "name": policy["name"], "url": policy["url"]},
+        "policy": _policy_head(policy),
         "version": version["number"], "captured_at": version["captured_at"], "source": version["source"],
         "text_sha256": version["text_sha256"], "words": version["words"], "language": version["language"],
         "stated_date": version.get("stated_date"),
@@ -242,7 +242,7 @@ def counts_line(report: RunReport) -> str:
 def facts_json(policy: dict, version: dict, facts: list, rules_fingerprint: str) -> dict:
     """``policywatch.facts/1``: what one version says, fact by fact, with evidence."""
     return {"schema": "policywatch.facts/1",
-            "policy": {"id": policy["id"], "name": policy["name"], "url": policy["url"]},
+            "policy": _policy_head(policy),
             "version": {"number": version["number"], "captured_at": version["captured_at"],
                         "text_sha256": version["text_sha256"]},
             "rules": rules_fingerprint,
@@ -284,7 +284,8 @@ def _json(result: Any, **_: Any) -> str:
 
 
 def _policy_head(policy: dict) -> dict:
-    return {"id": policy["id"], "name": policy["name"], "url": policy["url"]}
+    """A policy as JSON outputs name it: a password or token in its URL masked (secrets.redact_page)."""
+    return {"id": policy["id"], "name": policy["name"], "url": redact_page(policy["url"])}
 
 
 @dataclass

@@ -70,15 +70,27 @@ def _secret_query(key: str, value: str) -> bool:
 def redact_page(url: str) -> str:
     """A policy's own URL safe to show or send: a password in it and the values of secret-named
     query keys (``access_token=…``, ``sig=…``) masked; the rest, which says which page it is, kept."""
+    url, hash_, fragment = url.partition("#")
     parts = _split_url(url)
     if parts is None:
-        return url
-    scheme, userinfo, hostport, path, pairs = parts
+        return url + hash_ + _masked_pairs(fragment)
+    scheme, userinfo, hostport, path, _ = parts
     user, colon, _ = userinfo.partition(":")
-    shown = f"{scheme}://" + (f"{user}{':****' if colon else ''}@" if userinfo else "") + hostport + path
-    query = [f"{key}={'****' if value and _SECRET_KEY.search(unquote(key)) else value}" if value else key
-             for key, value in pairs]
-    return shown + ("?" + "&".join(query) if query else "")
+    shown = f"{scheme}://" + (f"{user}{':****' if colon else ''}@" if userinfo else "") + hostport
+    path, semicolon, params = path.partition(";")  # ";jsessionid=…"
+    shown += path + (semicolon + _masked_pairs(params, ";") if semicolon else "")
+    query = url.partition("?")[2]
+    return shown + ("?" + _masked_pairs(query) if query else "") + hash_ + _masked_pairs(fragment)
+
+
+def _masked_pairs(text: str, separators: str = "&;") -> str:
+    """``key=value`` pairs with the values of secret-named keys masked, separators kept."""
+    def pair(match: re.Match) -> str:
+        key, value = match.group(1), match.group(2)
+        secret = bool(_SECRET_KEY.search(unquote(key))) or unquote(key).lower() in ("pw", "sid")
+        return f"{key}={'****' if secret and value else value}"
+
+    return re.sub(rf"([^=\s{re.escape(separators)}]+)=([^{re.escape(separators)}]*)", pair, text)
 
 
 def _split_url(url: str) -> tuple[str, str, str, str, list[tuple[str, str]]] | None:

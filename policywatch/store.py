@@ -922,6 +922,8 @@ class Store:
                     dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
                                                                dict_type=zstandard.DICT_TYPE_RAWCONTENT)
                 content = zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed)
+        except KeyError:
+            raise _damaged(self.path, f"raw page {digest}", f"its base {base} is missing") from None
         except (zlib.error, zstandard.ZstdError) as exc:
             raise _damaged(self.path, f"raw page {digest}", exc) from None
         if sha256(content).hexdigest() != digest:  # content-addressed: what comes back is what went in
@@ -980,6 +982,8 @@ class Store:
             dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
                                                        dict_type=zstandard.DICT_TYPE_RAWCONTENT)
             return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed).decode("utf-8")
+        except KeyError:
+            raise _damaged(self.path, f"text of version id {version_id}", f"its raw page {base} is missing") from None
         except (zlib.error, zstandard.ZstdError, UnicodeDecodeError) as exc:
             raise _damaged(self.path, f"text of version id {version_id}", exc) from None
 
@@ -1191,10 +1195,20 @@ class Store:
             " AND version_id = ?) OR (baseline_version_id = ? AND version_id = ?))",
             [policy_id, one_version_id, other_version_id, other_version_id, one_version_id]).fetchone()[0]
 
-    def targets_of(self, change_id: int) -> list[str]:
-        """The notification targets a change was queued for."""
-        return [row[0] for row in self.db.execute("SELECT DISTINCT target FROM outbox WHERE change_id = ?"
-                                                  " ORDER BY target", [change_id])]
+    def changes_since_in_effect(self, policy_id: str, version_id: int) -> list[dict]:
+        """The changes recorded since ``version_id`` was last put in effect, oldest first: what a
+        return to it undoes."""
+        return list(self.db.query(
+            "SELECT id, material, summary FROM changes WHERE policy_id = ? AND technical = 0 AND id > COALESCE("
+            "(SELECT MAX(id) FROM changes WHERE policy_id = ? AND version_id = ?), 0) ORDER BY id",
+            [policy_id, policy_id, version_id]))
+
+    def targets_of(self, change_ids: Iterable[int]) -> list[str]:
+        """The notification targets these changes were queued for."""
+        ids = list(change_ids)
+        marks = ", ".join("?" for _ in ids)
+        return [row[0] for row in self.db.execute(f"SELECT DISTINCT target FROM outbox WHERE change_id IN ({marks})"
+                                                  " ORDER BY target", ids)] if ids else []
 
     def search(self, query: str, limit: int = 20) -> list[dict]:
         """Versions whose text matches an FTS5 query, best first: policy, number and capture time."""

@@ -391,7 +391,10 @@ def _check_url(url: Any) -> str | None:
         return "'url' must be a non-empty string"
     if url != url.strip() or any(c.isspace() for c in url):
         return f"bad URL '{url}': contains whitespace"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "https://[::1/p": an unclosed IPv6 bracket
+        return f"bad URL '{url}': {exc}"
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             return f"bad URL '{url}': no host"
@@ -648,7 +651,7 @@ def _parse(text: str, path: Path) -> Watchlist:
             check.error(_line(node, "archive_url"), f"{problem or 'archive_url must be an http(s) URL'} "
                         f"(archive_url) in {label}")
         name = node.get("name") or url
-        if not isinstance(name, str) and "name" in node:
+        if not isinstance(name, str) and node.get("name") not in (None, ""):
             check.error(_line(node, "name"), f"'name' in {label} must be a string")
         name = name if isinstance(name, str) else ""
         policy_id = node.get("id") or (slugify(name) if name else None)

@@ -1145,3 +1145,35 @@ def test_a_page_with_new_tokens_on_every_request_is_not_read_again_but_a_text_ch
         assert check(watchlist, store, workers=1).results[0].reason == "same_markup" and reads == [1]
     finally:
         normalize.normalize_text = original
+
+
+def test_a_return_over_two_changes_undoes_both_and_reaches_everyone_told_of_either(http_server, store,
+                                                                                   http_receiver):
+    from policywatch.monitor import check
+    from policywatch.watchlist import parse_watchlist
+
+    def watchlist(targets: dict) -> object:
+        return parse_watchlist(json.dumps({
+            "defaults": {"timeout": 5, "retries": 0},
+            "notify": {name: {"urls": [http_receiver.url(path="/" + name)], **extra}
+                       for name, extra in targets.items()},
+            "policies": [{"id": "p1", "name": "ACME", "url": http_server.url("/privacy"), "notify": list(targets)}]}))
+
+    a, b = PAGE, pages.policy_page(edits=dict([pages.SALE]))  # b: sharing
+    c = pages.policy_page(edits={**dict([pages.SALE]), **SUBSTANTIVE})  # b → c: retention
+    split = watchlist({"sellers": {"categories": ["sharing"]}, "keepers": {"categories": ["retention"]}})
+    results = []
+    for page in (a, b, c, a):
+        http_server.route("/privacy", page)
+        results.append(check(split, store).results[0])
+    assert results[-1].outcome == "reverted" and "sell" in results[-1].undoes and "five years" in results[-1].undoes
+    told = {}
+    for post in http_receiver.posts:
+        told.setdefault(post.path, []).append(post.fields["title"])
+    assert [len(told.get(p, [])) for p in ("/sellers", "/keepers")] == [2, 2]  # each hears of the return
+
+    renamed = watchlist({"team2": {}})  # the targets told of the change were renamed since: routed as usual
+    http_server.route("/privacy", b)
+    check(renamed, store)
+    http_server.route("/privacy", a)
+    assert check(renamed, store).results[0].undoes and len(http_receiver.received("/team2")) == 2
