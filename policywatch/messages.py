@@ -151,6 +151,7 @@ class Message:
     policy_id: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     text_body: Body | None = None  # plain text (e-mail's text part, text-only services); else the Markdown
+    policy_name: str | None = None  # the policy's name, as a digest names it
 
     @property
     def summary(self) -> str:
@@ -446,7 +447,7 @@ def compose_change(policy: Policy, diff: DocumentDiff, judgement: Judgement, whe
     page = render_html(diff, judgement, old_label, new_label, header)
     return Message("change", title, markdown, html_body, judgement.severity,
                    judgement.material, list(judgement.categories), policy.id,
-                   [Attachment(f"{policy.id}-diff.html", page)], text)
+                   [Attachment(f"{policy.id}-diff.html", page)], text, policy.name)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -479,7 +480,8 @@ def compose_digest(target_name: str, messages: Iterable[Message]) -> Message:
         parts.append(_plural(rest, "other message"))
     overview = ", ".join(parts) or "nothing to report"
     lead = f"{overview} — digest for {target_name}"
-    names = list(dict.fromkeys(m.title.split(" — ", 1)[0] for m in ordered))
+    # A stored message from before names were kept: its title's name part.
+    names = list(dict.fromkeys(m.policy_name or m.title.split(" — ", 1)[0] for m in ordered))
     named = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     def item_md(m: Message) -> str:  # hard line breaks: one block per message
@@ -519,7 +521,8 @@ def compose_failing(policy: Policy, streak: int, reason: str, message: str | Non
     links = [("page", redact_page(policy.url))]
     return Message("failing", title, Body("markdown", clip(lead, 600), [_links("markdown", links, head_text)]),
                    Body("html", clip(lead, 600), [_links("html", links, html.escape(head_text))]),
-                   policy_id=policy.id, text_body=Body("text", clip(lead, 600), [_links("text", links, head_text)]))
+                   policy_id=policy.id, text_body=Body("text", clip(lead, 600), [_links("text", links, head_text)]),
+                   policy_name=policy.name)
 
 
 def compose_recovered(policy: Policy, since: str | datetime | None = None, streak: int | None = None) -> Message:
@@ -533,7 +536,7 @@ def compose_recovered(policy: Policy, since: str | datetime | None = None, strea
     return Message("recovered", f"{policy.name} — checks recovered", Body("markdown", lead + ".",
                                                                            [_links("markdown", links)]),
                    Body("html", lead + ".", [_links("html", links)]), policy_id=policy.id,
-                   text_body=Body("text", lead + ".", [_links("text", links)]))
+                   text_body=Body("text", lead + ".", [_links("text", links)]), policy_name=policy.name)
 
 
 def compose_test(target_name: str | None = None, when: str | datetime | None = None) -> Message:

@@ -553,3 +553,14 @@ def test_a_changed_table_row_in_markdown_names_each_cell_by_its_column(tmp_path)
                              judgement, WHEN)
     assert "after: “Data: Server logs · How long we keep it: 5 years”" in message.markdown
     assert "before: “Data: Server logs · How long we keep it: 90 days”" in message.markdown
+
+
+def test_a_digest_names_policies_whose_names_hold_a_dash(tmp_path, judged):
+    diff, judgement = judged
+    wl = make_watchlist(tmp_path, "  team: ['json://127.0.0.1:9/x']\n",
+                        "  - {id: eu, name: 'ACME — EU edition', url: 'https://acme.example/eu'}\n"
+                        "  - {id: us, name: 'ACME — US edition', url: 'https://acme.example/us'}\n")
+    digest = compose_digest("team", [compose_change(p, diff, judgement, WHEN) for p in wl.policies])
+    assert digest.title.endswith(": ACME — EU edition, ACME — US edition")
+    stored = Message.from_dict(digest.to_dict())  # kept in the outbox and read back
+    assert stored.title == digest.title
