@@ -499,12 +499,12 @@ class _Writer:
             if outcome == "reverted" and judged.judgement.material and undone:
                 # Undoing a material change is news; so is the first switch back after that (people
                 # were told the other text is in effect), said to be a wobble; later switches are not.
-                moves = store.material_moves(policy.id, baseline, version["id"])
-                if moves < 3:
+                moves = store.returns_since_new_text(policy.id)
+                if moves < 2:
                     from policywatch.messages import clip
 
                     self.result.undoes = clip("; ".join((c["summary"] or "").rstrip(".") for c in undone), 400)
-                    wobbling = moves == 2
+                    wobbling = moves == 1
             self.result.severity, self.result.material = judged.judgement.severity, judged.judgement.material
             self.result.categories, self.result.summary = list(judged.judgement.categories), judged.judgement.summary
         change_id = store.add_change(policy_id=policy.id, version_id=version["id"],

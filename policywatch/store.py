@@ -1188,12 +1188,14 @@ class Store:
                                   " ORDER BY captured_at DESC, id DESC LIMIT 1", [policy_id, version_id]))
         return rows[0] if rows else None
 
-    def material_moves(self, policy_id: str, one_version_id: int, other_version_id: int) -> int:
-        """How many material changes were recorded between two texts, either way (a page wobbling)."""
+    def returns_since_new_text(self, policy_id: str) -> int:
+        """How many material returns to earlier texts were recorded since the last material change
+        to a new text: a page wobbling between texts (editorial variants of them included)."""
         return self.db.execute(
-            "SELECT COUNT(*) FROM changes WHERE policy_id = ? AND material = 1 AND ((baseline_version_id = ?"
-            " AND version_id = ?) OR (baseline_version_id = ? AND version_id = ?))",
-            [policy_id, one_version_id, other_version_id, other_version_id, one_version_id]).fetchone()[0]
+            "SELECT COUNT(*) FROM changes WHERE policy_id = ? AND material = 1 AND technical = 0"
+            " AND returns_to IS NOT NULL AND id > COALESCE((SELECT MAX(id) FROM changes WHERE policy_id = ?"
+            " AND material = 1 AND technical = 0 AND returns_to IS NULL AND previous_version_id IS NOT NULL), 0)",
+            [policy_id, policy_id]).fetchone()[0]
 
     def changes_since_in_effect(self, policy_id: str, version_id: int) -> list[dict]:
         """The changes recorded since ``version_id`` was last put in effect, oldest first: what a

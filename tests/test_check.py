@@ -1172,8 +1172,26 @@ def test_a_return_over_two_changes_undoes_both_and_reaches_everyone_told_of_eith
         told.setdefault(post.path, []).append(post.fields["title"])
     assert [len(told.get(p, [])) for p in ("/sellers", "/keepers")] == [2, 2]  # each hears of the return
 
-    renamed = watchlist({"team2": {}})  # the targets told of the change were renamed since: routed as usual
-    http_server.route("/privacy", b)
-    check(renamed, store)
+    http_server.route("/privacy", pages.policy_page(edits={"ninety days": "ten years"}))  # a new text: told
+    assert check(split, store).results[0].material
+    renamed = watchlist({"team2": {}})  # the targets told of it were renamed since: the return is routed as usual
     http_server.route("/privacy", a)
-    assert check(renamed, store).results[0].undoes and len(http_receiver.received("/team2")) == 2
+    assert check(renamed, store).results[0].undoes and len(http_receiver.received("/team2")) == 1
+
+
+def test_a_page_wobbling_between_a_text_and_an_editorial_variant_of_the_other_is_announced_as_a_wobble_once(
+        http_server, store, http_receiver):
+    from policywatch.monitor import check
+    from policywatch.watchlist import parse_watchlist
+
+    a, b = PAGE, pages.policy_page(edits=SUBSTANTIVE)
+    b_reworded = pages.policy_page(edits={**SUBSTANTIVE, "We review this policy": "We look over this policy"})
+    watchlist = parse_watchlist(json.dumps({
+        "defaults": {"timeout": 5, "retries": 0}, "notify": {"team": [http_receiver.url()]},
+        "policies": [{"id": "p1", "name": "ACME", "url": http_server.url("/privacy"), "notify": ["team"]}]}))
+    for page in (a, b, b_reworded, a, b_reworded, a, b_reworded, a):
+        http_server.route("/privacy", page)
+        check(watchlist, store)
+    messages = [post.fields["message"] for post in http_receiver.posts]
+    assert len(messages) == 3, [post.fields["title"] for post in http_receiver.posts]  # change, undo, wobble
+    assert "switched between these two texts before" in messages[2]
