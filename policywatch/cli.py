@@ -311,37 +311,45 @@ def backfill(obj: Context, ids: tuple[str, ...], tags: tuple[str, ...], since: s
 # -- history / show ------------------------------------------------------------------------------
 
 def parse_when(text: str, end: bool = True) -> str:
-    """'2019', '2019-06', '2019-06-01', an ISO time or 'now' → an ISO UTC bound for comparisons."""
-    from datetime import datetime, timezone
+    """'2019', '2019-06', '2019-06-01', an ISO time or 'now' → an ISO UTC bound for comparisons.
+
+    Stored times are ``…:SSZ`` (archive captures) or ``…:SS.ffffffZ`` (live checks), compared as
+    text: an end bound is written ``…:SSZ`` (after every time within that second: "." sorts before
+    "Z") and a start bound ``…:SS`` (before every one of them), so a time printed by ``history``
+    is on both sides of itself."""
+    from datetime import datetime, timedelta, timezone
+
+    def bound(when: datetime) -> str:
+        return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if end else "")
+
+    def last_second(first: datetime, following: datetime) -> datetime:
+        return following - timedelta(seconds=1) if end else first
 
     text = text.strip()
     if text.lower() in ("now", "today", "latest"):
-        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.999999Z")
+        return bound(datetime.now(timezone.utc))
     if ago := re.fullmatch(r"(\d{1,5})\s*([dwmy])", text.lower()):  # 90d, 12w, 6m, 1y: that long ago
-        from datetime import timedelta
-
         days = int(ago.group(1)) * {"d": 1, "w": 7, "m": 30, "y": 365}[ago.group(2)]
-        return (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if re.fullmatch(r"\d{4}", text):
-        return f"{text}-12-31T23:59:59.999999Z" if end else f"{text}-01-01T00:00:00Z"
-    if re.fullmatch(r"\d{4}-\d{2}", text):
-        import calendar
-
-        year, month = map(int, text.split("-"))
-        last = calendar.monthrange(year, month)[1]
-        return f"{text}-{last:02d}T23:59:59.999999Z" if end else f"{text}-01T00:00:00Z"
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return f"{text}T23:59:59.999999Z" if end else f"{text}T00:00:00Z"
-    from dateutil import parser as dateparser
-
+        return bound(datetime.now(timezone.utc) - timedelta(days=days))
+    problem = UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD, an ISO time or a span "
+                         "such as 90d, 12w, 6m)")
     try:
+        if re.fullmatch(r"\d{4}", text):
+            first = datetime(int(text), 1, 1, tzinfo=timezone.utc)
+            return bound(last_second(first, first.replace(year=first.year + 1)))
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            first = datetime.strptime(text, "%Y-%m").replace(tzinfo=timezone.utc)
+            following = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
+            return bound(last_second(first, following))
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            first = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return bound(last_second(first, first + timedelta(days=1)))
+        from dateutil import parser as dateparser
+
         when = dateparser.isoparse(text)
-    except ValueError:
-        raise UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD, an ISO time or a span "
-                         "such as 90d, 12w, 6m)") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (ValueError, OverflowError):  # 2019-13, 2019-02-30, and what is no date at all
+        raise problem from None
+    return bound(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
 
 
 def _stored_policy(store, policy_id: str) -> dict:
@@ -569,6 +577,8 @@ def period_report(obj: Context, since: str, until: str, tags: tuple[str, ...], f
     from policywatch.report import PeriodReport, review_json
 
     start, end = parse_when(since, end=False), parse_when(until)
+    if start > end:
+        raise UsageError(f"--since {since} comes after --until {until}")
     tagged = {policy.id for policy in obj.watchlist().select((), tags)} if tags else None
     with obj.store(create=False) as store:
         changes = [c for c in store.changes_between(start, end) if tagged is None or c["policy_id"] in tagged]

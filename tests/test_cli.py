@@ -319,3 +319,18 @@ def test_validate_reports_every_notify_url_apprise_cannot_use_with_its_line(proj
     assert [line.split(": notify target ")[0] for line in lines] == [f"{project / 'wl.yaml'}:2",
                                                                       f"{project / 'wl.yaml'}:3"]
     assert "'team'" in lines[0] and "'chat'" in lines[1]
+
+
+def test_a_time_as_history_prints_it_is_on_both_sides_of_itself_and_a_bad_date_is_one_line(project):
+    from policywatch.cli import parse_when
+
+    for stored in ("2018-01-15T12:00:00Z", "2018-01-15T12:00:00.503670Z"):  # an archive's, a live check's
+        assert parse_when("2018-01-15T12:00:00Z", end=False) <= stored <= parse_when("2018-01-15T12:00:00Z")
+        assert parse_when("2018-01-15", end=False) <= stored <= parse_when("2018-01")
+    assert parse_when("2018-01-15T11:59:59Z") < "2018-01-15T12:00:00Z"  # the second before is before
+    assert parse_when("2019-02") == "2019-02-28T23:59:59Z" and parse_when("2019", end=False) == "2019-01-01T00:00:00"
+    run(project, "check", check_rc=0)
+    for args in (("show", "acme", "--at", "2019-13"), ("report", "--since", "2019-02-30"),
+                 ("diff", "acme", "--from", "2019-00"), ("report", "--since", "2022", "--until", "2019")):
+        proc = run(project, *args, check_rc=2)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, args
