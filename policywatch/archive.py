@@ -410,6 +410,12 @@ def stamp(when: str | None) -> str | None:
     if re.fullmatch(r"\d{4,14}", text):
         return text
     if re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", text):
+        from datetime import datetime
+
+        try:  # a real month and day: "2019-13" would be sent to the archive as it is
+            datetime.strptime(text, "%Y-%m-%d" if text.count("-") == 2 else "%Y-%m")
+        except ValueError:
+            raise UsageError(f"cannot read the date '{when}' (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO time)") from None
         return text.replace("-", "")
     from datetime import timezone
 

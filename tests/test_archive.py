@@ -208,6 +208,9 @@ def test_stamp(text, expected):
 def test_stamp_rejects_nonsense():
     with pytest.raises(UsageError, match="cannot read the date"):
         stamp("last tuesday")
+    for impossible in ("2019-13", "2020-02-31", "2019-00"):  # never sent to the archive as they are
+        with pytest.raises(UsageError):
+            stamp(impossible)
 
 
 def test_strip_archive_noise():
