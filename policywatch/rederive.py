@@ -58,7 +58,7 @@ def renormalize(store: Store, watchlist: Watchlist | None = None, ids: Iterable[
 def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
     timeline = store.changes_with_snapshots(policy.id)
     result = RederiveResult(policy.id, len(timeline))
-    previous_version_id = None
+    previous_version_id = previous_change_id = None
     for entry in timeline:
         snapshot = entry["observed_snapshot"] or entry["snapshot_sha256"]
         version_id = entry["version_id"]
@@ -83,8 +83,9 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                     version_id = version["id"]
                     result.rederived += 1
         if version_id == previous_version_id:
-            # Two texts the old normalizer told apart are now one: that was never a change.
-            store.delete_change(entry["id"])
+            # Two texts the old normalizer told apart are now one: that was never a change. Its
+            # reviews go to the change that put this text in effect.
+            store.move_reviews(store.delete_change(entry["id"]), previous_change_id)
             result.merged += 1
             continue
         if version_id != entry["version_id"] or result.changed:
@@ -95,7 +96,7 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                 "returns_to": number if seen_before else None,
                 "technical": 1 if version_id != entry["version_id"] else 0,
             })
-        previous_version_id = version_id
+        previous_version_id, previous_change_id = version_id, entry["id"]
     if result.changed and previous_version_id is not None:
         # The next check must normalize afresh instead of taking the same-bytes fast path.
         store.update_policy(policy.id, current_version_id=previous_version_id, last_profile=None,

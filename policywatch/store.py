@@ -1279,9 +1279,21 @@ class Store:
         """Set some columns of a change (which must exist); ``diff`` as in ``add_change``."""
         self.db["changes"].update(change_id, _packed_diff(values))
 
-    def delete_change(self, change_id: int) -> None:
-        """Remove a change from the timeline."""
+    def delete_change(self, change_id: int) -> list[int]:
+        """Remove a change from the timeline; the ids of its reviews, which the caller gives to the
+        change that takes its place (``move_reviews``) before the transaction ends: people's reviews
+        are never dropped, and until then the reviews' reference to a change is not checked."""
+        reviews = [row[0] for row in self.db.execute("SELECT id FROM reviews WHERE change_id = ?", [change_id])]
+        if reviews:
+            self.db.execute("PRAGMA defer_foreign_keys = ON")  # checked at commit, reset by it
         self.db.execute("DELETE FROM changes WHERE id = ?", [change_id])
+        return reviews
+
+    def move_reviews(self, review_ids: Iterable[int], change_id: int) -> None:
+        """Give reviews to another change (the one that took the place of theirs in a timeline)."""
+        ids = list(review_ids)
+        self.db.execute(f"UPDATE reviews SET change_id = ? WHERE id IN ({', '.join('?' for _ in ids)})",
+                        [change_id, *ids]) if ids else None
 
     # -- observations ---------------------------------------------------------------------------
     def live_start(self, policy_id: str) -> str | None:

@@ -256,11 +256,13 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
     renumbered = _renumber(store, policy_id, entries)
     numbers = store.version_numbers(policy_id)
     kept = {entry.row["id"] for entry in entries if entry.row is not None}
+    reviewed: dict[int, list[int]] = {}  # version → reviews of its changes that leave the timeline
     for row in stored:
         if row["id"] not in kept:
-            store.delete_change(row["id"])
+            reviewed.setdefault(row["version_id"], []).extend(store.delete_change(row["id"]))
 
     added: list[int] = []
+    placed: dict[int, int] = {}  # version → the first change of the new timeline that puts it in effect
     seen: set[int] = set()
     previous: int | None = None
     alerted: int | None = None  # the version of the latest material change (or the first version)
@@ -290,11 +292,17 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
             if changed:
                 store.update_change(row["id"], changed)
             material = values.get("material", row["material"])
+            change_id = row["id"]
+        placed.setdefault(entry.version_id, change_id)
         if previous is None or material:
             alerted = entry.version_id
         seen.add(entry.version_id)
         previous = entry.version_id
 
+    for version_id, reviews in reviewed.items():  # people's reviews follow their text's place in the timeline
+        target = placed.get(version_id) or next(iter(placed.values()), None)
+        if reviews and target is not None:
+            store.move_reviews(reviews, target)
     for entry in entries:
         store.backdate_version(entry.version_id, entry.captured_at, entry.source)
     if live_start is None and entries:

@@ -290,3 +290,18 @@ def test_evidence_of_an_archived_version_names_its_capture_and_keeps_its_bytes(a
         # the diff page links the archive's own replay of each side's capture
         page = z.read("diff.html").decode()
         assert f"/acme/{day(12)}/{URL}" in page and f"/acme/{day(0)}/{URL}" in page
+
+
+def test_a_reviewed_change_whose_place_in_the_timeline_moves_keeps_its_review(archive, source, make_watchlist,
+                                                                                store):
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    backfill(watchlist, store, archive=source, strategy="all", rate=0, since="2019-01-20")
+    first = store.timeline("acme")[0]
+    with store.writer(), store.transaction():
+        store.add_review(first["id"], "ack", note="legal read the 2019 text")
+    # the wider import finds this text in effect earlier: its change moves, and the review with it
+    report = backfill(watchlist, store, archive=source, strategy="all", rate=0)
+    assert report.results[0].outcome == "ok", report.results[0].message
+    (review,) = store.db.execute("SELECT change_id, note FROM reviews").fetchall()
+    holder = store.change_by_id(review[0])
+    assert review[1] == "legal read the 2019 text" and holder["version_id"] == first["version_id"]
