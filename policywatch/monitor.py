@@ -491,7 +491,8 @@ class _Writer:
             # changes since are no news), so that a page wobbling between two texts is not announced
             # again on every wobble.
             baseline = store.last_alerted_version_id(policy.id) if outcome == "reverted" else state.current_version_id
-            baseline = baseline or state.current_version_id
+            if baseline in (None, version["id"]):  # back to what people were told: judged against the text before
+                baseline = state.current_version_id
             judged = judge_change(store, policy.id, baseline, version, ahead=self._judged_ahead(baseline))
             # What a return undoes: every material change since the text it returns to was in effect.
             undone = [c for c in store.changes_since_in_effect(policy.id, version["id"]) if c["material"]] \

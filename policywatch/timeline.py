@@ -275,7 +275,7 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
         if previous is None or technical:
             judged = {name: None for name in JUDGED} if previous is None else {}
         else:
-            baseline = alerted if returns and alerted is not None else previous
+            baseline = alerted if returns and alerted not in (None, entry.version_id) else previous
             reuse = (row is not None and not renumbered and row["baseline_version_id"] == baseline
                      and row["previous_version_id"] == previous and row["severity"] is not None)
             judged = ({} if reuse else

@@ -1195,3 +1195,19 @@ def test_a_page_wobbling_between_a_text_and_an_editorial_variant_of_the_other_is
     messages = [post.fields["message"] for post in http_receiver.posts]
     assert len(messages) == 3, [post.fields["title"] for post in http_receiver.posts]  # change, undo, wobble
     assert "switched between these two texts before" in messages[2]
+
+
+def test_a_return_to_the_text_people_were_told_of_is_judged_against_the_text_before_it(http_server, store,
+                                                                                       make_watchlist):
+    from policywatch.monitor import check
+
+    b = pages.policy_page(edits=SUBSTANTIVE)
+    b_reworded = pages.policy_page(edits={**SUBSTANTIVE, "We review this policy": "We look over this policy"})
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    results = []
+    for page in (PAGE, b, b_reworded, b):  # back to b, the last text announced, from an editorial variant
+        http_server.route("/privacy", page)
+        results.append(check(watchlist, store, notify=False).results[0])
+    back = results[-1]
+    assert back.outcome == "reverted" and back.severity == "low" and back.summary != "No change."
+    assert store.timeline("p1")[-1]["severity"] == "low"  # the recorded verdict too
