@@ -20,8 +20,9 @@ while writing, so a ``check`` from cron can run during a long import.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import ClassVar
 
 from policywatch.archive import (
@@ -297,11 +298,17 @@ class _Prober:
 
 def distinct_captures(captures: list[Capture]) -> list[Capture]:
     """Drop each capture whose digest equals the one before it: the archive holds the same bytes."""
-    heads: list[Capture] = []
+    return [head for head, _ in counted_captures(captures)]
+
+
+def counted_captures(captures: list[Capture]) -> list[tuple[Capture, int]]:
+    """Each distinct capture (``distinct_captures``) with how many listed captures it stands for."""
+    heads: list[tuple[Capture, int]] = []
     for capture in captures:
-        if heads and capture.digest and capture.digest == heads[-1].digest:
+        if heads and capture.digest and capture.digest == heads[-1][0].digest:
+            heads[-1] = (heads[-1][0], heads[-1][1] + 1)
             continue
-        heads.append(capture)
+        heads.append((capture, 1))
     return heads
 
 
@@ -310,14 +317,19 @@ def probe_all(count: int, text_at: Callable[[int], str | None]) -> None:
         text_at(index)
 
 
-def probe_changes(count: int, text_at: Callable[[int], str | None], probe_every: int = PROBE_EVERY) -> None:
+def probe_changes(count: int, text_at: Callable[[int], str | None], probe_every: int = PROBE_EVERY,
+                  spans: Sequence[int] | None = None) -> None:
     """Look at as few captures as it takes to find every text that lasted ``probe_every`` captures.
 
     First every ``probe_every``-th capture, then bisection on the text hashes wherever two
     neighbouring looks differ, down to two adjacent captures, which pins the change to a capture.
     A stretch whose ends agree is taken to hold that text throughout once it is at most
-    ``probe_every`` captures long. A capture without usable text is stepped over.
+    ``probe_every`` captures long. A capture without usable text is stepped over. ``spans`` says
+    how many listed captures each of the ``count`` stands for (the archive's repeats of the same
+    bytes): lengths are counted in listed captures, so eleven captures of one text are eleven.
     """
+    spans = list(spans) if spans is not None else [1] * count
+    at = list(accumulate([0, *spans[:-1]]))  # where each one starts, in listed captures
     known: dict[int, str | None] = {}
 
     def look(index: int) -> str | None:
@@ -332,15 +344,23 @@ def probe_changes(count: int, text_at: Callable[[int], str | None], probe_every:
     if last is None:
         return
     seeds = [first]
-    for target in range(first + probe_every, last, probe_every):
-        usable = next((i for i in range(target, min(target + probe_every, last)) if look(i) is not None), None)
-        if usable is not None:
-            seeds.append(usable)
+    index, target = first + 1, at[first] + probe_every
+    while index < last:
+        if at[index] + spans[index] > target:  # covers the next probe position
+            usable = next((i for i in range(index, last) if at[i] < target + probe_every and look(i) is not None),
+                          None)
+            if usable is not None:
+                seeds.append(usable)
+                index = usable
+            target += probe_every
+            while target < at[index] + spans[index]:  # one capture standing for many: seen once
+                target += probe_every
+        index += 1
     seeds.append(last)
     stretches = list(zip(seeds[:-1], seeds[1:], strict=True))[::-1]
     while stretches:
         low, high = stretches.pop()
-        if high - low <= 1 or (look(low) == look(high) and high - low <= probe_every):
+        if high - low <= 1 or (look(low) == look(high) and at[high] - at[low] <= probe_every):
             continue
         middle = _usable_between(low, high, look)
         if middle is not None:
@@ -361,7 +381,8 @@ def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result
                      run_id: int | None, since: str | None, until: str | None, strategy: str, probe_every: int,
                      on_progress: Callable[[BackfillResult], None] | None, announcer: Announcer | None) -> None:
     captures = client.list_captures(policy.archived_as, since, until)
-    heads = distinct_captures(captures)
+    counted = counted_captures(captures)
+    heads = [head for head, _ in counted]
     result.listed, result.distinct = len(captures), len(heads)
     if on_progress:
         on_progress(result)
@@ -369,7 +390,7 @@ def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result
     if strategy == "all":
         probe_all(len(heads), prober.text_at)
     else:
-        probe_changes(len(heads), prober.text_at, probe_every)
+        probe_changes(len(heads), prober.text_at, probe_every, spans=[span for _, span in counted])
     with store.writer(wait=LOCK_WAIT), store.transaction():
         added = merge_archive_history(store, policy.id, prober.profile)
         if announcer is not None:

@@ -157,6 +157,32 @@ def test_unusable_captures_are_stepped_over():
     assert _run(probe_changes, [None] * 10) == list(range(10))
 
 
+def test_a_text_kept_in_the_same_bytes_counts_every_capture_it_stood_for():
+    """Eleven captures of one text with identical bytes are one distinct capture, yet eleven
+    captures long: longer than probe_every, so it must be found."""
+    rng = random.Random(3)
+    for _ in range(100):
+        lengths = [rng.randint(1, 30) for _ in range(rng.randint(2, 12))]
+        kinds = [rng.choice("AB") if i % 2 else "G" for i in range(len(lengths))]
+        texts, spans = [], []  # a churning text: one distinct capture per listed one; a frozen one: one for all
+        for kind, length in zip(kinds, lengths, strict=True):
+            if kind == "G":
+                texts += [kind] * length
+                spans += [1] * length
+            else:
+                texts.append(kind)
+                spans.append(length)
+        looked = set(_run(probe_changes, texts, probe_every=6, spans=spans))
+        runs, start = [], 0  # each stretch of one text: its indexes and how many listed captures it lasted
+        for i in range(1, len(texts) + 1):
+            if i == len(texts) or texts[i] != texts[start]:
+                runs.append((range(start, i), sum(spans[start:i])))
+                start = i
+        for indexes, lasted in runs:
+            if lasted >= 6:  # in effect for probe_every captures or more: looked at
+                assert looked & set(indexes), (texts, spans, indexes)
+
+
 def test_distinct_captures_drops_repeated_digests_only_when_adjacent():
     captures = [Capture(f"2019010{i}000000", "u", digest=d) for i, d in enumerate("AABAC", 1)]
     assert [c.digest for c in distinct_captures(captures)] == ["A", "B", "A", "C"]
