@@ -167,6 +167,7 @@ class _Prober:
         self.texts: dict[int, str | None] = {}
         self.versions: set[int] = set()
         self.transient_failures = 0
+        self.unfetched: list[str] = []  # why captures could not be fetched this run (they are tried again)
         rows = store.captures_of(policy.id, self.profile)
         self.by_digest = {row["digest"]: row for row in rows if row["digest"]}
         self.by_stamp = {(row["archive"], row["timestamp"]): row for row in rows}
@@ -212,6 +213,7 @@ class _Prober:
             self._record(capture, "skipped" if permanent else "failed", fetched.error_class, None, None, fetched)
             self.result.skipped += 1
             if not permanent:
+                self.unfetched.append(fetched.error or fetched.error_class or "no answer")
                 self.transient_failures += 1
                 if self.transient_failures >= MAX_TRANSIENT_FAILURES:
                     raise ArchiveError(f"{self.client.archive.host} is not answering ({fetched.error}); "
@@ -391,6 +393,12 @@ def _backfill_policy(store: Store, client: ArchiveClient, policy: Policy, result
         probe_all(len(heads), prober.text_at)
     else:
         probe_changes(len(heads), prober.text_at, probe_every, spans=[span for _, span in counted])
+    if prober.unfetched:
+        # A timeline built around a missing capture would date a change wrongly: merged next time.
+        result.outcome = "stopped"
+        result.message = (f"{len(prober.unfetched)} capture(s) could not be fetched ({prober.unfetched[0]}); "
+                          "run backfill again to resume")
+        return
     with store.writer(wait=LOCK_WAIT), store.transaction():
         added = merge_archive_history(store, policy.id, prober.profile)
         if announcer is not None:

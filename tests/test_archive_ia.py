@@ -159,3 +159,18 @@ def test_refusals_stop_the_backfill_cleanly_and_it_resumes(http_server, make_wat
     with pytest.raises(ArchiveRefused):
         fake.fail_cdx(*[refusal] * 5)
         client_for(fake, retries=2).list_captures(ACME_URL)
+
+
+def test_a_capture_that_could_not_be_fetched_keeps_the_timeline_unmerged_until_it_is(http_server, make_watchlist,
+                                                                                    store):
+    fake = install_fake_ia(http_server, captures())
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME", "url": ACME_URL}])
+    broken = {"status": 500, "body": b"Internal Server Error", "content_type": "text/plain", "headers": {}}
+    fake.fail_replay(broken, broken)  # one capture's replay fails, and its one retry (not a refusal)
+    report = backfill(watchlist, store, strategy="all", client=client_for(fake, retries=1))
+    (acme,) = report.results
+    assert acme.outcome == "stopped" and "could not be fetched" in acme.message and "resume" in acme.message
+    assert report.exit_code == 3 and store.timeline("acme") == []  # no change dated around a hole
+    again = backfill(watchlist, store, strategy="all", client=client_for(fake)).results[0]
+    assert again.outcome == "ok" and again.fetched == 1  # only the missing capture
+    assert [row["captured_at"] for row in store.timeline("acme")] == ["2019-01-01T12:00:00Z", "2019-01-07T12:00:00Z"]
