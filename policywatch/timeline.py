@@ -237,28 +237,16 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
 
     words = store.version_words(policy_id)
     entries: list[_Entry] = []
-    shrunk: list[_Entry] = []  # captures under half the text in effect, until a full text comes back
     for captured_at, version_id, observation_id in captures:
-        entry = _Entry(captured_at, version_id, "wayback", archived.get((captured_at, version_id)), observation_id)
         if entries and entries[-1].version_id == version_id:
-            shrunk.clear()  # the full text came back: what stood between was a teaser
             continue
         if entries and is_shrunk(words[version_id], words[entries[-1].version_id]):
             # What a live check calls suspect: under half the text in effect before it (a teaser, a
             # landing page, a page whose text now comes from scripts). Only time order can tell, so
             # captures are weighed here, not when they are fetched out of order.
-            shrunk.append(entry)
             continue
-        shrunk.clear()
-        entries.append(entry)
-    live = [row for row in stored if row["source"] != "wayback"]
-    if shrunk and not (live and entries and not is_shrunk(words[live[0]["version_id"]],
-                                                          words[entries[-1].version_id])):
-        # The shorter text stayed to the end of the archive's history (and no fuller live text
-        # followed): a policy that really became shorter is a change, not a teaser.
-        for entry in shrunk:
-            if entry.version_id != entries[-1].version_id:
-                entries.append(entry)
+        entries.append(_Entry(captured_at, version_id, "wayback", archived.get((captured_at, version_id)),
+                              observation_id))
     for row in stored:
         if row["source"] != "wayback":
             if entries and entries[-1].version_id == row["version_id"] and not row["technical"]:

@@ -70,11 +70,7 @@ def archive(tmp_path_factory):
     # A teaser stands where the policy was for three days (a landing page, a script-built page).
     teaser = [Capture(URL, day(n), policy_page(churn=n, drop_sections=len(SECTIONS) - 1 if 4 <= n < 7 else 0,
                                                edits=dict([SALE]) if n >= 9 else None)) for n in range(12)]
-    # A policy that really became much shorter (a rewrite that sells data), and stayed so.
-    shorter = [Capture(URL, day(n), policy_page(churn=n, drop_sections=len(SECTIONS) - 1 if n >= 4 else 0,
-                                                edits=dict([SALE]) if n >= 4 else None)) for n in range(8)]
-    with PywbArchive(root, {"acme": history(), "revisits": revisits, "teaser": teaser,
-                            "shorter": shorter}) as running:
+    with PywbArchive(root, {"acme": history(), "revisits": revisits, "teaser": teaser}) as running:
         yield running
 
 
@@ -309,11 +305,3 @@ def test_a_reviewed_change_whose_place_in_the_timeline_moves_keeps_its_review(ar
     (review,) = store.db.execute("SELECT change_id, note FROM reviews").fetchall()
     holder = store.change_by_id(review[0])
     assert review[1] == "legal read the 2019 text" and holder["version_id"] == first["version_id"]
-
-
-def test_a_policy_that_became_shorter_for_good_is_a_change_not_a_teaser(archive, make_watchlist, store):
-    source = Archive.configured(archive.cdx_url("shorter"), archive.replay_template("shorter"))
-    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
-    assert backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0].outcome == "ok"
-    assert [stamp_of(e[0]) for e in timeline_of(store)] == [day(0), day(4)]  # no full text came back
-    assert store.policy_rows()["acme"]["current_number"] == 2
