@@ -70,7 +70,14 @@ def archive(tmp_path_factory):
     # A teaser stands where the policy was for three days (a landing page, a script-built page).
     teaser = [Capture(URL, day(n), policy_page(churn=n, drop_sections=len(SECTIONS) - 1 if 4 <= n < 7 else 0,
                                                edits=dict([SALE]) if n >= 9 else None)) for n in range(12)]
-    with PywbArchive(root, {"acme": history(), "revisits": revisits, "teaser": teaser}) as running:
+    # The visitor's region got the German edition once (a geo-served page): another language, not a change.
+    german = ("<html lang='de'><body><main><h1>Datenschutzerklärung</h1>" + "".join(
+        f"<p>Wir verarbeiten Ihre personenbezogenen Daten nur, wenn und soweit dies für die Erbringung unserer "
+        f"Dienste erforderlich ist, und wir geben sie nicht an Dritte weiter, es sei denn, Sie haben zugestimmt "
+        f"oder das Gesetz verlangt es ({n}).</p>" for n in range(12)) + "</main></body></html>")
+    editions = [Capture(URL, day(n), german if n == 3 else policy_page(churn=n)) for n in range(6)]
+    with PywbArchive(root, {"acme": history(), "revisits": revisits, "teaser": teaser,
+                            "editions": editions}) as running:
         yield running
 
 
@@ -305,3 +312,10 @@ def test_a_reviewed_change_whose_place_in_the_timeline_moves_keeps_its_review(ar
     (review,) = store.db.execute("SELECT change_id, note FROM reviews").fetchall()
     holder = store.change_by_id(review[0])
     assert review[1] == "legal read the 2019 text" and holder["version_id"] == first["version_id"]
+
+
+def test_a_capture_of_another_languages_edition_is_no_change_as_in_a_live_check(archive, make_watchlist, store):
+    source = Archive.configured(archive.cdx_url("editions"), archive.replay_template("editions"))
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME Privacy Policy", "url": URL}])
+    assert backfill(watchlist, store, archive=source, strategy="all", rate=0).results[0].outcome == "ok"
+    assert [stamp_of(e[0]) for e in timeline_of(store)] == [day(0)]  # neither the German page nor a return
