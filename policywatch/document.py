@@ -1175,3 +1175,31 @@ def _without_name_particles(words: list[str]) -> list[str]:
     kept += run
     return [w for i, w in enumerate(kept)
             if not (len(w) <= 3 and w[:1].isupper() and i + 1 < len(kept) and kept[i + 1][:1].isupper())]
+
+
+# Characters XML (and so lxml, and a feed) cannot hold: parsed, they make the normalizer fail where it
+# joins texts, and a feed refuses them. A vertical tab or form feed (Word's line and page breaks,
+# pasted into a CMS) is a space; the other control characters are noise. Normalizer 7.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_CONTROLS = tuple(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
+
+
+def xml_safe(html: str) -> str:
+    """``html`` without what XML cannot hold (``_NOT_XML``): a parse by lxml, an Atom feed."""
+    return _NOT_XML.sub(lambda m: " " if m.group() in "\x0b\x0c" else "", html) if _not_xml(html) else html
+
+
+def _not_xml(html: str) -> bool:
+    """Does the text hold what ``_NOT_XML`` matches? A search per character is a quarter of the
+    regular expression's time on a 60 KB page (every page is looked at, before each parse)."""
+    if any(control in html for control in _CONTROLS):
+        return True
+    if html.isascii():
+        return False
+    if "\ufffe" in html or "\uffff" in html:
+        return True
+    try:
+        html.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return True
+    return False

@@ -25,7 +25,15 @@ from typing import Any
 
 from lxml import etree
 
-from policywatch.document import PSEUDO_LEVEL, Document, clean_text, heading_level, parse_text, strip_list_marker
+from policywatch.document import (
+    PSEUDO_LEVEL,
+    Document,
+    clean_text,
+    heading_level,
+    parse_text,
+    strip_list_marker,
+    xml_safe,
+)
 from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
@@ -333,7 +341,7 @@ def _clean_tree(root: etree._Element, remove: Sequence[str]) -> None:
         if decoded and element.getparent() is not None:
             for child in list(element):
                 element.remove(child)
-            element.text = _xml_safe(decoded)  # whichever attribute held it, a decoded byte may be a control
+            element.text = xml_safe(decoded)  # whichever attribute held it, a decoded byte may be a control
     removed: set[int] = set()
     for element in doomed:
         # Skip elements inside something already removed.
@@ -660,7 +668,7 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     root = _parse(html)
     if root is None:
         try:  # lxml refuses a str with an encoding declaration, and some empty-ish documents
-            root = etree.fromstring(_xml_safe(html).encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
+            root = etree.fromstring(xml_safe(html).encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
         except (etree.ParserError, ValueError):
             root = None
         if root is None:
@@ -668,37 +676,10 @@ def normalize_html(html: str, *, select: str | None = None, remove: Sequence[str
     return _normalized(root, _Head.of(root), select=select, remove=remove, ignore=ignore)
 
 
-# Characters XML (and so lxml) cannot hold in a tree it writes to: parsed, they make the normalizer
-# fail where it joins texts. A vertical tab or form feed (Word's line and page breaks, pasted into a
-# CMS) is a space; the other control characters are noise. Normalizer 7.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_CONTROLS = tuple(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
-
-
-def _xml_safe(html: str) -> str:
-    return _NOT_XML.sub(lambda m: " " if m.group() in "\x0b\x0c" else "", html) if _not_xml(html) else html
-
-
-def _not_xml(html: str) -> bool:
-    """Does the text hold what ``_NOT_XML`` matches? A search per character is a quarter of the
-    regular expression's time on a 60 KB page (every page is looked at, before each parse)."""
-    if any(control in html for control in _CONTROLS):
-        return True
-    if html.isascii():
-        return False
-    if "\ufffe" in html or "\uffff" in html:
-        return True
-    try:
-        html.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate
-        return True
-    return False
-
-
 def _parse(html: str) -> etree._Element | None:
     """The tree of a stripped HTML page (None when lxml's HTML parser refuses it)."""
     try:
-        return etree.fromstring(_xml_safe(html), _parser())
+        return etree.fromstring(xml_safe(html), _parser())
     except (etree.ParserError, ValueError):
         return None
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from policywatch.document import xml_safe
 from policywatch.secrets import redact_page
 from policywatch.store import Store
 from policywatch.vocabulary import SEVERITY_RANK, reason_words
@@ -40,8 +40,6 @@ ENTRY_NAMESPACE = uuid.UUID("6f1d7a44-3c55-4d6e-9f0e-2b1c8f0a9d31")  # feed entr
 MAX_EVIDENCE = 3  # findings quoted in a feed entry
 
 POLARITY_WORDS = {"negated": "says it does not", "conditional": "only in some cases"}
-# What XML 1.0 cannot hold (feeds are XML): a control character pasted into a draft or a name.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass
@@ -428,7 +426,7 @@ def _feed(title: str, items: Sequence[tuple[SitePolicy, SiteChange]], path: str,
     updated = max((_updated(c) for _, c in items), default="1970-01-01T00:00:00Z", key=_datetime)
     feed = FeedGenerator()
     feed.id(f"urn:uuid:{uuid.uuid5(ENTRY_NAMESPACE, 'feed/' + path)}")
-    feed.title(_xml_text(title))
+    feed.title(xml_safe(title))
     feed.author({"name": "policywatch"})
     feed.generator("policywatch")
     feed.updated(_datetime(updated))
@@ -443,11 +441,11 @@ def _feed(title: str, items: Sequence[tuple[SitePolicy, SiteChange]], path: str,
                  else change.entry_id)
         heading = f"What changed in our privacy policy on {change.day}" if changelog else \
             f"{policy.name} — {change.day}: {change.summary or change.severity + ' change'}"
-        entry.title(_xml_text(heading))
+        entry.title(xml_safe(heading))
         entry.updated(_datetime(_updated(change)))  # a review is news to a reader of the entry
         entry.published(_datetime(change.captured_at))
         entry.link(href=policy.url if changelog else base + change.page, rel="alternate")
-        entry.content(_xml_text(entry_template.render(policy=policy, change=change, changelog=changelog)),
+        entry.content(xml_safe(entry_template.render(policy=policy, change=change, changelog=changelog)),
                       type="html")
     return feed.atom_str(pretty=True)
 
@@ -456,10 +454,6 @@ def _updated(change: SiteChange) -> str:
     """When an entry last changed: its capture, or the review shown in it."""
     reviewed = (change.review or {}).get("at")
     return max(change.captured_at, reviewed, key=_datetime) if reviewed else change.captured_at
-
-
-def _xml_text(text: str) -> str:
-    return _NOT_XML.sub("", text)
 
 
 def _datetime(timestamp: str) -> datetime:
