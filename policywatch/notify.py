@@ -267,6 +267,12 @@ def _use_our_plain_part() -> None:
 def _utf8_html(path: str):
     """An HTML file attachment whose MIME type says it is UTF-8: a mail reader that follows MIME
     decodes an unmarked text part as ASCII (apprise checks a given type against a bare pattern)."""
+    return _utf8_html_type()(path)
+
+
+@functools.cache
+def _utf8_html_type() -> type:
+    """apprise's file attachment with our MIME type (made once: apprise is imported only to send)."""
     from apprise.attachment.file import AttachFile
 
     class Utf8Html(AttachFile):
@@ -274,7 +280,7 @@ def _utf8_html(path: str):
         def mimetype(self) -> str:
             return "text/html; charset=utf-8"
 
-    return Utf8Html(path)
+    return Utf8Html
 
 
 def _takes_headers(plugin) -> bool:

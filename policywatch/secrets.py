@@ -21,8 +21,8 @@ from policywatch.apprise_config import VARIABLE
 APP_ID = "policywatch"
 _VAR = VARIABLE
 _SENTINEL = re.compile(r"pwvar(\d+)z")
-_SECRET_KEY = re.compile(r"token|key|secret|pass|pwd|auth|sig|cred|session|bearer|access|hook|code|apikey",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(r"token|key|secret|pass|pwd|auth|sig|cred|session|bearer|access|hook|code|apikey"
+                         r"|^(?:pw|sid)$", re.IGNORECASE)
 # apprise adds its operational defaults to every URL it renders; they only clutter a listing.
 _NOISE_KEYS = {"overflow", "retry", "wait", "optional", "rto", "cto", "verify", "method", "emojis", "store"}
 # Loggers whose records may carry a URL or a configuration: a filter scrubs secrets from them.
@@ -87,8 +87,7 @@ def _masked_pairs(text: str, separators: str = "&;") -> str:
     """``key=value`` pairs with the values of secret-named keys masked, separators kept."""
     def pair(match: re.Match) -> str:
         key, value = match.group(1), match.group(2)
-        secret = bool(_SECRET_KEY.search(unquote(key))) or unquote(key).lower() in ("pw", "sid")
-        return f"{key}={'****' if secret and value else value}"
+        return f"{key}={'****' if value and _SECRET_KEY.search(unquote(key)) else value}"
 
     return re.sub(rf"([^=\s{re.escape(separators)}]+)=([^{re.escape(separators)}]*)", pair, text)
 

@@ -446,6 +446,24 @@ def _damaged(path: Path | None, what: str, why: object) -> PolicywatchError:
                             "restore the file from a backup")
 
 
+def _zstd_pack(data: bytes, level: int, dictionary: bytes | None = None) -> bytes:
+    """A zstd frame of ``data``, against ``dictionary`` (raw content) if given. With a checksum: a
+    frame decoded against other bytes than its dictionary fails instead of coming back wrong."""
+    import zstandard
+
+    shared = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT) \
+        if dictionary is not None else None
+    return zstandard.ZstdCompressor(level=level, dict_data=shared, write_checksum=True).compress(data)
+
+
+def _zstd_unpack(packed: bytes, dictionary: bytes | None = None) -> bytes:
+    import zstandard
+
+    shared = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT) \
+        if dictionary is not None else None
+    return zstandard.ZstdDecompressor(dict_data=shared).decompress(packed)
+
+
 def fact_key(*values: Any) -> bytes:
     """What identifies a fact's row in ``fact_texts``: all of its columns, as ``json.dumps(values,
     ensure_ascii=False)`` writes them (written out here: a version stores a thousand facts)."""
@@ -876,16 +894,10 @@ class Store:
         self._last_page = (digest, bytes(content))  # the text read from it is stored against it (add_version)
         if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is not None:
             return digest
-        import zstandard
-
-        # With a checksum: a delta decoded against other bytes than its base fails instead of lying.
-        whole = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL, write_checksum=True).compress(content)
+        whole = _zstd_pack(content, SNAPSHOT_LEVEL)
         packed, compression, base = whole, "zstd", None
         for candidate in self._snapshot_bases(policy_id) if policy_id else ():
-            dictionary = zstandard.ZstdCompressionDict(self.snapshot(candidate)[0],
-                                                       dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            packer = zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL, dict_data=dictionary, write_checksum=True)
-            delta = packer.compress(content)
+            delta = _zstd_pack(content, SNAPSHOT_LEVEL, self.snapshot(candidate)[0])
             if len(delta) < len(whole) / 2 and len(delta) < len(packed):
                 packed, compression, base = delta, "zstd-delta", candidate
         # else this page is stored whole, and becomes a base
@@ -916,12 +928,8 @@ class Store:
         try:
             if compression == "zlib":
                 content = zlib.decompress(packed)
-            else:
-                dictionary = None
-                if base is not None:  # a base is always stored whole: one step back at most
-                    dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
-                                                               dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-                content = zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed)
+            else:  # a base is always stored whole: one step back at most
+                content = _zstd_unpack(packed, self.snapshot(base)[0] if base is not None else None)
         except KeyError:
             raise _damaged(self.path, f"raw page {digest}", f"its base {base} is missing") from None
         except (zlib.error, zstandard.ZstdError) as exc:
@@ -966,11 +974,7 @@ class Store:
                     page = self.snapshot(page_sha256)[0]
         if page is None or len(page) > TEXT_PAGE_MOST:
             return _deflate(text), None
-        import zstandard
-
-        dictionary = zstandard.ZstdCompressionDict(page, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        packer = zstandard.ZstdCompressor(level=TEXT_ON_PAGE_LEVEL, dict_data=dictionary, write_checksum=True)
-        return packer.compress(text.encode("utf-8")), page_sha256
+        return _zstd_pack(text.encode("utf-8"), TEXT_ON_PAGE_LEVEL, page), page_sha256
 
     def _unpack_text(self, packed: bytes, base: str | None, version_id: int | None = None) -> str:
         """The text ``_pack_text`` packed."""
@@ -979,9 +983,7 @@ class Store:
         try:
             if base is None:
                 return zlib.decompress(packed).decode("utf-8")
-            dictionary = zstandard.ZstdCompressionDict(self.snapshot(base)[0],
-                                                       dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(packed).decode("utf-8")
+            return _zstd_unpack(packed, self.snapshot(base)[0]).decode("utf-8")
         except KeyError:
             raise _damaged(self.path, f"text of version id {version_id}", f"its raw page {base} is missing") from None
         except (zlib.error, zstandard.ZstdError, UnicodeDecodeError) as exc:
@@ -1296,8 +1298,9 @@ class Store:
     def move_reviews(self, review_ids: Iterable[int], change_id: int) -> None:
         """Give reviews to another change (the one that took the place of theirs in a timeline)."""
         ids = list(review_ids)
-        self.db.execute(f"UPDATE reviews SET change_id = ? WHERE id IN ({', '.join('?' for _ in ids)})",
-                        [change_id, *ids]) if ids else None
+        if ids:
+            self.db.execute(f"UPDATE reviews SET change_id = ? WHERE id IN ({', '.join('?' for _ in ids)})",
+                            [change_id, *ids])
 
     # -- observations ---------------------------------------------------------------------------
     def live_start(self, policy_id: str) -> str | None:
