@@ -1225,13 +1225,10 @@ class Store:
         rows = self.db.query("SELECT * FROM versions WHERE policy_id = ? ORDER BY number", [policy_id])
         return [self._with_text(row) for row in rows]
 
-    def version_languages(self, policy_id: str) -> dict[int, str | None]:
-        """Each of a policy's versions' detected language, by version id."""
-        return dict(self.db.execute("SELECT id, language FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
-
-    def version_words(self, policy_id: str) -> dict[int, int]:
-        """Each of a policy's versions' word count, by version id."""
-        return dict(self.db.execute("SELECT id, words FROM versions WHERE policy_id = ?", [policy_id]).fetchall())
+    def version_sizes(self, policy_id: str) -> dict[int, tuple[int, str | None]]:
+        """Each of a policy's versions' word count and detected language, by version id."""
+        return {row[0]: (row[1], row[2]) for row in
+                self.db.execute("SELECT id, words, language FROM versions WHERE policy_id = ?", [policy_id])}
 
     def version_numbers(self, policy_id: str) -> dict[int, int]:
         """Each of a policy's versions' number, by version id."""

@@ -235,19 +235,18 @@ def merge_archive_history(store: Store, policy_id: str, profile: str) -> list[in
     stored = store.changes_of(policy_id)
     archived = {(row["captured_at"], row["version_id"]): row for row in stored if row["source"] == "wayback"}
 
-    words, languages = store.version_words(policy_id), store.version_languages(policy_id)
+    sizes = store.version_sizes(policy_id)
     entries: list[_Entry] = []
     for captured_at, version_id, observation_id in captures:
         if entries and entries[-1].version_id == version_id:
             continue
-        language, before = languages.get(version_id), languages.get(entries[-1].version_id) if entries else None
-        if language and before and language != before:
-            continue  # another language's edition (served by the visitor's region): suspect, as in a live check
-        if entries and is_shrunk(words[version_id], words[entries[-1].version_id]):
-            # What a live check calls suspect: under half the text in effect before it (a teaser, a
-            # landing page, a page whose text now comes from scripts). Only time order can tell, so
-            # captures are weighed here, not when they are fetched out of order.
-            continue
+        if entries:
+            # What a live check calls suspect, weighed here in time order (captures are fetched out
+            # of it): another language's edition (served by the visitor's region), or under half the
+            # text in effect before (a teaser, a landing page, a page whose text now comes from scripts).
+            (words, language), (words_before, language_before) = sizes[version_id], sizes[entries[-1].version_id]
+            if (language and language_before and language != language_before) or is_shrunk(words, words_before):
+                continue
         entries.append(_Entry(captured_at, version_id, "wayback", archived.get((captured_at, version_id)),
                               observation_id))
     for row in stored:
