@@ -331,8 +331,6 @@ def parse_when(text: str, end: bool = True) -> str:
     if ago := re.fullmatch(r"(\d{1,5})\s*([dwmy])", text.lower()):  # 90d, 12w, 6m, 1y: that long ago
         days = int(ago.group(1)) * {"d": 1, "w": 7, "m": 30, "y": 365}[ago.group(2)]
         return bound(datetime.now(timezone.utc) - timedelta(days=days))
-    problem = UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD, an ISO time or a span "
-                         "such as 90d, 12w, 6m)")
     try:
         if re.fullmatch(r"\d{4}", text):
             first = datetime(int(text), 1, 1, tzinfo=timezone.utc)
@@ -348,7 +346,8 @@ def parse_when(text: str, end: bool = True) -> str:
 
         when = dateparser.isoparse(text)
     except (ValueError, OverflowError):  # 2019-13, 2019-02-30, and what is no date at all
-        raise problem from None
+        raise UsageError(f"cannot read the date '{text}' (use YYYY, YYYY-MM, YYYY-MM-DD, an ISO time or a span "
+                         "such as 90d, 12w, 6m)") from None
     return bound(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
 
 

@@ -609,8 +609,8 @@ def _parse(text: str, path: Path) -> Watchlist:
     if not isinstance(root, dict):
         raise ConfigError(f"{path}:1: the watchlist must be a mapping with a 'policies:' list")
     check.unknown_keys(root, TOP_KEYS, "the watchlist")
-    for line, key, first in dict.fromkeys(duplicates):  # YAML lets the last one win without a word (an alias
-        # of an anchored mapping repeats it: said once)
+    # YAML lets the last value win without a word; an alias of an anchored mapping repeats it: said once.
+    for line, key, first in dict.fromkeys(duplicates):
         check.error(line, f"'{key}' is given twice in the same mapping (first on line {first})")
 
     targets, apprise_config = _read_targets(check, root.get("notify"))
