@@ -47,8 +47,20 @@ class ArchiveError(PolicywatchError):
     """The archive cannot be used right now (unreachable, or it answered something unreadable)."""
 
 
-class ArchiveRefused(ArchiveError):
-    """The archive keeps refusing (429/503): stop, keep what was fetched, resume on a later run."""
+class ArchiveStopped(ArchiveError):
+    """The archive as a whole cannot be used now: the run stops, keeps what was fetched, and a later
+    run resumes. Asking again for the next policy would only wait out the same retries."""
+
+
+class ArchiveRefused(ArchiveStopped):
+    """The archive keeps refusing (429/503)."""
+
+
+class ArchiveUnreachable(ArchiveStopped):
+    """The archive does not answer (no connection, or no answer in time), retries included."""
+
+
+UNREACHABLE = {"connection", "timeout"}  # error classes that are the archive's, whatever was asked
 
 
 @dataclass(frozen=True)
@@ -328,6 +340,10 @@ class ArchiveClient:
             if not result.ok:
                 if result.status == 404:
                     return None  # pywb: no captures of this URL in the collection
+                if result.error_class in UNREACHABLE:
+                    raise ArchiveUnreachable(f"{self.archive.host} is not answering ({result.error}); stopped "
+                                             f"after {result.attempts} attempt(s) — run backfill again later to "
+                                             "resume")
                 raise ArchiveError(f"capture listing from {self.archive.host} failed: {result.error}")
             try:
                 return parse_cdx(result.text or "", f"CDX answer from {self.archive.host}")

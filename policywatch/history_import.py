@@ -30,7 +30,8 @@ from policywatch.archive import (
     Archive,
     ArchiveClient,
     ArchiveError,
-    ArchiveRefused,
+    ArchiveStopped,
+    ArchiveUnreachable,
     Capture,
     stamp,
     strip_archive_noise,
@@ -121,22 +122,22 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
             store.ensure_policy(policy.id, policy.name, policy.url)
     report = BackfillReport(run_id, strategy)
     announcer = Announcer(store, watchlist, run_id, client.archive) if notify else None
-    refused: str | None = None
+    stopped: str | None = None  # why the archive cannot be used for the rest of this run
     try:
         for policy in policies:
             result = BackfillResult(policy.id, policy.name, policy.url)
             report.results.append(result)
-            if refused:
-                result.outcome, result.message = "stopped", f"not started: {refused}"
+            if stopped:
+                result.outcome, result.message = "stopped", f"not started: {stopped}"
                 continue
             before = Counter(client.requests)
             try:
                 _backfill_policy(store, client, policy, result, run_id=run_id, since=since, until=until,
                                  strategy=strategy, probe_every=probe_every, on_progress=on_progress,
                                  announcer=announcer)
-            except ArchiveRefused as exc:
+            except ArchiveStopped as exc:
                 result.outcome, result.message = "stopped", str(exc)
-                refused = str(exc)
+                stopped = str(exc)
             except ArchiveError as exc:
                 result.outcome, result.message = "failed", str(exc)
             finally:
@@ -216,8 +217,8 @@ class _Prober:
                 self.unfetched.append(fetched.error or fetched.error_class or "no answer")
                 self.transient_failures += 1
                 if self.transient_failures >= MAX_TRANSIENT_FAILURES:
-                    raise ArchiveError(f"{self.client.archive.host} is not answering ({fetched.error}); "
-                                       "run backfill again later to resume")
+                    raise ArchiveUnreachable(f"{self.client.archive.host} is not answering ({fetched.error}); "
+                                             "run backfill again later to resume")
             return None
         self.transient_failures = 0
         return self._derive(capture, fetched.content or b"", fetched.content_type, fetched.text, fetched)

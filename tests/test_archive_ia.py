@@ -174,3 +174,37 @@ def test_a_capture_that_could_not_be_fetched_keeps_the_timeline_unmerged_until_i
     again = backfill(watchlist, store, strategy="all", client=client_for(fake)).results[0]
     assert again.outcome == "ok" and again.fetched == 1  # only the missing capture
     assert [row["captured_at"] for row in store.timeline("acme")] == ["2019-01-01T12:00:00Z", "2019-01-07T12:00:00Z"]
+
+
+def test_an_archive_that_does_not_answer_stops_the_run_instead_of_each_policy_waiting(make_watchlist, store):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    archive = Archive.configured(f"http://127.0.0.1:{port}/cdx/search/cdx",
+                                 f"http://127.0.0.1:{port}/web/{{timestamp}}id_/{{url}}")
+    client = ArchiveClient(archive, rate=0, retries=2, backoff=0.01, sleep=lambda s: None)
+    watchlist = make_watchlist([{"id": name, "name": name.title(), "url": f"https://{name}.example/privacy"}
+                                for name in ("acme", "beta", "gamma")])
+    report = backfill(watchlist, store, strategy="all", client=client)
+    acme, beta, gamma = report.results
+    assert acme.outcome == "stopped" and "not answering" in acme.message and "resume" in acme.message
+    assert [beta.outcome, gamma.outcome] == ["stopped", "stopped"]
+    assert beta.message.startswith("not started") and "not answering" in beta.message
+    assert client.requests["cdx"] == 3  # one listing and its two retries, not three policies' worth
+    assert report.exit_code == 3
+
+
+def test_replays_failing_in_a_row_stop_the_run(http_server, make_watchlist, store):
+    fake = install_fake_ia(http_server, captures())
+    watchlist = make_watchlist([{"id": "acme", "name": "ACME", "url": ACME_URL},
+                                {"id": "beta", "name": "Beta", "url": "https://beta.example/privacy"}])
+    broken = {"status": 502, "body": b"Bad Gateway", "content_type": "text/plain", "headers": {}}
+    fake.fail_replay(*[broken] * 20)  # every replay and its retry, well past three captures in a row
+    report = backfill(watchlist, store, strategy="all", client=client_for(fake, retries=1))
+    acme, beta = report.results
+    assert acme.outcome == "stopped" and "not answering" in acme.message
+    assert beta.outcome == "stopped" and beta.message.startswith("not started")
+    assert fake.count("cdx") == 1 and fake.count("replay") == 6  # three captures, each tried twice
+    assert store.timeline("acme") == []
