@@ -36,7 +36,7 @@ from policywatch.archive import (
     stamp,
     strip_archive_noise,
 )
-from policywatch.errors import exit_code_of_interruption
+from policywatch.errors import PolicywatchError, exit_code_of_interruption
 from policywatch.fetch import FetchError, FetchResult, decode_body, utcnow
 from policywatch.monitor import Fetched, classify, profile_of, response_record
 from policywatch.normalize import IgnoreTimeout, UnreadablePage, normalize_text
@@ -204,9 +204,13 @@ class _Prober:
         if stored is not None:
             # Seen under other settings (select, remove…) or an older normalizer: derive it again
             # from the raw bytes kept then, instead of asking the archive twice.
-            self.result.known += 1
-            content, content_type, encoding = self.store.snapshot(stored)
-            return self._derive(capture, content, content_type, None, None)
+            try:
+                content, content_type, encoding = self.store.snapshot(stored)
+            except PolicywatchError:
+                pass  # kept bytes that are damaged: the archive still has them
+            else:
+                self.result.known += 1
+                return self._derive(capture, content, content_type, None, None)
         self.result.fetched += 1
         fetched = self.client.replay(capture, self.policy.max_bytes)
         if not fetched.ok:

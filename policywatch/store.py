@@ -893,11 +893,24 @@ class Store:
         digest = sha256(content).hexdigest()
         self._last_page = (digest, bytes(content))  # the text read from it is stored against it (add_version)
         if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is not None:
-            return digest
+            try:
+                self.snapshot(digest)
+                return digest
+            except PolicywatchError:  # kept damaged: these are its bytes (same sha256), stored whole again
+                packed = _zstd_pack(content, SNAPSHOT_LEVEL)
+                self.db.execute("UPDATE snapshots SET content = ?, compression = 'zstd', stored_size = ?,"
+                                " base_sha256 = NULL WHERE sha256 = ?", [packed, len(packed), digest])
+                return digest
         whole = _zstd_pack(content, SNAPSHOT_LEVEL)
         packed, compression, base = whole, "zstd", None
         for candidate in self._snapshot_bases(policy_id) if policy_id else ():
-            delta = _zstd_pack(content, SNAPSHOT_LEVEL, self.snapshot(candidate)[0])
+            try:
+                base_page = self.snapshot(candidate)[0]
+            except PolicywatchError:
+                # A damaged page is no base: monitoring goes on, storing this page without it; reading
+                # the damaged one still says it is damaged.
+                continue
+            delta = _zstd_pack(content, SNAPSHOT_LEVEL, base_page)
             if len(delta) < len(whole) / 2 and len(delta) < len(packed):
                 packed, compression, base = delta, "zstd-delta", candidate
         # else this page is stored whole, and becomes a base

@@ -541,6 +541,12 @@ def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page
     monkeypatch.setattr("policywatch.store.sha256", lambda data: hashlib.sha256(first if data == damaged else data))
     with pytest.raises(PolicywatchError, match=f"stored raw page {digest} is damaged .*checksum"):
         store.snapshot(digest)
+    monkeypatch.undo()
+    # A damaged base does not stop the policy's next pages from being stored (against another base, or whole).
+    fourth = first.replace(words[1100].encode(), b"FOURTH", 1)
+    digest = store.put_snapshot(fourth, "text/html", "utf-8", policy_id="a")
+    assert store.db.execute("SELECT base_sha256 FROM snapshots WHERE sha256 = ?", [digest]).fetchone()[0] != digests[0]
+    assert store.snapshot(digest)[0] == fourth
 
 
 def _runs(path) -> list[tuple]:
