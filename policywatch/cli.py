@@ -633,6 +633,8 @@ def publish(obj: Context, out: str, tags: tuple[str, ...], min_severity: str | N
     from policywatch.publish import publish_changelog
 
     start = parse_when(since, end=False) if since else None
+    if start is not None and start > parse_when("now"):
+        raise UsageError(f"--since {since} is in the future: nothing to publish yet")
     if base_url and not re.match(r"https?://", base_url):
         raise UsageError(f"--base-url must be an http(s) URL, not {base_url!r}")
     with obj.store(create=False) as store:

@@ -331,6 +331,8 @@ def test_a_time_as_history_prints_it_is_on_both_sides_of_itself_and_a_bad_date_i
     assert parse_when("2019-02") == "2019-02-28T23:59:59Z" and parse_when("2019", end=False) == "2019-01-01T00:00:00"
     run(project, "check", check_rc=0)
     for args in (("show", "acme", "--at", "2019-13"), ("report", "--since", "2019-02-30"),
-                 ("diff", "acme", "--from", "2019-00"), ("report", "--since", "2022", "--until", "2019")):
+                 ("diff", "acme", "--from", "2019-00"), ("report", "--since", "2022", "--until", "2019"),
+                 ("publish", str(project / "site"), "--since", "2999")):
         proc = run(project, *args, check_rc=2)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, args
+    assert not (project / "site").exists()  # refused before anything was written
