@@ -149,6 +149,20 @@ def test_moved_and_renamed_sections():
     assert diff.changed_sections[0].kinds == ["date_stamp"] and verdict.severity == "low"
 
 
+def test_a_changed_contact_address_is_an_edit_and_an_address_hidden_by_e_mail_protection_is_not():
+    contact = "Acme Widgets Ltd, 1 Harbour Road, Dublin, is the controller of your data."
+    old = BASE.replace(contact, contact + " Write to dpo@acme-inc.com with any question.")
+    diff, verdict = judged(old, old.replace("dpo@acme-inc.com", "DPO@acme.com"))
+    assert diff.changed_sections[0].kinds == ["editorial"] and (verdict.severity, verdict.material) == ("low", False)
+    # The same address shown, then hidden behind the placeholder an e-mail protection renders (and back).
+    hidden = old.replace("dpo@acme-inc.com", "[email\xa0protected]")
+    for before, after in ((old, hidden), (hidden, old)):
+        diff, verdict = judged(before, after)
+        assert diff.changed_sections[0].kinds == ["formatting"] and verdict.severity == "none"
+    # Only the address's case changed: the same address.
+    diff, verdict = judged(old, old.replace("dpo@acme-inc.com", "DPO@Acme-Inc.com"))
+    assert verdict.severity == "none"
+
 def test_added_and_removed_sections_are_material():
     diff, verdict = judged(BASE, BASE + "\n## Voice Features\n\nWe keep recordings of your voice commands "
                                         "to improve speech recognition.\n")

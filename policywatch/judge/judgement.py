@@ -35,6 +35,9 @@ from policywatch.vocabulary import SEVERITY_RANK
 # placeholders that obfuscation leaves instead of them.
 _URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*|\S+@\S+\.\w+|"
                   r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
+# E-mail addresses, and the placeholder an e-mail protection shows instead of one ("[email protected]").
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_EMAIL_PLACEHOLDER = re.compile(r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
 # A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.
 _FRAGMENT_WORDS = 4
 
@@ -129,6 +132,21 @@ def _sentence_bag(texts: list[str]) -> Counter:
     return Counter(v for t in texts for s in sentences(t) if (v := _visible(s)))
 
 
+def _addresses_changed(old: list[str], new: list[str]) -> bool:
+    """Did a contact address a reader sees change ("dpo@acme-inc.com" → "dpo@acme.com")? Addresses are
+    not words of a sentence (``_visible``), so that an address shown on one side and hidden behind
+    an e-mail protection's placeholder on the other is no change; two addresses that differ are."""
+    def addresses(texts: list[str]) -> tuple[Counter, int]:
+        joined = "\n".join(texts)
+        if "@" not in joined and "protected" not in joined:
+            return Counter(), 0
+        return Counter(a.lower() for a in _EMAIL.findall(joined)), len(_EMAIL_PLACEHOLDER.findall(joined))
+
+    (old_addresses, old_hidden), (new_addresses, new_hidden) = addresses(old), addresses(new)
+    came, gone = new_addresses - old_addresses, old_addresses - new_addresses
+    return sum(came.values()) > old_hidden or sum(gone.values()) > new_hidden
+
+
 def _same_sentences(diff: DocumentDiff) -> bool:
     """Do both versions hold the same visible sentences, in any order? A section whose heading and
     blocks read the same on both sides holds the same sentences on both: only the others are read."""
@@ -142,7 +160,7 @@ def _same_sentences(diff: DocumentDiff) -> bool:
             if part is not None:
                 texts.extend([part.heading, *(b.text for b in part.blocks)] if part.heading else
                              [b.text for b in part.blocks])
-    return _sentence_bag(old) == _sentence_bag(new)
+    return _sentence_bag(old) == _sentence_bag(new) and not _addresses_changed(old, new)
 
 
 def _is_fragment(sentence: str) -> bool:
@@ -158,7 +176,7 @@ def _section_kind(section: SectionDiff, rules: Rules) -> str:
         came.append(section.new_heading or "")
     old_bag, new_bag = _sentence_bag(gone), _sentence_bag(came)
     if old_bag == new_bag:
-        return "formatting"
+        return "editorial" if _addresses_changed(gone, came) else "formatting"
     old_sentences = {_visible(s) for b in gone for s in sentences(b)}
     new_sentences = {_visible(s) for b in came for s in sentences(b)}
     differing = [s for b in gone for s in sentences(b) if _visible(s) not in new_sentences] + \
