@@ -163,6 +163,28 @@ def test_a_changed_contact_address_is_an_edit_and_an_address_hidden_by_e_mail_pr
     diff, verdict = judged(old, old.replace("dpo@acme-inc.com", "DPO@Acme-Inc.com"))
     assert verdict.severity == "none"
 
+def test_labels_numbering_and_written_out_links_are_no_edit():
+    # A rotating menu of events, dated: labels, whatever numbers they carry.
+    menu = "# P\n\nApril Fools' Day\n\nPalm Sunday (Apr 5, 2020)\n\n## Use\n\nWe use your data to run the service.\n"
+    diff, verdict = judged(menu, menu.replace("April Fools' Day\n\nPalm Sunday (Apr 5, 2020)",
+                                              "Palm Sunday\n\nBaisakhi (Apr 13, 2020)"))
+    assert verdict.severity == "none", verdict.summary
+    # A list whose items became numbered subsections under an icon's label: the same sentences.
+    items = ["to create and maintain your account;", "to answer your requests;", "to bill you."]
+    listed = "# P\n\n## How we use your data\n\n" + "".join(f"- {item}\n" for item in items)
+    split = "# P\n\n## How we use your data\n\n" + "".join(
+        f"### {n}. Badge Check\n\n{item}\n\n" for n, item in enumerate(items, 1))
+    diff, verdict = judged(listed, split)
+    assert verdict.severity == "none", verdict.summary
+    # A link written out with a broken scheme, then mended: no word a reader reads changed.
+    link = BASE.replace("at rest.", "at rest, as certified at http.://privacyshield.gov.")
+    diff, verdict = judged(link, link.replace("http.://privacyshield.gov", "http://privacyshield.gov/"))
+    assert verdict.severity == "none", verdict.summary
+    # A date stamp is short too, and no label.
+    diff, verdict = judged(menu.replace("April Fools' Day", "Effective April 2, 2024"),
+                           menu.replace("April Fools' Day", "Effective April 9, 2024"))
+    assert verdict.severity == "low", verdict.summary
+
 def test_added_and_removed_sections_are_material():
     diff, verdict = judged(BASE, BASE + "\n## Voice Features\n\nWe keep recordings of your voice commands "
                                         "to improve speech recognition.\n")

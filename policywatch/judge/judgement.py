@@ -33,7 +33,7 @@ from policywatch.vocabulary import SEVERITY_RANK
 
 # What a reader does not read as words: link targets written out, e-mail addresses and the
 # placeholders that obfuscation leaves instead of them.
-_URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*|\S+@\S+\.\w+|"
+_URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*|\S+@\S+\.\w+|"
                   r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
 # E-mail addresses, and the placeholder an e-mail protection shows instead of one ("[email protected]").
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
@@ -147,9 +147,10 @@ def _addresses_changed(old: list[str], new: list[str]) -> bool:
     return sum(came.values()) > old_hidden or sum(gone.values()) > new_hidden
 
 
-def _same_sentences(diff: DocumentDiff) -> bool:
-    """Do both versions hold the same visible sentences, in any order? A section whose heading and
-    blocks read the same on both sides holds the same sentences on both: only the others are read."""
+def _same_sentences(diff: DocumentDiff, rules: Rules) -> bool:
+    """Do both versions hold the same visible sentences, in any order, apart from labels (fragments:
+    an icon's name, a widget's)? A section whose heading and blocks read the same on both sides holds
+    the same sentences on both: only the others are read."""
     old: list[str] = []
     new: list[str] = []
     for section in diff.sections:
@@ -160,11 +161,23 @@ def _same_sentences(diff: DocumentDiff) -> bool:
             if part is not None:
                 texts.extend([part.heading, *(b.text for b in part.blocks)] if part.heading else
                              [b.text for b in part.blocks])
-    return _sentence_bag(old) == _sentence_bag(new) and not _addresses_changed(old, new)
+    if _addresses_changed(old, new):
+        return False
+    old_bag, new_bag = _sentence_bag(old), _sentence_bag(new)
+    if old_bag == new_bag:
+        return True
+    differing = (old_bag - new_bag) + (new_bag - old_bag)
+    # A date stamp is short too, and no label ("Effective April 2nd 2024").
+    return all(_is_fragment(s) and not is_date_stamp(s, rules)
+               for t in old + new for s in sentences(t) if _visible(s) in differing)
 
 
 def _is_fragment(sentence: str) -> bool:
-    return len(words(sentence)) <= _FRAGMENT_WORDS and sentence.rstrip()[-1:] not in ".!?:;"
+    """A label: a few words without a sentence's end. The numbers of a date or a count it carries
+    ("Palm Sunday (Apr 5, 2020)", "Inbox (3)") are not words of it; a number alone ("4.", a
+    heading's numbering split from it) is no sentence at all."""
+    counted = sum(1 for w in words(sentence) if not w.isdigit())
+    return counted == 0 or (counted <= _FRAGMENT_WORDS and sentence.rstrip()[-1:] not in ".!?:;")
 
 
 def _section_kind(section: SectionDiff, rules: Rules) -> str:
@@ -288,7 +301,7 @@ def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtr
         direction = "expand" if any(g.direction == "expand" for g in top) else top[0].direction
     else:
         severity = max((s.severity for s in diff.changed_sections), key=SEVERITY_RANK.get, default="none")
-        if _same_sentences(diff):
+        if _same_sentences(diff, rules):
             severity = "none"  # only markup, link targets or the order of the same sentences changed
         direction = None
     # Text past the analysis bound is only compared as a whole: a change there is at least medium.
