@@ -471,3 +471,13 @@ def test_identifiers_of_your_device_are_device_identifiers():
     old = "# Policy\n\n## What we collect\n\nWe collect contact details and device identifiers.\n"
     new = "# Policy\n\n## What we collect\n\nWe collect your contact details as well as identifiers of your device.\n"
     assert keys(old) == keys(new) and not judged(old, new).material
+
+
+def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
+    contact = ("# P\n\n## Contact\n\nEpic Games, Inc., located at 620 Crossroads Blvd., Cary, NC 27518, USA.\n\n"
+               "- Data Controller: Epic Games, Inc.\n- Address: 620 Crossroads Blvd., Cary, NC 27518, USA\n")
+    assert not [f for f in facts_of(contact) if f.category == "international_transfers"]
+    # A lead-in that speaks of transfers still frames its list's countries.
+    transfers = "# P\n\n## Where\n\nWe transfer your data to our offices in:\n\n- the USA\n- India\n"
+    assert {f.practice for f in facts_of(transfers) if f.category == "international_transfers"} >= {
+        "to: USA", "to: India"}

@@ -583,7 +583,10 @@ class FactExtractor:
             # The lexicons are English: in another language their words are false friends ("Acquisition
             # de connaissances" is no merger, "par affiliation" no affiliate).
             return _Analysis([], frozenset())
-        touched = frozenset(hits) | frozenset(verbs)
+        # A name (a company, a country) frames nothing: "…, Cary, NC 27518, USA." before a list of
+        # contact details does not make the list's "USA" a transfer.
+        touched = frozenset(name for name, found in hits.items() if not all(term.named for term, _ in found)) | \
+            frozenset(verbs)
         if not hits or is_date_stamp(sentence, rules):
             return _Analysis([], touched)
         return _Analysis(list(self._findings(sentence, hits, verbs)), touched)
