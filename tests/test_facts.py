@@ -481,3 +481,15 @@ def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
     transfers = "# P\n\n## Where\n\nWe transfer your data to our offices in:\n\n- the USA\n- India\n"
     assert {f.practice for f in facts_of(transfers) if f.category == "international_transfers"} >= {
         "to: USA", "to: India"}
+
+
+@pytest.mark.parametrize("sentence, category, practice", [
+    ("We collect your name, phone number, job profession and company name.", "data_collected",
+     "employment and education data"),
+    ("We collect your occupation when you sign up.", "data_collected", "employment and education data"),
+    ("We use the list of installed apps to protect you against malicious applications.", "purposes",
+     "fraud prevention and safety"),
+])
+def test_real_phrasings_of_practices(sentence, category, practice):
+    found = {(f.category, f.practice) for f in facts_of(f"# P\n\n## Data\n\n{sentence}\n")}
+    assert (category, practice) in found, found
