@@ -57,10 +57,9 @@ class ArchiveRefused(ArchiveStopped):
 
 
 class ArchiveUnreachable(ArchiveStopped):
-    """The archive does not answer (no connection, or no answer in time), retries included."""
-
-
-UNREACHABLE = {"connection", "timeout"}  # error classes that are the archive's, whatever was asked
+    """No connection to the archive (refused, reset, its name unknown), retries included. A slow
+    answer or an error answer may be one URL's (a heavily captured page's listing): those fail
+    their policy only, and the run stops after FAILING_POLICIES of them in a row."""
 
 
 @dataclass(frozen=True)
@@ -340,7 +339,7 @@ class ArchiveClient:
             if not result.ok:
                 if result.status == 404:
                     return None  # pywb: no captures of this URL in the collection
-                if result.error_class in UNREACHABLE:
+                if result.error_class == "connection":
                     raise ArchiveUnreachable(f"{self.archive.host} is not answering ({result.error}); stopped "
                                              f"after {result.attempts} attempt(s) — run backfill again later to "
                                              "resume")

@@ -47,7 +47,8 @@ from policywatch.watchlist import Policy, Watchlist
 
 STRATEGIES = ("changes", "all")
 PROBE_EVERY = 10  # any text in effect for this many captures is found (about a fifth of the fetches)
-MAX_TRANSIENT_FAILURES = 3  # replays failing in a row (timeouts, resets) before the archive counts as unreachable
+FAILING_POLICIES = 3  # policies in a row the archive fails before the run stops (the archive's trouble, not theirs)
+MAX_TRANSIENT_FAILURES = 3  # replays failing in a row (timeouts, resets, 5xx) before their policy fails
 LOCK_WAIT = 900.0  # seconds to wait for a check run to finish writing
 # Replay failures that will not go away on a later run: remembered, never fetched again.
 PERMANENT = {"http_error", "redirected", "redirect_loop", "not_html", "bad_encoding", "too_large", "not_found"}
@@ -123,6 +124,7 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
     report = BackfillReport(run_id, strategy)
     announcer = Announcer(store, watchlist, run_id, client.archive) if notify else None
     stopped: str | None = None  # why the archive cannot be used for the rest of this run
+    failing = 0  # policies in a row the archive failed (slow or error answers)
     try:
         for policy in policies:
             result = BackfillResult(policy.id, policy.name, policy.url)
@@ -140,6 +142,11 @@ def backfill(watchlist: Watchlist, store: Store, *, ids: Iterable[str] = (), tag
                 stopped = str(exc)
             except ArchiveError as exc:
                 result.outcome, result.message = "failed", str(exc)
+                failing += 1
+                if failing >= FAILING_POLICIES:
+                    stopped = f"{client.archive.host} failed for {failing} policies in a row (the last: {exc})"
+            else:
+                failing = 0
             finally:
                 result.requests = dict(client.requests - before)
                 if on_progress:
@@ -221,8 +228,9 @@ class _Prober:
                 self.unfetched.append(fetched.error or fetched.error_class or "no answer")
                 self.transient_failures += 1
                 if self.transient_failures >= MAX_TRANSIENT_FAILURES:
-                    raise ArchiveUnreachable(f"{self.client.archive.host} is not answering ({fetched.error}); "
-                                             "run backfill again later to resume")
+                    failure = ArchiveUnreachable if fetched.error_class == "connection" else ArchiveError
+                    raise failure(f"{self.client.archive.host} is not answering ({fetched.error}); "
+                                  "run backfill again later to resume")
             return None
         self.transient_failures = 0
         return self._derive(capture, fetched.content or b"", fetched.content_type, fetched.text, fetched)

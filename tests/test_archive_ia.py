@@ -196,7 +196,7 @@ def test_an_archive_that_does_not_answer_stops_the_run_instead_of_each_policy_wa
     assert report.exit_code == 3
 
 
-def test_replays_failing_in_a_row_stop_the_run(http_server, make_watchlist, store):
+def test_replays_failing_in_a_row_fail_their_policy_and_the_next_is_tried(http_server, make_watchlist, store):
     fake = install_fake_ia(http_server, captures())
     watchlist = make_watchlist([{"id": "acme", "name": "ACME", "url": ACME_URL},
                                 {"id": "beta", "name": "Beta", "url": "https://beta.example/privacy"}])
@@ -204,7 +204,20 @@ def test_replays_failing_in_a_row_stop_the_run(http_server, make_watchlist, stor
     fake.fail_replay(*[broken] * 20)  # every replay and its retry, well past three captures in a row
     report = backfill(watchlist, store, strategy="all", client=client_for(fake, retries=1))
     acme, beta = report.results
-    assert acme.outcome == "stopped" and "not answering" in acme.message
-    assert beta.outcome == "stopped" and beta.message.startswith("not started")
-    assert fake.count("cdx") == 1 and fake.count("replay") == 6  # three captures, each tried twice
-    assert store.timeline("acme") == []
+    assert acme.outcome == "failed" and "not answering" in acme.message
+    assert beta.outcome == "ok"  # an error answer may be one page's: the archive is asked for the next
+    assert fake.count("cdx") == 2 and fake.count("replay") == 6  # three captures, each tried twice
+    assert store.timeline("acme") == [] and report.exit_code == 3
+
+
+def test_an_archive_failing_policy_after_policy_stops_the_run(http_server, make_watchlist, store):
+    fake = install_fake_ia(http_server, captures())
+    names = ("acme", "beta", "gamma", "delta")
+    watchlist = make_watchlist([{"id": n, "name": n.title(), "url": f"https://{n}.example/privacy"} for n in names])
+    broken = {"status": 502, "body": b"Bad Gateway", "content_type": "text/plain", "headers": {}}
+    fake.fail_cdx(*[broken] * 20)
+    report = backfill(watchlist, store, strategy="all", client=client_for(fake, retries=1))
+    assert [r.outcome for r in report.results] == ["failed", "failed", "failed", "stopped"]
+    last = report.results[-1].message
+    assert last.startswith("not started") and "3 policies in a row" in last
+    assert fake.count("cdx") == 6  # three listings, each tried twice; none for the fourth
