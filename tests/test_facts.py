@@ -477,6 +477,11 @@ def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
     contact = ("# P\n\n## Contact\n\nEpic Games, Inc., located at 620 Crossroads Blvd., Cary, NC 27518, USA.\n\n"
                "- Data Controller: Epic Games, Inc.\n- Address: 620 Crossroads Blvd., Cary, NC 27518, USA\n")
     assert not [f for f in facts_of(contact) if f.category == "international_transfers"]
+    # A lead-in that introduces its list frames it by the names it holds too.
+    countries = "# P\n\n## Where\n\nAs well as the United States, your data may be sent to:\n\n- India\n- Brazil\n"
+    assert "transfers personal data to China" in judged(countries, countries + "- China\n").summary
+    companies = "# P\n\n## Who\n\nBesides Google, these companies get your data:\n\n- Criteo\n- Mixpanel\n"
+    assert "shares personal data with TikTok" in judged(companies, companies + "- TikTok\n").summary
     # A lead-in that speaks of transfers still frames its list's countries.
     transfers = "# P\n\n## Where\n\nWe transfer your data to our offices in:\n\n- the USA\n- India\n"
     assert {f.practice for f in facts_of(transfers) if f.category == "international_transfers"} >= {

@@ -162,6 +162,16 @@ def test_a_changed_contact_address_is_an_edit_and_an_address_hidden_by_e_mail_pr
     # Only the address's case changed: the same address.
     diff, verdict = judged(old, old.replace("dpo@acme-inc.com", "DPO@Acme-Inc.com"))
     assert verdict.severity == "none"
+    # The address changed beside a label that changed too; a phone number changed.
+    card = "# P\n\n## Contact\n\nOur office\n\nWrite to dpo@acme-inc.com any time you like.\n\n- Phone: 0800 123 4567\n"
+    for new in (card.replace("acme-inc", "acme").replace("Our office", "Our offices"),
+                card.replace("0800 123 4567", "0900 765 4321")):
+        diff, verdict = judged(card, new)
+        assert (diff.changed_sections[0].kinds, verdict.severity) == (["editorial"], "low"), verdict.summary
+    # A short contact card's new address is read as English: ".com" is no Portuguese word.
+    card = "# P\n\n## Contact\n\n" + "".join(f"- E-mail {n}: team{n}@acme.com\n" for n in range(12))
+    diff, verdict = judged(card, card.replace("team3@acme.com", "desk@acme.com"))
+    assert "Not judged" not in verdict.summary and verdict.severity == "low", verdict.summary
 
 def test_labels_numbering_and_written_out_links_are_no_edit():
     # A rotating menu of events, dated: labels, whatever numbers they carry.

@@ -26,6 +26,7 @@ from policywatch.document import Document, Section, in_other_language, row_cells
 from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
 
 MAX_SENTENCE_WORDS = 120
+NAMED_ONLY = "named:"  # a category a sentence touches by names alone (_Analysis.touched, _frames)
 MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260,000; beyond, coarser
 MAX_TERM_RUNS = 40_000  # term searches × 100 characters, per pair (the longest real pairs: ~27,000)
 MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
@@ -525,10 +526,18 @@ class FactExtractor:
 
     # -- sentences ---------------------------------------------------------------------------
     def _frames(self, text: str) -> frozenset[str]:
-        """Categories a heading or lead-in puts its content in."""
+        """Categories a heading or lead-in puts its content in.
+
+        A name (a company, a country) frames only in a text that introduces what follows ("As well
+        as the United States, your data may go to:"): "…, Cary, NC 27518, USA." before a list of
+        contact details does not make the list's "Address: …, USA" a transfer.
+        """
         if not text:
             return frozenset()
-        return frozenset().union(*(self._analysis(s).touched for s in sentences(text)))
+        touched = frozenset().union(*(self._analysis(s).touched for s in sentences(text)))
+        introduces = text.rstrip().endswith(":")
+        return frozenset(name.removeprefix(NAMED_ONLY) for name in touched
+                         if introduces or not name.startswith(NAMED_ONLY))
 
     def _sentence(self, sentence: str) -> list[_Finding]:
         return self._analysis(sentence).findings
@@ -583,10 +592,9 @@ class FactExtractor:
             # The lexicons are English: in another language their words are false friends ("Acquisition
             # de connaissances" is no merger, "par affiliation" no affiliate).
             return _Analysis([], frozenset())
-        # A name (a company, a country) frames nothing: "…, Cary, NC 27518, USA." before a list of
-        # contact details does not make the list's "USA" a transfer.
-        touched = frozenset(name for name, found in hits.items() if not all(term.named for term, _ in found)) | \
-            frozenset(verbs)
+        # A category only names found (a company, a country) touch is marked NAMED_ONLY: see _frames.
+        touched = frozenset(name if not all(term.named for term, _ in found) else NAMED_ONLY + name
+                            for name, found in hits.items()) | frozenset(verbs)
         if not hits or is_date_stamp(sentence, rules):
             return _Analysis([], touched)
         return _Analysis(list(self._findings(sentence, hits, verbs)), touched)

@@ -38,6 +38,10 @@ _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[
 # E-mail addresses, and the placeholder an e-mail protection shows instead of one ("[email protected]").
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _EMAIL_PLACEHOLDER = re.compile(r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
+# A date written in words ("Apr 5, 2020", "5 April 2020", "April 2020") or a year.
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}"
+                   rf"(?:,?\s+\d{{4}})?\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:19|20)\d{{2}}\b", re.IGNORECASE)
 # A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.
 _FRAGMENT_WORDS = 4
 
@@ -173,11 +177,16 @@ def _same_sentences(diff: DocumentDiff, rules: Rules) -> bool:
 
 
 def _is_fragment(sentence: str) -> bool:
-    """A label: a few words without a sentence's end. The numbers of a date or a count it carries
-    ("Palm Sunday (Apr 5, 2020)", "Inbox (3)") are not words of it; a number alone ("4.", a
-    heading's numbering split from it) is no sentence at all."""
-    counted = sum(1 for w in words(sentence) if not w.isdigit())
-    return counted == 0 or (counted <= _FRAGMENT_WORDS and sentence.rstrip()[-1:] not in ".!?:;")
+    """A label: a few words without a sentence's end. A date it carries ("Palm Sunday (Apr 5, 2020)")
+    is not words of it; a number alone ("4.", "2.1", a heading's numbering split from it) is no
+    sentence at all. A label carries no long number: a phone number or a postcode changed is an edit."""
+    undated = _DATE.sub(" ", sentence)
+    if sum(c.isdigit() for c in undated) > 4:
+        return False
+    counted = words(undated)
+    if all(w.isdigit() for w in counted) and len(counted) <= 2:
+        return True
+    return len(counted) <= _FRAGMENT_WORDS and sentence.rstrip()[-1:] not in ".!?:;"
 
 
 def _section_kind(section: SectionDiff, rules: Rules) -> str:
@@ -197,7 +206,8 @@ def _section_kind(section: SectionDiff, rules: Rules) -> str:
     if differing and all(is_date_stamp(s, rules) for s in differing):
         return "date_stamp"  # before fragments: "Effective April 2nd 2024" is short, and a date stamp
     if not differing or all(_is_fragment(s) for s in differing):
-        return "formatting"  # moved sentences, or labels of widgets and links
+        # moved sentences, or labels of widgets and links
+        return "editorial" if _addresses_changed(gone, came) else "formatting"
     return "editorial"
 
 
@@ -263,7 +273,8 @@ def _unread_language(diff: DocumentDiff) -> str | None:
     """The language the changed passages are written in, when it is not the lexicons' English."""
     text = " ".join(block.text for change in diff.changed_sections for section in (change.new, change.old)
                     if section is not None for block in section.blocks)
-    return LANGUAGE_NAMES.get(detect_language(text) or "en")
+    # Not links or addresses: the "com" of ".com" is a Portuguese word.
+    return LANGUAGE_NAMES.get(detect_language(_URL.sub(" ", text)) or "en")
 
 
 def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtractor | None = None) -> Judgement:
