@@ -456,9 +456,17 @@ def _zstd_pack(data: bytes, level: int, dictionary: bytes | None = None) -> byte
     return zstandard.ZstdCompressor(level=level, dict_data=shared, write_checksum=True).compress(data)
 
 
-def _zstd_unpack(packed: bytes, dictionary: bytes | None = None) -> bytes:
+UNPACKED_MOST = 1 << 28  # no stored page or text is larger: a frame saying so is damaged, not allocated
+
+
+def _zstd_unpack(packed: bytes, dictionary: bytes | None = None, size: int | None = None) -> bytes:
+    """The bytes of a zstd frame; a frame whose header declares another size than ``size`` (or an
+    impossible one) raises ZstdError before anything is allocated for it."""
     import zstandard
 
+    declared = zstandard.frame_content_size(packed)
+    if declared > UNPACKED_MOST or (size is not None and declared not in (-1, size)):
+        raise zstandard.ZstdError(f"its frame declares {declared} bytes" + (f", not {size}" if size else ""))
     shared = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT) \
         if dictionary is not None else None
     return zstandard.ZstdDecompressor(dict_data=shared).decompress(packed)
@@ -931,18 +939,18 @@ class Store:
             " GROUP BY o.snapshot_sha256 ORDER BY MAX(o.id) DESC LIMIT ?", [policy_id, SNAPSHOT_BASES])]
 
     def snapshot(self, digest: str) -> tuple[bytes, str | None, str | None]:
-        row = self.db.execute("SELECT content, compression, content_type, encoding, base_sha256 FROM snapshots"
+        row = self.db.execute("SELECT content, compression, content_type, encoding, base_sha256, size FROM snapshots"
                               " WHERE sha256 = ?", [digest]).fetchone()
         if row is None:
             raise KeyError(digest)
-        packed, compression, content_type, encoding, base = row
+        packed, compression, content_type, encoding, base, size = row
         import zstandard
 
         try:
             if compression == "zlib":
                 content = zlib.decompress(packed)
             else:  # a base is always stored whole: one step back at most
-                content = _zstd_unpack(packed, self.snapshot(base)[0] if base is not None else None)
+                content = _zstd_unpack(packed, self.snapshot(base)[0] if base is not None else None, size)
         except KeyError:
             raise _damaged(self.path, f"raw page {digest}", f"its base {base} is missing") from None
         except (zlib.error, zstandard.ZstdError) as exc:
@@ -983,7 +991,7 @@ class Store:
             if self._last_page is not None and self._last_page[0] == page_sha256:
                 page = self._last_page[1]
             else:
-                with contextlib.suppress(KeyError):
+                with contextlib.suppress(KeyError, PolicywatchError):  # none, or damaged: the text alone
                     page = self.snapshot(page_sha256)[0]
         if page is None or len(page) > TEXT_PAGE_MOST:
             return _deflate(text), None

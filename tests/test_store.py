@@ -542,6 +542,11 @@ def test_a_raw_page_is_stored_as_its_difference_from_the_policys_last_whole_page
     with pytest.raises(PolicywatchError, match=f"stored raw page {digest} is damaged .*checksum"):
         store.snapshot(digest)
     monkeypatch.undo()
+    # A frame whose header declares another size than the page's is damaged, and nothing is allocated for it.
+    store.db.execute("UPDATE snapshots SET content = ? WHERE sha256 = ?",
+                     [zstandard.ZstdCompressor().compress(b"x" * (len(first) * 4)), digests[0]])
+    with pytest.raises(PolicywatchError, match=f"stored raw page {digests[0]} is damaged .*declares"):
+        store.snapshot(digests[0])
     # A damaged base does not stop the policy's next pages from being stored (against another base, or whole).
     fourth = first.replace(words[1100].encode(), b"FOURTH", 1)
     digest = store.put_snapshot(fourth, "text/html", "utf-8", policy_id="a")
