@@ -498,3 +498,13 @@ def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
 def test_real_phrasings_of_practices(sentence, category, practice):
     found = {(f.category, f.practice) for f in facts_of(f"# P\n\n## Data\n\n{sentence}\n")}
     assert (category, practice) in found, found
+
+
+def test_hashing_and_pseudonyms_are_safeguards_only_where_security_is_spoken_of():
+    def security(text: str) -> set[str]:
+        return {f.practice for f in facts_of(text) if f.category == "security"}
+
+    assert not security("# P\n\n## Advertising\n\nWe share your e-mail address in a hashed format with ad partners.\n")
+    assert not security("# P\n\n## Analytics\n\nHotjar stores this information in a pseudonymized user profile.\n")
+    assert "encryption" in security("# P\n\n## Accounts\n\nWe protect your password by hashing it.\n")
+    assert "security safeguards" in security("# P\n\n## Keeping your data safe\n\nWe pseudonymise analytics data.\n")
