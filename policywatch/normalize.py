@@ -37,7 +37,7 @@ from policywatch.document import (
 from policywatch.errors import PolicywatchError
 
 # Bump when the normalizer's output changes, so `renormalize` knows what is stale.
-NORMALIZER_VERSION = 7
+NORMALIZER_VERSION = 8
 
 DROP_TAGS = {
     "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
@@ -107,6 +107,29 @@ def _parser() -> etree.HTMLParser:
 
 def _text(element: etree._Element) -> str:
     return "".join(element.itertext())
+
+
+def _cell_text(cell: etree._Element) -> str:
+    """A table cell's text, its paragraphs and lines apart: "<p>A. Identifiers</p><p>Examples: …</p>"
+    reads "A. Identifiers Examples: …", not "A. IdentifiersExamples: …"."""
+    parts: list[str] = []
+
+    def visit(element: etree._Element) -> None:
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        apart = tag == "br" or tag in BLOCK_TAGS
+        if apart:
+            parts.append(" ")
+        if element.text and tag:
+            parts.append(element.text)
+        for child in element:
+            visit(child)
+            if child.tail:
+                parts.append(child.tail)
+        if apart:
+            parts.append(" ")
+
+    visit(cell)
+    return "".join(parts)
 
 
 def _text_head(element: etree._Element, limit: int) -> str:
@@ -616,7 +639,7 @@ class _Walker:
         tag = tag.lower() if isinstance(tag, str) else ""
         if tag == "tr":
             self.flush()
-            cells = [clean_text(_text(c)) for c in element if isinstance(c.tag, str)
+            cells = [clean_text(_cell_text(c)) for c in element if isinstance(c.tag, str)
                      and c.tag.lower() in ("td", "th")]
             cells = [c for c in cells if c]
             if cells:

@@ -305,3 +305,13 @@ def test_brackets_that_are_not_links_stay():
     text = md(page("<h2>Notes</h2><p>[Note]: Important changes are listed below.</p>"
                    "<p>Under Cal. Civ. Code § 1798.140[o][1] we list what we collect.</p>"))
     assert "[Note]: Important" in text and "1798.140[o][1]" in text
+
+
+def test_a_table_cells_paragraphs_lines_and_items_stay_apart():
+    html = ("<html><body><main><h1>Privacy</h1><h2>Categories</h2><table><tr><th>Category</th><th>Collected</th></tr>"
+            "<tr><th><p>A. Identifiers</p><p><small><i>Examples:</i> Name, postal address</small></p></th>"
+            "<td>Yes<br>since 2020</td></tr><tr><td>Uses<ul><li>Support</li><li>Billing</li></ul></td>"
+            "<td>No</td></tr></table></main></body></html>")
+    markdown = normalize_html(html).markdown
+    assert "A. Identifiers Examples: Name, postal address | Yes since 2020" in markdown
+    assert "Uses Support Billing | No" in markdown
