@@ -57,7 +57,8 @@ class ArchiveRefused(ArchiveStopped):
 
 
 class ArchiveUnreachable(ArchiveStopped):
-    """No connection to the archive (refused, reset, its name unknown), retries included. A slow
+    """No connection to the archive could be made (refused, its name unknown, no route, no answer to
+    connect), retries included. A slow
     answer or an error answer may be one URL's (a heavily captured page's listing): those fail
     their policy only, and the run stops after FAILING_POLICIES of them in a row."""
 
@@ -339,7 +340,7 @@ class ArchiveClient:
             if not result.ok:
                 if result.status == 404:
                     return None  # pywb: no captures of this URL in the collection
-                if result.error_class == "connection":
+                if result.connect_failed:
                     raise ArchiveUnreachable(f"{self.archive.host} is not answering ({result.error}); stopped "
                                              f"after {result.attempts} attempt(s) — run backfill again later to "
                                              "resume")

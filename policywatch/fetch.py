@@ -73,6 +73,7 @@ class FetchResult:
     redirects: list[str] = field(default_factory=list)
     headers: dict[str, str] | None = None  # of the final answer
     location: str | None = None  # a 3xx answer's target, when redirects are not followed
+    connect_failed: bool = False  # no connection was made (refused, unknown name, no route, connect timeout)
     fetched_at: str = field(default_factory=lambda: utcnow())
 
     @property
@@ -85,11 +86,13 @@ def utcnow() -> str:
 
 
 class FetchError(Exception):
-    def __init__(self, error_class: str, message: str, retry: bool = False, wait: float | None = None):
+    def __init__(self, error_class: str, message: str, retry: bool = False, wait: float | None = None,
+                 connect_failed: bool = False):
         super().__init__(message)
         self.error_class = error_class
         self.retry = retry
         self.wait = wait
+        self.connect_failed = connect_failed
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -561,7 +564,7 @@ class Fetcher:
             elif host in self.unresolved:
                 # Every policy of a host whose name did not resolve would wait out its own retries.
                 raise FetchError("connection", f"cannot reach {host}: DNS lookup failed (as for an earlier "
-                                               "page of this host in this run)")
+                                               "page of this host in this run)", connect_failed=True)
             else:
                 self._fetch_http(url, result, timeout=timeout, retries=retries, backoff=backoff,
                                  max_bytes=max_bytes, headers=headers or {}, user_agent=user_agent,
@@ -569,6 +572,7 @@ class Fetcher:
                                  follow_redirects=follow_redirects)
         except FetchError as exc:
             result.error_class, result.error = exc.error_class, str(exc)
+            result.connect_failed = exc.connect_failed
             result.text = None
             if exc.error_class == "connection" and str(exc).endswith(": DNS lookup failed") and host:
                 self.unresolved.add(host)
@@ -660,9 +664,11 @@ class Fetcher:
             if deadline.expired:  # the deadline cut the connection: no headers yet, or a redirect's body
                 raise too_slow("the server is too slow to answer") from None
             if isinstance(exc, requests.Timeout):
-                raise FetchError("timeout", f"no answer from {host} within {timeout:g}s", retry=True) from None
+                raise FetchError("timeout", f"no answer from {host} within {timeout:g}s", retry=True,
+                                 connect_failed=isinstance(exc, requests.ConnectTimeout)) from None
             if isinstance(exc, requests.ConnectionError):
-                raise FetchError("connection", f"cannot reach {host}: {_root_cause(exc)}", retry=True) from None
+                raise FetchError("connection", f"cannot reach {host}: {_root_cause(exc)}", retry=True,
+                                 connect_failed=_no_connection(exc)) from None
             raise FetchError("connection", f"request to {host} failed: {_root_cause(exc)}", retry=True) from None
         with response:
             result.status = response.status_code
@@ -777,6 +783,22 @@ class Fetcher:
             # never be written, and the process is on its way out (cli.main ends it at once).
             interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, SystemExit))
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """Did the request fail before a connection was made (refused, unknown name, no route), rather
+    than on a connection the server then closed?"""
+    from urllib3.exceptions import NewConnectionError
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None or isinstance(seen, NewConnectionError):
+            return seen is not None
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if not isinstance(seen, BaseException):
+            return False
+    return False
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -228,7 +228,7 @@ class _Prober:
                 self.unfetched.append(fetched.error or fetched.error_class or "no answer")
                 self.transient_failures += 1
                 if self.transient_failures >= MAX_TRANSIENT_FAILURES:
-                    failure = ArchiveUnreachable if fetched.error_class == "connection" else ArchiveError
+                    failure = ArchiveUnreachable if fetched.connect_failed else ArchiveError
                     raise failure(f"{self.client.archive.host} is not answering ({fetched.error}); "
                                   "run backfill again later to resume")
             return None

@@ -196,6 +196,36 @@ def test_an_archive_that_does_not_answer_stops_the_run_instead_of_each_policy_wa
     assert report.exit_code == 3
 
 
+def test_an_archive_that_closes_connections_fails_the_policy_without_stopping_the_run(make_watchlist, store):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+
+    def close_each() -> None:  # a connection is made, then closed before any answer: one URL's trouble maybe
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.close()
+
+    threading.Thread(target=close_each, daemon=True).start()
+    try:
+        archive = Archive.configured(f"http://127.0.0.1:{port}/cdx/search/cdx",
+                                     f"http://127.0.0.1:{port}/web/{{timestamp}}id_/{{url}}")
+        client = ArchiveClient(archive, rate=0, retries=1, backoff=0.01, sleep=lambda s: None)
+        watchlist = make_watchlist([{"id": name, "name": name.title(), "url": f"https://{name}.example/privacy"}
+                                    for name in ("acme", "beta")])
+        acme, beta = backfill(watchlist, store, strategy="all", client=client).results
+    finally:
+        listener.close()
+    assert acme.outcome == "failed" and beta.outcome == "failed"  # each policy tried, none stopped the run
+    assert client.requests["cdx"] == 4
+
 def test_replays_failing_in_a_row_fail_their_policy_and_the_next_is_tried(http_server, make_watchlist, store):
     fake = install_fake_ia(http_server, captures())
     watchlist = make_watchlist([{"id": "acme", "name": "ACME", "url": ACME_URL},
