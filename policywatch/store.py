@@ -456,16 +456,16 @@ def _zstd_pack(data: bytes, level: int, dictionary: bytes | None = None) -> byte
     return zstandard.ZstdCompressor(level=level, dict_data=shared, write_checksum=True).compress(data)
 
 
-UNPACKED_MOST = 1 << 28  # no stored page or text is larger: a frame saying so is damaged, not allocated
+UNPACKED_MOST = 1 << 28  # no stored text is larger (a page's size is its row's): a frame saying so is damaged
 
 
 def _zstd_unpack(packed: bytes, dictionary: bytes | None = None, size: int | None = None) -> bytes:
-    """The bytes of a zstd frame; a frame whose header declares another size than ``size`` (or an
-    impossible one) raises ZstdError before anything is allocated for it."""
+    """The bytes of a zstd frame; a frame whose header declares another size than ``size`` (or, for a
+    text, an impossible one) raises ZstdError before anything is allocated for it."""
     import zstandard
 
     declared = zstandard.frame_content_size(packed)
-    if declared > UNPACKED_MOST or (size is not None and declared not in (-1, size)):
+    if declared not in (-1, size) if size is not None else declared > UNPACKED_MOST:
         raise zstandard.ZstdError(f"its frame declares {declared} bytes" + (f", not {size}" if size else ""))
     shared = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT) \
         if dictionary is not None else None

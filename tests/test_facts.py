@@ -482,6 +482,10 @@ def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
     assert "transfers personal data to China" in judged(countries, countries + "- China\n").summary
     companies = "# P\n\n## Who\n\nBesides Google, these companies get your data:\n\n- Criteo\n- Mixpanel\n"
     assert "shares personal data with TikTok" in judged(companies, companies + "- TikTok\n").summary
+    # Only the names of the sentence that introduces the list: not an address named before it.
+    representative = ("# P\n\n## Contact\n\nOur representative in the European Union is Acme Europe Ltd, Ireland. "
+                      "You can write to them at:\n\n- 1 Harbour Road, Dublin, Ireland\n")
+    assert not [f for f in facts_of(representative) if f.category == "international_transfers"]
     # A lead-in that speaks of transfers still frames its list's countries.
     transfers = "# P\n\n## Where\n\nWe transfer your data to our offices in:\n\n- the USA\n- India\n"
     assert {f.practice for f in facts_of(transfers) if f.category == "international_transfers"} >= {
@@ -508,3 +512,6 @@ def test_hashing_and_pseudonyms_are_safeguards_only_where_security_is_spoken_of(
     assert not security("# P\n\n## Analytics\n\nHotjar stores this information in a pseudonymized user profile.\n")
     assert "encryption" in security("# P\n\n## Accounts\n\nWe protect your password by hashing it.\n")
     assert "security safeguards" in security("# P\n\n## Keeping your data safe\n\nWe pseudonymise analytics data.\n")
+    # A fact one of whose terms needs no frame counts anywhere, whichever term was found first.
+    assert "security safeguards" in security(
+        "# P\n\n## How we handle data\n\nWe pseudonymise usage data and apply strict access controls.\n")

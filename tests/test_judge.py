@@ -190,6 +190,9 @@ def test_labels_numbering_and_written_out_links_are_no_edit():
     link = BASE.replace("at rest.", "at rest, as certified at http.://privacyshield.gov.")
     diff, verdict = judged(link, link.replace("http.://privacyshield.gov", "http://privacyshield.gov/"))
     assert verdict.severity == "none", verdict.summary
+    # "5 may" is no date: a count changed in a short item is an edit.
+    item = "# P\n\n## Who\n\nWe limit access.\n\n- Up to 5 may view it\n"
+    assert judged(item, item.replace("5 may", "50 may"))[1].severity == "low"
     # A date stamp is short too, and no label.
     diff, verdict = judged(menu.replace("April Fools' Day", "Effective April 2, 2024"),
                            menu.replace("April Fools' Day", "Effective April 9, 2024"))

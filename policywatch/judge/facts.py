@@ -534,10 +534,12 @@ class FactExtractor:
         """
         if not text:
             return frozenset()
-        touched = frozenset().union(*(self._analysis(s).touched for s in sentences(text)))
-        introduces = text.rstrip().endswith(":")
-        return frozenset(name.removeprefix(NAMED_ONLY) for name in touched
-                         if introduces or not name.startswith(NAMED_ONLY))
+        parts = sentences(text)
+        touched = frozenset().union(*(self._analysis(s).touched for s in parts))
+        framing = {name for name in touched if not name.startswith(NAMED_ONLY)}
+        if parts and parts[-1].endswith(":"):  # the names of the sentence that introduces, not of those before it
+            framing |= {name.removeprefix(NAMED_ONLY) for name in self._analysis(parts[-1]).touched}
+        return frozenset(framing)
 
     def _sentence(self, sentence: str) -> list[_Finding]:
         return self._analysis(sentence).findings
@@ -612,7 +614,9 @@ class FactExtractor:
             # "You can opt out of marketing e-mails": the sentence offers a choice; what the choice is
             # about (marketing) is not thereby a new practice of the company.
             hits = {name: found for name, found in hits.items() if rules.categories[name].protective}
-        seen: set[tuple] = set()
+        # One finding per fact; it needs a frame only if every term that states it does (a framed
+        # "pseudonymise" and an unframed "access controls" both state security safeguards).
+        found_rows: dict[tuple, tuple[tuple, bool]] = {}
         for name, found in hits.items():
             category = rules.categories[name]
             for term, match in found:
@@ -624,9 +628,13 @@ class FactExtractor:
                 if polarity == "asserted" and category.protective and conditional:
                     polarity = "conditional"
                 for row in self._facts_of(category, term, match, polarity, sentence, about):
-                    if row[:5] not in seen:
-                        seen.add(row[:5])
-                        yield _Finding(*row, needs_frame)
+                    first = found_rows.get(row[:5])
+                    if first is None:
+                        found_rows[row[:5]] = (row, needs_frame)
+                    elif first[1] and not needs_frame:
+                        found_rows[row[:5]] = (first[0], False)
+        for row, needs_frame in found_rows.values():
+            yield _Finding(*row, needs_frame)
 
     def _facts_of(self, category: CategoryRules, term: Term, match: re.Match, polarity: str, sentence: str,
                   about: str | None) -> Iterator[tuple]:

@@ -38,10 +38,12 @@ _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[
 # E-mail addresses, and the placeholder an e-mail protection shows instead of one ("[email protected]").
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _EMAIL_PLACEHOLDER = re.compile(r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
-# A date written in words ("Apr 5, 2020", "5 April 2020", "April 2020") or a year.
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}"
-                   rf"(?:,?\s+\d{{4}})?\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:19|20)\d{{2}}\b", re.IGNORECASE)
+# A date written in words ("Apr 5, 2020", "5 April 2020", "April 2020") or a year. Month names are
+# capitalized, and a day before its month takes a year: "users under 16 may opt in" is no date.
+_MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|" \
+         r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\b\.?"
+_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}}\b)?|"
+                   rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:19|20)\d{{2}}\b")
 # A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.
 _FRAGMENT_WORDS = 4
 
@@ -273,8 +275,10 @@ def _unread_language(diff: DocumentDiff) -> str | None:
     """The language the changed passages are written in, when it is not the lexicons' English."""
     text = " ".join(block.text for change in diff.changed_sections for section in (change.new, change.old)
                     if section is not None for block in section.blocks)
-    # Not links or addresses: the "com" of ".com" is a Portuguese word.
-    return LANGUAGE_NAMES.get(detect_language(_URL.sub(" ", text)) or "en")
+    # Not links, addresses or other long tokens: the "com" of ".com" is a Portuguese word.
+    words_only = " ".join(t for t in text.split() if len(t) <= 40 and "@" not in t and "/" not in t
+                          and not t.lower().startswith("www."))
+    return LANGUAGE_NAMES.get(detect_language(words_only) or "en")
 
 
 def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtractor | None = None) -> Judgement:
