@@ -146,7 +146,9 @@ def _addresses_changed(old: list[str], new: list[str]) -> bool:
         joined = "\n".join(texts)
         if "@" not in joined and "protected" not in joined:
             return Counter(), 0
-        return Counter(a.lower() for a in _EMAIL.findall(joined)), len(_EMAIL_PLACEHOLDER.findall(joined))
+        # Word by word: the pattern scans a long run of word characters once per start without "@".
+        found = Counter(a.lower() for t in joined.split() if "@" in t and len(t) <= 320 for a in _EMAIL.findall(t))
+        return found, len(_EMAIL_PLACEHOLDER.findall(joined)) if "protected" in joined else 0
 
     (old_addresses, old_hidden), (new_addresses, new_hidden) = addresses(old), addresses(new)
     came, gone = new_addresses - old_addresses, old_addresses - new_addresses
