@@ -58,9 +58,8 @@ class ArchiveRefused(ArchiveStopped):
 
 class ArchiveUnreachable(ArchiveStopped):
     """No connection to the archive could be made (refused, its name unknown, no route, no answer to
-    connect), retries included. A slow
-    answer or an error answer may be one URL's (a heavily captured page's listing): those fail
-    their policy only, and the run stops after FAILING_POLICIES of them in a row."""
+    connect), retries included. A slow answer or an error answer may be one URL's (a heavily captured
+    page's listing): those fail their policy only (history_import.FAILING_POLICIES)."""
 
 
 @dataclass(frozen=True)

@@ -785,31 +785,29 @@ class Fetcher:
             pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """A requests/urllib3 exception and the ones it wraps, outermost first."""
+    seen = exc
+    for _ in range(11):  # ten steps in at most
+        yield seen
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        inner = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if not isinstance(inner, BaseException) or inner is seen:
+            return
+        seen = inner
+
+
 def _no_connection(exc: BaseException) -> bool:
     """Did the request fail before a connection was made (refused, unknown name, no route), rather
     than on a connection the server then closed?"""
     from urllib3.exceptions import NewConnectionError
 
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None or isinstance(seen, NewConnectionError):
-            return seen is not None
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        seen = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-        if not isinstance(seen, BaseException):
-            return False
-    return False
+    return any(isinstance(e, NewConnectionError) for e in _exception_chain(exc))
 
 
 def _root_cause(exc: BaseException) -> str:
     """The innermost message of a requests/urllib3 exception chain, on one line."""
-    seen = exc
-    for _ in range(10):
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        inner = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-        if not isinstance(inner, BaseException) or inner is seen:
-            break
-        seen = inner
+    *_, seen = _exception_chain(exc)
     text = str(seen) or seen.__class__.__name__
     if "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name" in text:
         return "DNS lookup failed"

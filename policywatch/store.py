@@ -464,8 +464,9 @@ def _zstd_unpack(packed: bytes, dictionary: bytes | None = None, size: int | Non
     text, an impossible one) raises ZstdError before anything is allocated for it."""
     import zstandard
 
-    declared = zstandard.frame_content_size(packed)
-    if declared not in (-1, size) if size is not None else declared > UNPACKED_MOST:
+    declared = zstandard.frame_content_size(packed)  # -1: not written in the frame
+    wrong = declared > UNPACKED_MOST if size is None else declared not in (-1, size)
+    if wrong:
         raise zstandard.ZstdError(f"its frame declares {declared} bytes" + (f", not {size}" if size else ""))
     shared = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT) \
         if dictionary is not None else None
@@ -638,7 +639,7 @@ class Store:
         self._lock: FileLock | None = None
         self._savepoints = 0  # savepoints opened so far: each gets a name of its own
         self._prune_facts = False
-        self._last_page: tuple[str, bytes] | None = None  # (sha256, bytes) of the raw page put last
+        self._last_page: tuple[str, bytes] | None = None  # (sha256, bytes) of the raw page put or read last
         db.conn.create_function("policywatch_fact_key", len(FACT_COLUMNS), fact_key, deterministic=True)
         db.conn.create_function("policywatch_deflate", 1, _deflate, deterministic=True)
         db.conn.create_function("policywatch_sentence_key", 1, sentence_key, deterministic=True)
@@ -899,10 +900,12 @@ class Store:
         one of that policy's latest pages stored whole (SNAPSHOT_BASES) it differs least from, when
         that is under half the size of the page compressed alone."""
         digest = sha256(content).hexdigest()
+        just_read = self._last_page is not None and self._last_page[0] == digest  # by snapshot(): it is sound
         self._last_page = (digest, bytes(content))  # the text read from it is stored against it (add_version)
         if self.db.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", [digest]).fetchone() is not None:
             try:
-                self.snapshot(digest)
+                if not just_read:
+                    self.snapshot(digest)
                 return digest
             except PolicywatchError:  # kept damaged: these are its bytes (same sha256), stored whole again
                 packed = _zstd_pack(content, SNAPSHOT_LEVEL)
@@ -957,6 +960,7 @@ class Store:
             raise _damaged(self.path, f"raw page {digest}", exc) from None
         if sha256(content).hexdigest() != digest:  # content-addressed: what comes back is what went in
             raise _damaged(self.path, f"raw page {digest}", "its bytes no longer match their sha256")
+        self._last_page = (digest, content)  # a backfill deriving it again stores it again (put_snapshot)
         return content, content_type, encoding
 
     # -- versions and changes -------------------------------------------------------------------

@@ -628,11 +628,8 @@ class FactExtractor:
                 if polarity == "asserted" and category.protective and conditional:
                     polarity = "conditional"
                 for row in self._facts_of(category, term, match, polarity, sentence, about):
-                    first = found_rows.get(row[:5])
-                    if first is None:
-                        found_rows[row[:5]] = (row, needs_frame)
-                    elif first[1] and not needs_frame:
-                        found_rows[row[:5]] = (first[0], False)
+                    kept, framed = found_rows.get(row[:5], (row, True))
+                    found_rows[row[:5]] = (kept, framed and needs_frame)
         for row, needs_frame in found_rows.values():
             yield _Finding(*row, needs_frame)
 
