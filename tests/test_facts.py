@@ -515,3 +515,27 @@ def test_hashing_and_pseudonyms_are_safeguards_only_where_security_is_spoken_of(
     # A fact one of whose terms needs no frame counts anywhere, whichever term was found first.
     assert "security safeguards" in security(
         "# P\n\n## How we handle data\n\nWe pseudonymise usage data and apply strict access controls.\n")
+
+
+def test_a_heading_run_into_its_first_sentence_does_not_undo_the_sentences_denial():
+    # Headings re-rendered as bold lines lose their stop: "Cookies and similar tools Most of our…".
+    denial = "Most of our websites do not use cookies or scripts designed to track the websites you visit."
+    old = POLICY + f"\n## Cookies and similar tools\n\n{denial}\n"
+    new = POLICY + f"\nCookies and similar tools {denial}\n"
+    verdict = judged(old, new)
+    assert not verdict.material, verdict.summary
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Service Providers These could be parties that host our servers.",
+     ("Service Providers", "These could be parties that host our servers.")),
+    ("to run our business operations For example, data hosting.",
+     ("to run our business operations", "For example, data hosting.")),
+    ("Changes to This Policy", ("Changes to This Policy",)),  # title case: a capital follows
+    ("Our headquarters are based in The Netherlands.", ("Our headquarters are based in The Netherlands.",)),
+    ("We keep the data You provide for a year.", ("We keep the data You provide for a year.",)),  # a defined term
+])
+def test_a_sentence_opener_capitalized_after_a_lowercase_word_starts_a_sentence(text, expected):
+    from policywatch.judge.facts import sentences
+
+    assert sentences(text) == expected

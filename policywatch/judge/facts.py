@@ -36,6 +36,13 @@ MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time
 _SENTENCE_END = re.compile(r"([.!?;])(?:\s+(?=[\"'(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z]+\b)|"
                            r"(?<=[A-Z]{2}[.!?])(?=[A-Z][a-z]{2,}\b))")
 _CUT = "\x00"
+# A heading or cell run into the sentence after it, with no stop between ("Cookies and similar tools
+# Most of our websites do not…", "Service Providers These could be…"): a sentence's opening word,
+# capitalized after a lowercase word and followed by a lowercase one, starts a new sentence. Not the
+# pronouns that policies capitalize as defined terms ("the data You provide"), nor title case
+# ("Changes to This Policy", "based in The Netherlands": a capital follows).
+_GLUED_OPENER = re.compile(r"(?<=[a-z]{2}) (?=(?:Most|These|This|The|For|When|Where|If|As|Any|All|Some|Each|"
+                           r"Please|Unless)\s+[a-z])")
 _ANY_BREAK = re.compile(r"[.!?;\n\x00]")  # a text without any of these is one sentence (or a run-on)
 _CLAUSE_BREAK = re.compile(r";|:\s|,\s*(?:but|however|except|although|though|while|whereas|unless|and)\b|"
                            r"\s+but\s+|\s+(?:except|unless)\s+", re.IGNORECASE)
@@ -238,12 +245,14 @@ def sentences(text: str) -> tuple[str, ...]:
 
 
 def _split_sentences(text: str) -> list[str]:
-    if not _ANY_BREAK.search(text):  # a heading, a label, a list item without a full stop: one sentence
+    # A heading, a label, a list item without a full stop: one sentence.
+    if not _ANY_BREAK.search(text) and not _GLUED_OPENER.search(text):
         sentence = text.strip()
         if len(sentence) <= MAX_SENTENCE_WORDS * 4:
             return [sentence] if sentence else []
     out = []
-    for line in _SENTENCE_END.sub("\\1" + _CUT, text.replace(_CUT, " ")).split("\n"):
+    cut = _SENTENCE_END.sub("\\1" + _CUT, text.replace(_CUT, " "))
+    for line in _GLUED_OPENER.sub(_CUT, cut).split("\n"):
         for sentence in line.split(_CUT):
             sentence = sentence.strip()
             if not sentence:

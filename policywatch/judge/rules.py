@@ -117,7 +117,9 @@ def _factors(items: list) -> set[str] | None:
 
 # How the extractor reads a document (what counts as a sentence, how a table row is read). Part of the
 # fingerprint: stored facts read another way are re-derived, as after a lexicon change.
-READING = 5  # 3: sentences in another language than the lexicons' are not read; 5: names frame only after ':'
+# 3: sentences in another language than the lexicons' are not read; 5: names frame only after ":";
+# 6: a heading run into its sentence is cut off
+READING = 6
 
 _INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")  # (?i), (?-i:…): flags a lowered pattern would not keep
 
