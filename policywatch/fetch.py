@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,9 +38,9 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_netrc_auth
+from requests.utils import check_header_validity, get_netrc_auth
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ReadTimeoutError
@@ -49,6 +49,8 @@ from urllib3.poolmanager import ProxyManager
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 120.0  # a server asking for longer than this is treated as a refusal for this run
 CHUNK = 64 * 1024
+# Conditional-request headers: they change with every request, so they are not merged once per run.
+_VALIDATORS = frozenset({"if-none-match", "if-modified-since"})
 
 
 @dataclass
@@ -462,6 +464,29 @@ class _Session(requests.Session):
         self._environment: dict[tuple, dict[str, Any]] = {}
         self._urls: dict[str, str | None] = {}  # as given → as prepared (IDNA, quoting)
         self._netrc: dict[str, tuple[str, str] | None] = {}  # scheme://host → its netrc login
+        self._shared_headers: dict[tuple, CaseInsensitiveDict] = {}  # see _checked_headers
+
+    def get_page(self, url: str, headers: Mapping[str, str], timeout: tuple[float, float],
+                 follow_redirects: bool) -> requests.Response:
+        """``get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=follow_redirects)``.
+
+        A plain GET (see ``prepare_request``) goes to the transport adapter directly, and only what
+        requests' ``Session.send`` would then do for it is done here: keep the cookies set, follow
+        the redirects. Its other bookkeeping (hooks, timings, the next request of a redirect not
+        followed) has nothing to do for a GET without hooks, and cost a fifth of a revalidation."""
+        prepared = self.prepare_request(requests.Request("GET", url, headers=dict(headers)))
+        if prepared.hooks.get("response"):
+            return self.send(prepared, timeout=timeout, allow_redirects=follow_redirects,
+                             **self.merge_environment_settings(prepared.url, {}, True, None, None))
+        options = {"timeout": timeout, **self.merge_environment_settings(prepared.url, {}, True, None, None)}
+        response = self.get_adapter(prepared.url).send(prepared, **options)
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            extract_cookies_to_jar(self.cookies, prepared, response.raw)
+        if follow_redirects and response.is_redirect:
+            history = [response, *self.resolve_redirects(response, prepared, **options)]
+            response = history.pop()
+            response.history = history
+        return response
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """A plain GET (no body, parameters, auth, cookies or hooks of its own or the session's) is
@@ -481,13 +506,7 @@ class _Session(requests.Session):
                 self._urls.clear()
             prepared.prepare_url(url, None)
             self._urls[url] = prepared.url
-        headers = CaseInsensitiveDict(self.headers)
-        for name, value in request.headers.items():
-            if value is None:
-                headers.pop(name, None)
-            else:
-                headers[name] = value
-        prepared.prepare_headers(headers)
+        prepared.headers = self._checked_headers(request.headers)
         prepared.body = None
         # As requests: a netrc login for the host, else the URL's own user:password.
         origin = urlsplit(url)
@@ -500,10 +519,40 @@ class _Session(requests.Session):
         if login or "@" in origin.netloc:
             prepared.prepare_auth(login)
         # A copy, as requests makes: redirects add their cookies to the request's jar, not the session's.
-        jar = merge_cookies(RequestsCookieJar(), self.cookies) if len(self.cookies) else RequestsCookieJar()
-        prepared.prepare_cookies(jar)
+        if len(self.cookies):
+            prepared.prepare_cookies(merge_cookies(RequestsCookieJar(), self.cookies))
+        else:  # nothing to send: the jar only keeps what a redirect sets (prepare_cookies would add nothing)
+            prepared._cookies = RequestsCookieJar()
         prepared.prepare_hooks({"response": []})
         return prepared
+
+    def _checked_headers(self, headers: Mapping[str, str | None]) -> CaseInsensitiveDict:
+        """The session's headers merged with a request's, checked as requests' ``prepare_headers``
+        checks them. The merge of the headers all requests share is done once per run: checking
+        them cost a third of a revalidation's preparation. A request's validators (If-None-Match,
+        If-Modified-Since) differ every time and are checked every time."""
+        own = tuple((name, value) for name, value in headers.items() if name.lower() not in _VALIDATORS)
+        key = (own, tuple(self.headers.items()))
+        shared = self._shared_headers.get(key)
+        if shared is None:
+            merged = CaseInsensitiveDict(self.headers)
+            for name, value in own:
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value
+            checking = requests.PreparedRequest()
+            checking.prepare_headers(merged)
+            shared = checking.headers
+            if len(self._shared_headers) > 1000:
+                self._shared_headers.clear()
+            self._shared_headers[key] = shared
+        checked = shared.copy()
+        for name, value in headers.items():
+            if value is not None and name.lower() in _VALIDATORS:
+                check_header_validity((name, value))
+                checked[name] = value
+        return checked
 
     def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any,
                                    cert: Any) -> dict[str, Any]:
@@ -556,8 +605,8 @@ class Fetcher:
         """
         result = FetchResult(url=url)
         started = time.monotonic()
-        scheme = urlsplit(url).scheme.lower()
-        host = (urlsplit(url).hostname or "").lower()
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         try:
             if scheme not in ("http", "https"):
                 self._read_file(url, result, max_bytes, encoding)
@@ -651,8 +700,7 @@ class Fetcher:
             return FetchError("timeout", f"{host}: no complete answer within {timeout:g} s ({why})", retry=True)
 
         try:
-            response = self.session.get(url, headers=headers, timeout=(min(timeout, 15.0), timeout),
-                                        stream=True, allow_redirects=follow_redirects)
+            response = self.session.get_page(url, headers, (min(timeout, 15.0), timeout), follow_redirects)
         except PrivateRedirect as exc:
             result.location = exc.url
             raise FetchError("private_redirect", str(exc)) from None
@@ -678,11 +726,11 @@ class Fetcher:
             result.content_type = response.headers.get("Content-Type")
             if response.status_code == 304:
                 if not response.raw.chunked:
-                    # Read the (empty) body: requests returns a connection to its pool only after
-                    # its body was read, and closes it otherwise; every 304 cost a new connection.
-                    # A 304 "chunked" has no body either, but urllib3 would wait for its chunks.
-                    with contextlib.suppress(requests.RequestException):
-                        response.content  # noqa: B018
+                    # Read the (empty) body and hand the connection back to the pool: requests closes
+                    # a connection whose body was not read; every 304 cost a new connection. A 304
+                    # "chunked" has no body either, but urllib3 would wait for its chunks.
+                    response.raw.drain_conn()
+                    response.raw.release_conn()
                 result.not_modified = True
                 result.etag = response.headers.get("ETag") or headers.get("If-None-Match")
                 result.last_modified = response.headers.get("Last-Modified") or headers.get("If-Modified-Since")

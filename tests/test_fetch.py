@@ -221,6 +221,30 @@ def test_pages_of_one_host_share_a_kept_alive_connection_304s_included(http_serv
     assert len({request.client for request in http_server.requests_to("/privacy")}) == 1
 
 
+def test_headers_merged_once_per_run_belong_to_their_own_requests(http_server, fetcher):
+    # The merge of the session's and a request's headers is kept for the next request with the
+    # same headers; validators are the request's own.
+    http_server.route("/privacy", body=PAGE, etag='"v1"')
+    fast(fetcher, http_server.url("/privacy"), headers={"X-Team": "privacy"}, etag='"old"')
+    fast(fetcher, http_server.url("/privacy"), headers={"X-Team": "privacy"}, etag='"v1"')
+    fast(fetcher, http_server.url("/privacy"), last_modified="Wed, 01 May 2024 10:00:00 GMT")
+    first, second, third = http_server.requests_to("/privacy")
+    assert [r.header("X-Team") for r in (first, second, third)] == ["privacy", "privacy", None]
+    assert [r.header("If-None-Match") for r in (first, second, third)] == ['"old"', '"v1"', None]
+    assert third.header("If-Modified-Since") == "Wed, 01 May 2024 10:00:00 GMT"
+    assert fast(fetcher, http_server.url("/privacy"), etag='"v1"\r\nX-Injected: 1').error_class == "connection"
+    assert len(http_server.requests_to("/privacy")) == 3  # a validator with a line break is never sent
+
+
+def test_a_response_hook_on_the_session_still_sees_every_response(http_server, fetcher):
+    http_server.route("/privacy", body=PAGE, etag='"v1"')
+    seen = []
+    fetcher.session.hooks["response"].append(lambda response, **_: seen.append(response.status_code))
+    assert fast(fetcher, http_server.url("/privacy")).ok
+    assert fast(fetcher, http_server.url("/privacy"), etag='"v1"').not_modified
+    assert seen == [200, 304]
+
+
 def test_a_304_sent_chunked_is_not_modified_and_does_not_wait_for_chunks(http_server, fetcher):
     # A 304 has no body, whatever its headers say; one that says "chunked" had made the fetch
     # wait for chunks until its deadline, then raise out of fetch() and end the whole run.
