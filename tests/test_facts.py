@@ -454,6 +454,19 @@ def test_a_title_that_names_the_document_states_no_practice_whatever_the_company
     assert ("analytics", "Analytics") in practices  # a section's heading still says what it is about
 
 
+def test_what_the_policy_covers_and_the_service_provided_to_you_state_no_practice():
+    scope = ('This privacy policy ("Privacy Policy") covers the processing activities of our services, websites '
+             'and advertisements (together: "Services").')
+    service = "The Services may be provided to you online or may be integrated in a third party service."
+    text = f"# Privacy Policy\n\n## Introduction\n\n{scope} {service}\n"
+    assert facts_of(text) == []
+    # The same words stated as practices still are.
+    stated = {(f.category, f.practice) for f in facts_of(
+        "# Privacy Policy\n\n## Sharing\n\nWe use your data for advertisements. We may provide your data to "
+        "third parties.\n")}
+    assert {("purposes", "advertising"), ("sharing", "third parties")} <= stated
+
+
 def test_the_pages_you_visit_and_the_pages_visited_are_the_same_browsing_history():
     old = "# Policy\n\nWe collect the pages visited on our site and the searches made in our app.\n"
     new = "# Policy\n\nWe collect the pages you visit on our site and the searches you make in our app.\n"

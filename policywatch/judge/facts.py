@@ -606,7 +606,7 @@ class FactExtractor:
         # A category only names found (a company, a country) touch is marked NAMED_ONLY: see _frames.
         touched = frozenset(name if not all(term.named for term, _ in found) else NAMED_ONLY + name
                             for name, found in hits.items()) | frozenset(verbs)
-        if not hits or is_date_stamp(sentence, rules):
+        if not hits or is_date_stamp(sentence, rules) or rules.scope_statement.search(sentence):
             return _Analysis([], touched)
         return _Analysis(list(self._findings(sentence, hits, verbs)), touched)
 

@@ -189,6 +189,7 @@ class Rules:
     date_stamp: re.Pattern
     user_agency: re.Pattern
     document_title: re.Pattern  # a first heading that names the document states no practice
+    scope_statement: re.Pattern  # "This policy covers …": what the document is about states no practice
     fingerprint: str  # changes whenever a lexicon changes: stored facts older than it are re-derived
 
     @functools.cached_property
@@ -312,6 +313,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
                      date_stamp=re.compile(language["date_stamp"], flags | re.MULTILINE),
                      user_agency=re.compile(language["user_agency"], flags),
                      document_title=re.compile(language.get("document_title", "(?!)"), flags),
+                     scope_statement=re.compile(language.get("scope_statement", "(?!)"), flags),
                      fingerprint=digest.hexdigest()[:16])
     except re.error as exc:
         raise ConfigError(f"language rules: bad pattern: {exc}") from None
