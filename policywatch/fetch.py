@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -43,12 +44,14 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity, get_netrc_auth
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.poolmanager import ProxyManager
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 120.0  # a server asking for longer than this is treated as a refusal for this run
 CHUNK = 64 * 1024
+MAX_UNREAD_BODY = 1024 * 1024  # read to keep a connection (see _release); beyond, it is closed
 # Conditional-request headers: they change with every request, so they are not merged once per run.
 _VALIDATORS = frozenset({"if-none-match", "if-modified-since"})
 
@@ -726,17 +729,15 @@ class Fetcher:
             result.content_type = response.headers.get("Content-Type")
             if response.status_code == 304:
                 if not response.raw.chunked:
-                    # Read the (empty) body and hand the connection back to the pool: requests closes
-                    # a connection whose body was not read; every 304 cost a new connection. A 304
-                    # "chunked" has no body either, but urllib3 would wait for its chunks.
-                    response.raw.drain_conn()
-                    response.raw.release_conn()
+                    # A 304 "chunked" has no body either, but urllib3 would wait for its chunks.
+                    _release(response)
                 result.not_modified = True
                 result.etag = response.headers.get("ETag") or headers.get("If-None-Match")
                 result.last_modified = response.headers.get("Last-Modified") or headers.get("If-Modified-Since")
                 return None, response
             if not follow_redirects and response.is_redirect:
                 result.location = response.headers.get("Location")
+                _release(response)  # an archive's replays answer 302s all day
                 raise FetchError("redirect", f"HTTP {response.status_code} to {result.location}")
             if response.status_code in RETRY_STATUSES:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
@@ -831,6 +832,22 @@ class Fetcher:
             # never be written, and the process is on its way out (cli.main ends it at once).
             interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, SystemExit))
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _release(response: requests.Response, most: int = MAX_UNREAD_BODY) -> None:
+    """Read what is left of an answer's body that nobody needs (a 304's, an unfollowed redirect's)
+    and hand its connection back to the pool: requests closes a connection whose body was not
+    read, and each such answer cost a new connection. A body of more than ``most`` bytes, or one
+    cut off, is left unread: its connection is closed with the response."""
+    raw, read = response.raw, 0
+    try:
+        while chunk := raw.read(CHUNK, decode_content=False):
+            read += len(chunk)
+            if read > most:
+                return
+    except (Urllib3Error, OSError, HTTPException):
+        return
+    raw.release_conn()
 
 
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:

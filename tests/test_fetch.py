@@ -88,6 +88,36 @@ def test_cookies_a_site_sets_are_sent_back_on_later_requests_and_redirects(http_
     assert later.header("Cookie") == "consent=yes"
 
 
+def test_cookies_set_on_each_redirect_and_on_the_page_are_all_sent_back(http_server, fetcher):
+    http_server.route("/a", status=302, location="/b", headers={"Set-Cookie": "a=1; Path=/"})
+    http_server.route("/b", status=302, location="/c", headers={"Set-Cookie": "b=2; Path=/"})
+    http_server.route("/c", body=PAGE, headers={"Set-Cookie": "c=3; Path=/"})
+    http_server.route("/d", body=PAGE)
+    assert fast(fetcher, http_server.url("/a")).ok
+    assert fast(fetcher, http_server.url("/d")).ok
+    (page,) = http_server.requests_to("/c")
+    (later,) = http_server.requests_to("/d")
+    assert page.header("Cookie") == "a=1; b=2"
+    assert sorted(later.header("Cookie").split("; ")) == ["a=1", "b=2", "c=3"]
+
+
+def test_a_redirect_not_followed_gives_its_connection_back(http_server, fetcher):
+    # An archive's replays answer with redirects that are not followed, many times a run: each
+    # had cost a new connection (requests closes one whose body was not read).
+    http_server.route("/moved", status=302, location="/privacy", body="moved " * 100)
+    http_server.route("/privacy", body=PAGE)
+    for _ in range(3):
+        result = fast(fetcher, http_server.url("/moved"), follow_redirects=False)
+        assert result.error_class == "redirect" and result.location.endswith("/privacy")
+    assert fast(fetcher, http_server.url("/privacy")).ok
+    assert len({request.client for request in http_server.requests}) == 1
+    # A redirect with a huge body is not read to the end: its connection is closed instead.
+    http_server.route("/huge", status=302, location="/privacy", body="x" * (3 * MB))
+    assert fast(fetcher, http_server.url("/huge"), follow_redirects=False).error_class == "redirect"
+    assert fast(fetcher, http_server.url("/privacy")).ok
+    assert len({request.client for request in http_server.requests}) == 2
+
+
 def test_credentials_in_the_url_and_in_netrc_are_sent_as_basic_auth(http_server, tmp_path, monkeypatch):
     import base64
 
@@ -234,6 +264,9 @@ def test_headers_merged_once_per_run_belong_to_their_own_requests(http_server, f
     assert third.header("If-Modified-Since") == "Wed, 01 May 2024 10:00:00 GMT"
     assert fast(fetcher, http_server.url("/privacy"), etag='"v1"\r\nX-Injected: 1').error_class == "connection"
     assert len(http_server.requests_to("/privacy")) == 3  # a validator with a line break is never sent
+    fetcher.session.headers["X-Team"] = "legal"  # the session's headers changed: no stale merge
+    fast(fetcher, http_server.url("/privacy"))
+    assert http_server.requests_to("/privacy")[-1].header("X-Team") == "legal"
 
 
 def test_a_response_hook_on_the_session_still_sees_every_response(http_server, fetcher):
