@@ -40,9 +40,10 @@ _CUT = "\x00"
 # Most of our websites do not…", "Service Providers These could be…"): a sentence's opening word,
 # capitalized after a lowercase word and followed by a lowercase one, starts a new sentence. Not the
 # pronouns that policies capitalize as defined terms ("the data You provide"), nor title case
-# ("Changes to This Policy", "based in The Netherlands": a capital follows).
-_GLUED_OPENER = re.compile(r"(?<=[a-z]{2}) (?=(?:Most|These|This|The|For|When|Where|If|As|Any|All|Some|Each|"
-                           r"Please|Unless)\s+[a-z])")
+# ("Changes to This Policy", "based in The Netherlands": a capital follows). Searched from the word,
+# the rarer start: a search from each space took a third of the splitting's time.
+_OPENER = re.compile(r"(?:Most|These|This|The|For|When|Where|If|As|Any|All|Some|Each|Please|Unless)(?=\s+[a-z])")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 _ANY_BREAK = re.compile(r"[.!?;\n\x00]")  # a text without any of these is one sentence (or a run-on)
 _CLAUSE_BREAK = re.compile(r";|:\s|,\s*(?:but|however|except|although|though|while|whereas|unless|and)\b|"
                            r"\s+but\s+|\s+(?:except|unless)\s+", re.IGNORECASE)
@@ -244,15 +245,32 @@ def sentences(text: str) -> tuple[str, ...]:
     return tuple(_split_sentences(text))
 
 
+def _cut_run_in_headings(text: str) -> str:
+    """``text`` with a _CUT for the space before each opener run into a heading (_OPENER)."""
+    parts: list[str] = []
+    last = 0
+    for match in _OPENER.finditer(text):
+        start = match.start()
+        if start >= 3 and text[start - 1] == " " and text[start - 2] in _LOWER and text[start - 3] in _LOWER:
+            parts.append(text[last:start - 1])
+            last = start
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return _CUT.join(parts)
+
+
 def _split_sentences(text: str) -> list[str]:
+    if _CUT in text:
+        text = text.replace(_CUT, " ")
+    text = _cut_run_in_headings(text)
     # A heading, a label, a list item without a full stop: one sentence.
-    if not _ANY_BREAK.search(text) and not _GLUED_OPENER.search(text):
+    if not _ANY_BREAK.search(text):
         sentence = text.strip()
         if len(sentence) <= MAX_SENTENCE_WORDS * 4:
             return [sentence] if sentence else []
     out = []
-    cut = _SENTENCE_END.sub("\\1" + _CUT, text.replace(_CUT, " "))
-    for line in _GLUED_OPENER.sub(_CUT, cut).split("\n"):
+    for line in _SENTENCE_END.sub("\\1" + _CUT, text).split("\n"):
         for sentence in line.split(_CUT):
             sentence = sentence.strip()
             if not sentence:
