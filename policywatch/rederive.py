@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policywatch.fetch import FetchError, decode_body
+from policywatch.judge import load_rules, stated_date
 from policywatch.normalize import IgnoreTimeout, normalize_text
 from policywatch.store import Store
 from policywatch.timeline import find_or_add_version
@@ -25,6 +26,7 @@ class RederiveResult:
     rederived: int = 0
     merged: int = 0
     missing: int = 0
+    restated: int = 0  # versions whose stated date now reads otherwise
 
     @property
     def changed(self) -> bool:
@@ -97,6 +99,13 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                 "technical": 1 if version_id != entry["version_id"] else 0,
             })
         previous_version_id, previous_change_id = version_id, entry["id"]
+    # The dates the texts state, as read today ("May 2024" was read as the run's day of May).
+    rules = load_rules()
+    for version in store.versions_of(policy.id):
+        stated = stated_date(version["text"], rules)
+        if stated != version.get("stated_date"):
+            store.update_version(version["id"], stated_date=stated)
+            result.restated += 1
     if result.changed and previous_version_id is not None:
         # The next check must normalize afresh instead of taking the same-bytes fast path.
         store.update_policy(policy.id, current_version_id=previous_version_id, last_profile=None,

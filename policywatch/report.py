@@ -489,11 +489,12 @@ def backfill_line(r: Any) -> str:
 
 def rederive_line(r: Any) -> str:
     """One policy's re-derivation (rederive.RederiveResult)."""
+    restated = f", {r.restated} stated date(s) read anew" if r.restated else ""
     if not r.changed:
         extra = f", {r.missing} without a raw snapshot" if r.missing else ""
-        return f"{r.policy_id}: {r.entries} version(s) already current{extra}"
+        return f"{r.policy_id}: {r.entries} version(s) already current{extra}{restated}"
     return (f"{r.policy_id}: {r.rederived} of {r.entries} version(s) re-derived as technical updates"
-            + (f", {r.merged} change(s) folded into their predecessor" if r.merged else ""))
+            + (f", {r.merged} change(s) folded into their predecessor" if r.merged else "") + restated)
 
 
 def delivery_line(d: Any) -> str:

@@ -1245,6 +1245,10 @@ class Store:
             "SELECT v.policy_id, v.number, v.captured_at FROM versions_fts f JOIN versions v ON v.id = f.rowid"
             " WHERE versions_fts MATCH ? ORDER BY rank LIMIT ?", [query, limit]))
 
+    def update_version(self, version_id: int, **values: Any) -> None:
+        """Columns derived from a version's text (its stated date), never the text itself."""
+        self._update("versions", version_id, values)
+
     def versions_of(self, policy_id: str) -> list[dict]:
         """Every stored version of a policy with its text, by number."""
         rows = self.db.query("SELECT * FROM versions WHERE policy_id = ? ORDER BY number", [policy_id])

@@ -216,6 +216,25 @@ def test_stated_dates_are_parsed():
     assert stated_date("# P\n\nNo date here.", rules) is None
 
 
+@pytest.mark.parametrize("line, expected", [
+    # A month alone is its first day, whatever day the check runs (it was the day of the month of the run).
+    ("Last updated: May 2024", "2024-05-01"),
+    ("Last updated: \\[October 2021\\]", "2021-10-01"),  # was the run's year and day: 2026-10-30
+    ("Version 2.1, effective May 1, 2024", "2024-05-01"),  # was 2001-05-02, from "2.1" and "2024"
+    ("Last Revised: December, 9 2022.", "2022-12-09"),
+    ("Valid from 7th of May 2020, updated 15th of Aug 2023.", "2023-08-15"),  # the latest of two
+    ("Version : V202406 at the date of June 1, 2024", "2024-06-01"),
+    ("Last updated: 03/04/2024", "2024-03-04"),  # month first, unless it cannot be
+    ("Last updated: 25/12/2024", "2024-12-25"),
+    ("Effective date: 2024-03-05", "2024-03-05"),
+    ("Updated Sept. 3rd, 2021", "2021-09-03"),
+    ("Last updated: February 30, 2024", None),  # not a date
+    ("© 2024 Acme Inc.", None),  # a year alone states no date
+])
+def test_the_stated_date_is_read_from_the_date_line_alone(line, expected):
+    assert stated_date(f"# Privacy Policy\n\n{line}\n\nWe collect your name.\n", load_rules()) == expected
+
+
 def test_identical_documents():
     diff, verdict = judged(BASE, BASE)
     assert diff.identical and verdict.severity == "none" and verdict.summary == "No change."

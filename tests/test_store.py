@@ -137,6 +137,30 @@ def test_renormalize_rederives_from_snapshots(store):
     assert not again.changed
 
 
+def test_renormalize_reads_the_stated_dates_anew(store):
+    from policywatch.normalize import NORMALIZER_VERSION, normalize_html
+
+    html = "<html><body><h1>P</h1><p>Last updated: May 2024</p><p>We collect your email address.</p></body></html>"
+    normalized = normalize_html(html)
+    with store.transaction():
+        store.ensure_policy("acme", "ACME", "https://acme.example")
+        snap = store.put_snapshot(html.encode(), "text/html; charset=utf-8", "utf-8")
+        # As an earlier reading stored it: the day of the month of the run that read it.
+        v = store.add_version("acme", text=normalized.markdown, text_sha256=normalized.document.sha256, words=9,
+                              language="en", title=None, captured_at="2024-06-01T00:00:00Z", source="live",
+                              snapshot_sha256=snap, normalizer=NORMALIZER_VERSION, stated_date="2024-05-30")
+        obs = store.add_observation(policy_id="acme", fetched_at="2024-06-01T00:00:00Z", source="live",
+                                    url="https://acme.example", outcome="new", snapshot_sha256=snap,
+                                    version_id=v["id"])
+        store.add_change(policy_id="acme", version_id=v["id"], observation_id=obs,
+                         captured_at="2024-06-01T00:00:00Z", source="live")
+    [result] = renormalize(store)
+    assert result.restated == 1 and not result.changed and "1 stated date(s) read anew" in result.line()
+    assert store.version_by_id(v["id"])["stated_date"] == "2024-05-01"
+    [again] = renormalize(store)
+    assert again.restated == 0
+
+
 def test_a_version_1_database_is_migrated_in_place(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

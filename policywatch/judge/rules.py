@@ -9,6 +9,7 @@ in plain words; ``language.yaml`` holds the words that change meaning across cat
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import os
@@ -336,16 +337,54 @@ def is_date_stamp(text: str, rules: Rules) -> bool:
 
 def stated_date(text: str, rules: Rules) -> str | None:
     """The date a policy says it was last updated or took effect, as YYYY-MM-DD."""
-    from dateutil import parser as dateparser
-
     lines = text.splitlines()
     for line in lines[:80] + lines[-20:]:
         line = line.strip().lstrip("#").strip().strip("*_").strip()
         if len(line) < 120 and is_date_stamp(line, rules):
-            try:
-                when = dateparser.parse(line, fuzzy=True, default=None)
-            except (ValueError, OverflowError, TypeError):
-                continue
+            when = latest_date(line)
             if when and 1990 < when.year < 2100:
-                return when.date().isoformat()
+                return when.isoformat()
     return None
+
+
+_MONTHS = {name: number for number, names in enumerate([
+    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
+    ("july", "jul"), ("august", "aug"), ("september", "sept", "sep"), ("october", "oct"), ("november", "nov"),
+    ("december", "dec")], start=1) for name in names}
+_MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    r"\b(?P<iso>(\d{4})[-/.](\d{1,2})[-/.](\d{1,2}))\b"
+    rf"|\b(?P<mdy>{_MONTH},?\s+{_DAY},?\s+(\d{{4}}))\b"
+    rf"|\b(?P<dmy>{_DAY}\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}}))\b"
+    r"|\b(?P<numeric>(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}))\b"
+    rf"|\b(?P<my>{_MONTH},?\s+(\d{{4}}))\b", re.IGNORECASE)
+
+
+def latest_date(line: str) -> datetime.date | None:
+    """The latest date written in ``line`` ("Valid from 7th of May 2020, updated 15th of Aug 2023").
+
+    A month alone is its first day. Numbers read month first unless the first is over 12
+    ("03/04/2024" is March 4, "25/12/2024" December 25). Not a general date parser: fuzzy parsing
+    took "Version 2.1, effective May 1, 2024" for 2001-05-02, and gave "May 2024" the day of the
+    month the check ran.
+    """
+    found = []
+    for match in _DATE.finditer(line):
+        g = match.groups()
+        if match.group("iso"):
+            year, month, day = int(g[1]), int(g[2]), int(g[3])
+        elif match.group("mdy"):
+            month, day, year = _MONTHS[g[5].lower()], int(g[6]), int(g[7])
+        elif match.group("dmy"):
+            day, month, year = int(g[9]), _MONTHS[g[10].lower()], int(g[11])
+        elif match.group("numeric"):
+            first, second, year = int(g[13]), int(g[14]), int(g[15])
+            month, day = (first, second) if first <= 12 else (second, first)
+        else:
+            month, day, year = _MONTHS[g[17].lower()], 1, int(g[18])
+        try:
+            found.append(datetime.date(year, month, day))
+        except ValueError:  # "February 30": not a date
+            continue
+    return max(found, default=None)
