@@ -102,7 +102,7 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
     # The dates the texts state, as read today ("May 2024" was read as the run's day of May).
     rules = load_rules()
     for version in store.versions_of(policy.id):
-        stated = stated_date(version["text"], rules)
+        stated = stated_date(version["text"], rules, captured=version["captured_at"])
         if stated != version.get("stated_date"):
             store.update_version(version["id"], stated_date=stated)
             result.restated += 1

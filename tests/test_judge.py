@@ -229,6 +229,7 @@ def test_stated_dates_are_parsed():
     ("Effective date: 2024-03-05", "2024-03-05"),
     ("Updated Sept. 3rd, 2021", "2021-09-03"),
     ("Last updated: February 30, 2024", None),  # not a date
+    ("Version: 09.12.2025", "2025-12-09"),  # dots: day first
     ("© 2024 Acme Inc.", None),  # a year alone states no date
 ])
 def test_the_stated_date_is_read_from_the_date_line_alone(line, expected):
@@ -275,3 +276,15 @@ def test_a_term_with_an_unknown_key_is_refused_with_a_hint(tmp_path):
         load_rules((str(tmp_path / "mine.yaml"),))
     shipped = {t.name for t in load_rules().terms}
     assert "photos, videos and audio" in shipped and "content you provide (prompts, uploads, files)" in shipped
+
+
+def test_a_numeric_date_reads_day_first_where_the_text_or_its_capture_says_so():
+    rules = load_rules()
+    # The text's other dates write the day first.
+    assert stated_date("# P\n\nUpdated: 01/08/2024\n\nSince 25/05/2018 we comply with the GDPR.\n",
+                       rules) == "2024-08-01"
+    assert stated_date("# P\n\nUpdated: 01/08/2024\n\nSince 05/25/2018 we comply.\n", rules) == "2024-01-08"
+    # Nothing else tells: month first, unless that reading lies after the capture and the other not.
+    assert stated_date("# P\n\nUpdated: 11/05/2026\n", rules) == "2026-11-05"
+    assert stated_date("# P\n\nUpdated: 11/05/2026\n", rules, captured="2026-05-12T00:30:00Z") == "2026-05-11"
+    assert stated_date("# P\n\nUpdated: 03/04/2026\n", rules, captured="2026-05-12T00:30:00Z") == "2026-03-04"

@@ -335,16 +335,51 @@ def is_date_stamp(text: str, rules: Rules) -> bool:
     return bool(rules.date_stamp.search(text.strip())) and bool(re.search(r"\d", text))
 
 
-def stated_date(text: str, rules: Rules) -> str | None:
-    """The date a policy says it was last updated or took effect, as YYYY-MM-DD."""
+def stated_date(text: str, rules: Rules, *, captured: str | None = None) -> str | None:
+    """The date a policy says it was last updated or took effect, as YYYY-MM-DD.
+
+    ``captured`` (the ISO time the text was captured) settles a date such as "11/05/2026" that the
+    text's other dates do not: read month first it would lie months after the capture, read day
+    first it does not."""
     lines = text.splitlines()
+    before = datetime.date.fromisoformat(captured[:10]) if captured else None
+    convention: bool | None | str = "unread"  # whether the text writes its numeric dates day first
     for line in lines[:80] + lines[-20:]:
         line = line.strip().lstrip("#").strip().strip("*_").strip()
         if len(line) < 120 and is_date_stamp(line, rules):
-            when = latest_date(line)
+            if convention == "unread":
+                convention = _day_first(text)
+            when = latest_date(line, day_first=convention, before=before)
             if when and 1990 < when.year < 2100:
                 return when.isoformat()
     return None
+
+
+_NUMERIC_DATE = re.compile(r"\b(\d{1,2})[-/](\d{1,2})[-/](?:\d{4})\b")
+
+
+def _day_first(text: str) -> bool | None:
+    """Whether ``text`` writes numeric dates day first ("25/05/2018"), month first ("05/25/2018"),
+    or None: it does not tell (no such date, or both kinds)."""
+    day_first = month_first = False
+    for match in _NUMERIC_DATE.finditer(text):
+        first, second = int(match.group(1)), int(match.group(2))
+        day_first |= 12 < first <= 31 and second <= 12
+        month_first |= 12 < second <= 31 and first <= 12
+    return day_first if day_first != month_first else None
+
+
+def _month_and_day(first: int, second: int, year: int, day_first: bool | None,
+                   before: datetime.date | None) -> tuple[int, int]:
+    if first > 12 or second > 12 or day_first is not None:
+        return (second, first) if first > 12 or (day_first and second <= 12) else (first, second)
+    if before is not None and first != second:
+        try:
+            if datetime.date(year, first, second) > before >= datetime.date(year, second, first):
+                return second, first
+        except ValueError:
+            pass
+    return first, second
 
 
 _MONTHS = {name: number for number, names in enumerate([
@@ -361,13 +396,15 @@ _DATE = re.compile(
     rf"|\b(?P<my>{_MONTH},?\s+(\d{{4}}))\b", re.IGNORECASE)
 
 
-def latest_date(line: str) -> datetime.date | None:
+def latest_date(line: str, *, day_first: bool | None = None,
+                before: datetime.date | None = None) -> datetime.date | None:
     """The latest date written in ``line`` ("Valid from 7th of May 2020, updated 15th of Aug 2023").
 
-    A month alone is its first day. Numbers read month first unless the first is over 12
-    ("03/04/2024" is March 4, "25/12/2024" December 25). Not a general date parser: fuzzy parsing
-    took "Version 2.1, effective May 1, 2024" for 2001-05-02, and gave "May 2024" the day of the
-    month the check ran.
+    A month alone is its first day. Numbers separated by dots are day first ("11.05.2026");
+    by slashes or dashes as ``day_first`` says, unless one of them is over 12. Otherwise month
+    first ("03/04/2024" is March 4), unless that reading lies after ``before`` and the other does
+    not. Not a general date parser: fuzzy parsing took "Version 2.1, effective May 1, 2024" for
+    2001-05-02, and gave "May 2024" the day of the month the check ran.
     """
     found = []
     for match in _DATE.finditer(line):
@@ -380,7 +417,7 @@ def latest_date(line: str) -> datetime.date | None:
             day, month, year = int(g[9]), _MONTHS[g[10].lower()], int(g[11])
         elif match.group("numeric"):
             first, second, year = int(g[13]), int(g[14]), int(g[15])
-            month, day = (first, second) if first <= 12 else (second, first)
+            month, day = _month_and_day(first, second, year, "." in match.group("numeric") or day_first, before)
         else:
             month, day, year = _MONTHS[g[17].lower()], 1, int(g[18])
         try:
