@@ -511,8 +511,6 @@ def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
     ("We collect your occupation when you sign up.", "data_collected", "employment and education data"),
     ("We use the list of installed apps to protect you against malicious applications.", "purposes",
      "fraud prevention and safety"),
-    ("Where we do this, we will share your data in a hashed format with these providers.", "sharing",
-     "third parties"),
 ])
 def test_real_phrasings_of_practices(sentence, category, practice):
     found = {(f.category, f.practice) for f in facts_of(f"# P\n\n## Data\n\n{sentence}\n")}
