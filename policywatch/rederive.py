@@ -99,11 +99,12 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
                 "technical": 1 if version_id != entry["version_id"] else 0,
             })
         previous_version_id, previous_change_id = version_id, entry["id"]
-    # The dates the texts state, as read today ("May 2024" was read as the run's day of May).
+    # The dates the texts state, as read today ("May 2024" was read as the run's day of May). A date
+    # stored by an earlier reading is kept where today's reads none.
     rules = load_rules()
     for version in store.versions_of(policy.id):
-        stated = stated_date(version["text"], rules, captured=version["captured_at"])
-        if stated != version.get("stated_date"):
+        stated = stated_date(version["text"], rules)
+        if stated is not None and stated != version.get("stated_date"):
             store.update_version(version["id"], stated_date=stated)
             result.restated += 1
     if result.changed and previous_version_id is not None:

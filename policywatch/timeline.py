@@ -210,7 +210,7 @@ def find_or_add_version(store: Store, policy_id: str, normalized: Normalized, *,
         policy_id, text=text, text_sha256=document.sha256, words=document.word_count,
         language=document.detected_language, title=normalized.title, captured_at=captured_at,
         source=source, snapshot_sha256=snapshot_sha256, normalizer=NORMALIZER_VERSION,
-        stated_date=stated_date(text, load_rules(), captured=captured_at)), True
+        stated_date=stated_date(text, load_rules())), True
 
 
 @dataclass

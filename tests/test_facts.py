@@ -465,6 +465,11 @@ def test_what_the_policy_covers_and_the_service_provided_to_you_state_no_practic
         "# Privacy Policy\n\n## Sharing\n\nWe use your data for advertisements. We may provide your data to "
         "third parties.\n")}
     assert {("purposes", "advertising"), ("sharing", "third parties")} <= stated
+    # A policy that says what it explains, and what "we" do, states it.
+    explained = {(f.category, f.practice) for f in facts_of(
+        "# Privacy Policy\n\n## Introduction\n\nThis privacy policy explains how we sell your personal "
+        "information to data brokers.\n")}
+    assert ("sharing", "sale of personal data") in explained
 
 
 def test_the_pages_you_visit_and_the_pages_visited_are_the_same_browsing_history():

@@ -159,6 +159,13 @@ def test_renormalize_reads_the_stated_dates_anew(store):
     assert store.version_by_id(v["id"])["stated_date"] == "2024-05-01"
     [again] = renormalize(store)
     assert again.restated == 0
+    # A date an earlier reading found is kept where today's reads none.
+    with store.transaction():
+        store.update_version(v["id"], stated_date="2019-01-01")
+    store.db.execute("UPDATE versions SET text_z = ?, text_base = NULL WHERE id = ?",
+                     [zlib.compress(b"# P\n\nWe collect your email address.\n"), v["id"]])
+    [kept] = renormalize(store)
+    assert kept.restated == 0 and store.version_by_id(v["id"])["stated_date"] == "2019-01-01"
 
 
 def test_a_version_1_database_is_migrated_in_place(tmp_path):

@@ -335,27 +335,22 @@ def is_date_stamp(text: str, rules: Rules) -> bool:
     return bool(rules.date_stamp.search(text.strip())) and bool(re.search(r"\d", text))
 
 
-def stated_date(text: str, rules: Rules, *, captured: str | None = None) -> str | None:
-    """The date a policy says it was last updated or took effect, as YYYY-MM-DD.
-
-    ``captured`` (the ISO time the text was captured) settles a date such as "11/05/2026" that the
-    text's other dates do not: read month first it would lie months after the capture, read day
-    first it does not."""
+def stated_date(text: str, rules: Rules) -> str | None:
+    """The date a policy says it was last updated or took effect, as YYYY-MM-DD."""
     lines = text.splitlines()
-    before = datetime.date.fromisoformat(captured[:10]) if captured else None
     convention: bool | None | str = "unread"  # whether the text writes its numeric dates day first
     for line in lines[:80] + lines[-20:]:
         line = line.strip().lstrip("#").strip().strip("*_").strip()
         if len(line) < 120 and is_date_stamp(line, rules):
             if convention == "unread":
                 convention = _day_first(text)
-            when = latest_date(line, day_first=convention, before=before)
-            if when and 1990 < when.year < 2100:
+            when = latest_date(line, day_first=convention)
+            if when:
                 return when.isoformat()
     return None
 
 
-_NUMERIC_DATE = re.compile(r"\b(\d{1,2})[-/](\d{1,2})[-/](?:\d{4})\b")
+_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})[-/](\d{1,2})[-/](?:\d{4}|\d{2})(?!\d)")
 
 
 def _day_first(text: str) -> bool | None:
@@ -369,19 +364,6 @@ def _day_first(text: str) -> bool | None:
     return day_first if day_first != month_first else None
 
 
-def _month_and_day(first: int, second: int, year: int, day_first: bool | None,
-                   before: datetime.date | None) -> tuple[int, int]:
-    if first > 12 or second > 12 or day_first is not None:
-        return (second, first) if first > 12 or (day_first and second <= 12) else (first, second)
-    if before is not None and first != second:
-        try:
-            if datetime.date(year, first, second) > before >= datetime.date(year, second, first):
-                return second, first
-        except ValueError:
-            pass
-    return first, second
-
-
 _MONTHS = {name: number for number, names in enumerate([
     ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
     ("july", "jul"), ("august", "aug"), ("september", "sept", "sep"), ("october", "oct"), ("november", "nov"),
@@ -389,22 +371,22 @@ _MONTHS = {name: number for number, names in enumerate([
 _MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _DATE = re.compile(
-    r"\b(?P<iso>(\d{4})[-/.](\d{1,2})[-/.](\d{1,2}))\b"
-    rf"|\b(?P<mdy>{_MONTH},?\s+{_DAY},?\s+(\d{{4}}))\b"
-    rf"|\b(?P<dmy>{_DAY}\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}}))\b"
-    r"|\b(?P<numeric>(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}))\b"
-    rf"|\b(?P<my>{_MONTH},?\s+(\d{{4}}))\b", re.IGNORECASE)
+    r"(?<!\d)(?P<iso>(\d{4})[-/.](\d{1,2})[-/.](\d{1,2}))(?!\d)"  # also the date of "2024-05-10T12:00:00Z"
+    rf"|\b(?P<mdy>{_MONTH}\s*,?\s*{_DAY}\s*,?\s+(\d{{4}}))(?!\d)"  # "March 3, 2024", "December, 9 2022"
+    rf"|\b(?P<dmy>{_DAY}[\s-]+(?:of\s+)?{_MONTH}[\s,-]+(\d{{4}}))(?!\d)"  # "3 March 2024", "10-May-2024"
+    r"|(?<!\d)(?<!\d\.)(?P<numeric>(\d{1,2})([-/.])(\d{1,2})\15(\d{4}|\d{2}))(?!\d|\.\d)"  # "03/04/2024", "14.5.24"
+    rf"|\b(?P<my>{_MONTH}\s*,?\s+(\d{{4}}))(?!\d)", re.IGNORECASE)  # "May 2024"
 
 
-def latest_date(line: str, *, day_first: bool | None = None,
-                before: datetime.date | None = None) -> datetime.date | None:
-    """The latest date written in ``line`` ("Valid from 7th of May 2020, updated 15th of Aug 2023").
+def latest_date(line: str, *, day_first: bool | None = None) -> datetime.date | None:
+    """The latest date from 1990 to 2099 written in ``line`` ("Valid from 7th of May 2020, updated
+    15th of Aug 2023").
 
     A month alone is its first day. Numbers separated by dots are day first ("11.05.2026");
-    by slashes or dashes as ``day_first`` says, unless one of them is over 12. Otherwise month
-    first ("03/04/2024" is March 4), unless that reading lies after ``before`` and the other does
-    not. Not a general date parser: fuzzy parsing took "Version 2.1, effective May 1, 2024" for
-    2001-05-02, and gave "May 2024" the day of the month the check ran.
+    by slashes or dashes as ``day_first`` says, unless one of them is over 12, else month first
+    ("03/04/2024" is March 4). A two-digit year is of this century. Not a general date parser:
+    fuzzy parsing took "Version 2.1, effective May 1, 2024" for 2001-05-02, and gave "May 2024"
+    the day of the month the check ran.
     """
     found = []
     for match in _DATE.finditer(line):
@@ -416,12 +398,19 @@ def latest_date(line: str, *, day_first: bool | None = None,
         elif match.group("dmy"):
             day, month, year = int(g[9]), _MONTHS[g[10].lower()], int(g[11])
         elif match.group("numeric"):
-            first, second, year = int(g[13]), int(g[14]), int(g[15])
-            month, day = _month_and_day(first, second, year, "." in match.group("numeric") or day_first, before)
+            first, second, year = int(g[13]), int(g[15]), int(g[16])
+            year += 2000 if year < 100 else 0
+            dotted = g[14] == "."
+            if first > 12 or ((dotted or day_first) and second <= 12):
+                month, day = second, first
+            else:
+                month, day = first, second
         else:
-            month, day, year = _MONTHS[g[17].lower()], 1, int(g[18])
+            month, day, year = _MONTHS[g[18].lower()], 1, int(g[19])
         try:
-            found.append(datetime.date(year, month, day))
+            when = datetime.date(year, month, day)
         except ValueError:  # "February 30": not a date
             continue
+        if 1990 < year < 2100:
+            found.append(when)
     return max(found, default=None)
