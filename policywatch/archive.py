@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
 from waybackpy.cdx_utils import check_filters, full_url
@@ -75,7 +76,8 @@ class Capture:
 
     @property
     def captured_at(self) -> str:
-        t = self.timestamp.ljust(14, "0")
+        # A shorter timestamp (some archives list "201906") is the start of what it names: not day 00.
+        t = self.timestamp + "0101000000"[len(self.timestamp) - 4:]
         return f"{t[0:4]}-{t[4:6]}-{t[6:8]}T{t[8:10]}:{t[10:12]}:{t[12:14]}Z"
 
     @property
@@ -109,6 +111,11 @@ def parse_cdx(body: str, source: str = "CDX") -> CdxPage:
         if not (capture.timestamp.isdigit() and 4 <= len(capture.timestamp) <= 14):
             raise CdxShapeError(f"{source}: CDX answer is not a list of captures (row {number} has no "
                                f"timestamp: {body.strip()[:80]!r})")
+        try:
+            datetime.strptime(capture.captured_at, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise CdxShapeError(f"{source}: CDX row {number} has an impossible timestamp "
+                                f"{capture.timestamp!r}") from None
     return page
 
 
@@ -425,15 +432,11 @@ def stamp(when: str | None) -> str | None:
     if re.fullmatch(r"\d{4,14}", text):
         return text
     if re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", text):
-        from datetime import datetime
-
         try:  # a real month and day: "2019-13" would be sent to the archive as it is
             datetime.strptime(text, "%Y-%m-%d" if text.count("-") == 2 else "%Y-%m")
         except ValueError:
             raise UsageError(f"cannot read the date '{when}' (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO time)") from None
         return text.replace("-", "")
-    from datetime import timezone
-
     from dateutil import parser as dateparser
 
     try:

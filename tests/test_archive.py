@@ -80,6 +80,21 @@ def test_cut_off_or_garbled_answers_raise(body):
         parse_cdx(body, "CDX answer from test")
 
 
+@pytest.mark.parametrize("timestamp, captured_at", [
+    ("2019", "2019-01-01T00:00:00Z"), ("201906", "2019-06-01T00:00:00Z"), ("20190612", "2019-06-12T00:00:00Z"),
+    ("20190612083015", "2019-06-12T08:30:15Z")])
+def test_a_short_timestamp_is_the_start_of_what_it_names(timestamp, captured_at):
+    # It was "2019-06-00T00:00:00Z": a day 00 that no date reader takes.
+    body = f'[["timestamp","original"],["{timestamp}","https://a.example/p"]]'
+    assert parse_cdx(body).captures[0].captured_at == captured_at
+
+
+def test_an_impossible_timestamp_is_an_answer_we_cannot_read():
+    body = '[["timestamp","original"],["20191345000000","https://a.example/p"]]'
+    with pytest.raises(ArchiveError, match="row 1 has an impossible timestamp '20191345000000'"):
+        parse_cdx(body, "CDX")
+
+
 def test_revisit_and_dash_digests():
     body = ('[["urlkey","timestamp","original","mimetype","statuscode","digest","length"],'
             '["k","20190101000000","https://a.example/p","warc/revisit","-","-","0"]]')
