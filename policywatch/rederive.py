@@ -102,8 +102,10 @@ def _rederive_policy(store: Store, policy: Policy) -> RederiveResult:
     # The dates the texts state, as read today ("May 2024" was read as the run's day of May). A date
     # stored by an earlier reading is kept where today's reads none.
     rules = load_rules()
-    for version in store.versions_of(policy.id):
-        stated = stated_date(version["text"], rules)
+    versions = store.versions_of(policy.id)
+    history = "\n".join(version["text"] for version in versions)
+    for version in versions:
+        stated = stated_date(version["text"], rules, context=history)
         if stated is not None and stated != version.get("stated_date"):
             store.update_version(version["id"], stated_date=stated)
             result.restated += 1

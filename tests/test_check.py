@@ -76,6 +76,16 @@ def test_substantive_change_creates_a_new_version(http_server, make_watchlist, s
     assert policy_row(store)["current_version_id"] == stored[1]["id"]
 
 
+def test_a_stated_date_reads_as_the_policy_wrote_its_dates_before(http_server, make_watchlist, store):
+    # "11/05/2026" alone does not say whether the day comes first; the version before ("22/07/2025") does.
+    http_server.route("/privacy", pages.policy_page(updated="22/07/2025", relative=None))
+    watchlist = make_watchlist([http_server.url("/privacy")])
+    check_one(watchlist, store)
+    http_server.route("/privacy", pages.policy_page(updated="11/05/2026", relative=None, edits=SUBSTANTIVE))
+    check_one(watchlist, store)
+    assert [v["stated_date"] for v in versions(store)] == ["2025-07-22", "2026-05-11"]
+
+
 def test_stored_text_is_the_policy_without_the_site_around_it(http_server, make_watchlist, store):
     http_server.route("/privacy", pages.policy_page(banner="onetrust", back_to_top=True, hidden=True))
     check_one(make_watchlist([http_server.url("/privacy")]), store)

@@ -294,3 +294,10 @@ def test_a_numeric_date_reads_day_first_where_the_text_says_so():
     assert stated_date("# P\n\nUpdated: 01/08/2024\n\nSince 05/25/2018 we comply.\n", rules) == "2024-01-08"
     # Nothing else tells: month first, as a policy posted before it takes effect reads too.
     assert stated_date("# P\n\nEffective date: 06/01/2026\n", rules) == "2026-06-01"
+    # The version before tells: this policy wrote "22/07/2025".
+    assert stated_date("# P\n\nUpdated: 11/05/2026\n", rules, context="# P\n\nUpdated: 22/07/2025\n") == \
+        "2026-05-11"
+    old_text, new_text = "# P\n\nUpdated: 22/07/2025\n\nWe collect your name.\n", \
+        "# P\n\nUpdated: 11/05/2026\n\nWe collect your name and e-mail.\n"
+    _, judgement = compare(parse_text(old_text), parse_text(new_text))
+    assert (judgement.old_date, judgement.new_date) == ("2025-07-22", "2026-05-11")

@@ -286,7 +286,9 @@ def _unread_language(diff: DocumentDiff) -> str | None:
 def judge(diff: DocumentDiff, rules: Rules | None = None, *, extractor: FactExtractor | None = None) -> Judgement:
     """Judge a section diff by the difference of the two versions' facts; fill every changed section."""
     rules = rules or load_rules()
-    old_date, new_date = stated_date(diff.old.markdown(), rules), stated_date(diff.new.markdown(), rules)
+    old_text, new_text = diff.old.markdown(), diff.new.markdown()
+    old_date = stated_date(old_text, rules, context=new_text)
+    new_date = stated_date(new_text, rules, context=old_text)
     if diff.identical:
         return Judgement("none", False, [], "No change.", old_date, new_date)
     extractor = extractor or FactExtractor(rules)
