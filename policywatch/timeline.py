@@ -206,9 +206,11 @@ def find_or_add_version(store: Store, policy_id: str, normalized: Normalized, *,
     if existing is not None:
         return existing, False
     text = normalized.markdown
-    state = store.state(policy_id)
-    # The text before tells whether this policy writes the day first, where this one does not.
-    before = store.version_by_id(state.current_version_id)["text"] if state and state.current_version_id else ""
+    def before() -> str:
+        """The text before: it tells whether this policy writes the day first, where this one does not."""
+        state = store.state(policy_id)
+        return store.version_by_id(state.current_version_id)["text"] if state and state.current_version_id else ""
+
     return store.add_version(
         policy_id, text=text, text_sha256=document.sha256, words=document.word_count,
         language=document.detected_language, title=normalized.title, captured_at=captured_at,

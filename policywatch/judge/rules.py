@@ -14,7 +14,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -335,12 +335,12 @@ def is_date_stamp(text: str, rules: Rules) -> bool:
     return bool(rules.date_stamp.search(text.strip())) and bool(re.search(r"\d", text))
 
 
-def stated_date(text: str, rules: Rules, *, context: str = "") -> str | None:
+def stated_date(text: str, rules: Rules, *, context: str | Callable[[], str] = "") -> str | None:
     """The date a policy says it was last updated or took effect, as YYYY-MM-DD.
 
-    ``context``: other texts of the same policy (its version before, its history). Where ``text``
-    does not tell whether the policy writes numeric dates day first, their dates may ("Updated:
-    11/05/2026" in a policy that wrote "22/07/2025" before)."""
+    ``context``: other texts of the same policy (its version before, its history), or what gives
+    them (called only when needed). Where ``text`` does not tell whether the policy writes numeric
+    dates day first, their dates may ("Updated: 11/05/2026" in a policy that wrote "22/07/2025")."""
     lines = text.splitlines()
     convention: bool | None | str = "unread"  # whether the text writes its numeric dates day first
     for line in lines[:80] + lines[-20:]:
@@ -348,8 +348,8 @@ def stated_date(text: str, rules: Rules, *, context: str = "") -> str | None:
         if len(line) < 120 and is_date_stamp(line, rules):
             if convention == "unread":
                 convention = _day_first(text)
-                if convention is None and context:
-                    convention = _day_first(context)
+                if convention is None and context and _NUMERIC_DATE.search(line):
+                    convention = _day_first(context() if callable(context) else context)
             when = latest_date(line, day_first=convention)
             if when:
                 return when.isoformat()
