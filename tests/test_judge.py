@@ -301,3 +301,14 @@ def test_a_numeric_date_reads_day_first_where_the_text_says_so():
         "# P\n\nUpdated: 11/05/2026\n\nWe collect your name and e-mail.\n"
     _, judgement = compare(parse_text(old_text), parse_text(new_text))
     assert (judgement.old_date, judgement.new_date) == ("2025-07-22", "2026-05-11")
+
+
+def test_denying_a_protection_reads_as_a_statement_and_denying_a_practice_as_a_promise():
+    base = "# Privacy Policy\n\n## Your rights\n\nYou can access your data.\n\n## Sharing\n\nWe use processors.\n"
+    portability, selling = "We do not offer a right to data portability.", "We do not sell your personal data."
+    _, added = compare(parse_text(base), parse_text(f"{base}\n{portability}\n"))
+    assert added.summary == "Now says it does not give the right to data portability."  # not "promises not to"
+    _, dropped = compare(parse_text(f"{base}\n{portability}\n"), parse_text(base))
+    assert dropped.summary.startswith("No longer says it does not give the right to data portability")
+    _, promise = compare(parse_text(base), parse_text(f"{base}\n{selling}\n"))
+    assert promise.summary == "Now promises not to sell personal data."

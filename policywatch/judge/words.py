@@ -48,14 +48,21 @@ def statement(fact: Fact, rules: Rules) -> str:
     return practice(fact, rules)
 
 
+def _promise(fact: Fact, rules: Rules) -> bool:
+    """A denial of what would expand (not selling) is a promise; a denial of what protects (not giving
+    a right, not relying on a safeguard) is a limit, and reads as a statement."""
+    return fact.polarity == "negated" and fact.practice not in _BY_VALUE and not rules.protective(
+        fact.category, fact.practice)
+
+
 def added(fact: Fact, rules: Rules) -> str:
-    if fact.polarity == "negated" and fact.practice not in _BY_VALUE:
+    if _promise(fact, rules):
         return f"now promises not to {practice(fact, rules, True)}"
-    return f"now {statement(fact, rules)}"
+    return f"now {statement(fact, rules)}" if fact.polarity != "negated" else f"now says it {statement(fact, rules)}"
 
 
 def removed(fact: Fact, rules: Rules) -> str:
-    if fact.polarity == "negated" and fact.practice not in _BY_VALUE:
+    if _promise(fact, rules):
         return f"no longer promises not to {practice(fact, rules, True)}"
     return f"no longer says it {statement(fact, rules)}"
 
