@@ -344,6 +344,10 @@ def test_a_sentence_made_a_list_of_short_items_is_not_material():
 
 
 @pytest.mark.parametrize("sentence, practice, polarity", [
+    # A negation of the user that denies a right is a denial; one that describes the user is not.
+    ("You do not have the right to data portability.", "the right to data portability", "negated"),
+    ("If you do not have an account, you can still request access to your data.", "the right of access",
+     "asserted"),
     ("Renting out member data is not part of how we make money.", "sale of personal data", "negated"),
     ("Tracking cookies are never used on our checkout pages.", "cookies", "negated"),
     ("Precise location is not shared with advertising partners.", "precise location", "asserted"),

@@ -716,12 +716,13 @@ class FactExtractor:
         """Where the sentence denies something of the company (not of the user), in order.
 
         "If you do not want us to…" and "unless you opt in" deny something of the user, not of the
-        company, so they do not count.
+        company, so they do not count; "you do not have the right to…" does (a right denied).
         """
         out = []
         for match in self.rules.negation.finditer(text):
             start = max(clause_starts[bisect_right(clause_starts, match.start()) - 1], match.start() - 24)
-            if not self.rules.user_negation.search(text[start:match.end()]):
+            if not self.rules.user_negation.search(text[start:match.end()]) or \
+                    self.rules.user_denied.match(text, match.end()):
                 out.append(match.start())
         return out
 

@@ -191,6 +191,7 @@ class Rules:
     user_agency: re.Pattern
     document_title: re.Pattern  # a first heading that names the document states no practice
     scope_statement: re.Pattern  # "This policy covers …": what the document is about states no practice
+    user_denied: re.Pattern  # after a user negation: "you do not have the right to …" denies a right
     fingerprint: str  # changes whenever a lexicon changes: stored facts older than it are re-derived
 
     @functools.cached_property
@@ -315,6 +316,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
                      user_agency=re.compile(language["user_agency"], flags),
                      document_title=re.compile(language.get("document_title", "(?!)"), flags),
                      scope_statement=re.compile(language.get("scope_statement", "(?!)"), flags),
+                     user_denied=re.compile(language.get("user_denied", "(?!)"), flags),
                      fingerprint=digest.hexdigest()[:16])
     except re.error as exc:
         raise ConfigError(f"language rules: bad pattern: {exc}") from None
