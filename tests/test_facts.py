@@ -561,3 +561,17 @@ def test_a_sentence_opener_capitalized_after_a_lowercase_word_starts_a_sentence(
     from policywatch.judge.facts import sentences
 
     assert sentences(text) == expected
+
+
+def test_a_denied_sharing_of_a_kind_of_data_is_no_denied_collection_of_it():
+    # It said it did not share precise location; that never said it did not collect it.
+    old = "# P\n\n## Location\n\nWe do not share your precise location with third parties without your consent.\n"
+    new = old + "\nWe collect your precise location to show you nearby events.\n"
+    denied = {(f.category, f.practice, f.polarity) for f in facts_of(old)}
+    assert ("data_collected", "precise location", "negated") not in denied
+    assert ("sharing", "third parties", "negated") in denied
+    assert "it promised not to" not in judged(old, new).summary
+    # A denial whose verb is the collection's still denies the collection.
+    assert ("data_collected", "precise location", "negated") in {
+        (f.category, f.practice, f.polarity) for f in facts_of("# P\n\n## Location\n\nWe do not collect your "
+                                                                 "precise location.\n")}

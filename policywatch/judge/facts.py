@@ -653,6 +653,10 @@ class FactExtractor:
                 negated = self._negated(clauses, negations, match.start()) or self._denied_after(
                     sentence, clauses, match, category)
                 polarity = "negated" if negated else "asserted"
+                if negated and name == "data_collected" and name not in verbs and verbs:
+                    # "We do not share your precise location with third parties": the denial is of the
+                    # sharing, whose verb the sentence uses, not of collecting what it names.
+                    continue
                 if polarity == "asserted" and category.protective and conditional:
                     polarity = "conditional"
                 for row in self._facts_of(category, term, match, polarity, sentence, about):
