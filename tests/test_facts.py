@@ -348,6 +348,8 @@ def test_a_sentence_made_a_list_of_short_items_is_not_material():
     ("You do not have the right to data portability.", "the right to data portability", "negated"),
     ("If you do not have an account, you can still request access to your data.", "the right of access",
      "asserted"),
+    ("You cannot opt out of essential cookies.", "an opt-out", "negated"),
+    ("If you do not opt out, we will keep sending you offers.", "an opt-out", "asserted"),
     ("Renting out member data is not part of how we make money.", "sale of personal data", "negated"),
     ("Tracking cookies are never used on our checkout pages.", "cookies", "negated"),
     ("Precise location is not shared with advertising partners.", "precise location", "asserted"),
@@ -575,3 +577,14 @@ def test_a_denied_sharing_of_a_kind_of_data_is_no_denied_collection_of_it():
     assert ("data_collected", "precise location", "negated") in {
         (f.category, f.practice, f.polarity) for f in facts_of("# P\n\n## Location\n\nWe do not collect your "
                                                                  "precise location.\n")}
+
+
+def test_a_choice_denied_to_the_user_denies_the_choice_alone_and_do_not_track_is_the_signal_by_name():
+    found = {(f.category, f.practice, f.polarity) for f in facts_of(
+        "# P\n\n## Cookies\n\nYou cannot opt out of essential cookies.\n")}
+    assert ("choices", "an opt-out", "negated") in found and ("tracking", "cookies", "asserted") in found
+    # "We do not track your location" is no Do Not Track signal; the signal by its name is.
+    assert not [f for f in facts_of("# P\n\n## Location\n\nWe do not track your precise location.\n")
+                if f.category == "choices"]
+    assert ("choices", "an opt-out", "negated") in {(f.category, f.practice, f.polarity) for f in facts_of(
+        "# P\n\n## Signals\n\nWe do not respond to Do Not Track signals.\n")}

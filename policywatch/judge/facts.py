@@ -338,6 +338,7 @@ class FactExtractor:
         self._literals, self._literal_terms, self._entity_literals = self.rules.literal_search
         self._always = {id(t) for t in self.rules.terms if t.literals is None}  # terms without known literals
         self._entities = [t for t in self.rules.terms if t.entity]  # legal entity names: the policy's own company
+        self._verb_terms = [t for t in self.rules.terms if t.verb]
         self._candidates: dict[str, set[int]] = {}  # sentence → ids of the terms it may hold
 
     # -- documents ---------------------------------------------------------------------------
@@ -633,7 +634,7 @@ class FactExtractor:
                   verbs: set[str]) -> Iterator[_Finding]:
         rules = self.rules
         clauses = self._clauses(sentence)
-        negations = self._negations(sentence, clauses)
+        negations, denials = self._negations(sentence, clauses)
         agency = bool(rules.user_agency.search(sentence))
         conditional = not agency and bool(rules.weak_modal.search(sentence)) and not rules.strong_modal.search(
             sentence)
@@ -650,12 +651,15 @@ class FactExtractor:
             for term, match in found:
                 needs_frame = (category.framed if term.framed is None else term.framed) and not term.sensitive \
                     and name not in verbs
-                negated = self._negated(clauses, negations, match.start()) or self._denied_after(
-                    sentence, clauses, match, category)
+                protects = category.protective if term.protective is None else term.protective
+                negated = self._negated(clauses, negations, match.start()) or (
+                    bool(denials) and protects and self._negated(clauses, denials, match.start())) or \
+                    self._denied_after(sentence, clauses, match, category)
                 polarity = "negated" if negated else "asserted"
-                if negated and name == "data_collected" and name not in verbs and verbs:
+                if negated and name == "data_collected" and self._denied_verb_is_another(
+                        sentence, clauses, match.start(), verbs):
                     # "We do not share your precise location with third parties": the denial is of the
-                    # sharing, whose verb the sentence uses, not of collecting what it names.
+                    # sharing, whose verb the clause uses, not of collecting what it names.
                     continue
                 if polarity == "asserted" and category.protective and conditional:
                     polarity = "conditional"
@@ -716,19 +720,23 @@ class FactExtractor:
         """Start offset of each clause: "we do not sell it, but we share it" has two."""
         return [0] + [m.end() for m in _CLAUSE_BREAK.finditer(text)]
 
-    def _negations(self, text: str, clause_starts: list[int]) -> list[int]:
-        """Where the sentence denies something of the company (not of the user), in order.
+    def _negations(self, text: str, clause_starts: list[int]) -> tuple[list[int], list[int]]:
+        """Where the sentence denies something of the company, in order; and where it denies the
+        user a right or a choice.
 
         "If you do not want us to…" and "unless you opt in" deny something of the user, not of the
-        company, so they do not count; "you do not have the right to…" does (a right denied).
+        company, so they do not count. "You do not have the right to…" and "you cannot opt out of…"
+        deny a right or a choice: they count for those alone ("…of essential cookies" is no denial
+        of cookies).
         """
-        out = []
+        company, user = [], []
         for match in self.rules.negation.finditer(text):
             start = max(clause_starts[bisect_right(clause_starts, match.start()) - 1], match.start() - 24)
-            if not self.rules.user_negation.search(text[start:match.end()]) or \
-                    self.rules.user_denied.match(text, match.end()):
-                out.append(match.start())
-        return out
+            if not self.rules.user_negation.search(text[start:match.end()]):
+                company.append(match.start())
+            elif self.rules.user_denied.match(text, match.end()):
+                user.append(match.start())
+        return company, user
 
     def _denied_after(self, text: str, clause_starts: list[int], match: re.Match, category: CategoryRules) -> bool:
         """ "Selling customer data is not part of our model", "cookies are never used": a denial after
@@ -741,6 +749,15 @@ class FactExtractor:
             return False
         rest = after[denial.end():]
         return bool(_COPULA_DENIAL.match(rest)) or any(t.regex.search(rest[:80]) for t in category.verb_terms)
+
+    def _denied_verb_is_another(self, sentence: str, clause_starts: list[int], position: int,
+                                verbs: set[str]) -> bool:
+        """Does the clause of ``position`` use another practice's verb (share, sell…) and not
+        collection's? Only the verbs the sentence holds at all are looked for."""
+        k = bisect_right(clause_starts, position) - 1
+        clause = sentence[clause_starts[k]:clause_starts[k + 1] if k + 1 < len(clause_starts) else len(sentence)]
+        found = {term.category for term in self._verb_terms if term.category in verbs and term.regex.search(clause)}
+        return bool(found) and "data_collected" not in found
 
     @staticmethod
     def _negated(clause_starts: list[int], negations: list[int], position: int) -> bool:
