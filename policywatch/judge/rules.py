@@ -345,13 +345,13 @@ def stated_date(text: str, rules: Rules, *, context: str | Callable[[], str] = "
     them (called only when needed). Where ``text`` does not tell whether the policy writes numeric
     dates day first, their dates may ("Updated: 11/05/2026" in a policy that wrote "22/07/2025")."""
     lines = text.splitlines()
-    convention: bool | None | str = "unread"  # whether the text writes its numeric dates day first
     for line in lines[:80] + lines[-20:]:
         line = line.strip().lstrip("#").strip().strip("*_").strip()
         if len(line) < 120 and is_date_stamp(line, rules):
-            if convention == "unread":
+            convention = None  # whether the policy writes numeric dates day first: only they need it
+            if _NUMERIC_DATE.search(line):
                 convention = _day_first(text)
-                if convention is None and context and _NUMERIC_DATE.search(line):
+                if convention is None and context:
                     convention = _day_first(context() if callable(context) else context)
             when = latest_date(line, day_first=convention)
             if when:
