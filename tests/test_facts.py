@@ -522,6 +522,7 @@ def test_a_name_frames_nothing_a_country_in_an_address_is_no_transfer():
     ("We collect your occupation when you sign up.", "data_collected", "employment and education data"),
     ("We use the list of installed apps to protect you against malicious applications.", "purposes",
      "fraud prevention and safety"),
+    ("We share your information with advertisers only with your consent.", "sharing", "advertising partners"),
 ])
 def test_real_phrasings_of_practices(sentence, category, practice):
     found = {(f.category, f.practice) for f in facts_of(f"# P\n\n## Data\n\n{sentence}\n")}
