@@ -28,7 +28,7 @@ from policywatch.judge import words as plain
 from policywatch.judge.changes import RULES, Assessment, Signal, rank
 from policywatch.judge.facts import Fact, FactExtractor, sentences
 from policywatch.judge.passages import SIMILARITY_BUDGET, SentenceIndex, reworded_changes, statement_changes
-from policywatch.judge.rules import Rules, is_date_stamp, load_rules, stated_date
+from policywatch.judge.rules import MONTHS, Rules, is_date_stamp, load_rules, stated_date
 from policywatch.vocabulary import SEVERITY_RANK
 
 # What a reader does not read as words: link targets written out, e-mail addresses and the
@@ -40,8 +40,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _EMAIL_PLACEHOLDER = re.compile(r"\[email[\s\xa0]*protected\]", re.IGNORECASE)
 # A date written in words ("Apr 5, 2020", "5 April 2020", "April 2020") or a year. Month names are
 # capitalized, and a day before its month takes a year: "users under 16 may opt in" is no date.
-_MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|" \
-         r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\b\.?"
+_MONTH = "(?:" + "|".join(name.capitalize() for name in sorted(MONTHS, key=len, reverse=True)) + r")\b\.?"
 _DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}}\b)?|"
                    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:19|20)\d{{2}}\b")
 # A short label without a sentence's end ("Badge Check", "Ugadi (Mar 25, 2020)"): a widget, a link.

@@ -373,11 +373,11 @@ def _day_first(text: str) -> bool | None:
     return day_first if day_first != month_first else None
 
 
-_MONTHS = {name: number for number, names in enumerate([
+MONTHS = {name: number for number, names in enumerate([  # month names and abbreviations, lowercase
     ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
     ("july", "jul"), ("august", "aug"), ("september", "sept", "sep"), ("october", "oct"), ("november", "nov"),
     ("december", "dec")], start=1) for name in names}
-_MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH = "(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _DATE = re.compile(
     r"(?<!\d)(?P<iso>(\d{4})[-/.](\d{1,2})[-/.](\d{1,2}))(?!\d)"  # also the date of "2024-05-10T12:00:00Z"
@@ -403,9 +403,9 @@ def latest_date(line: str, *, day_first: bool | None = None) -> datetime.date | 
         if match.group("iso"):
             year, month, day = int(g[1]), int(g[2]), int(g[3])
         elif match.group("mdy"):
-            month, day, year = _MONTHS[g[5].lower()], int(g[6]), int(g[7])
+            month, day, year = MONTHS[g[5].lower()], int(g[6]), int(g[7])
         elif match.group("dmy"):
-            day, month, year = int(g[9]), _MONTHS[g[10].lower()], int(g[11])
+            day, month, year = int(g[9]), MONTHS[g[10].lower()], int(g[11])
         elif match.group("numeric"):
             first, second, year = int(g[13]), int(g[15]), int(g[16])
             year += 2000 if year < 100 else 0
@@ -415,7 +415,7 @@ def latest_date(line: str, *, day_first: bool | None = None) -> datetime.date | 
             else:
                 month, day = first, second
         else:
-            month, day, year = _MONTHS[g[18].lower()], 1, int(g[19])
+            month, day, year = MONTHS[g[18].lower()], 1, int(g[19])
         try:
             when = datetime.date(year, month, day)
         except ValueError:  # "February 30": not a date
