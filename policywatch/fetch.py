@@ -478,10 +478,9 @@ class _Session(requests.Session):
         the redirects. Its other bookkeeping (hooks, timings, the next request of a redirect not
         followed) has nothing to do for a GET without hooks, and cost a fifth of a revalidation."""
         prepared = self.prepare_request(requests.Request("GET", url, headers=dict(headers)))
-        if prepared.hooks.get("response"):
-            return self.send(prepared, timeout=timeout, allow_redirects=follow_redirects,
-                             **self.merge_environment_settings(prepared.url, {}, True, None, None))
         options = {"timeout": timeout, **self.merge_environment_settings(prepared.url, {}, True, None, None)}
+        if prepared.hooks.get("response"):
+            return self.send(prepared, allow_redirects=follow_redirects, **options)
         response = self.get_adapter(prepared.url).send(prepared, **options)
         if "set-cookie" in response.headers or "set-cookie2" in response.headers:
             extract_cookies_to_jar(self.cookies, prepared, response.raw)
