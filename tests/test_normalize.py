@@ -315,3 +315,32 @@ def test_a_table_cells_paragraphs_lines_and_items_stay_apart():
     markdown = normalize_html(html).markdown
     assert "A. Identifiers Examples: Name, postal address | Yes since 2020" in markdown
     assert "Uses Support Billing | No" in markdown
+
+
+def test_markup_a_cms_shows_escaped_is_read_as_markup():
+    # HTML pasted into a rich-text field: the page shows "<p><span>…" as words, entities escaped twice.
+    from html import escape
+
+    from policywatch.normalize import page_markup, read_page
+
+    rich = ("<p><span>Effective Date: 2 December 2024.</span></p><p><span >Welcome to Acme&#39;s Privacy "
+            "Policy (&quot;Policy&quot;).</span></p><h2>Sharing</h2><ul><li><span>We share your data with "
+            "service providers.</span></li><li>We do not sell it.</li></ul>")
+    shown = page(f"<h1>Privacy Policy</h1><div class='w-richtext'><p>{escape(rich, quote=False)}</p></div>")
+    meant = page(f"<h1>Privacy Policy</h1><div class='w-richtext'>{rich}</div>")
+    assert "<span" not in md(shown) and "&#39;" not in md(shown)
+    assert md(shown) == md(meant)
+    assert "## Sharing" in md(shown) and "- We do not sell it." in md(shown)
+    # The fingerprint that lets a later check skip reading the page is taken of the same tree.
+    assert read_page(shown)[0] == page_markup(shown)
+    # The same markup in a tail, after an element, reads the same way.
+    tail = page(f"<h1>Privacy Policy</h1><div class='w-richtext'><b></b>{escape(rich, quote=False)}</div>")
+    assert md(tail) == md(meant)
+
+
+def test_a_code_sample_or_a_tag_named_in_a_sentence_stays_as_written():
+    code = "&lt;p&gt;&lt;span&gt;Opt out&lt;/span&gt;&lt;/p&gt;&lt;a href='#'&gt;here&lt;/a&gt;"
+    text = md(page(f"<h1>Privacy</h1><p>Site owners paste this snippet:</p><pre><code>{code}</code></pre>"
+                   "<p>Line breaks (&lt;br&gt;) and paragraphs (&lt;/p&gt;) in messages are kept as sent.</p>"))
+    assert "<p><span>Opt out</span></p>" in text
+    assert "Line breaks (<br>) and paragraphs (</p>) in messages are kept as sent." in text
