@@ -1099,18 +1099,42 @@ STOPWORDS = {
 
 # Words, hyphenated ones whole: the "e" of "e-mail" is no Italian "and".
 _LETTERS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
-_ASCII_LETTERS = re.compile(r"[a-z]+(?:-[a-z]+)*")  # the same words in lowercase ASCII text, found in half the time
+# The same words of lowercase ASCII text, as bytes: every other byte made a space (_ascii_word_counts).
+_ASCII_WORD_BYTES = bytes(c if 97 <= c <= 122 or c == 45 else 32 for c in range(256))
+_STOPWORD_BYTES = {lang: {w.encode() for w in stop} for lang, stop in STOPWORDS.items()}
+
+
+def _ascii_word_counts(sample: str) -> tuple[Counter, int]:
+    """``Counter(_LETTERS.findall(sample))`` of a lowercase ASCII sample (in bytes) and the number of
+    words, in half the time: split at every byte that is no letter or hyphen, counted, then the few
+    runs holding a hyphen read as the expression reads them ("e-mail" is a word, "a--b" two, and a
+    hyphen at either end is no part of one)."""
+    spaced = sample.encode("ascii").translate(_ASCII_WORD_BYTES)
+    tokens = spaced.split()
+    frequency, count = Counter(tokens), len(tokens)
+    if b"-" in spaced:
+        for token in [token for token in frequency if b"-" in token]:
+            times = frequency.pop(token)
+            parts = [part for piece in token.split(b"--") if (part := piece.strip(b"-"))]
+            count += times * (len(parts) - 1)
+            for part in parts:
+                frequency[part] += times
+    return frequency, count
 
 
 def detect_language(text: str) -> str | None:
     sample = text[:20000].lower()
-    words = (_ASCII_LETTERS if sample.isascii() else _LETTERS).findall(sample)
-    if len(words) < 30:
+    if sample.isascii():
+        frequency, count = _ascii_word_counts(sample)
+        stopwords = _STOPWORD_BYTES
+    else:
+        words = _LETTERS.findall(sample)
+        frequency, count, stopwords = Counter(words), len(words), STOPWORDS
+    if count < 30:
         return None
-    frequency = Counter(words)
-    counts = {lang: sum(frequency[w] for w in stop) for lang, stop in STOPWORDS.items() if stop}
+    counts = {lang: sum(frequency[w] for w in stop) for lang, stop in stopwords.items() if stop}
     best = max(counts, key=counts.get)
-    if counts[best] < len(words) * 0.05:
+    if counts[best] < count * 0.05:
         cjk = sum(1 for c in text[:5000] if "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff")
         return "cjk" if cjk > 200 else None
     return best

@@ -284,3 +284,16 @@ def test_the_page_title_over_the_policys_own_title_and_capitals_make_no_new_vers
     nested = Document.build([("h", "Privacy", 1), ("p", "Intro.", 0), ("h", "Your rights", 2),
                              ("h", "Your rights in California", 3), ("p", "You may opt out.", 0)])
     assert [s.heading for s in nested.sections] == ["Privacy", "Your rights", "Your rights in California"]
+
+
+def test_ascii_words_are_counted_as_the_expression_reads_them():
+    from collections import Counter
+
+    from policywatch.document import _LETTERS, _ascii_word_counts
+
+    for sample in ("we share e-mail addresses with third-party processors", "a--b -c- d---e-f g----h-",
+                   "e-mail, e-mail; co-op_2024 x-y-z --- - end-", ""):
+        frequency, count = _ascii_word_counts(sample)
+        words = _LETTERS.findall(sample)
+        assert count == len(words)
+        assert {word.decode(): n for word, n in frequency.items() if n} == Counter(words)
