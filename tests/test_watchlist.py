@@ -146,3 +146,13 @@ def test_a_url_that_is_neither_a_web_address_nor_an_existing_file_is_an_error(tm
     assert raised.value.problems == [
         "watchlist.yaml:3: 'acme.example/privacy' is neither an http(s) or file:// URL nor an existing file"
         " in policy 'b'"]
+
+
+def test_a_url_with_whitespace_anywhere_is_an_error():
+    text = ("policies:\n  - {id: a, name: A, url: 'https://acme.example/privacy policy'}\n"
+            "  - {id: b, name: B, url: \"https://acme.example/priv\\tacy\"}\n"
+            "  - {id: c, name: C, url: \"https://acme.example/\\u00a0privacy\"}\n")
+    assert [p.split(": ", 1)[1] for p in problems(text)] == [
+        f"bad URL '{url}': contains whitespace in policy '{id_}'"
+        for id_, url in (("a", "https://acme.example/privacy policy"), ("b", "https://acme.example/priv\tacy"),
+                         ("c", "https://acme.example/\u00a0privacy"))]
