@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from policywatch.export import json_bytes, write_member, zip_time
+from policywatch.export import json_bytes, write_member, zip_in_place, zip_time
 from policywatch.store import Store
 
 SCHEMA = "policywatch.evidence/1"
@@ -113,16 +112,10 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
         raw_note="" if version["snapshot_sha256"] else
         "No raw page was kept for this version, so the bundle has no page/ folder.\n\n").encode()
     stamp = zip_time(version["captured_at"])
-    temporary = out.with_name(f".{out.name}.partial")
-    try:
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-            for name, content in [*((n, c) for n, c, _ in members), ("SHA256SUMS", sums),
-                                  ("manifest.json", json_bytes(manifest)), ("README.txt", readme)]:
-                write_member(bundle, name, content, stamp)
-        temporary.replace(out)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with zip_in_place(out) as bundle:
+        for name, content in [*((n, c) for n, c, _ in members), ("SHA256SUMS", sums),
+                              ("manifest.json", json_bytes(manifest)), ("README.txt", readme)]:
+            write_member(bundle, name, content, stamp)
     return Bundle(out, files, manifest)
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -18,7 +19,7 @@ import json
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -127,32 +128,26 @@ def export_zip(store: Store, out: Path | str, policy_ids: Iterable[str] | None =
     rules = load_rules().fingerprint
     table = _version_rows(store, policy_ids)
     metadata: list[dict[str, Any]] = []
-    temporary = out.with_name(f".{out.name}.partial")
-    try:
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-            for policy, versions in table:
-                names = _file_names(policy["id"], versions)
-                for version in versions:
-                    content = version["text"].encode("utf-8")
-                    stamp = zip_time(version["captured_at"])
-                    write_member(bundle, f"{names[version['id']]}.md", content, stamp)
-                    facts = [f.to_row() for f in version_facts(store, version)]
-                    write_member(bundle, f"{names[version['id']]}.facts.json",
-                           json_bytes({"rules": rules, "policy": policy["id"], "version": version["number"],
-                                  "facts": facts}), stamp)
-                    metadata.append(_metadata(policy, version, f"{names[version['id']]}.md", content))
-            now = datetime.now(timezone.utc).replace(microsecond=0)
-            created = now.isoformat().replace("+00:00", "Z")
-            stamp = now.timetuple()[:6]
-            write_member(bundle, "metadata.json", json_bytes({
-                "schema": "policywatch.dataset/1", "created_at": created, "rules": rules, "versions": metadata}), stamp)
-            write_member(bundle, "metadata.csv", _csv(metadata), stamp)
-            write_member(bundle, "README.md", README.format(created_at=created, tool=__version__, policies=len(table),
-                                                      versions=len(metadata), rules=rules).encode(), stamp)
-        temporary.replace(out)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with zip_in_place(out) as bundle:
+        for policy, versions in table:
+            names = _file_names(policy["id"], versions)
+            for version in versions:
+                content = version["text"].encode("utf-8")
+                stamp = zip_time(version["captured_at"])
+                write_member(bundle, f"{names[version['id']]}.md", content, stamp)
+                facts = [f.to_row() for f in version_facts(store, version)]
+                write_member(bundle, f"{names[version['id']]}.facts.json",
+                             json_bytes({"rules": rules, "policy": policy["id"], "version": version["number"],
+                                         "facts": facts}), stamp)
+                metadata.append(_metadata(policy, version, f"{names[version['id']]}.md", content))
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        created = now.isoformat().replace("+00:00", "Z")
+        stamp = now.timetuple()[:6]
+        write_member(bundle, "metadata.json", json_bytes({
+            "schema": "policywatch.dataset/1", "created_at": created, "rules": rules, "versions": metadata}), stamp)
+        write_member(bundle, "metadata.csv", _csv(metadata), stamp)
+        write_member(bundle, "README.md", README.format(created_at=created, tool=__version__, policies=len(table),
+                                                       versions=len(metadata), rules=rules).encode(), stamp)
     return Exported(out, len(table), len(metadata))
 
 
@@ -241,6 +236,33 @@ def _git_readme(policies: int, commits: int) -> str:
     return (f"# policywatch history\n\n{policies} policies; one commit per change of the text in effect "
             f"({commits} commits), dated at its capture (UTC).\n\n`<policy>.md` is a policy's normalized text. "
             "`git log -p <policy>.md` reads its history; each commit message gives policywatch's verdict.\n")
+
+
+@contextlib.contextmanager
+def zip_in_place(out: Path) -> Iterator[zipfile.ZipFile]:
+    """A zip written next to ``out`` and moved into place once whole, and never over a file that is
+    not a zip: a mistyped OUT naming the database or the watchlist would have replaced them."""
+    if out.exists() and not _is_zip(out):
+        raise UsageError(f"{out}: the file exists and is not a zip archive; policywatch does not write over it "
+                         "(choose another name)")
+    temporary = out.with_name(f".{out.name}.partial")
+    try:
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            yield bundle
+        temporary.replace(out)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _is_zip(path: Path) -> bool:
+    """Does the file start as a zip does (a member, or an empty archive's end record)? Not
+    zipfile.is_zipfile, which looks for the end record anywhere near the end of any file."""
+    try:
+        with path.open("rb") as file:
+            return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:  # a folder, or unreadable: not a zip to replace
+        return False
 
 
 def write_member(bundle: zipfile.ZipFile, name: str, content: bytes, stamp: tuple) -> None:

@@ -87,3 +87,20 @@ def test_the_git_history_has_a_commit_per_change_at_its_capture_date(history):
     assert (folder / "repo" / "beta.md").read_text() == texts[("beta", 2)]  # the worktree is checked out
     again = run_cli(folder, "export", "repo", "--format", "git")
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_a_zip_is_never_written_over_the_database_the_watchlist_or_any_file_that_is_not_a_zip(history):
+    folder, texts = history
+    kept = {name: (folder / name).read_bytes() for name in ("pw.db", "watchlist.yaml")}
+    for command in (["export", "pw.db"], ["export", "watchlist.yaml"], ["evidence", "acme", "pw.db"],
+                    ["evidence", "beta", "--version", "1", "watchlist.yaml"]):
+        proc = run_cli(folder, *command)
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        assert "exists and is not a zip archive" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert {name: (folder / name).read_bytes() for name in kept} == kept
+    assert not list(folder.glob(".*.partial"))
+    # An earlier export is a zip: writing it again replaces it, as before.
+    assert run_cli(folder, "export", "again.zip").returncode == 0
+    assert run_cli(folder, "export", "again.zip", "beta").returncode == 0
+    with zipfile.ZipFile(folder / "again.zip") as bundle:
+        assert len(json.loads(bundle.read("metadata.json"))["versions"]) == 2
