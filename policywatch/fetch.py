@@ -135,6 +135,33 @@ def _known(encoding: str | None) -> str | None:
         return None
 
 
+# Files that are no text, by their first bytes (what a server calls them is often wrong), and the
+# content types that name such files. A PDF read as text became a "version" of PDF syntax, judged high.
+_BINARY_SIGNATURES = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"),
+                      (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a zip archive or an Office document"),
+                      (b"\xd0\xcf\x11\xe0", "an Office document"), (b"RIFF", "a media file"))
+_BINARY_TYPES = ("application/pdf", "application/zip", "application/msword", "application/vnd.", "image/", "audio/",
+                 "video/", "font/")
+
+
+def not_text(content: bytes, content_type: str | None = None) -> str | None:
+    """What a body that is no text is ("a PDF document", "image/webp"), or None for a page to read."""
+    for signature, what in _BINARY_SIGNATURES:
+        if content.startswith(signature):
+            return what
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media.startswith(_BINARY_TYPES) and not media.endswith(("+xml", "+json")):
+        return media
+    return None
+
+
+def _refuse_binary(content: bytes, content_type: str | None) -> None:
+    what = not_text(content, content_type)
+    if what is not None:
+        raise FetchError("not_text", f"the page is {what}, not a web page: policywatch reads HTML, Markdown and "
+                                     "plain text (watch a web or text form of the policy)")
+
+
 def decode_body(content: bytes, content_type: str | None = None, forced: str | None = None) -> tuple[str, str]:
     """Decode a page: forced > Content-Type charset > BOM > declared in the page > detection.
 
@@ -647,6 +674,7 @@ class Fetcher:
         result.status = 200
         result.content = content
         result.content_type = "text/html" if path.suffix.lower() in (".html", ".htm") else None
+        _refuse_binary(content, result.content_type)
         result.text, result.encoding = decode_body(content, result.content_type, encoding)
 
     def _fetch_http(self, url: str, result: FetchResult, *, timeout: float, retries: int, backoff: float,
@@ -691,6 +719,7 @@ class Fetcher:
         result.content = content
         result.etag = response.headers.get("ETag")
         result.last_modified = response.headers.get("Last-Modified")
+        _refuse_binary(content, result.content_type)
         result.text, result.encoding = decode_body(result.content, result.content_type, encoding)
 
     def _exchange(self, url: str, result: FetchResult, headers: dict[str, str], timeout: float,

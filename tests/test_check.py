@@ -520,6 +520,29 @@ def test_unreachable_host_fails_and_run_continues(http_server, make_watchlist, s
     assert observations(store, "p1")[-1]["error"].endswith("connection refused")
 
 
+def test_a_pdf_or_an_image_where_the_policy_was_fails_its_check_and_is_never_a_version(http_server, make_watchlist,
+                                                                                      store, tmp_path):
+    # A PDF's syntax read as text had become a "version", judged high; a compressed one failed as
+    # "cannot detect the page's character set".
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n%%EOF\n"
+    compressed = b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n1 0 obj<</Filter/FlateDecode>>stream\n\x78\x9c\xff\xfe\x00endstream\n"
+    http_server.route("/privacy", PAGE)
+    http_server.route("/policy.pdf", body=compressed, content_type="application/pdf")
+    http_server.route("/logo", body=b"\x00\x01webp", content_type="image/webp")
+    (tmp_path / "draft.pdf").write_bytes(pdf)
+    watchlist = make_watchlist([http_server.url("/privacy"), http_server.url("/policy.pdf"), http_server.url("/logo"),
+                                (tmp_path / "draft.pdf").as_uri()])
+    report = check(watchlist, store)
+    assert [(r.outcome, r.reason) for r in report.results] == [("new", None)] + [("failed", "not_text")] * 3
+    assert "the page is a PDF document, not a web page" in report.results[1].message
+    assert "the page is image/webp, not a web page" in report.results[2].message
+    # The vendor swaps its page for a PDF, served as HTML: the text in effect stays, nothing is announced.
+    http_server.route("/privacy", body=pdf, content_type="text/html")
+    again = check_one(watchlist, store)
+    assert (again.outcome, again.reason, again.version) == ("failed", "not_text", 1)
+    assert store.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
+
+
 def test_failure_streak_counts_consecutive_failures(http_server, make_watchlist, store):
     http_server.route("/privacy", PAGE)
     watchlist = make_watchlist([http_server.url("/privacy")])
