@@ -51,7 +51,8 @@ FAILING_POLICIES = 3  # policies in a row the archive fails before the run stops
 MAX_TRANSIENT_FAILURES = 3  # replays failing in a row (timeouts, resets, 5xx) before their policy fails
 LOCK_WAIT = 900.0  # seconds to wait for a check run to finish writing
 # Replay failures that will not go away on a later run: remembered, never fetched again.
-PERMANENT = {"http_error", "redirected", "redirect_loop", "not_html", "bad_encoding", "not_text", "too_large", "not_found"}
+PERMANENT = {"http_error", "redirected", "redirect_loop", "not_html", "bad_encoding", "not_text", "too_large",
+             "not_found"}
 
 
 @dataclass
