@@ -182,12 +182,18 @@ def _balance_markdown(section: SectionDiff) -> str:
         for line in lines:
             if not line.strip() or op == 0:
                 rendered.append(md_escape(line))
-            elif op == -1:
-                rendered.append(f"~~{md_escape(line.strip())}~~")
             else:
-                rendered.append(f"**{md_escape(line.strip())}**")
+                rendered.append(_marked(line, "~~" if op == -1 else "**"))
         out.append("\n".join(rendered))
     return "".join(out).strip()
+
+
+def _marked(line: str, marker: str) -> str:
+    """A changed run of one line between Markdown markers, the whitespace at its edges outside them:
+    CommonMark only reads markers that touch words, and the spaces are the page's, between its words."""
+    words = line.strip()
+    start = line.index(words)
+    return f"{line[:start]}{marker}{md_escape(words)}{marker}{line[start + len(words):]}"
 
 
 HTML_STYLE_TEXT = """
