@@ -60,22 +60,24 @@ def append_policy(text: str, entry: Mapping[str, Any], path: Path | str = "watch
         raise ConfigError(f"{path}:{mark.line + 1 if mark else 0}: invalid YAML: {exc.problem or exc.context}") \
             from None
     lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines[-1] += newline
+
+    def ended(at: list[str]) -> list[str]:
+        """``at`` with its last line ended: only for lines to follow it, a file may end without a newline."""
+        return at[:-1] + [at[-1] + newline] if at and not at[-1].endswith(("\n", "\r")) else at
 
     def block(at: list[str], insert_at: int, rendered: list[str]) -> str:
-        return "".join(at[:insert_at] + [line + newline for line in rendered] + at[insert_at:])
+        return "".join(ended(at[:insert_at]) + [line + newline for line in rendered] + at[insert_at:])
 
     def first_policy(at: list[str], insert_at: int) -> str:  # under a "policies:" written just before
         return block(at, insert_at, entry_lines(entry, flow=False, dash=2, content=4))
 
     if root is None:
-        return first_policy(lines + ["policies:" + newline], len(lines) + 1)
+        return first_policy(ended(lines) + ["policies:" + newline], len(lines) + 1)
     if not isinstance(root, MappingNode):
         raise ConfigError(f"{path}:1: the watchlist must be a mapping with a 'policies:' list")
     found = [(k, v) for k, v in root.value if isinstance(k, ScalarNode) and k.value == "policies"]
     if not found:  # a new list at the end
-        return first_policy(lines + ["policies:" + newline], len(lines) + 1)
+        return first_policy(ended(lines) + ["policies:" + newline], len(lines) + 1)
     key, seq = found[-1]
     if isinstance(seq, ScalarNode) and seq.tag.endswith(":null"):  # "policies:", "policies: ~", "policies: null"
         row = key.start_mark.line
@@ -200,7 +202,8 @@ def add_policy(path: Path | str, url: str, *, policy_id: str | None = None, name
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        # As bytes, not read_text: its universal newlines would turn CRLF into LF, and the file is written back.
+        text = path.read_bytes().decode("utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read watchlist: {exc}") from None
     current = _policies_in(text, path)

@@ -74,6 +74,14 @@ def test_line_endings_and_a_missing_last_newline_are_kept():
     assert new == "policies:\r\n  - id: a\r\n    url: https://a.example/p\r\n  - id: b\r\n    url: https://b.example/p\r\n"
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_missing_last_newline_stays_missing_when_the_entry_goes_before_the_end(newline):
+    text = newline.join(["policies:", "  - id: a", "    url: https://a.example/p", "notify: {}"])
+    new = append_policy(text, {"id": "b", "url": "https://b.example/p"})
+    assert new == newline.join(["policies:", "  - id: a", "    url: https://a.example/p", "  - id: b",
+                                "    url: https://b.example/p", "notify: {}"])
+
+
 def test_a_list_that_cannot_be_extended_in_place_is_an_error_with_its_line():
     with pytest.raises(ConfigError, match=r"wl.yaml:2: 'policies' is written as one \[...\] list"):
         append_policy("# x\npolicies: [{url: 'https://a.example/p'}]\n", ENTRY, "wl.yaml")
@@ -146,6 +154,24 @@ def test_add_warns_about_a_bot_wall_and_refuses_a_dead_page(tmp_path, http_serve
     taken = run_cli(tmp_path, "add", http_server.url("/new"), "--id", "acme")
     assert taken.returncode == 2 and "id 'acme' is taken" in taken.stderr
     assert (tmp_path / "watchlist.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("ending", ["\r\n", ""], ids=["last-newline", "no-last-newline"])
+def test_add_keeps_a_crlf_watchlist_byte_for_byte(tmp_path, http_server, ending):
+    http_server.route("/privacy", PAGE)
+    old = COMMENTED.replace("\n", "\r\n").removesuffix("\r\n") + ending
+    (tmp_path / "watchlist.yaml").write_bytes(old.encode())
+    proc = run_cli(tmp_path, "add", http_server.url("/privacy"))
+    assert proc.returncode == 0, proc.stderr
+    new = (tmp_path / "watchlist.yaml").read_bytes().decode()  # as stored: no newline translation
+    assert added_lines(old, new) == ["  - id: privacy\r\n", "    name: Beta Corp Privacy Notice\r\n",
+                                     f"    url: {http_server.url('/privacy')}\r\n"]
+    assert new.endswith("']" + ending)
+    assert proc.stdout == "  - id: privacy\n    name: Beta Corp Privacy Notice\n" \
+                          f"    url: {http_server.url('/privacy')}\n"  # the entry, shown without the CRs
+    again = run_cli(tmp_path, "add", http_server.url("/privacy"))  # lines counted as in the file
+    assert again.returncode == 2 and "already watched as 'privacy' (" in again.stderr
+    assert "watchlist.yaml:10)" in again.stderr
 
 
 def test_add_creates_a_watchlist(tmp_path, http_server):
