@@ -190,10 +190,23 @@ def _balance_markdown(section: SectionDiff) -> str:
 
 def _marked(line: str, marker: str) -> str:
     """A changed run of one line between Markdown markers, the whitespace at its edges outside them:
-    CommonMark only reads markers that touch words, and the spaces are the page's, between its words."""
+    CommonMark only reads markers that touch words, and the spaces are the page's, between its words.
+
+    So is the punctuation at its edges ("account**, and to train…**" is no emphasis to CommonMark:
+    a marker after a letter cannot open before a comma), unless the run is punctuation alone.
+    """
     words = line.strip()
     start = line.index(words)
-    return f"{line[:start]}{marker}{md_escape(words)}{marker}{line[start + len(words):]}"
+    before, after = line[:start], line[start + len(words):]
+    core = words.strip(_EDGE_PUNCTUATION + " \t")
+    if core:
+        lead = words[:words.index(core)]
+        before, after = before + md_escape(lead), md_escape(words[len(lead) + len(core):]) + after
+        words = core
+    return f"{before}{marker}{md_escape(words)}{marker}{after}"
+
+
+_EDGE_PUNCTUATION = ".,;:!?)(\"'“”‘’-–—"
 
 
 HTML_STYLE_TEXT = """

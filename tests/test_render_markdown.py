@@ -67,3 +67,14 @@ def test_a_replaced_line_stays_struck_then_bold():
     assert quoted == "~~Last updated: January 5, 2024~~**Last updated: March 1, 2025**"
     assert _rendered(quoted) == \
         "<p><s>Last updated: January 5, 2024</s><strong>Last updated: March 1, 2025</strong></p>\n"
+
+
+def test_punctuation_at_the_edge_of_a_run_stays_outside_its_markers():
+    quoted = _quoted_diff(_markdown("We use your data to run your account.",
+                                    "We use your data to run your account, and to train artificial intelligence "
+                                    "models."))
+    assert quoted == "We use your data to run your account, **and to train artificial intelligence models**."
+    rendered = _rendered(quoted)
+    assert "<strong>and to train artificial intelligence models</strong>" in rendered and "**" not in rendered
+    # A run of punctuation alone keeps its markers: there is nothing else to show it by.
+    assert _quoted_diff(_markdown("We sell data", "We sell data!")) == "We sell data**!**"
