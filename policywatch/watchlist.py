@@ -135,15 +135,22 @@ def _severity(r: _Reading) -> str:
     return r.value
 
 
-def _number(kind: type, low: float) -> Callable[[_Reading], Any]:
+def _number(kind: type, low: float, high: float) -> Callable[[_Reading], Any]:
+    # Bounded above too, and finite: YAML's .nan and .inf are floats, and a timeout of NaN crashed
+    # the run in the socket layer, a billion retries kept it busy for ever.
     def read(r: _Reading) -> Any:
         value = r.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
                 or (kind is int and not float(value).is_integer()):
-            r.problem(f"'{r.key}' in {r.where} must be a number ≥ {low}")
+            r.problem(f"'{r.key}' in {r.where} must be a{'' if kind is float else ' whole'} number from "
+                      f"{_plain(low)} to {_plain(high)}")
             return value
         return kind(value)
     return read
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def _headers(r: _Reading) -> dict[str, str]:
@@ -193,11 +200,11 @@ SETTINGS = (
     Setting("tags", (), _strings, "free labels for --tag and notification targets", additive=True),
     Setting("notify", (), _target_names, "notification target names"),
     Setting("min_severity", "medium", _severity, "lowest severity that notifies"),
-    Setting("timeout", 30.0, _number(float, 0.1), "seconds to wait for the server"),
-    Setting("backoff", 2.0, _number(float, 0.0), "first retry delay in seconds, doubled each retry"),
-    Setting("retries", 2, _number(int, 0), "extra attempts on connection errors, 5xx and 429"),
-    Setting("max_bytes", 10 * 1024 * 1024, _number(int, 1024), "largest body read"),
-    Setting("alert_after", 3, _number(int, 1), "failed or suspect runs in a row before one 'checks failing'"),
+    Setting("timeout", 30.0, _number(float, 0.1, 3600), "seconds to wait for the server"),
+    Setting("backoff", 2.0, _number(float, 0.0, 3600), "first retry delay in seconds, doubled each retry"),
+    Setting("retries", 2, _number(int, 0, 20), "extra attempts on connection errors, 5xx and 429"),
+    Setting("max_bytes", 10 * 1024 * 1024, _number(int, 1024, 1 << 28), "largest body read"),
+    Setting("alert_after", 3, _number(int, 1, 10_000), "failed or suspect runs in a row before one 'checks failing'"),
     Setting("headers", {}, _headers, "extra request headers"),
     Setting("user_agent", None, _string, "the User-Agent header"),
     Setting("encoding", None, _encoding, "a charset to force for a site that declares a wrong one"),

@@ -156,3 +156,18 @@ def test_a_url_with_whitespace_anywhere_is_an_error():
         f"bad URL '{url}': contains whitespace in policy '{id_}'"
         for id_, url in (("a", "https://acme.example/privacy policy"), ("b", "https://acme.example/priv\tacy"),
                          ("c", "https://acme.example/\u00a0privacy"))]
+
+
+def test_numbers_must_be_finite_and_within_their_bounds():
+    # YAML's .nan and .inf are floats: a timeout of NaN crashed a run in the socket layer.
+    text = ("defaults:\n  retries: 1000000000\npolicies:\n"
+            "  - {id: a, url: 'https://a.example/p', timeout: .nan}\n"
+            "  - {id: b, url: 'https://b.example/p', backoff: .inf}\n"
+            "  - {id: c, url: 'https://c.example/p', max_bytes: 1.5e300, alert_after: -.inf}\n"
+            "  - {id: d, url: 'https://d.example/p', timeout: 3600, retries: 20, backoff: 0}\n")
+    assert problems(text) == [
+        "wl.yaml:2: 'retries' in defaults must be a whole number from 0 to 20",
+        "wl.yaml:4: 'timeout' in policy 'a' must be a number from 0.1 to 3600",
+        "wl.yaml:5: 'backoff' in policy 'b' must be a number from 0 to 3600",
+        "wl.yaml:6: 'max_bytes' in policy 'c' must be a whole number from 1024 to 268435456",
+        "wl.yaml:6: 'alert_after' in policy 'c' must be a whole number from 1 to 10000"]
