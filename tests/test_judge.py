@@ -286,6 +286,25 @@ def test_a_term_with_an_unknown_key_is_refused_with_a_hint(tmp_path):
     assert "photos, videos and audio" in shipped and "content you provide (prompts, uploads, files)" in shipped
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b"category: sharing\nterms: 5\n", r"t.yaml: 'terms' is a list of terms"),
+    (b"negations: 5\n", r"'negations' must be a regular expression \(text\), not 5"),
+    (b"\xff\xfe\x00", r"t.yaml: cannot read rules: 'utf-8' codec can't decode"),
+    (b"category: [sharing]\n", r"t.yaml: unknown category"),
+    (b"category: sharing\nterms:\n  - {name: brokers, pattern: ''}\n", r"term 1 \(brokers\): the pattern is empty"),
+    (b"category: sharing\nterms:\n  - {name: brokers, pattern: 5}\n", r"term 1 \(brokers\): 'pattern' must be text"),
+    (b"category: sharing\nterms:\n  - {name: [a], pattern: 'a'}\n", r"term 1 \(\['a'\]\): 'name' must be text"),
+])
+def test_a_broken_user_lexicon_is_one_configuration_error(tmp_path, content, message):
+    # Wrong types gave tracebacks (exit 1); an empty pattern made every sentence a fact.
+    from policywatch.errors import ConfigError
+    from policywatch.judge import load_rules
+
+    (tmp_path / "t.yaml").write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_rules((str(tmp_path / "t.yaml"),))
+
+
 def test_a_numeric_date_reads_day_first_where_the_text_says_so():
     rules = load_rules()
     # The text's other dates write the day first.

@@ -271,7 +271,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
         try:
             raw = path.read_text(encoding="utf-8")
             data = yaml.load(raw) or {}
-        except (OSError, YAMLError) as exc:
+        except (OSError, YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read rules: {' '.join(str(exc).split())[:200]}") from None
         digest.update(raw.encode("utf-8"))
         if not isinstance(data, dict):
@@ -280,20 +280,28 @@ def _load(files: tuple[Path, ...]) -> Rules:
             language.update(data)
             continue
         name = data["category"]
-        if name not in CATEGORIES:
+        if not isinstance(name, str) or name not in CATEGORIES:
             raise ConfigError(f"{path}: unknown category '{name}' (one of: {', '.join(sorted(CATEGORIES))})")
         rules = categories.get(name)
         if rules is None:
             rules = categories[name] = CategoryRules(
                 name, bool(data.get("protective")), data.get("label") or name.replace("_", " ").capitalize(),
                 data.get("does") or "mentions {what}", data.get("do") or "mention {what}", bool(data.get("framed")))
-        for index, term in enumerate(data.get("terms") or []):
+        terms = data.get("terms") or []
+        if not isinstance(terms, list):
+            raise ConfigError(f"{path}: 'terms' is a list of terms (pattern: …, name: …)")
+        for index, term in enumerate(terms):
             if not isinstance(term, dict) or "pattern" not in term:
                 raise ConfigError(f"{path}: term {index + 1}: needs a pattern")
             if unknown := sorted(str(key) for key in term if key not in TERM_KEYS):
                 # {name: photos, videos and audio, …}: YAML reads "videos and audio" as a key of its own
                 raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): unknown key "
                                   f"'{unknown[0]}' (a name holding a comma needs quotes)")
+            if wrong := next((key for key in TEXT_TERM_KEYS if key in term and not isinstance(term[key], str)), None):
+                raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): '{wrong}' must be text")
+            if not term["pattern"].strip():
+                # An empty pattern matches every sentence: each would state the practice.
+                raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): the pattern is empty")
             flags = 0 if term.get("case_sensitive") else re.IGNORECASE
             try:
                 regex = re.compile(term["pattern"], flags)
@@ -307,6 +315,8 @@ def _load(files: tuple[Path, ...]) -> Rules:
                            "date_stamp", "user_agency") if k not in language]
     if missing:
         raise ConfigError(f"{LEXICON_DIR / 'language.yaml'}: missing {', '.join(missing)}")
+    if wrong := next((k for k, v in language.items() if k in LANGUAGE_KEYS and not isinstance(v, str)), None):
+        raise ConfigError(f"language rules: '{wrong}' must be a regular expression (text), not {language[wrong]!r}")
     try:
         return Rules(categories=categories, negation=re.compile(language["negations"], flags),
                      negation_after=re.compile(language.get("negations_after", "(?!)"), flags),
@@ -323,9 +333,13 @@ def _load(files: tuple[Path, ...]) -> Rules:
         raise ConfigError(f"language rules: bad pattern: {exc}") from None
 
 
-# What a lexicon term may say (docs/lexicons.md).
+# What a lexicon term may say (docs/lexicons.md), and which of it is text.
 TERM_KEYS = {"name", "pattern", "case_sensitive", "sensitive", "verb", "named", "entity", "framed", "protective",
              "does", "do"}
+TEXT_TERM_KEYS = ("pattern", "name", "does", "do")
+# The expressions of language.yaml (a file without a category) that the reading uses.
+LANGUAGE_KEYS = {"negations", "negations_after", "user_negations", "strong_modals", "weak_modals", "date_stamp",
+                 "user_agency", "document_title", "scope_statement", "user_denied"}
 
 
 def load_rules(extra: tuple[str, ...] = ()) -> Rules:
