@@ -288,7 +288,7 @@ def test_a_term_with_an_unknown_key_is_refused_with_a_hint(tmp_path):
 
 @pytest.mark.parametrize(("content", "message"), [
     (b"category: sharing\nterms: 5\n", r"t.yaml: 'terms' is a list of terms"),
-    (b"negations: 5\n", r"'negations' must be a regular expression \(text\), not 5"),
+    (b"negations: 5\n", r"t.yaml: 'negations' must be a regular expression \(text\), not 5"),
     (b"\xff\xfe\x00", r"t.yaml: cannot read rules: 'utf-8' codec can't decode"),
     (b"category: [sharing]\n", r"t.yaml: unknown category"),
     (b"category: sharing\nterms:\n  - {name: brokers, pattern: ''}\n", r"term 1 \(brokers\): the pattern is empty"),

@@ -266,6 +266,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
     yaml = YAML(typ="safe")
     categories: dict[str, CategoryRules] = {}
     language: dict = {}
+    origins: dict[str, Path] = {}  # the file each of the language's expressions comes from
     digest = hashlib.sha256(f"reading {READING}".encode())
     for path in files:
         try:
@@ -278,6 +279,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
             raise ConfigError(f"{path}: a rules file is a mapping (category: …, terms: […])")
         if "category" not in data:
             language.update(data)
+            origins.update(dict.fromkeys(data, path))
             continue
         name = data["category"]
         if not isinstance(name, str) or name not in CATEGORIES:
@@ -316,7 +318,7 @@ def _load(files: tuple[Path, ...]) -> Rules:
     if missing:
         raise ConfigError(f"{LEXICON_DIR / 'language.yaml'}: missing {', '.join(missing)}")
     if wrong := next((k for k, v in language.items() if k in LANGUAGE_KEYS and not isinstance(v, str)), None):
-        raise ConfigError(f"language rules: '{wrong}' must be a regular expression (text), not {language[wrong]!r}")
+        raise ConfigError(f"{origins[wrong]}: '{wrong}' must be a regular expression (text), not {language[wrong]!r}")
     try:
         return Rules(categories=categories, negation=re.compile(language["negations"], flags),
                      negation_after=re.compile(language.get("negations_after", "(?!)"), flags),
