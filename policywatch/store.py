@@ -532,6 +532,14 @@ def sentence_key(text: str) -> bytes:
 MIGRATION_WAIT = 120.0  # seconds to wait for another run's upgrade of the same database
 
 
+def _other_applications_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables of a SQLite file that policywatch never made its schema in (user_version 0): an
+    other application's database, reached by a mistyped --db, which must not be written to."""
+    if conn.execute("PRAGMA user_version").fetchone()[0]:
+        return []
+    return [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
 def _set_wal(db: sqlite_utils.Database) -> None:
     """Switch to WAL. Switching needs the file to itself and SQLite does not wait for that (no busy
     handler): while another run creates the same new database, ask again for a while."""
@@ -654,6 +662,11 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            if others := _other_applications_tables(conn):
+                conn.close()
+                raise PolicywatchError(f"{path}: not a policywatch database (it holds another application's tables: "
+                                       f"{', '.join(others[:3])}{', …' if len(others) > 3 else ''}); nothing was "
+                                       "changed: give another --db")
             db = sqlite_utils.Database(conn)
             _set_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")

@@ -54,6 +54,27 @@ def test_not_a_database_is_a_clear_error(tmp_path):
     assert bogus.read_bytes().startswith(b"this is not sqlite")  # never overwritten
 
 
+def test_another_applications_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "crm.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO customers (name) VALUES ('alice')")
+    conn.close()
+    before = other.read_bytes()
+    for create in (True, False):
+        with pytest.raises(PolicywatchError, match=r"crm.db: not a policywatch database \(it holds another "
+                                                   r"application's tables: customers\); nothing was changed"):
+            Store.open(other, create=create)
+    assert other.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["crm.db"]  # no WAL either
+    # An empty SQLite file (made by `touch` or by sqlite3 without a table) becomes a policywatch database.
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with Store.open(empty) as store:
+        assert "versions" in store.db.table_names()
+
+
 def test_snapshots_are_compressed_and_deduplicated(store):
     body = b"<html>" + b"privacy " * 5000 + b"</html>"
     with store.transaction():
