@@ -311,7 +311,8 @@ class Watchlist:
     def select(self, ids: Iterable[str] = (), tags: Iterable[str] = ()) -> list[Policy]:
         """Policies named by id and/or carrying one of ``tags``; all enabled ones if neither is given.
 
-        An unknown id is a usage error that names it (and the closest known id).
+        An unknown id, or a tag no policy has, is a usage error that names it (and the closest known
+        one): a mistyped ``--tag`` in cron would otherwise check nothing and say nothing.
         """
         ids, tags = list(ids), set(tags)
         known = {p.id for p in self.policies}
@@ -320,6 +321,11 @@ class Watchlist:
             hint = difflib.get_close_matches(unknown[0], known, n=1)
             more = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise ConfigError(f"{self.path}: no policy with id '{unknown[0]}'{more}")
+        known_tags = {tag for p in self.policies for tag in p.tags}
+        if unused := sorted(tags - known_tags):
+            hint = difflib.get_close_matches(unused[0], known_tags, n=1)
+            more = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"{self.path}: no policy has the tag '{unused[0]}'{more}")
         chosen = [p for p in self.policies if (not ids or p.id in ids) and (not tags or tags & set(p.tags))]
         if not ids:
             chosen = [p for p in chosen if p.enabled]

@@ -171,3 +171,13 @@ def test_numbers_must_be_finite_and_within_their_bounds():
         "wl.yaml:5: 'backoff' in policy 'b' must be a number from 0 to 3600",
         "wl.yaml:6: 'max_bytes' in policy 'c' must be a whole number from 1024 to 268435456",
         "wl.yaml:6: 'alert_after' in policy 'c' must be a whole number from 1 to 10000"]
+
+
+def test_a_tag_no_policy_has_is_an_error_that_names_it():
+    # A mistyped --tag in cron checked nothing and said nothing.
+    watchlist = parse_watchlist("policies:\n  - {id: a, url: 'https://a.example/p', tags: [saas, big]}\n"
+                                "  - {id: b, url: 'https://b.example/p', enabled: false, tags: [legacy]}\n", "wl.yaml")
+    assert [p.id for p in watchlist.select((), ["saas"])] == ["a"]
+    assert watchlist.select((), ["legacy"]) == []  # a known tag whose policies are all disabled: nothing to do
+    with pytest.raises(ConfigError, match=r"wl.yaml: no policy has the tag 'saa' \(did you mean 'saas'\?\)"):
+        watchlist.select((), ["saas", "saa"])
