@@ -457,7 +457,11 @@ def test_a_title_that_names_the_document_states_no_practice_whatever_the_company
     text = "# Beta Analytics Privacy Notice\n\nWe collect your email address.\n\n## Analytics\n\nNone here.\n"
     practices = {(f.practice, f.evidence) for f in facts_of(text)}
     assert ("analytics", "Beta Analytics Privacy Notice") not in practices
-    assert ("analytics", "Analytics") in practices  # a section's heading still says what it is about
+    # Nor does a heading that only labels a topic ("None here." is what the section says of it),
+    # while a heading that says something still does.
+    assert ("analytics", "Analytics") not in practices
+    assert ("analytics", "We use analytics tools on our website") in {(f.practice, f.evidence) for f in facts_of(
+        text.replace("## Analytics", "## We use analytics tools on our website"))}
 
 
 def test_what_the_policy_covers_and_the_service_provided_to_you_state_no_practice():
@@ -549,6 +553,20 @@ def test_a_heading_run_into_its_first_sentence_does_not_undo_the_sentences_denia
     new = POLICY + f"\nCookies and similar tools {denial}\n"
     verdict = judged(old, new)
     assert not verdict.material, verdict.summary
+
+
+def test_a_short_heading_names_a_topic_and_states_no_practice():
+    # "## Children" had read as "collects data from children": the section's own sentence said the
+    # opposite, and adding such a section was judged high.
+    children = "# Privacy\n\n## Children\n\nOur services are for adults only.\n"
+    assert not {k for k in keys(children) if k[0] == "children"}
+    assert judged("# Privacy\n\n## Contact\n\nWrite to us.\n", children).severity in ("none", "low")
+    kids = keys("# Privacy\n\n## Children's privacy\n\nWe do not knowingly collect data from children.\n")
+    assert ("children", "children", "negated") in {k[:3] for k in kids}
+    assert ("children", "children", "asserted") not in {k[:3] for k in kids}
+    # A heading that says something is still read: a paragraph set as a heading keeps its facts.
+    assert {k[:3] for k in keys("# Privacy\n\n## We do not sell your personal information\n\nWe mean it.\n")} == \
+        {("sharing", "sale of personal data", "negated")}
 
 
 @pytest.mark.parametrize("text, expected", [

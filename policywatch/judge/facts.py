@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from policywatch.diff import heading_key
 from policywatch.document import Document, Section, in_other_language, row_cells, table_headers
 from policywatch.judge.rules import CategoryRules, Rules, Term, is_date_stamp, load_rules
 
@@ -30,6 +31,7 @@ NAMED_ONLY = "named:"  # a category a sentence touches by names alone (_Analysis
 MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260,000; beyond, coarser
 MAX_TERM_RUNS = 40_000  # term searches × 100 characters, per pair (the longest real pairs: ~27,000)
 MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
+HEADING_LABEL_WORDS = 3  # a heading this short names a topic and states no practice (READING 8)
 # A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
 # Matched from the punctuation on, so the search skips to the next [.!?;] in C; a cut is marked
 # (_CUT) after it and the space after it is dropped.
@@ -399,7 +401,10 @@ class FactExtractor:
             # A heading says things too: a paragraph that became a heading must not lose its facts.
             # Not the document's title, which names it ("Beta Analytics Privacy Notice").
             title = index == 0 and bool(section.heading) and bool(self.rules.document_title.search(section.heading))
-            units = [("title" if title else "h", section.heading)] if section.heading else []
+            # Nor does a heading of a few words, a topic's label ("Children", "Biometric data", "Do Not
+            # Track"): what the section says of it is in its sentences ("for adults only").
+            label = not title and len(heading_key(section.heading).split()) <= HEADING_LABEL_WORDS  # "4.2" no word
+            units = [("title" if title or label else "h", section.heading)] if section.heading else []
             units += readings(section)
             for kind, text in units:
                 context = lead if kind in ("li", "row") else ""
