@@ -29,7 +29,8 @@ class Context:
         self.quiet = quiet
         self.verbose = verbose
 
-    def watchlist(self):
+    def watchlist(self, check_url=None):
+        """The watchlist (``check_url``: see ``load_watchlist``)."""
         from policywatch.watchlist import load_watchlist
 
         path = self.watchlist_path
@@ -41,7 +42,7 @@ class Context:
                     click.echo(f"policywatch: no ./watchlist.yaml; using the one shipped with policywatch ({packaged})",
                                err=True)
                 path = packaged
-        return load_watchlist(path)
+        return load_watchlist(path, check_url=check_url)
 
     def store(self, create: bool = True):
         from policywatch.store import Store
@@ -120,11 +121,9 @@ def cli(ctx: click.Context, db: str, watchlist: str, quiet: bool, verbose: bool)
 @handle_errors
 def validate(obj: Context) -> None:
     """Check the watchlist; exit 2 with file:line errors if anything is wrong."""
-    from policywatch.notify import unusable_urls
+    from policywatch.notify import usable_url
 
-    watchlist = obj.watchlist()
-    if problems := unusable_urls(watchlist):  # apprise is asked here only: a check need not load it
-        raise ConfigError(problems)
+    watchlist = obj.watchlist(check_url=usable_url)  # apprise is asked here only: a check need not load it
     for warning in watchlist.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not obj.quiet:

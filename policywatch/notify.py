@@ -88,21 +88,15 @@ def route(watchlist: Watchlist, policy: Policy, severity: str | None = None, cat
     return chosen
 
 
-def unusable_urls(watchlist: Watchlist) -> list[str]:
-    """``FILE:LINE: …`` for each target URL apprise cannot make a service of (a mistyped scheme, a
-    part the service needs missing), found before the first change would find it. A URL whose
-    ``${VAR}`` stands where apprise needs a real value (a host, a port) is given the benefit of the doubt."""
-    problems = []
-    for target in watchlist.targets.values():
-        for url in target.urls:
-            if variables(url):
-                continue
-            with hushed(literal_secrets(url)):
-                usable = instantiate(url) is not None
-            if not usable:
-                problems.append(f"{watchlist.path}:{target.line}: notify target '{target.name}': {redact(url)} is "
-                                "not a URL apprise can send to (its scheme, or a part it needs, is wrong)")
-    return problems
+def usable_url(url: str) -> bool:
+    """Can apprise make a service of this target URL (no mistyped scheme, no part the service needs
+    missing)? Asked by ``policywatch validate`` (``load_watchlist(check_url=…)``), before the first
+    change would find out. A URL whose ``${VAR}`` stands where apprise needs a real value (a host,
+    a port) is given the benefit of the doubt."""
+    if variables(url):
+        return True
+    with hushed(literal_secrets(url)):
+        return instantiate(url) is not None
 
 
 def candidates(watchlist: Watchlist, policy: Policy) -> list[str]:

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from policywatch.errors import ConfigError
+from policywatch.secrets import redact
 from policywatch.vocabulary import CATEGORIES, SEVERITIES
 
 NOTIFY_MODES = ("immediate", "digest")
@@ -548,9 +549,14 @@ def _add_config_targets(check: _Checker, node: dict, targets: dict[str, NotifyTa
             targets[tag] = NotifyTarget(name=tag, urls=(), from_config=True)
 
 
-def parse_watchlist(text: str, path: Path | str = "watchlist.yaml") -> Watchlist:
-    """Parse and validate watchlist YAML; raise ConfigError listing every problem with its line."""
-    return _parse(text, Path(path))
+def parse_watchlist(text: str, path: Path | str = "watchlist.yaml", *,
+                    check_url: Callable[[str], bool] | None = None) -> Watchlist:
+    """Parse and validate watchlist YAML; raise ConfigError listing every problem with its line.
+
+    ``check_url``: whether a notify target's URL can be sent to (``notify.usable_url``); each that
+    cannot is a problem too, in its line's place among the others (``policywatch validate``).
+    """
+    return _parse(text, Path(path), check_url)
 
 
 class _Lines:
@@ -608,7 +614,7 @@ def _load_with_lines(text: str, duplicates: list[tuple[int, str, int]] | None = 
     return None if root is None else build(root)
 
 
-def _parse(text: str, path: Path) -> Watchlist:
+def _parse(text: str, path: Path, check_url: Callable[[str], bool] | None = None) -> Watchlist:
     check = _Checker(path)
     try:
         duplicates: list[tuple[int, str, int]] = []
@@ -693,6 +699,12 @@ def _parse(text: str, path: Path) -> Watchlist:
             settings["user_agent"] = DEFAULT_USER_AGENT.format(version=__version__)
         policies.append(Policy(id=policy_id, name=name, url=url, line=line, archive_url=archive_url, **settings))
 
+    if check_url is not None:
+        for target in targets.values():
+            for url in target.urls:
+                if not check_url(url):
+                    check.error(target.line, f"notify target '{target.name}': {redact(url)} is not a URL apprise can "
+                                "send to (its scheme, or a part it needs, is wrong)")
     if check.problems:
         raise ConfigError(check.in_order())
     return Watchlist(path=path, policies=policies, targets=targets, apprise_config=apprise_config,
@@ -700,8 +712,8 @@ def _parse(text: str, path: Path) -> Watchlist:
                      min_severity=defaults_node.get("min_severity") if isinstance(defaults_node, dict) else None)
 
 
-def load_watchlist(path: str | os.PathLike) -> Watchlist:
-    """Read and validate a watchlist file."""
+def load_watchlist(path: str | os.PathLike, *, check_url: Callable[[str], bool] | None = None) -> Watchlist:
+    """Read and validate a watchlist file (``check_url``: see ``parse_watchlist``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -710,6 +722,6 @@ def load_watchlist(path: str | os.PathLike) -> Watchlist:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read watchlist: {exc}") from None
     try:
-        return parse_watchlist(text, path)
+        return parse_watchlist(text, path, check_url=check_url)
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a watchlist (a mapping with a 'policies:' list)") from None

@@ -49,6 +49,21 @@ def test_validate_ok_and_errors(project):
     assert not (project / "pw.db").exists()
 
 
+def test_validate_reports_unusable_notify_urls_with_every_other_problem_in_line_order(project):
+    # They came in a second pass, seen only once every other problem was fixed.
+    (project / "wl.yaml").write_text(
+        "defaults:\n  notify: [team]\nnotify:\n  team: ['mailtoo://alerts@example.com', 'json://127.0.0.1:9/x']\n"
+        "  ops: ['slack://']\npolicies:\n  - id: a\n    url: https://a.example/p\n    ghost_key: 1\n")
+    proc = run(project, "validate", check_rc=2)
+    wl = project / "wl.yaml"
+    assert proc.stderr.strip().splitlines() == [
+        f"{wl}:4: notify target 'team': mailtoo://alerts@example.com is not a URL apprise can send to (its scheme, "
+        "or a part it needs, is wrong)",
+        f"{wl}:5: notify target 'ops': slack:// is not a URL apprise can send to (its scheme, or a part it needs, "
+        "is wrong)",
+        f"{wl}:9: unknown key 'ghost_key' in policy 'a'"]
+
+
 def test_check_history_show_cycle(project):
     first = run(project, "check", check_rc=0)
     assert "NEW       acme: first version stored (v1)" in first.stdout
