@@ -128,7 +128,7 @@ def validate(obj: Context) -> None:
         click.echo(f"warning: {warning}", err=True)
     if not obj.quiet:
         targets = f", {len(watchlist.targets)} notify target(s)" if watchlist.targets else ""
-        click.echo(f"{watchlist.path}: OK — {len(watchlist)} policies{targets}")
+        click.echo(f"{watchlist.path}: OK — {len(watchlist)} polic{'y' if len(watchlist) == 1 else 'ies'}{targets}")
 
 
 @cli.command()
@@ -709,22 +709,23 @@ def inbox(obj: Context, tags: tuple[str, ...], exit_code: bool, fmt: str) -> Non
 
 @cli.command()
 @click.argument("change")
-@click.option("--ack", "action", flag_value="ack", help="Read and accepted as the tool judged it.")
-@click.option("--false-alarm", "action", flag_value="false_alarm", help="Not a change that matters.")
+@click.option("--ack", "ack", is_flag=True, help="Read and accepted as the tool judged it.")
+@click.option("--false-alarm", "false_alarm", is_flag=True, help="Not a change that matters.")
 @click.option("--severity", type=click.Choice(["none", "low", "medium", "high"]),
               help="The severity people give it (the tool's own verdict stays beside it).")
 @click.option("--note", help="Why, in a sentence.")
 @click.option("--by", "reviewer", help="Who reviewed it.")
 @click.pass_obj
 @handle_errors
-def review(obj: Context, change: str, action: str | None, severity: str | None, note: str | None,
+def review(obj: Context, change: str, ack: bool, false_alarm: bool, severity: str | None, note: str | None,
            reviewer: str | None) -> None:
     """Record a review of CHANGE: ID (its last change), ID@N (the change to version N) or a change id."""
-    if severity and action:
+    given = [action for action, said in (("ack", ack), ("false_alarm", false_alarm), ("severity", severity)) if said]
+    if len(given) > 1:  # both were taken before, the last one silently
         raise UsageError("give one of --ack, --false-alarm or --severity")
-    action = action or ("severity" if severity else None)
-    if action is None:
+    if not given:
         raise UsageError("say what the review is: --ack, --false-alarm or --severity S")
+    action = given[0]
     from policywatch.report import review_json, review_words
 
     with obj.store() as store, store.writer():

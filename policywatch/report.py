@@ -580,7 +580,10 @@ class PeriodReport:
         return rows
 
     def to_json(self) -> dict:
-        return {"schema": "policywatch.report/1", "since": self.since, "until": self.until, "changes": self.rows(),
+        # The start bound is kept without its "Z" to sort before every time of its second (cli.parse_when):
+        # shown, it is a UTC time like the others.
+        since = self.since + "Z" if self.since and not self.since.endswith("Z") else self.since
+        return {"schema": "policywatch.report/1", "since": since, "until": self.until, "changes": self.rows(),
                 "troubles": [{"policy": t["policy_id"], "name": t["policy_name"], "url": redact_page(t["policy_url"]),
                               "failed": t["failed"], "suspect": t["suspect"], "last_at": t["last_at"],
                               "reason": t["reason"], "now": t["last_outcome"]} for t in self.troubles]}

@@ -247,6 +247,11 @@ def test_inbox_and_review_keep_an_audit_trail_beside_the_verdict(project):
     assert shown[0].startswith("HIGH (material)") and shown[1].startswith("reviewed: severity corrected to low")
     assert json.loads(run(project, "diff", "acme", "--format", "json").stdout)["review"]["action"] == "severity"
     assert run(project, "review", "acme", check_rc=2).stderr.strip()  # a review says what it is
+    # and only one thing: both were taken before, the last one silently
+    both = run(project, "review", "acme", "--ack", "--false-alarm", check_rc=2)
+    assert "give one of --ack, --false-alarm or --severity" in both.stderr
+    report = json.loads(run(project, "report", "--since", "2020-01-01", "--format", "json", check_rc=0).stdout)
+    assert report["since"].endswith("Z") and report["until"].endswith("Z")  # both UTC, said alike
     assert "no change 999" in run(project, "review", "999", "--ack", check_rc=2).stderr
 
 
