@@ -70,6 +70,8 @@ def _strings(r: _Reading) -> tuple[str, ...]:
 def _selector(r: _Reading) -> str | None:
     if r.value is not None and not isinstance(r.value, str):
         r.problem(f"'{r.key}' in {r.where} must be a CSS selector string")
+    elif isinstance(r.value, str) and not r.value.strip():  # a selector left half-written, not "the whole page"
+        r.problem(f"'{r.key}' in {r.where} is empty (leave it out to read the whole page)")
     elif r.value and (problem := _check_selector(r.value)):
         r.problem(problem)
     return r.value or None

@@ -181,3 +181,8 @@ def test_a_tag_no_policy_has_is_an_error_that_names_it():
     assert watchlist.select((), ["legacy"]) == []  # a known tag whose policies are all disabled: nothing to do
     with pytest.raises(ConfigError, match=r"wl.yaml: no policy has the tag 'saa' \(did you mean 'saas'\?\)"):
         watchlist.select((), ["saas", "saa"])
+
+
+def test_an_empty_select_is_an_error_not_the_whole_page():
+    assert problems("policies:\n  - {id: a, url: 'https://a.example/p', select: ''}\n") == [
+        "wl.yaml:2: 'select' in policy 'a' is empty (leave it out to read the whole page)"]
