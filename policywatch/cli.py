@@ -475,7 +475,9 @@ def _load_document(source: str):
     with Fetcher(workers=1) as fetcher:
         result = fetcher.fetch(source, retries=1, backoff=1.0)
     if not result.ok:
-        raise UsageError(f"{source}: {result.error}")
+        # A file not there is bad input (2); a page that could not be fetched failed at run time (3).
+        local = result.error_class in ("not_found", "io_error") and not source.startswith(("http://", "https://"))
+        raise (UsageError if local else PolicywatchError)(f"{source}: {result.error}")
     return normalize_text(result.text or "", content_type=result.content_type).document
 
 

@@ -172,9 +172,13 @@ def test_demo_runs_offline_and_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "pw.db").exists()
 
 
-def test_diff_files_and_stored_diff(project):
+def test_diff_files_and_stored_diff(project, http_server):
     json_out = json.loads(run(project, "diff-files", "acme.html", "draft.md", "--format", "json", check_rc=0).stdout)
     assert json_out["schema"] == "policywatch.diff/1" and json_out["identical"] is False
+    # A file that is not there is bad input (2); a page that could not be fetched failed at run time (3).
+    assert "missing.md: file not found" in run(project, "diff-files", "acme.html", "missing.md", check_rc=2).stderr
+    http_server.route("/down", status=500, body="down")
+    run(project, "diff-files", "acme.html", http_server.url("/down"), check_rc=3)
     original = (project / "acme.html").read_text()
     run(project, "check", "acme", check_rc=0)
     (project / "acme.html").write_text(original.replace(
