@@ -389,6 +389,8 @@ def version_options(what: str):
 
 def _pick_version(store, policy_id: str, number: int | None, at: str | None) -> tuple[dict, dict]:
     """The stored policy and its version number N, the one in effect at a date, or the current one."""
+    if at is not None and not at.strip():  # "--at $DAY" with DAY unset: not "the current version"
+        raise UsageError("--at needs a date (2024-06-01, 2024-06, 2024, an ISO time or 'now')")
     if number is not None and at:
         raise UsageError("give --version or --at, not both")
     policy = _stored_policy(store, policy_id)

@@ -235,6 +235,7 @@ def test_inbox_and_review_keep_an_audit_trail_beside_the_verdict(project):
     run(project, "check", "acme", check_rc=0)
     waiting = run(project, "inbox", "--exit-code", check_rc=1).stdout
     assert "1 material change to review" in waiting and "acme@2" in waiting and "high" in waiting
+    assert "--at needs a date" in run(project, "show", "acme", "--at", "", check_rc=2).stderr
     mistyped = run(project, "inbox", "--tag", "saa", check_rc=2)  # a tag no policy has: a typo, said so
     assert "no policy has the tag 'saa' (did you mean 'saas'?)" in mistyped.stderr
     said = run(project, "review", "acme", "--false-alarm", "--note", "a demo page", "--by", "Dana", check_rc=0)
