@@ -720,6 +720,7 @@ ESCAPED_TAGS_MIN = 3
 _ESCAPED_CLOSING = re.compile(r"&(?:lt|#0*60|#[xX]0*3[cC]);/")  # in the page's source
 _ESCAPED_TAG = re.compile(r"<(/?)(?:p|span|div|li|ul|ol|dl|dt|dd|a|br|strong|b|em|i|u|h[1-6]|table|thead|tbody|"
                           r"tr|td|th|section|article|blockquote)\b[^<>]{0,300}>", re.IGNORECASE)
+_PAGE_TAGS = re.compile(r"</?(?:html|body|head)\b[^<>]*>", re.IGNORECASE)  # a page's own, pasted in a fragment
 _CODE_TAGS = {"pre", "code", "kbd", "samp", "xmp", "textarea", "script", "style", "template", "noscript", "title"}
 
 
@@ -743,10 +744,12 @@ def _expand_escaped_markup(root: etree._Element) -> None:
         if len(closings) < ESCAPED_TAGS_MIN or "/" not in closings:
             continue
         try:
-            parsed = etree.fromstring(f"<html><body><div>{text}</div></body></html>", _parser())
+            # The body itself holds the fragment: a stray closing tag in it ("</div>", pasted
+            # unbalanced) would end a wrapper of ours early and leave the rest outside it.
+            parsed = etree.fromstring(f"<html><body>{_PAGE_TAGS.sub(' ', text)}</body></html>", _parser())
         except (etree.ParserError, ValueError):
             continue
-        box = parsed.find("body/div") if parsed is not None else None
+        box = parsed.find("body") if parsed is not None else None
         if box is None:
             continue
         if node.is_text:

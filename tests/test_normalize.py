@@ -333,6 +333,12 @@ def test_markup_a_cms_shows_escaped_is_read_as_markup():
     assert "## Sharing" in md(shown) and "- We do not sell it." in md(shown)
     # The fingerprint that lets a later check skip reading the page is taken of the same tree.
     assert read_page(shown)[0] == page_markup(shown)
+    # Pasted unbalanced: a stray closing tag loses no text after it.
+    stray = page("<h1>Privacy Policy</h1><div class='w-richtext'><p>" + escape(
+        "<p>First part.</p></div><p>Second part: we collect your e-mail address.</p></body><p>Third part.</p>",
+        quote=False) + "</p></div>")
+    assert [line for line in md(stray).splitlines() if "part" in line] == [
+        "First part.", "Second part: we collect your e-mail address.", "Third part."]
     # The same markup in a tail, after an element, reads the same way.
     tail = page(f"<h1>Privacy Policy</h1><div class='w-richtext'><b></b>{escape(rich, quote=False)}</div>")
     assert md(tail) == md(meant)
