@@ -564,9 +564,18 @@ def test_a_short_heading_names_a_topic_and_states_no_practice():
     kids = keys("# Privacy\n\n## Children's privacy\n\nWe do not knowingly collect data from children.\n")
     assert ("children", "children", "negated") in {k[:3] for k in kids}
     assert ("children", "children", "asserted") not in {k[:3] for k in kids}
-    # A heading that says something is still read: a paragraph set as a heading keeps its facts.
+    # A heading that says something is still read: a paragraph set as a heading keeps its facts,
+    # and so does a short one with a verb or a negation.
     assert {k[:3] for k in keys("# Privacy\n\n## We do not sell your personal information\n\nWe mean it.\n")} == \
         {("sharing", "sale of personal data", "negated")}
+    base = "# Privacy Policy\n\n## Information we collect\n\n### Contact details\n\nWe use these to reply to you.\n"
+    assert "Now promises not to sell personal data" in judged(base, base + "\n## Do Not Sell\n\nClick below.\n").summary
+    # A label states nothing even under a heading that would frame it: templates nest headings
+    # otherwise ("Automated decision-making" under "Marketing" in one, under the title in another),
+    # and what a label says must not change with them. Its section's sentences say it.
+    assert keys(base) == set()
+    biometric = base + "\n### Biometric identifiers\n\nWe collect your fingerprint to sign you in.\n"
+    assert judged(base, biometric).severity == "high"
 
 
 @pytest.mark.parametrize("text, expected", [

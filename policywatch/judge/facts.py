@@ -31,7 +31,7 @@ NAMED_ONLY = "named:"  # a category a sentence touches by names alone (_Analysis
 MAX_ANALYSED_CHARS = 300_000  # per document: the longest real policies are ~260,000; beyond, coarser
 MAX_TERM_RUNS = 40_000  # term searches × 100 characters, per pair (the longest real pairs: ~27,000)
 MAX_MATCHES_PER_TERM = 4  # in one sentence: more say nothing new, and cost time on hostile input
-HEADING_LABEL_WORDS = 3  # a heading this short names a topic and states no practice (READING 8)
+HEADING_LABEL_WORDS = 3  # a heading this short, without verb or negation, names a topic (READING 9)
 # A sentence ends before a capital; "EU.Where" (a lost space between two rendered blocks) too.
 # Matched from the punctuation on, so the search skips to the next [.!?;] in C; a cut is marked
 # (_CUT) after it and the space after it is dropped.
@@ -401,9 +401,11 @@ class FactExtractor:
             # A heading says things too: a paragraph that became a heading must not lose its facts.
             # Not the document's title, which names it ("Beta Analytics Privacy Notice").
             title = index == 0 and bool(section.heading) and bool(self.rules.document_title.search(section.heading))
-            # Nor does a heading of a few words, a topic's label ("Children", "Biometric data", "Do Not
-            # Track"): what the section says of it is in its sentences ("for adults only").
-            label = not title and len(heading_key(section.heading).split()) <= HEADING_LABEL_WORDS  # "4.2" no word
+            # Nor does a heading of a few words with no verb and no negation, a topic's label
+            # ("Children", "Biometric identifiers"): what the section says of the topic is in its
+            # sentences ("Our services are for adults only"). Not framed by the headings above it
+            # either: a template that nests its headings otherwise would change what it says.
+            label = bool(section.heading) and not title and self._is_label(section.heading)
             units = [("title" if title or label else "h", section.heading)] if section.heading else []
             units += readings(section)
             for kind, text in units:
@@ -439,6 +441,15 @@ class FactExtractor:
                 self._sections[memo] = (own_key, facts[first_fact:], section_mentions)
         self._remember(texts, lines)
         return Reading(facts, mentions, unread)
+
+    def _is_label(self, heading: str) -> bool:
+        """A heading of HEADING_LABEL_WORDS words or fewer (its numbering aside) with no verb of a
+        practice and no negation: "Children", "6. Biometric data", but not "We sell data" or "Do Not
+        Sell"."""
+        if len(heading_key(heading).split()) > HEADING_LABEL_WORDS:
+            return False
+        return not self.rules.negation.search(heading) and not any(
+            term.regex.search(heading) for term in self._verb_terms)
 
     def _recall(self, texts: list[str], lines: Iterable[str] = ()) -> None:
         """What the memory knows of these texts (their sentences' analyses, their company names as

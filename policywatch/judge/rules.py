@@ -120,8 +120,9 @@ def _factors(items: list) -> set[str] | None:
 # fingerprint: stored facts read another way are re-derived, as after a lexicon change.
 # 3: sentences in another language than the lexicons' are not read; 5: names frame only after ":";
 # 6: a heading run into its sentence is cut off; 7: a data kind after another practice's denied verb,
-# and a right or choice denied to the user; 8: a heading of three words or fewer states no practice
-READING = 8
+# and a right or choice denied to the user; 8: a heading of three words or fewer states no practice;
+# 9: only such a heading without a verb of a practice or a negation ("Do Not Sell" states)
+READING = 9
 
 _INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")  # (?i), (?-i:…): flags a lowered pattern would not keep
 
