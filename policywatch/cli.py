@@ -477,8 +477,9 @@ def _load_document(source: str):
     with Fetcher(workers=1) as fetcher:
         result = fetcher.fetch(source, retries=1, backoff=1.0)
     if not result.ok:
-        # A file not there is bad input (2); a page that could not be fetched failed at run time (3).
-        local = result.error_class in ("not_found", "io_error") and not source.startswith(("http://", "https://"))
+        # A file of the user's that cannot be read (not there, no text) is bad input (2); a page that
+        # could not be fetched failed at run time (3).
+        local = not source.startswith(("http://", "https://"))
         raise (UsageError if local else PolicywatchError)(f"{source}: {result.error}")
     return normalize_text(result.text or "", content_type=result.content_type).document
 

@@ -112,7 +112,7 @@ def write_evidence(store: Store, policy: dict, version: dict, out: Path | str) -
         raw_note="" if version["snapshot_sha256"] else
         "No raw page was kept for this version, so the bundle has no page/ folder.\n\n").encode()
     stamp = zip_time(version["captured_at"])
-    with zip_in_place(out) as bundle:
+    with zip_in_place(out, "manifest.json") as bundle:
         for name, content in [*((n, c) for n, c, _ in members), ("SHA256SUMS", sums),
                               ("manifest.json", json_bytes(manifest)), ("README.txt", readme)]:
             write_member(bundle, name, content, stamp)

@@ -128,7 +128,7 @@ def export_zip(store: Store, out: Path | str, policy_ids: Iterable[str] | None =
     rules = load_rules().fingerprint
     table = _version_rows(store, policy_ids)
     metadata: list[dict[str, Any]] = []
-    with zip_in_place(out) as bundle:
+    with zip_in_place(out, "metadata.json") as bundle:
         for policy, versions in table:
             names = _file_names(policy["id"], versions)
             for version in versions:
@@ -239,12 +239,15 @@ def _git_readme(policies: int, commits: int) -> str:
 
 
 @contextlib.contextmanager
-def zip_in_place(out: Path) -> Iterator[zipfile.ZipFile]:
+def zip_in_place(out: Path, marker: str) -> Iterator[zipfile.ZipFile]:
     """A zip written next to ``out`` and moved into place once whole, and never over a file that is
-    not a zip: a mistyped OUT naming the database or the watchlist would have replaced them."""
-    if out.exists() and not _is_zip(out):
-        raise UsageError(f"{out}: the file exists and is not a zip archive; policywatch does not write over it "
-                         "(choose another name)")
+    not one policywatch wrote (a zip holding ``marker``) or empty: a mistyped OUT naming the database,
+    the watchlist or a document (a .docx is a zip too) would have replaced it."""
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; give the name of the zip to write")
+    if out.exists() and out.stat().st_size and not _written_by_us(out, marker):
+        raise UsageError(f"{out}: the file exists and is not a zip policywatch wrote; policywatch does not write "
+                         "over it (choose another name)")
     temporary = out.with_name(f".{out.name}.partial")
     try:
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
@@ -255,13 +258,16 @@ def zip_in_place(out: Path) -> Iterator[zipfile.ZipFile]:
         raise
 
 
-def _is_zip(path: Path) -> bool:
-    """Does the file start as a zip does (a member, or an empty archive's end record)? Not
-    zipfile.is_zipfile, which looks for the end record anywhere near the end of any file."""
+def _written_by_us(path: Path, marker: str) -> bool:
+    """Is the file a zip (it starts as one: zipfile.is_zipfile looks for an end record anywhere near
+    the end of any file) that holds ``marker``, as every export or evidence bundle does?"""
     try:
         with path.open("rb") as file:
-            return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
-    except OSError:  # a folder, or unreadable: not a zip to replace
+            if file.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+                return False
+        with zipfile.ZipFile(path) as bundle:
+            return marker in bundle.namelist()
+    except (OSError, zipfile.BadZipFile):  # unreadable, or damaged: not a zip of ours to replace
         return False
 
 

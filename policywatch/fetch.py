@@ -140,7 +140,9 @@ def _known(encoding: str | None) -> str | None:
 _BINARY_SIGNATURES = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"),
                       (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a zip archive or an Office document"),
                       (b"\xd0\xcf\x11\xe0", "an Office document"), (b"RIFF", "a media file"))
-_BINARY_TYPES = ("application/pdf", "application/zip", "application/msword", "application/vnd.", "image/", "audio/",
+# Only the vnd. families of office documents: other vnd. types can be text (GitHub's raw and html).
+_BINARY_TYPES = ("application/pdf", "application/zip", "application/msword", "application/vnd.ms-",
+                 "application/vnd.openxmlformats-", "application/vnd.oasis.opendocument", "image/", "audio/",
                  "video/", "font/")
 
 
@@ -150,7 +152,8 @@ def not_text(content: bytes, content_type: str | None = None) -> str | None:
         if content.startswith(signature):
             return what
     media = (content_type or "").split(";")[0].strip().lower()
-    if media.startswith(_BINARY_TYPES) and not media.endswith(("+xml", "+json")):
+    if media.startswith(_BINARY_TYPES) and not media.endswith(("+xml", "+json")) and \
+            content.lstrip()[:1] != b"<":  # markup, whatever the type says
         return media
     return None
 

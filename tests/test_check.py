@@ -536,6 +536,13 @@ def test_a_pdf_or_an_image_where_the_policy_was_fails_its_check_and_is_never_a_v
     assert [(r.outcome, r.reason) for r in report.results] == [("new", None)] + [("failed", "not_text")] * 3
     assert "the page is a PDF document, not a web page" in report.results[1].message
     assert "the page is image/webp, not a web page" in report.results[2].message
+    # A vendor media type that is text (GitHub's raw and html views), or markup under any type, is read.
+    from policywatch.fetch import not_text
+
+    assert not_text(b"# Privacy\n", "application/vnd.github.raw") is None
+    assert not_text(b"<html><p>Privacy</p></html>", "application/vnd.github.html") is None
+    assert not_text(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml") is None
+    assert not_text(b"PK\x03\x04", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
     # The vendor swaps its page for a PDF, served as HTML: the text in effect stays, nothing is announced.
     http_server.route("/privacy", body=pdf, content_type="text/html")
     again = check_one(watchlist, store)

@@ -177,6 +177,8 @@ def test_diff_files_and_stored_diff(project, http_server):
     assert json_out["schema"] == "policywatch.diff/1" and json_out["identical"] is False
     # A file that is not there is bad input (2); a page that could not be fetched failed at run time (3).
     assert "missing.md: file not found" in run(project, "diff-files", "acme.html", "missing.md", check_rc=2).stderr
+    (project / "scan.pdf").write_bytes(b"%PDF-1.7\n%%EOF\n")  # a file of the user's that is no text: bad input too
+    assert "is a PDF document" in run(project, "diff-files", "acme.html", "scan.pdf", check_rc=2).stderr
     http_server.route("/down", status=500, body="down")
     run(project, "diff-files", "acme.html", http_server.url("/down"), check_rc=3)
     original = (project / "acme.html").read_text()

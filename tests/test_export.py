@@ -96,10 +96,24 @@ def test_a_zip_is_never_written_over_the_database_the_watchlist_or_any_file_that
                     ["evidence", "beta", "--version", "1", "watchlist.yaml"]):
         proc = run_cli(folder, *command)
         assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
-        assert "exists and is not a zip archive" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert "exists and is not a zip policywatch wrote" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
     assert {name: (folder / name).read_bytes() for name in kept} == kept
     assert not list(folder.glob(".*.partial"))
-    # An earlier export is a zip: writing it again replaces it, as before.
+    # Nor over a zip that policywatch did not write (an Office document is a zip too), or a folder.
+    with zipfile.ZipFile(folder / "notes.docx", "w") as document:
+        document.writestr("word/document.xml", "<w:document/>")
+    kept_document = (folder / "notes.docx").read_bytes()
+    assert "not a zip policywatch wrote" in run_cli(folder, "export", "notes.docx").stderr
+    assert run_cli(folder, "evidence", "acme", "notes.docx").returncode == 2
+    assert (folder / "notes.docx").read_bytes() == kept_document
+    (folder / "a-folder").mkdir()
+    assert "is a folder" in run_cli(folder, "export", "a-folder").stderr
+    # An empty file (made by mktemp) may be written, and an earlier export or bundle replaced, as before.
+    (folder / "empty.zip").touch()
+    assert run_cli(folder, "export", "empty.zip").returncode == 0
+    assert run_cli(folder, "evidence", "acme", "bundle.zip").returncode == 0
+    assert run_cli(folder, "evidence", "acme", "--version", "1", "bundle.zip").returncode == 0
     assert run_cli(folder, "export", "again.zip").returncode == 0
     assert run_cli(folder, "export", "again.zip", "beta").returncode == 0
     with zipfile.ZipFile(folder / "again.zip") as bundle:
