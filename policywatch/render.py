@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import unicodedata
 from dataclasses import dataclass, field
 
 from policywatch.diff import DocumentDiff, SectionDiff
@@ -198,15 +199,20 @@ def _marked(line: str, marker: str) -> str:
     words = line.strip()
     start = line.index(words)
     before, after = line[:start], line[start + len(words):]
-    core = words.strip(_EDGE_PUNCTUATION + " \t")
-    if core:
-        lead = words[:words.index(core)]
-        before, after = before + md_escape(lead), md_escape(words[len(lead) + len(core):]) + after
-        words = core
+    start, end = 0, len(words)
+    while start < end and _edge(words[start]):
+        start += 1
+    while end > start and _edge(words[end - 1]):
+        end -= 1
+    if start < end:
+        before, after = before + md_escape(words[:start]), md_escape(words[end:]) + after
+        words = words[start:end]
     return f"{before}{marker}{md_escape(words)}{marker}{after}"
 
 
-_EDGE_PUNCTUATION = ".,;:!?)(\"'“”‘’-–—"
+def _edge(character: str) -> bool:
+    """Punctuation or a symbol, as CommonMark tells them (Unicode P and S), or a space."""
+    return character.isspace() or unicodedata.category(character)[0] in "PS"
 
 
 HTML_STYLE_TEXT = """
