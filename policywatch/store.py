@@ -664,6 +664,10 @@ class Store:
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
             if others := _other_applications_tables(conn):
                 conn.close()
+                if {"policies", "versions", "snapshots"} <= set(others):  # ours, its schema version lost
+                    raise PolicywatchError(f"{path}: a policywatch database whose schema version was lost (copied "
+                                           "with sqlite3 .dump?); nothing was changed: restore it from the file, or "
+                                           "copy it with .backup or .recover, which keep the version")
                 raise PolicywatchError(f"{path}: not a policywatch database (it holds another application's tables: "
                                        f"{', '.join(others[:3])}{', …' if len(others) > 3 else ''}); nothing was "
                                        "changed: give another --db")

@@ -292,6 +292,8 @@ def test_a_term_with_an_unknown_key_is_refused_with_a_hint(tmp_path):
     (b"\xff\xfe\x00", r"t.yaml: cannot read rules: 'utf-8' codec can't decode"),
     (b"category: [sharing]\n", r"t.yaml: unknown category"),
     (b"category: sharing\nterms:\n  - {name: brokers, pattern: ''}\n", r"term 1 \(brokers\): the pattern is empty"),
+    (b"category: sharing\nterms:\n  - {name: brokers, pattern: 'brokers?|x?'}\n",
+     r"term 1 \(brokers\): the pattern matches empty text, so every sentence"),
     (b"category: sharing\nterms:\n  - {name: brokers, pattern: 5}\n", r"term 1 \(brokers\): 'pattern' must be text"),
     (b"category: sharing\nterms:\n  - {name: [a], pattern: 'a'}\n", r"term 1 \(\['a'\]\): 'name' must be text"),
 ])

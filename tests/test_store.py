@@ -68,6 +68,15 @@ def test_another_applications_sqlite_file_is_refused_and_left_as_it_was(tmp_path
                                                    r"application's tables: customers\); nothing was changed"):
             Store.open(other, create=create)
     assert other.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["crm.db"]  # no WAL either
+    # A policywatch database copied with .dump lost its schema version: said so, and left as it is.
+    dumped = tmp_path / "dumped.db"
+    with Store.open(tmp_path / "ours.db") as ours:
+        script = "\n".join(ours.db.conn.iterdump())
+    with sqlite3.connect(dumped) as conn:
+        conn.executescript(script)
+    conn.close()
+    with pytest.raises(PolicywatchError, match="a policywatch database whose schema version was lost"):
+        Store.open(dumped)
     # An empty SQLite file (made by `touch` or by sqlite3 without a table) becomes a policywatch database.
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()

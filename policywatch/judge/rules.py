@@ -310,6 +310,9 @@ def _load(files: tuple[Path, ...]) -> Rules:
                 regex = re.compile(term["pattern"], flags)
             except (re.error, TypeError) as exc:
                 raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): bad pattern: {exc}") from None
+            if regex.search("") is not None:  # "x?", "(?:)": it matches nothing at all, so in every sentence
+                raise ConfigError(f"{path}: term {index + 1} ({term.get('name', '?')}): the pattern matches empty "
+                                  "text, so every sentence")
             rules.terms.append(Term(name, term.get("name", term["pattern"]), regex, bool(term.get("sensitive")),
                                     bool(term.get("verb")), bool(term.get("named")), bool(term.get("entity")),
                                     term.get("framed"), term.get("protective"), term.get("does"), term.get("do")))
